@@ -1,0 +1,17 @@
+"""causalrep: causal representation learning that proves its own claims."""
+
+__version__ = "0.1.0"
+
+from .data import InterventionalData  # noqa: E402
+from .estimators import InterventionalCRL, load  # noqa: E402
+from .exceptions import CheckpointError, NotFittedError, TrainingDivergedError  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "InterventionalData",
+    "InterventionalCRL",
+    "load",
+    "CheckpointError",
+    "NotFittedError",
+    "TrainingDivergedError",
+]

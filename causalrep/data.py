@@ -1,0 +1,295 @@
+"""The container that moves between simulators, estimators and checks."""
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import networkx as nx
+import numpy as np
+
+from ._validation import as_float_array, as_generator, check_fraction
+
+__all__ = ["InterventionalData"]
+
+_FORMAT = "causalrep.InterventionalData"
+_ARRAYS = ("X", "regime", "Z", "A", "Y")
+
+
+@dataclass(frozen=True, eq=False)
+class InterventionalData:
+    r"""Observations pooled over regimes, with optional ground truth.
+
+    Arrays are stored read-only; every method returns a new container.
+
+    Arguments:
+        X: Observations, shape (n, dim_x).
+        regime: Regime of each sample, shape (n,), int; 0 is observational,
+            k > 0 the k-th interventional regime.
+        targets: Regime -> tuple of intervened latent indices; regime 0 maps
+            to (). Every regime in ``regime`` must appear here.
+        Z: True latents, shape (n, d), when known.
+        A: Actions (exogenous variables acting on Z), shape (n, dim_a).
+        Y: Outcomes, shape (n,) or (n, dim_y).
+        graph: DAG over the latents, nodes 0..d-1.
+        meta: JSON-safe description of how the data were made.
+
+    Example:
+        >>> import numpy as np
+        >>> data = InterventionalData(X=np.zeros((4, 2)), regime=[0, 0, 1, 1],
+        ...                           targets={0: (), 1: (0,)})
+        >>> data.n, data.regimes
+        (4, (0, 1))
+    """
+
+    X: np.ndarray
+    regime: np.ndarray = None
+    targets: dict = None
+    Z: np.ndarray = None
+    A: np.ndarray = None
+    Y: np.ndarray = None
+    graph: nx.DiGraph = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        X = as_float_array(self.X, "X", ndim=2)
+        n = X.shape[0]
+        regime = np.zeros(n, dtype=np.int64) if self.regime is None else self.regime
+        regime = _as_regime(regime, n)
+        targets = _as_targets(self.targets, regime)
+        Z = _optional(self.Z, "Z", n, ndims=(2,))
+        A = _optional(self.A, "A", n, ndims=(2,))
+        Y = _optional(self.Y, "Y", n, ndims=(1, 2))
+        if Z is not None:
+            d = Z.shape[1]
+            for k, nodes in targets.items():
+                bad = [j for j in nodes if j >= d]
+                if bad:
+                    raise ValueError(
+                        f"targets[{k}] names latent(s) {bad} but Z has only "
+                        f"{d} columns (valid indices 0..{d - 1})"
+                    )
+        graph = self.graph
+        if graph is not None:
+            graph = _as_graph(graph, None if Z is None else Z.shape[1])
+        meta = dict(self.meta or {})
+        try:
+            json.dumps(meta)
+        except TypeError as err:
+            raise TypeError(f"meta must be JSON-serialisable: {err}") from None
+        for name, value in (("X", X), ("regime", regime), ("Z", Z), ("A", A), ("Y", Y)):
+            if value is not None:
+                value.setflags(write=False)
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "targets", MappingProxyType(targets))
+        object.__setattr__(self, "graph", graph)
+        object.__setattr__(self, "meta", meta)
+
+    @property
+    def n(self):
+        """Number of samples."""
+        return self.X.shape[0]
+
+    @property
+    def dim_x(self):
+        """Dimension of the observations."""
+        return self.X.shape[1]
+
+    @property
+    def regimes(self):
+        """Sorted tuple of the regimes present in the samples."""
+        return tuple(int(k) for k in np.unique(self.regime))
+
+    def counts(self):
+        """Number of samples in each regime present, as a dict."""
+        values, counts = np.unique(self.regime, return_counts=True)
+        return {int(k): int(c) for k, c in zip(values, counts)}
+
+    def take(self, index):
+        """A new container holding the samples ``index`` (ints or a mask)."""
+        index = np.asarray(index)
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        present = set(np.unique(self.regime[index]).tolist())
+        return InterventionalData(
+            X=self.X[index], regime=self.regime[index],
+            targets={k: v for k, v in self.targets.items() if k in present},
+            Z=pick(self.Z), A=pick(self.A), Y=pick(self.Y),
+            graph=self.graph, meta=self.meta,
+        )
+
+    def subset(self, regimes):
+        """The samples of the given regimes, e.g. ``subset([0])``.
+
+        Raises:
+            ValueError: if a regime is unknown or ``regimes`` is empty.
+        """
+        regimes = [int(k) for k in np.atleast_1d(regimes)]
+        if not regimes:
+            raise ValueError("regimes is empty: name at least one regime")
+        unknown = sorted(set(regimes) - set(self.regimes))
+        if unknown:
+            raise ValueError(f"unknown regime(s) {unknown}; present: {list(self.regimes)}")
+        return self.take(np.isin(self.regime, regimes))
+
+    def split(self, test_fraction=0.2, seed=0):
+        """Split into (train, test), stratified by regime.
+
+        Arguments:
+            test_fraction: Share of each regime sent to the test part, in (0, 1).
+            seed: int or numpy Generator.
+
+        Returns:
+            Tuple (train, test) of InterventionalData.
+        """
+        check_fraction(test_fraction, "test_fraction", allow_zero=False)
+        rng = as_generator(seed)
+        test = np.zeros(self.n, dtype=bool)
+        for k in self.regimes:
+            members = np.flatnonzero(self.regime == k)
+            n_test = int(round(test_fraction * members.size))
+            if n_test == 0 or n_test == members.size:
+                raise ValueError(
+                    f"regime {k} has {members.size} samples: too few to split "
+                    f"with test_fraction={test_fraction}"
+                )
+            test[rng.choice(members, n_test, replace=False)] = True
+        return self.take(~test), self.take(test)
+
+    def save(self, path):
+        """Write to ``path`` (.npz of arrays + JSON header), atomically.
+
+        The previous file at ``path`` stays intact if writing fails part-way.
+        """
+        path = os.fspath(path)
+        header = {
+            "format": _FORMAT,
+            "targets": {str(k): list(v) for k, v in self.targets.items()},
+            "graph": None if self.graph is None else {
+                "nodes": sorted(self.graph.nodes), "edges": sorted(self.graph.edges)},
+            "meta": self.meta,
+        }
+        arrays = {k: getattr(self, k) for k in _ARRAYS if getattr(self, k) is not None}
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path):
+        """Read a file written by ``save``; never unpickles anything.
+
+        Raises:
+            FileNotFoundError: if ``path`` does not exist.
+            causalrep.exceptions.CheckpointError: if the file is not a valid
+                InterventionalData file (truncated, corrupt, other format).
+        """
+        from .exceptions import CheckpointError
+
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such data file: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                files = set(archive.files)
+                if "header" not in files or "X" not in files:
+                    raise CheckpointError(
+                        f"{path} is not an InterventionalData file (no header or X)")
+                header = json.loads(archive["header"].tobytes().decode())
+                arrays = {k: archive[k] for k in _ARRAYS if k in files}
+        except CheckpointError:
+            raise
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+                UnicodeDecodeError, RuntimeError) as err:
+            raise CheckpointError(f"cannot read data file {path}: {err}") from None
+        if not isinstance(header, dict) or header.get("format") != _FORMAT:
+            raise CheckpointError(f"{path} is not an InterventionalData file")
+        try:
+            targets = {int(k): tuple(int(j) for j in v)
+                       for k, v in header["targets"].items()}
+            graph = None
+            if header.get("graph") is not None:
+                graph = nx.DiGraph()
+                graph.add_nodes_from(int(j) for j in header["graph"]["nodes"])
+                graph.add_edges_from((int(a), int(b)) for a, b in header["graph"]["edges"])
+            return cls(**arrays, targets=targets, graph=graph, meta=header.get("meta") or {})
+        except (KeyError, TypeError, AttributeError) as err:
+            raise CheckpointError(f"corrupt header in data file {path}: {err}") from None
+        except ValueError as err:
+            raise CheckpointError(f"invalid contents in data file {path}: {err}") from None
+
+    def __repr__(self):
+        extra = [name for name in ("Z", "A", "Y", "graph") if getattr(self, name) is not None]
+        return (f"InterventionalData(n={self.n}, dim_x={self.dim_x}, "
+                f"regimes={self.counts()}, with={extra})")
+
+
+def _as_regime(regime, n):
+    raw = np.asarray(regime.detach().cpu() if hasattr(regime, "detach") else regime)
+    if raw.ndim != 1 or raw.shape[0] != n:
+        raise ValueError(f"regime must have shape ({n},) to match X, got {raw.shape}")
+    if raw.dtype.kind == "f":
+        if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
+            raise TypeError("regime must hold integers")
+    elif raw.dtype.kind not in "iu":
+        raise TypeError(f"regime must hold integers, got dtype {raw.dtype}")
+    raw = raw.astype(np.int64)
+    if raw.size and raw.min() < 0:
+        raise ValueError(f"regime must be >= 0, got {int(raw.min())}")
+    return raw
+
+
+def _as_targets(targets, regime):
+    present = set(np.unique(regime).tolist())
+    if targets is None:
+        if present - {0}:
+            raise ValueError("targets is required when regime has interventional regimes")
+        return {0: ()} if 0 in present else {}
+    if not hasattr(targets, "items"):
+        raise TypeError("targets must be a dict regime -> tuple of latent indices")
+    clean = {}
+    for k, nodes in targets.items():
+        nodes = tuple(int(j) for j in np.atleast_1d(np.asarray(nodes, dtype=np.int64)))
+        if any(j < 0 for j in nodes):
+            raise ValueError(f"targets[{k}] has a negative latent index: {nodes}")
+        if len(set(nodes)) != len(nodes):
+            raise ValueError(f"targets[{k}] names a latent twice: {nodes}")
+        clean[int(k)] = tuple(sorted(nodes))
+    if clean.get(0, ()) != ():
+        raise ValueError(f"targets[0] must be () (observational), got {clean[0]}")
+    missing = sorted(present - set(clean))
+    if missing:
+        raise ValueError(f"regime(s) {missing} appear in regime but not in targets")
+    return clean
+
+
+def _optional(value, name, n, ndims):
+    if value is None:
+        return None
+    arr = as_float_array(value, name)
+    if arr.ndim not in ndims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, "
+                         f"got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n}")
+    return arr
+
+
+def _as_graph(graph, d):
+    if not isinstance(graph, nx.DiGraph):
+        raise TypeError(f"graph must be a networkx.DiGraph, got {type(graph).__name__}")
+    nodes = sorted(graph.nodes)
+    if nodes != list(range(len(nodes))):
+        raise ValueError(f"graph nodes must be 0..d-1, got {nodes}")
+    if d is not None and len(nodes) != d:
+        raise ValueError(f"graph has {len(nodes)} nodes but Z has {d} columns")
+    if not nx.is_directed_acyclic_graph(graph):
+        raise ValueError(f"graph has a cycle: {nx.find_cycle(graph)}")
+    return graph.copy()

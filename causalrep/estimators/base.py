@@ -1,0 +1,148 @@
+"""The estimator contract shared by every method (scikit-learn conventions).
+
+The constructor stores hyperparameters as given; ``fit(data)`` validates them,
+learns, sets attributes ending in ``_`` and returns ``self``; ``transform(X)``
+maps observations to latents as numpy. Fitted networks live in ``modules_``
+(an ``nn.ModuleDict``), fitted arrays in ``arrays_`` and the sizes needed to
+rebuild the networks in ``dims_``: that is all a checkpoint holds.
+"""
+
+import inspect
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._validation import as_float_array, check_positive
+from ..data import InterventionalData
+from ..exceptions import NotFittedError
+from .training import TrainConfig, train_with_restarts
+
+__all__ = ["BaseEstimator", "resolve_device"]
+
+
+def resolve_device(device):
+    """``"auto"`` -> CUDA when available else CPU; else ``torch.device(device)``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} asked for CUDA but no CUDA device is available")
+    return resolved
+
+
+class BaseEstimator:
+    """Base class: parameters, device, data checks, training, transform, save."""
+
+    _saved_json = ("history_",)
+
+    def get_params(self):
+        """Hyperparameters as a dict, exactly as given to the constructor."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params):
+        """Set hyperparameters by name; returns self."""
+        valid = self.get_params()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; "
+                                 f"valid: {sorted(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- fitting ----------------------------------------------------------
+
+    def _check_data(self, data, need=()):
+        if not isinstance(data, InterventionalData):
+            raise TypeError("fit expects a causalrep.InterventionalData, got "
+                            f"{type(data).__name__}; wrap arrays with InterventionalData(X=...)")
+        for name in need:
+            if getattr(data, name) is None:
+                raise ValueError(f"{type(self).__name__}.fit needs data.{name}, which is None")
+        return data
+
+    def _start_fit(self, data):
+        """Check the shared hyperparameters, resolve the device, note dim_x."""
+        check_positive(self.latent_dim, "latent_dim", integer=True)
+        if self.latent_dim > data.dim_x:
+            raise ValueError(f"latent_dim={self.latent_dim} is larger than the "
+                             f"observation dimension dim_x={data.dim_x}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        check_positive(self.lr, "lr")
+        check_positive(self.batch_size, "batch_size", integer=True)
+        check_positive(self.max_steps, "max_steps", integer=True)
+        if not all(isinstance(h, int) and h > 0 for h in self.hidden):
+            raise ValueError(f"hidden must be a sequence of positive ints, got {self.hidden!r}")
+        self.device_ = resolve_device(self.device)
+        self.dims_ = {"dim_x": int(data.dim_x)}
+        self.arrays_ = {}
+
+    def _train(self, build, loss_fn, tensors, restarts=1, restart_steps=1000, **config):
+        """Run the shared training loop; returns (module, History)."""
+        config = TrainConfig(verbose=bool(self.verbose), desc=type(self).__name__, **config)
+        with torch.random.fork_rng(devices=[self.device_.index or 0] if self.device_.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            return train_with_restarts(build, loss_fn, tensors, config, self.seed,
+                                       self.device_, restarts=restarts,
+                                       restart_steps=restart_steps)
+
+    def _build(self, dims):
+        """Networks for the given sizes, as an ``nn.ModuleDict``; overridden."""
+        return nn.ModuleDict()
+
+    # -- using a fitted estimator -----------------------------------------
+
+    def _check_fitted(self):
+        if not hasattr(self, "modules_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(data) first")
+
+    def _tensor(self, X, name="X"):
+        """Validate observations against the fitted dimension; float32 tensor."""
+        self._check_fitted()
+        if isinstance(X, InterventionalData):
+            X = X.X
+        X = as_float_array(X, name, ndim=2)
+        if X.shape[1] != self.dims_["dim_x"]:
+            raise ValueError(f"{name} has {X.shape[1]} features but {type(self).__name__} "
+                             f"was fitted on {self.dims_['dim_x']}")
+        return torch.as_tensor(X, dtype=torch.float32)
+
+    @torch.no_grad()
+    def _batched(self, fn, *inputs, batch_size=8192):
+        """Apply ``fn`` to tensors in chunks on the fitted device; numpy out."""
+        outputs = []
+        for start in range(0, inputs[0].shape[0], batch_size):
+            chunk = [t[start:start + batch_size].to(self.device_) for t in inputs]
+            outputs.append(fn(*chunk).cpu())
+        return torch.cat(outputs).numpy().astype(np.float64)
+
+    def transform(self, X):
+        """Estimated latents of ``X``.
+
+        Arguments:
+            X: Observations, shape (n, dim_x), numpy or torch, or an
+                InterventionalData.
+
+        Returns:
+            numpy array of shape (n, latent_dim).
+        """
+        return self._batched(self._encode, self._tensor(X))
+
+    def fit_transform(self, data):
+        """``fit(data)`` then ``transform(data.X)``."""
+        return self.fit(data).transform(data.X)
+
+    def save(self, path):
+        """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``."""
+        from .checkpoint import save
+
+        save(self, path)

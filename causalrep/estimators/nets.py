@@ -1,0 +1,143 @@
+"""Network building blocks, as Pyro modules so users can put priors on them.
+
+``pyro.nn.PyroModule`` is an ``nn.Module``: deterministic estimators train
+these with plain gradient descent, probabilistic ones lift their parameters
+to random variables without rewriting the network.
+"""
+
+import itertools
+
+import torch
+from pyro.nn import PyroModule
+from torch import nn
+
+__all__ = ["MLP", "PolynomialFeatures", "PolynomialDecoder", "Standardizer",
+           "autoencoder", "reconstruction_loss"]
+
+
+class MLP(PyroModule):
+    """Fully connected network with LeakyReLU activations.
+
+    Arguments:
+        in_dim: Input dimension.
+        out_dim: Output dimension.
+        hidden: Widths of the hidden layers, e.g. (256, 256).
+        slope: Negative slope of the LeakyReLU.
+
+    Shapes:
+        (n, in_dim) -> (n, out_dim)
+    """
+
+    def __init__(self, in_dim, out_dim, hidden=(256, 256), slope=0.2):
+        super().__init__()
+        widths = [in_dim, *hidden, out_dim]
+        layers = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(widths) - 2:
+                layers.append(nn.LeakyReLU(slope))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class PolynomialFeatures(PyroModule):
+    r"""All monomials of the inputs up to a degree, constant term included.
+
+    The Kronecker basis :math:`[1, z, z \otimes z, \dots]` with repeated
+    monomials removed: ``C(d + degree, degree)`` features in total, computed
+    with one gather and product per degree (no loop over samples).
+
+    Shapes:
+        (n, d) -> (n, C(d + degree, degree))
+    """
+
+    def __init__(self, in_dim, degree):
+        super().__init__()
+        self.in_dim, self.degree = in_dim, degree
+        for k in range(1, degree + 1):
+            index = list(itertools.combinations_with_replacement(range(in_dim), k))
+            self.register_buffer(f"index{k}", torch.tensor(index, dtype=torch.long))
+
+    @property
+    def out_dim(self):
+        return sum(getattr(self, f"index{k}").shape[0] for k in range(1, self.degree + 1)) + 1
+
+    def forward(self, z):
+        parts = [torch.ones_like(z[:, :1])]
+        for k in range(1, self.degree + 1):
+            parts.append(z[:, getattr(self, f"index{k}")].prod(dim=-1))
+        return torch.cat(parts, dim=1)
+
+
+class PolynomialDecoder(PyroModule):
+    """One linear layer on the monomials of the latents (Ahuja et al., 2023).
+
+    With this decoder an autoencoder that reconstructs polynomially mixed data
+    recovers the latents up to an affine map.
+
+    Shapes:
+        (n, latent_dim) -> (n, out_dim)
+    """
+
+    def __init__(self, latent_dim, out_dim, degree=2):
+        super().__init__()
+        self.features = PolynomialFeatures(latent_dim, degree)
+        self.linear = nn.Linear(self.features.out_dim, out_dim, bias=False)
+
+    def forward(self, z):
+        return self.linear(self.features(z))
+
+
+class Standardizer(PyroModule):
+    """Per-feature affine standardisation fitted once, stored as buffers.
+
+    Features with zero spread are left unscaled rather than divided by zero.
+    """
+
+    def __init__(self, dim):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    def fit(self, x):
+        """Set mean and scale from ``x`` of shape (n, dim); returns self."""
+        self.mean.copy_(x.mean(0))
+        std = x.std(0)
+        self.scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+        return self
+
+    def forward(self, x):
+        return (x - self.mean) / self.scale
+
+    def inverse(self, x):
+        return x * self.scale + self.mean
+
+
+def autoencoder(dim_x, latent_dim, hidden, decoder="mlp", degree=2):
+    """Standardiser, MLP encoder and decoder, as one ``nn.ModuleDict``.
+
+    Arguments:
+        decoder: ``"mlp"`` (mirror of the encoder) or ``"polynomial"`` (one
+            linear layer on the monomials up to ``degree``).
+
+    Returns:
+        ``nn.ModuleDict`` with ``scaler``, ``encoder`` (n, dim_x) -> (n, latent_dim)
+        and ``decoder`` (n, latent_dim) -> (n, dim_x).
+    """
+    if decoder == "polynomial":
+        dec = PolynomialDecoder(latent_dim, dim_x, degree)
+    elif decoder == "mlp":
+        dec = MLP(latent_dim, dim_x, tuple(reversed(hidden)))
+    else:
+        raise ValueError(f"decoder must be 'polynomial' or 'mlp', got {decoder!r}")
+    return nn.ModuleDict({"scaler": Standardizer(dim_x),
+                          "encoder": MLP(dim_x, latent_dim, hidden),
+                          "decoder": dec})
+
+
+def reconstruction_loss(modules, x):
+    """Mean squared error of the autoencoder on standardised ``x`` (n, dim_x)."""
+    x = modules["scaler"](x)
+    return ((modules["decoder"](modules["encoder"](x)) - x) ** 2).mean()

@@ -1,0 +1,369 @@
+r"""One call that judges estimated latents: ``check`` returns a ``Report``.
+
+``up_to`` names the class of maps the estimate is claimed to recover the true
+latents up to, and decides which numbers must clear which thresholds:
+
+* ``"permutation"``: up to permutation and element-wise affine scaling. Passes
+  when the Pearson MCC >= ``mcc`` and every latent's R2 from its matched
+  coordinate alone (``permutation_scaling_r2``) >= ``min_r2``.
+* ``"scaling"``: up to element-wise affine scaling with a known order, i.e.
+  latent ``i`` must be found in coordinate ``i``. The permutation criteria, and
+  the Hungarian matching must be the identity.
+* ``"affine"``: up to an invertible affine map. Passes when the mean affine R2
+  >= ``mean_r2`` and every latent's affine R2 >= ``min_r2``.
+* ``"block"``: up to invertible maps within blocks (``blocks`` required).
+  Passes when every block's R2 (``block_r2``) >= ``block_r2``.
+
+The defaults (``DEFAULT_THRESHOLDS``) leave room for the estimation error of a
+good estimator and are far above what an estimate independent of the truth
+reaches out of sample (correlations of order ``1 / sqrt(n_score)``).
+"""
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from causalrep._validation import as_generator
+from causalrep.identifiability.metrics import (
+    AffineR2Result,
+    BlockR2Result,
+    MCCResult,
+    PermutationScalingR2Result,
+    _affine_r2,
+    _block_r2,
+    _check_blocks,
+    _check_pair,
+    _mcc,
+    _permutation_scaling_r2,
+    _read_only,
+    _split,
+)
+
+__all__ = [
+    "UP_TO",
+    "DEFAULT_THRESHOLDS",
+    "Criterion",
+    "Report",
+    "check",
+    "assert_identified",
+]
+
+UP_TO = ("permutation", "scaling", "affine", "block")
+DEFAULT_THRESHOLDS = MappingProxyType(
+    {
+        "permutation": MappingProxyType({"mcc": 0.95, "min_r2": 0.9}),
+        "scaling": MappingProxyType({"mcc": 0.95, "min_r2": 0.9}),
+        "affine": MappingProxyType({"mean_r2": 0.95, "min_r2": 0.9}),
+        "block": MappingProxyType({"block_r2": 0.9}),
+    }
+)
+PLOT_POINTS = 2000
+
+
+@dataclass(frozen=True)
+class Criterion:
+    r"""One pass/fail rule of a report: ``value >= threshold``.
+
+    Attributes:
+        name: What is compared, e.g. ``"mcc"`` or ``"min_r2"``.
+        value: The measured number.
+        threshold: The smallest value that passes.
+        passed: Whether ``value >= threshold``.
+    """
+
+    name: str
+    value: float
+    threshold: float
+    passed: bool
+
+    def to_dict(self):
+        """Return the criterion as JSON-safe plain types."""
+        return {
+            "name": self.name,
+            "value": self.value,
+            "threshold": self.threshold,
+            "passed": self.passed,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    r"""Verdict of an identifiability check with every number behind it.
+
+    Attributes:
+        up_to: The class of maps checked, one of ``UP_TO``.
+        passed: Whether every criterion passed.
+        criteria: The rules applied, as ``Criterion`` values.
+        thresholds: Threshold of each rule, by name (read-only mapping).
+        mcc: Pearson MCC and the Hungarian matching.
+        affine: Affine R2 per latent and the fitted map.
+        permutation: R2 of each latent from its matched coordinate alone.
+        block: Block R2, or None when no ``blocks`` were given.
+        plot_true: Rows of the scoring part kept for ``plot`` (at most
+            ``PLOT_POINTS``), shape (m, d).
+        plot_hat: The matched estimated coordinates of the same rows, shape (m, d).
+    """
+
+    up_to: str
+    passed: bool
+    criteria: tuple
+    thresholds: dict
+    mcc: MCCResult
+    affine: AffineR2Result
+    permutation: PermutationScalingR2Result
+    block: BlockR2Result | None
+    plot_true: np.ndarray = field(repr=False)
+    plot_hat: np.ndarray = field(repr=False)
+
+    @property
+    def matching(self):
+        """Estimated coordinate matched to each true latent, length d."""
+        return self.mcc.matching
+
+    def summary(self):
+        """Return a short plain-text table of the verdict and the numbers."""
+        mcc = self.mcc
+        where = "in sample" if mcc.test_fraction == 0 else "out of sample"
+        lines = [
+            f"identifiability up to {self.up_to}: "
+            f"{'PASSED' if self.passed else 'FAILED'}",
+            f"{where}: fit on {mcc.n_fit} rows, scored on {mcc.n_score}",
+            f"{'criterion':<12} {'value':>8}   {'threshold':>9}",
+        ]
+        for c in self.criteria:
+            mark = "ok" if c.passed else "FAIL"
+            lines.append(f"{c.name:<12} {c.value:>8.4f} >= {c.threshold:<9.4g} {mark}")
+        lines.append(
+            f"{'latent':>6} {'matched':>7} {'|corr|':>7} {'perm_r2':>8} {'affine_r2':>9}"
+        )
+        for i, j in enumerate(mcc.matching):
+            lines.append(
+                f"{i:>6} {j:>7} {mcc.per_latent[i]:>7.4f} "
+                f"{self.permutation.per_latent[i]:>8.4f} {self.affine.per_latent[i]:>9.4f}"
+            )
+        if self.block is not None:
+            lines.append(f"{'block':<16} {'assigned':<16} {'r2':>7}")
+            for block, assigned, r2 in zip(
+                self.block.blocks, self.block.assignment, self.block.per_block
+            ):
+                lines.append(f"{str(block):<16} {str(assigned):<16} {r2:>7.4f}")
+        return "\n".join(lines)
+
+    def to_dict(self):
+        """Return the report as JSON-safe plain types (without the plot rows)."""
+        return {
+            "up_to": self.up_to,
+            "passed": self.passed,
+            "criteria": [c.to_dict() for c in self.criteria],
+            "thresholds": dict(self.thresholds),
+            "matching": list(self.matching),
+            "mcc": self.mcc.to_dict(),
+            "affine": self.affine.to_dict(),
+            "permutation": self.permutation.to_dict(),
+            "block": None if self.block is None else self.block.to_dict(),
+        }
+
+    def plot(self, path=None):
+        r"""Scatter each true latent against its matched estimate, one panel each.
+
+        The figure is built without pyplot (no global figure registry, no
+        display needed; saving uses the Agg renderer): return it in a notebook
+        to show it, or pass ``path`` to save it.
+
+        Arguments:
+            path: File to save the figure to (format from the suffix), or None.
+
+        Returns:
+            The ``matplotlib.figure.Figure``.
+        """
+        from matplotlib.figure import Figure
+
+        d = self.plot_true.shape[1]
+        cols = math.ceil(math.sqrt(d))
+        rows = math.ceil(d / cols)
+        fig = Figure(figsize=(2.8 * cols, 2.6 * rows + 0.4), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for i, ax in enumerate(axes):
+            if i >= d:
+                ax.set_axis_off()
+                continue
+            ax.scatter(self.plot_true[:, i], self.plot_hat[:, i], s=3, alpha=0.4)
+            ax.set_xlabel(f"z_true[{i}]")
+            ax.set_ylabel(f"z_hat[{self.matching[i]}]")
+            ax.set_title(f"|corr| = {self.mcc.per_latent[i]:.3f}", fontsize=9)
+        verdict = "passed" if self.passed else "failed"
+        fig.suptitle(f"identifiability up to {self.up_to}: {verdict}")
+        if path is not None:
+            fig.savefig(path)
+        return fig
+
+
+def check(
+    z_true,
+    z_hat,
+    up_to="permutation",
+    blocks=None,
+    threshold=None,
+    test_fraction=0.5,
+    seed=0,
+):
+    r"""Check that estimated latents identify the true ones up to a class of maps.
+
+    Computes, on one shared split, the Pearson MCC with its matching, the affine
+    R2, the permutation/scaling R2 of the matched coordinates and, when
+    ``blocks`` are given, the block R2; then applies the rules of ``up_to``
+    (see the module documentation).
+
+    Arguments:
+        z_true: True latents, shape (n, d).
+        z_hat: Estimated latents, shape (n, k), k >= d.
+        up_to: ``"permutation"``, ``"scaling"``, ``"affine"`` or ``"block"``.
+        blocks: Sequence of disjoint tuples of true-latent indices; required for
+            ``"block"``, optional otherwise.
+        threshold: None for ``DEFAULT_THRESHOLDS[up_to]``; a number to replace
+            the first rule's threshold (``mcc``, ``mean_r2`` or ``block_r2``);
+            or a mapping from rule names to thresholds, e.g. ``{"min_r2": 0.8}``.
+        test_fraction: Share of rows held out for scoring; 0 scores in sample.
+        seed: int or ``numpy.random.Generator`` for the split.
+
+    Returns:
+        Report with the verdict ``passed``, the criteria and every score.
+
+    Example:
+        >>> z = np.random.default_rng(0).normal(size=(1000, 3))
+        >>> check(z, -z[:, [1, 2, 0]] + 4).passed
+        True
+        >>> check(z, -z[:, [1, 2, 0]] + 4, up_to="scaling").passed
+        False
+    """
+    if up_to not in UP_TO:
+        raise ValueError(f"up_to must be one of {UP_TO}, got {up_to!r}")
+    if up_to == "block" and blocks is None:
+        raise ValueError('up_to="block" needs blocks, e.g. blocks=[(0, 1), (2,)]')
+    thresholds = _resolve_thresholds(up_to, threshold)
+    z_true, z_hat = _check_pair(z_true, z_hat, need_k_ge_d=True)
+    if blocks is not None:
+        blocks = _check_blocks(blocks, z_true.shape[1], z_hat.shape[1])
+    if not isinstance(seed, numbers.Integral):
+        seed = int(as_generator(seed).integers(2**63))
+    parts = _split(z_true, z_hat, test_fraction, seed, z_hat.shape[1] + 2)
+
+    mcc = _mcc(parts, "pearson")
+    affine = _affine_r2(parts)
+    permutation = _permutation_scaling_r2(parts, mcc.matching, monotone=False)
+    block = None if blocks is None else _block_r2(parts, blocks, None)
+    values = {
+        "mcc": mcc.score,
+        "min_r2": (affine if up_to == "affine" else permutation).per_latent.min(),
+        "mean_r2": affine.mean,
+        "block_r2": None if block is None else block.per_block.min(),
+    }
+    criteria = [
+        _criterion(name, values[name], limit) for name, limit in thresholds.items()
+    ]
+    if up_to == "scaling":
+        in_place = np.mean(np.array(mcc.matching) == np.arange(len(mcc.matching)))
+        criteria.append(_criterion("identity", in_place, 1.0))
+
+    rows = np.arange(parts.n_score)
+    if parts.n_score > PLOT_POINTS:
+        rows = np.sort(as_generator(seed).choice(parts.n_score, PLOT_POINTS, replace=False))
+    return Report(
+        up_to=up_to,
+        passed=all(c.passed for c in criteria),
+        criteria=tuple(criteria),
+        thresholds=MappingProxyType(thresholds),
+        mcc=mcc,
+        affine=affine,
+        permutation=permutation,
+        block=block,
+        plot_true=_read_only(parts.score_true[rows]),
+        plot_hat=_read_only(parts.score_hat[np.ix_(rows, list(mcc.matching))]),
+    )
+
+
+def assert_identified(
+    z_true,
+    z_hat,
+    up_to="permutation",
+    blocks=None,
+    test_fraction=0.5,
+    seed=0,
+    **thresholds,
+):
+    r"""Assert that estimated latents identify the true ones; one line for a test suite.
+
+    Arguments:
+        z_true: True latents, shape (n, d).
+        z_hat: Estimated latents, shape (n, k), k >= d.
+        up_to: ``"permutation"``, ``"scaling"``, ``"affine"`` or ``"block"``.
+        blocks: Blocks of true-latent indices, for ``"block"``.
+        test_fraction: Share of rows held out for scoring; 0 scores in sample.
+        seed: int or ``numpy.random.Generator`` for the split.
+        thresholds: Overrides of ``DEFAULT_THRESHOLDS[up_to]`` by rule name,
+            e.g. ``mcc=0.9``.
+
+    Returns:
+        The passing Report.
+
+    Raises:
+        AssertionError: With the report summary as message, when a rule fails.
+
+    Example:
+        >>> z = np.random.default_rng(0).normal(size=(1000, 2))
+        >>> assert_identified(z, z @ np.array([[2.0, 1.0], [0.0, 1.0]]), up_to="affine").passed
+        True
+    """
+    report = check(
+        z_true,
+        z_hat,
+        up_to=up_to,
+        blocks=blocks,
+        threshold=thresholds or None,
+        test_fraction=test_fraction,
+        seed=seed,
+    )
+    if not report.passed:
+        raise AssertionError("\n" + report.summary())
+    return report
+
+
+def _resolve_thresholds(up_to, threshold):
+    defaults = DEFAULT_THRESHOLDS[up_to]
+    if threshold is None:
+        return dict(defaults)
+    if isinstance(threshold, numbers.Real):
+        first = next(iter(defaults))
+        return {**defaults, first: _check_threshold(first, threshold)}
+    if not isinstance(threshold, Mapping):
+        raise ValueError(
+            f"threshold must be None, a number or a mapping of rule names to "
+            f"numbers, got {threshold!r}"
+        )
+    unknown = set(threshold) - set(defaults)
+    if unknown:
+        raise ValueError(
+            f"unknown thresholds {sorted(unknown)} for up_to={up_to!r}; "
+            f"choose from {tuple(defaults)}"
+        )
+    return {
+        name: _check_threshold(name, threshold.get(name, default))
+        for name, default in defaults.items()
+    }
+
+
+def _check_threshold(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+        math.isfinite(value)
+    ):
+        raise ValueError(f"threshold {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _criterion(name, value, threshold):
+    value = float(value)
+    return Criterion(name, value, threshold, bool(value >= threshold))

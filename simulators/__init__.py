@@ -1,0 +1,35 @@
+"""Simulators of latent causal models and the observations they generate.
+
+Graphs (:mod:`~simulators.graphs`) carry a latent SCM
+(:mod:`~simulators.scm`); interventions (:mod:`~simulators.interventions`)
+change some of its mechanisms; a mixing (:mod:`~simulators.mixing`) maps the
+latents to observations; :mod:`~simulators.settings` puts the pieces together
+into :class:`causalrep.InterventionalData`, including the synthetic settings
+of published papers.
+"""
+
+from .graphs import chain, check_dag, collider, erdos_renyi, fork, fully_connected, scale_free
+from .interventions import Intervention, do, shift, soft
+from .mixing import LinearMixing, MLPMixing, PolynomialMixing
+from .scm import LatentSCM
+from .settings import ahuja2023, interventional
+
+__all__ = [
+    "check_dag",
+    "erdos_renyi",
+    "scale_free",
+    "chain",
+    "fork",
+    "collider",
+    "fully_connected",
+    "LatentSCM",
+    "Intervention",
+    "do",
+    "shift",
+    "soft",
+    "LinearMixing",
+    "PolynomialMixing",
+    "MLPMixing",
+    "interventional",
+    "ahuja2023",
+]

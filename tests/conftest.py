@@ -1,0 +1,28 @@
+"""Shared fixtures: small, seeded data so the suite stays fast."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """Three regimes of a 2-latent problem with a linear 5-d mixing (immutable)."""
+    from causalrep import InterventionalData
+
+    rng = np.random.default_rng(0)
+    n = 60
+    Z = rng.normal(size=(3 * n, 2))
+    Z[n:2 * n, 0] = 1.0
+    Z[2 * n:, 1] = -1.0
+    X = Z @ rng.normal(size=(2, 5))
+    regime = np.repeat([0, 1, 2], n)
+    return InterventionalData(X=X, regime=regime, targets={0: (), 1: (0,), 2: (1,)}, Z=Z)

@@ -1,0 +1,201 @@
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from causalrep import CheckpointError, InterventionalData
+
+
+def make(n=10, **kw):
+    rng = np.random.default_rng(1)
+    base = dict(X=rng.normal(size=(n, 3)), regime=np.zeros(n, int), targets={0: ()})
+    base.update(kw)
+    return InterventionalData(**base)
+
+
+def test_basic_properties(tiny_data):
+    assert tiny_data.n == 180
+    assert tiny_data.dim_x == 5
+    assert tiny_data.regimes == (0, 1, 2)
+    assert tiny_data.counts() == {0: 60, 1: 60, 2: 60}
+    assert dict(tiny_data.targets) == {0: (), 1: (0,), 2: (1,)}
+
+
+def test_arrays_are_read_only(tiny_data):
+    with pytest.raises(ValueError):
+        tiny_data.X[0, 0] = 1.0
+    with pytest.raises(Exception):
+        tiny_data.X = np.zeros((2, 2))
+
+
+def test_regime_defaults_to_observational():
+    data = InterventionalData(X=np.ones((4, 2)))
+    assert data.regimes == (0,)
+    assert dict(data.targets) == {0: ()}
+
+
+def test_accepts_torch_inputs():
+    torch = pytest.importorskip("torch")
+    data = InterventionalData(X=torch.ones(3, 2), Z=torch.zeros(3, 1))
+    assert isinstance(data.X, np.ndarray) and data.Z.shape == (3, 1)
+
+
+@pytest.mark.parametrize("field", ["X", "Z", "A", "Y"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_name_the_field(field, bad):
+    rng = np.random.default_rng(0)
+    arrays = dict(X=rng.normal(size=(5, 3)), Z=rng.normal(size=(5, 2)),
+                  A=rng.normal(size=(5, 1)), Y=rng.normal(size=5))
+    arrays[field] = arrays[field].copy()
+    arrays[field].flat[2] = bad
+    with pytest.raises(ValueError, match=rf"^{field} contains 1 non-finite"):
+        InterventionalData(**arrays)
+
+
+@pytest.mark.parametrize("field,shape", [("Z", (4, 2)), ("A", (6, 1)), ("Y", (3,))])
+def test_mismatched_lengths_name_the_field(field, shape):
+    with pytest.raises(ValueError, match=rf"^{field} has \d+ rows but X has 5"):
+        InterventionalData(X=np.ones((5, 2)), **{field: np.ones(shape)})
+
+
+def test_regime_shape_and_type_checked():
+    with pytest.raises(ValueError, match="regime must have shape"):
+        make(regime=np.zeros(3, int))
+    with pytest.raises(TypeError, match="regime must hold integers"):
+        make(regime=np.full(10, 0.5))
+    with pytest.raises(ValueError, match="regime must be >= 0"):
+        make(regime=np.full(10, -1), targets={-1: ()})
+
+
+def test_regime_missing_from_targets():
+    with pytest.raises(ValueError, match=r"regime\(s\) \[2\] appear in regime but not in targets"):
+        make(regime=np.repeat([0, 2], 5))
+
+
+def test_target_outside_latents():
+    with pytest.raises(ValueError, match=r"targets\[1\] names latent\(s\) \[4\]"):
+        make(regime=np.repeat([0, 1], 5), targets={0: (), 1: (4,)}, Z=np.ones((10, 2)))
+
+
+def test_observational_regime_must_have_no_target():
+    with pytest.raises(ValueError, match=r"targets\[0\] must be \(\)"):
+        make(targets={0: (1,)})
+
+
+def test_wrong_dimensions_and_dtypes():
+    with pytest.raises(ValueError, match="X must be 2-dimensional"):
+        InterventionalData(X=np.ones(5))
+    with pytest.raises(TypeError, match="X must hold numbers"):
+        InterventionalData(X=np.array([["a", "b"]], dtype=object))
+    with pytest.raises(ValueError, match="X is empty"):
+        InterventionalData(X=np.ones((0, 3)))
+
+
+def test_graph_checked():
+    cyclic = nx.DiGraph([(0, 1), (1, 0)])
+    with pytest.raises(ValueError, match="graph has a cycle"):
+        make(graph=cyclic, Z=np.ones((10, 2)))
+    with pytest.raises(ValueError, match="graph nodes must be 0..d-1"):
+        make(graph=nx.DiGraph([(1, 2)]))
+    with pytest.raises(ValueError, match="graph has 3 nodes but Z has 2"):
+        make(graph=nx.DiGraph([(0, 1), (1, 2)]), Z=np.ones((10, 2)))
+
+
+def test_meta_must_be_json():
+    with pytest.raises(TypeError, match="meta must be JSON-serialisable"):
+        make(meta={"f": object()})
+
+
+def test_subset(tiny_data):
+    sub = tiny_data.subset([0, 2])
+    assert sub.regimes == (0, 2) and sub.n == 120
+    assert set(sub.targets) == {0, 2}
+    np.testing.assert_array_equal(sub.Z, tiny_data.Z[tiny_data.regime != 1])
+    with pytest.raises(ValueError, match=r"unknown regime\(s\) \[7\]"):
+        tiny_data.subset([7])
+    with pytest.raises(ValueError, match="regimes is empty"):
+        tiny_data.subset([])
+
+
+@settings(max_examples=25, deadline=None)
+@given(fraction=st.floats(0.05, 0.9), seed=st.integers(0, 2**31))
+def test_split_is_stratified_partition(tiny_data, fraction, seed):
+    train, test = tiny_data.split(fraction, seed=seed)
+    assert train.n + test.n == tiny_data.n
+    for k, count in tiny_data.counts().items():
+        assert test.counts()[k] == int(round(fraction * count))
+    rows = {tuple(r) for r in np.vstack([train.X, test.X]).round(12)}
+    assert rows == {tuple(r) for r in tiny_data.X.round(12)}
+    again = tiny_data.split(fraction, seed=seed)[1]
+    np.testing.assert_array_equal(again.X, test.X)
+
+
+def test_split_rejects_bad_fraction(tiny_data):
+    for bad in (0, 1, -0.1, 1.5):
+        with pytest.raises(ValueError, match="test_fraction"):
+            tiny_data.split(bad)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 30), dim=st.integers(1, 4), with_y=st.booleans(), seed=st.integers(0, 99))
+def test_save_load_round_trip(tmp_path_factory, n, dim, with_y, seed):
+    rng = np.random.default_rng(seed)
+    regime = rng.integers(0, 3, n)
+    data = InterventionalData(
+        X=rng.normal(size=(n, dim)), regime=regime,
+        targets={0: (), 1: (0,), 2: (0, 1)}, Z=rng.normal(size=(n, 2)),
+        Y=rng.normal(size=n) if with_y else None,
+        graph=nx.DiGraph([(0, 1)]), meta={"seed": seed, "name": "x"})
+    path = tmp_path_factory.mktemp("d") / "data.npz"
+    data.save(path)
+    back = InterventionalData.load(path)
+    for name in ("X", "regime", "Z", "A", "Y"):
+        a, b = getattr(data, name), getattr(back, name)
+        assert (a is None and b is None) or np.array_equal(a, b)
+    assert dict(back.targets) == dict(data.targets)
+    assert sorted(back.graph.edges) == [(0, 1)]
+    assert back.meta == data.meta
+
+
+def test_load_refuses_missing_and_foreign_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        InterventionalData.load(tmp_path / "absent.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file at all")
+    with pytest.raises(CheckpointError, match="cannot read data file"):
+        InterventionalData.load(junk)
+    other = tmp_path / "other.npz"
+    np.savez(other, X=np.ones((2, 2)))
+    with pytest.raises(CheckpointError, match="not an InterventionalData file"):
+        InterventionalData.load(other)
+    header = np.frombuffer(json.dumps({"format": "something else"}).encode(), np.uint8)
+    np.savez(other, X=np.ones((2, 2)), header=header)
+    with pytest.raises(CheckpointError, match="not an InterventionalData file"):
+        InterventionalData.load(other)
+
+
+def test_load_refuses_pickled_arrays(tmp_path):
+    path = tmp_path / "pickled.npz"
+    header = np.frombuffer(json.dumps({"format": "causalrep.InterventionalData",
+                                       "targets": {"0": []}}).encode(), np.uint8)
+    np.savez(path, X=np.array([[object()]], dtype=object), header=header)
+    with pytest.raises(CheckpointError, match="cannot read data file"):
+        InterventionalData.load(path)
+
+
+def test_failed_save_keeps_previous_file(tmp_path, tiny_data, monkeypatch):
+    path = tmp_path / "data.npz"
+    tiny_data.save(path)
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        tiny_data.subset([0]).save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["data.npz"]
