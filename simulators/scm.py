@@ -176,7 +176,9 @@ class LatentSCM:
 
     def _draw_noise(self, rng, n):
         # Drawn as (d, n) and transposed so that each node's noise is contiguous.
-        return self.noise_scale * _NOISES[self.noise](rng, (self.latent_dim, n)).T
+        noise = _NOISES[self.noise](rng, (self.latent_dim, n)).T
+        noise *= self.noise_scale
+        return noise
 
     def _raw_effect(self, j, parents):
         weights = self._weights[j]
@@ -194,14 +196,13 @@ class LatentSCM:
         return (self._raw_effect(j, parents) - self._mean[j]) / self._std[j]
 
     def _calibrate(self, rng):
-        noise = self._draw_noise(rng, _CALIBRATION_SIZE)
-        z = np.empty_like(noise)
+        z = self._draw_noise(rng, _CALIBRATION_SIZE)
         for j in self._order:
             parents = self._parents[j]
             if parents:
                 raw = self._raw_effect(j, z[:, parents])
                 self._mean[j], self._std[j] = raw.mean(), raw.std()
-            z[:, j] = self._effect(j, z[:, parents]) + noise[:, j]
+                z[:, j] += (raw - self._mean[j]) / self._std[j]
 
 
 def _check_request(n, intervention, n_nodes):
@@ -219,13 +220,14 @@ def _check_intervention(intervention, n_nodes):
 
 
 def _propagate(noise, order, parents, effect, intervention, rng):
-    r"""Push exogenous noise through an additive-noise SCM.
+    r"""Push exogenous noise through an additive-noise SCM, in place.
 
     Shared by every latent model of this package so that interventions mean
-    the same thing everywhere.
+    the same thing everywhere. Column j of ``noise`` is only read to compute
+    node j, so it is overwritten by the node's value.
 
     Arguments:
-        noise: Exogenous noise, shape (n, d).
+        noise: Exogenous noise, shape (n, d); overwritten and returned.
         order: Topological order of the nodes.
         parents: Tuple of the parents of each node (sorted tuples).
         effect: ``effect(j, z_parents (n, p)) -> (n,)``, the parent effect of
@@ -234,17 +236,19 @@ def _propagate(noise, order, parents, effect, intervention, rng):
         rng: numpy Generator passed to random do-values.
 
     Returns:
-        float64 array of shape (n, d).
+        The latents, float64 array of shape (n, d).
     """
-    z = np.empty_like(noise)
+    z = noise
     targets = () if intervention is None else intervention.targets
     for j in order:
+        if not parents[j] and j not in targets:
+            continue
         z_parents = z[:, parents[j]]
         parent_effect = effect(j, z_parents)
         if j in targets:
-            z[:, j] = intervention.apply(j, z_parents, parent_effect, noise[:, j], rng)
+            z[:, j] = intervention.apply(j, z_parents, parent_effect, z[:, j], rng)
         else:
-            z[:, j] = parent_effect + noise[:, j]
+            z[:, j] += parent_effect
     return z
 
 

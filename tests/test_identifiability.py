@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import spearmanr
 
 from causalrep.identifiability import (
     affine_r2,
@@ -93,7 +94,9 @@ def test_strong_mixing_passes_affine_and_fails_permutation(case):
 @given(
     st.tuples(st.integers(1, 5), st.integers(0, 2)).flatmap(
         lambda dk: st.tuples(
-            st.just(dk[0]), latent_samples(2 * dk[0] + dk[1], 400), st.integers(0, 2**16)
+            st.just(dk[0]),
+            latent_samples(2 * dk[0] + dk[1], 400),
+            st.integers(0, 2**16),
         )
     )
 )
@@ -127,7 +130,8 @@ def test_monotone_maps_give_rank_scores_one(case):
 def test_scores_ignore_sample_order_in_sample(case):
     z, seed, extra = case
     rng = np.random.default_rng(seed)
-    z_hat = np.c_[z @ rng.normal(size=(z.shape[1],) * 2), rng.normal(size=(len(z), extra))]
+    mixed = z @ rng.normal(size=(z.shape[1],) * 2)
+    z_hat = np.c_[mixed, rng.normal(size=(len(z), extra))]
     z_hat += 0.5 * rng.normal(size=z_hat.shape)
     order = rng.permutation(len(z))
     for score in _all_scores(z, z_hat, test_fraction=0):
@@ -199,7 +203,8 @@ def test_mcc_of_identical_latents_is_one_and_never_above():
 def test_mcc_with_more_estimated_columns_picks_the_right_ones():
     rng = np.random.default_rng(1)
     z = rng.normal(size=(1000, 3))
-    z_hat = np.c_[rng.normal(size=(1000, 2)), z[:, 2], rng.normal(size=1000), -z[:, 0], z[:, 1]]
+    noise = rng.normal(size=(1000, 3))
+    z_hat = np.c_[noise[:, :2], z[:, 2], noise[:, 2], -z[:, 0], z[:, 1]]
     result = mcc(z, z_hat)
     assert result.matching == (4, 5, 2)
     assert result.correlations.shape == (3, 6)
@@ -211,6 +216,18 @@ def test_mcc_out_of_sample_is_below_in_sample_for_noise():
     rng = np.random.default_rng(2)
     z, z_hat = rng.normal(size=(100, 3)), rng.normal(size=(100, 20))
     assert mcc(z, z_hat).score < mcc(z, z_hat, test_fraction=0).score
+
+
+def test_spearman_matches_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(400, 2))
+    rounded = np.round(z[:, 1] + rng.normal(size=400), 1)
+    z_hat = np.c_[rounded, z[:, 0] ** 3, np.ones(400)]
+    result = mcc(z, z_hat, kind="spearman", test_fraction=0)
+    expected = np.abs(spearmanr(z, z_hat[:, :2]).statistic[:2, 2:])
+    np.testing.assert_allclose(result.correlations[:, :2], expected, atol=1e-12)
+    assert result.correlations[:, 2].tolist() == [0.0, 0.0]
+    assert result.matching == (1, 0)
 
 
 def test_mcc_split_sizes_and_seed():
@@ -265,13 +282,15 @@ def test_block_r2_recovers_mixed_blocks():
     z = rng.normal(size=(2000, 5))
     z[:, 1] += z[:, 3]
     mix = np.array([[1.0, 1.0], [1.0, -1.0]])
-    z_hat = np.c_[z[:, [3, 4]] @ mix, rng.normal(size=2000), z[:, [0, 1, 2]] @ rng.normal(size=(3, 3))]
-    result = block_r2(z, z_hat, blocks=[(0, 1, 2), (3, 4)])
+    first = z[:, [0, 1, 2]] @ rng.normal(size=(3, 3))
+    z_hat = np.c_[z[:, [3, 4]] @ mix, rng.normal(size=2000), first]
+    blocks = [(0, 1, 2), (3, 4)]
+    result = block_r2(z, z_hat, blocks=blocks)
     assert result.assignment == ((3, 4, 5), (0, 1))
     assert result.per_block.min() == pytest.approx(1.0)
-    assert check(z, z_hat, up_to="block", blocks=[(0, 1, 2), (3, 4)]).passed
+    assert check(z, z_hat, up_to="block", blocks=blocks).passed
     assert not check(z, z_hat, up_to="permutation").passed
-    wrong = block_r2(z, z_hat, blocks=[(0, 1, 2), (3, 4)], assignment=[(0, 1, 2), (3, 4)])
+    wrong = block_r2(z, z_hat, blocks=blocks, assignment=[(0, 1, 2), (3, 4)])
     assert wrong.per_block.max() < 0.9
 
 
@@ -282,7 +301,8 @@ def test_dci_perfect_rotated_and_independent():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(4000, 4))
     perfect = dci(z, 2 * z[:, [1, 3, 0, 2]] + 1)
-    assert min(perfect.disentanglement, perfect.completeness, perfect.informativeness) > 0.999
+    scores = (perfect.disentanglement, perfect.completeness, perfect.informativeness)
+    assert min(scores) > 0.999
     np.testing.assert_allclose(perfect.importance.sum(axis=0), 1.0, atol=1e-9)
     rotated = dci(z, _rotate_45(z))
     assert rotated.informativeness > 0.999
@@ -392,7 +412,8 @@ def test_one_dimensional_input_is_one_column():
 def test_torch_input_is_accepted():
     torch = pytest.importorskip("torch")
     z = np.random.default_rng(0).normal(size=(300, 2))
-    assert mcc(torch.from_numpy(z), torch.from_numpy(z[:, ::-1].copy())).matching == (1, 0)
+    swapped = torch.from_numpy(z[:, ::-1].copy())
+    assert mcc(torch.from_numpy(z), swapped).matching == (1, 0)
 
 
 def test_bad_kind_matching_and_blocks():

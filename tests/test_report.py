@@ -60,7 +60,7 @@ def test_summary_and_to_dict(latents):
     assert "in sample" in check(z, z_hat, test_fraction=0).summary()
     payload = json.loads(json.dumps(passed.to_dict()))
     assert payload["passed"] is True and payload["matching"] == [1, 2, 0]
-    assert payload["block"]["assignment"] == [[0, 1], [2]]
+    assert payload["block"]["assignment"] == [[1, 2], [0]]
     assert isinstance(payload["mcc"]["score"], float)
 
 

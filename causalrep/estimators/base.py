@@ -114,7 +114,7 @@ class BaseEstimator:
         if X.shape[1] != self.dims_["dim_x"]:
             raise ValueError(f"{name} has {X.shape[1]} features but {type(self).__name__} "
                              f"was fitted on {self.dims_['dim_x']}")
-        return torch.as_tensor(X, dtype=torch.float32)
+        return torch.from_numpy(X.astype(np.float32))
 
     @torch.no_grad()
     def _batched(self, fn, *inputs, batch_size=8192):

@@ -80,7 +80,7 @@ class InterventionalCRL(BaseEstimator):
 
     def __init__(self, latent_dim, decoder="polynomial", degree=2, hidden=(256, 256),
                  stage2="auto", max_steps=6000, max_epochs=None, batch_size=256,
-                 lr=3e-3, restarts=3, ioss_lambda=10.0, device="auto", seed=0,
+                 lr=3e-3, restarts=4, ioss_lambda=10.0, device="auto", seed=0,
                  verbose=1):
         self.latent_dim = latent_dim
         self.decoder = decoder
@@ -117,7 +117,7 @@ class InterventionalCRL(BaseEstimator):
         self._check_params(data)
         self._start_fit(data)
         stage2 = self._stage2_kind(data)
-        x = torch.as_tensor(data.X, dtype=torch.float32)
+        x = torch.tensor(data.X, dtype=torch.float32)
 
         def build():
             modules = self._build({"dim_x": data.dim_x}).to(self.device_)
@@ -126,7 +126,7 @@ class InterventionalCRL(BaseEstimator):
 
         modules, history = self._train(
             build, lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)}, (x,),
-            restarts=self.restarts, restart_steps=max(200, self.max_steps // 8),
+            restarts=self.restarts, restart_steps=max(300, self.max_steps // 10),
             max_steps=self.max_steps, max_epochs=self.max_epochs,
             batch_size=self.batch_size, lr=self.lr)
         self.modules_, self.history_, self.stage2_ = modules, history.to_dict(), stage2

@@ -149,12 +149,13 @@ def train_with_restarts(build, loss_fn, tensors, config, seed, device, restarts=
     """Train ``restarts`` fresh modules briefly, then finish the best one.
 
     Short restarts guard against the bad basins an autoencoder falls into on
-    some seeds: each candidate runs ``restart_steps`` steps, the one with the
-    lowest validation loss is trained for the full ``config.max_steps``.
+    some seeds (a latent folded onto its square, say): each candidate runs
+    ``restart_steps`` steps and the one with the lowest validation loss goes
+    on for ``config.max_steps`` more, with a fresh optimiser.
 
     Arguments:
         build: ``build() -> nn.Module`` on ``device``, freshly initialised;
-            called under a seeded torch RNG.
+            called under a torch RNG seeded per candidate.
         restarts: Number of candidates (1 trains a single module, no selection).
 
     Returns:
@@ -165,14 +166,14 @@ def train_with_restarts(build, loss_fn, tensors, config, seed, device, restarts=
         return module, train(module, loss_fn, tensors, config, seed, device)
     short = TrainConfig(**{**config.__dict__, "max_steps": restart_steps,
                            "desc": f"{config.desc} (restart)"})
-    candidates = []
+    best = None
     for r in range(restarts):
         module = _seeded(build, seed * 1000 + r)
         history = train(module, loss_fn, tensors, short, seed + r, device)
-        candidates.append((min(history.val), r))
-    _, winner = min(candidates)
-    module = _seeded(build, seed * 1000 + winner)
-    return module, train(module, loss_fn, tensors, config, seed + winner, device)
+        if best is None or min(history.val) < best[0]:
+            best = (min(history.val), module)
+    module = best[1]
+    return module, train(module, loss_fn, tensors, config, seed, device)
 
 
 def _seeded(build, seed):

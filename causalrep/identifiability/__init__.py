@@ -1,8 +1,9 @@
 r"""Judge estimated latents against true ones: pure functions on arrays.
 
 Every function takes ``z_true`` of shape (n, d) and ``z_hat`` of shape (n, k),
-numpy or torch, and is out-of-sample by default (whatever is fitted, a matching
-or a regression, is fitted on one part of the rows and scored on the other).
+numpy or torch (a 1-d array is read as one column), and is out-of-sample by
+default: whatever is fitted, a matching or a regression, is fitted on one part
+of the rows and scored on the other.
 
 * :func:`mcc`: mean correlation coefficient with Hungarian matching.
 * :func:`affine_r2`: R2 of the best affine map from ``z_hat`` to ``z_true``.

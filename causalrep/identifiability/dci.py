@@ -41,7 +41,8 @@ class DCIResult:
     r"""Disentanglement, completeness and informativeness scores.
 
     Attributes:
-        disentanglement: Importance-weighted mean of ``per_code_disentanglement``, in [0, 1].
+        disentanglement: Importance-weighted mean of ``per_code_disentanglement``,
+            in [0, 1].
         completeness: Mean of ``per_latent_completeness``, in [0, 1].
         informativeness: Mean of ``per_latent_r2``.
         importance: Absolute standardised coefficients, shape (k, d): row ``j``
@@ -134,7 +135,7 @@ def dci(z_true, z_hat, test_fraction=0.5, seed=0):
 
 
 def _one_minus_entropy(weights, totals, base):
-    """``1 - H_base`` of each row of ``weights`` normalised by ``totals``; 0 for empty rows."""
+    """``1 - H_base`` of each row of ``weights`` over ``totals``; 0 for empty rows."""
     if base == 1:
         return np.where(totals > 0, 1.0, 0.0)
     safe = np.where(totals > 0, totals, 1.0)[:, None]

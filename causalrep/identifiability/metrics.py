@@ -499,7 +499,8 @@ def _split(z_true, z_hat, test_fraction, seed, min_fit=MIN_PART_SIZE):
         fit, score = np.sort(order[:n_fit]), np.sort(order[n_fit:])
         parts = _Split(z_true[fit], z_hat[fit], z_true[score], z_hat[score],
                        float(test_fraction))
-    _check_varying(parts.fit_true, "whole sample" if parts.in_sample else "fitting part")
+    where = "whole sample" if parts.in_sample else "fitting part"
+    _check_varying(parts.fit_true, where)
     if not parts.in_sample:
         _check_varying(parts.score_true, "scoring part")
     return parts
@@ -516,11 +517,23 @@ def _parts(parts, ranks):
 
 
 def _normalised_ranks(x):
-    return (rankdata(x, axis=0) - 0.5) / len(x)
+    """Average ranks of each column, scaled into (0, 1) as ``(rank - 1/2) / n``."""
+    n = len(x)
+    # Sorting contiguous rows of the transpose is ~3x faster than rankdata on
+    # columns; rankdata is kept for the (rare) columns with ties.
+    rows = np.ascontiguousarray(x.T)
+    order = np.argsort(rows, axis=1)
+    ranks = np.empty_like(rows)
+    np.put_along_axis(ranks, order, np.arange(1.0, n + 1)[None, :], axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    tied = np.any(ordered[:, 1:] == ordered[:, :-1], axis=1)
+    if tied.any():
+        ranks[tied] = rankdata(rows[tied], axis=1)
+    return (ranks.T - 0.5) / n
 
 
 def _standardise(x):
-    """Centred columns of unit Euclidean norm (zero for constant columns), means, norms."""
+    """Centred unit-norm columns (zero when constant), column means, column norms."""
     mean = x.mean(axis=0)
     unit = x - mean
     norms = np.sqrt(np.einsum("ij,ij->j", unit, unit))
@@ -543,7 +556,7 @@ def _hungarian(corr):
 
 
 def _fit_affine(x, y):
-    """Least-squares ``y ~ x @ weights + intercept``, minimum-norm when x is collinear."""
+    """Least squares ``y ~ x @ weights + intercept``; minimum norm if x is collinear."""
     unit, x_mean, norms = _standardise(x)
     coef = np.linalg.lstsq(unit.T @ unit, unit.T @ y, rcond=_RCOND)[0]
     scale = norms[:, None]

@@ -132,18 +132,24 @@ class Report:
             f"identifiability up to {self.up_to}: "
             f"{'PASSED' if self.passed else 'FAILED'}",
             f"{where}: fit on {mcc.n_fit} rows, scored on {mcc.n_score}",
-            f"{'criterion':<12} {'value':>8}   {'threshold':>9}",
+            f"{'criterion':<12} {'value':>8}    {'threshold'}",
         ]
         for c in self.criteria:
             mark = "ok" if c.passed else "FAIL"
             lines.append(f"{c.name:<12} {c.value:>8.4f} >= {c.threshold:<9.4g} {mark}")
         lines.append(
-            f"{'latent':>6} {'matched':>7} {'|corr|':>7} {'perm_r2':>8} {'affine_r2':>9}"
+            f"{'latent':>6} {'matched':>7} {'|corr|':>7} {'perm_r2':>8} "
+            f"{'affine_r2':>9}"
         )
-        for i, j in enumerate(mcc.matching):
+        columns = zip(
+            mcc.matching,
+            mcc.per_latent,
+            self.permutation.per_latent,
+            self.affine.per_latent,
+        )
+        for i, (j, corr, perm_r2, affine_r2) in enumerate(columns):
             lines.append(
-                f"{i:>6} {j:>7} {mcc.per_latent[i]:>7.4f} "
-                f"{self.permutation.per_latent[i]:>8.4f} {self.affine.per_latent[i]:>9.4f}"
+                f"{i:>6} {j:>7} {corr:>7.4f} {perm_r2:>8.4f} {affine_r2:>9.4f}"
             )
         if self.block is not None:
             lines.append(f"{'block':<16} {'assigned':<16} {'r2':>7}")
@@ -271,7 +277,8 @@ def check(
 
     rows = np.arange(parts.n_score)
     if parts.n_score > PLOT_POINTS:
-        rows = np.sort(as_generator(seed).choice(parts.n_score, PLOT_POINTS, replace=False))
+        rng = as_generator(seed)
+        rows = np.sort(rng.choice(parts.n_score, PLOT_POINTS, replace=False))
     return Report(
         up_to=up_to,
         passed=all(c.passed for c in criteria),
@@ -315,7 +322,8 @@ def assert_identified(
 
     Example:
         >>> z = np.random.default_rng(0).normal(size=(1000, 2))
-        >>> assert_identified(z, z @ np.array([[2.0, 1.0], [0.0, 1.0]]), up_to="affine").passed
+        >>> mixing = np.array([[2.0, 1.0], [0.0, 1.0]])
+        >>> assert_identified(z, z @ mixing, up_to="affine").passed
         True
     """
     report = check(
