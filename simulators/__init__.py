@@ -11,6 +11,7 @@ of published papers.
 from .graphs import chain, check_dag, collider, erdos_renyi, fork, fully_connected, scale_free
 from .interventions import Intervention, do, shift, soft
 from .mixing import LinearMixing, MLPMixing, PolynomialMixing
+from .rep4ex import rep4ex, rep4ex_truth
 from .scm import LatentSCM
 from .settings import ahuja2023, interventional
 
@@ -32,4 +33,6 @@ __all__ = [
     "MLPMixing",
     "interventional",
     "ahuja2023",
+    "rep4ex",
+    "rep4ex_truth",
 ]

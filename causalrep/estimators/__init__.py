@@ -3,5 +3,7 @@
 from .base import BaseEstimator
 from .checkpoint import load
 from .interventional import IdentifiabilityWarning, InterventionalCRL
+from .rep4ex import ControlFunction, Rep4Ex
 
-__all__ = ["BaseEstimator", "InterventionalCRL", "IdentifiabilityWarning", "load"]
+__all__ = ["BaseEstimator", "InterventionalCRL", "Rep4Ex", "ControlFunction",
+           "IdentifiabilityWarning", "load"]
