@@ -77,7 +77,9 @@ def load(path, device="auto"):
     if name not in classes:
         raise CheckpointError(f"checkpoint {path} names unknown estimator {name!r}")
     try:
-        estimator = classes[name](**json.loads(payload["params"]))
+        params = json.loads(payload["params"])
+        estimator = classes[name](**{k: tuple(v) if isinstance(v, list) else v
+                                     for k, v in params.items()})
         estimator.device_ = resolve_device(device)
         estimator.dims_ = json.loads(payload["dims"])
         for key, value in json.loads(payload["fitted"]).items():

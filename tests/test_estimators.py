@@ -1,0 +1,188 @@
+"""The contract every estimator shares: parameters, fit, transform, seeds, files."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import causalrep
+from causalrep import CheckpointError, InterventionalCRL, NotFittedError
+from causalrep.estimators.training import TrainConfig, train
+
+pytestmark = pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")
+
+TINY = dict(max_steps=40, hidden=(16,), restarts=1, verbose=0)
+ESTIMATORS = {
+    "interventional": lambda seed=0: InterventionalCRL(latent_dim=2, seed=seed, **TINY),
+}
+
+
+@pytest.fixture(params=sorted(ESTIMATORS))
+def make(request):
+    return ESTIMATORS[request.param]
+
+
+def test_constructor_only_stores_parameters(make):
+    est = make()
+    params = est.get_params()
+    assert params["latent_dim"] == 2 and params["seed"] == 0
+    assert not any(name.endswith("_") for name in vars(est))
+    assert type(est)(**params).get_params() == params
+    assert est.set_params(seed=3) is est and est.seed == 3
+    with pytest.raises(ValueError, match="has no parameter 'bogus'"):
+        est.set_params(bogus=1)
+    assert repr(est).startswith(type(est).__name__ + "(latent_dim=2")
+
+
+def test_fit_returns_self_and_transform_shape(make, tiny_data):
+    est = make()
+    assert est.fit(tiny_data) is est
+    z = est.transform(tiny_data.X)
+    assert isinstance(z, np.ndarray) and z.shape == (tiny_data.n, 2) and z.dtype == np.float64
+    np.testing.assert_array_equal(est.transform(torch.tensor(tiny_data.X)), z)
+    np.testing.assert_array_equal(est.transform(tiny_data), z)
+    assert set(est.history_) >= {"terms", "val", "best_epoch", "steps"}
+
+
+def test_transform_before_fit_raises(make, tiny_data):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        make().transform(tiny_data.X)
+
+
+def test_transform_checks_its_input(make, tiny_data):
+    est = make().fit(tiny_data)
+    with pytest.raises(ValueError, match="X has 4 features but .* was fitted on 5"):
+        est.transform(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="X contains 1 non-finite"):
+        est.transform(np.where(np.eye(3, 5) > 0, np.nan, 0.0)[:1])
+    with pytest.raises(ValueError, match="X must be 2-dimensional"):
+        est.transform(np.ones(5))
+
+
+def test_fit_rejects_raw_arrays(make, tiny_data):
+    with pytest.raises(TypeError, match="fit expects a causalrep.InterventionalData"):
+        make().fit(tiny_data.X)
+
+
+def test_same_seed_gives_bit_identical_latents(make, tiny_data):
+    first = make(seed=5).fit(tiny_data).transform(tiny_data.X)
+    again = make(seed=5).fit(tiny_data).transform(tiny_data.X)
+    other = make(seed=6).fit(tiny_data).transform(tiny_data.X)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_fit_leaves_global_torch_rng_alone(make, tiny_data):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    make().fit(tiny_data)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_save_load_round_trip(make, tiny_data, tmp_path):
+    est = make().fit(tiny_data)
+    path = tmp_path / "model.pt"
+    est.save(path)
+    back = causalrep.load(path)
+    assert type(back) is type(est) and back.get_params() == est.get_params()
+    np.testing.assert_array_equal(back.transform(tiny_data.X), est.transform(tiny_data.X))
+    assert back.history_ == est.history_
+
+
+def test_save_before_fit_raises(make, tmp_path):
+    with pytest.raises(NotFittedError):
+        make().save(tmp_path / "m.pt")
+
+
+def test_failed_save_keeps_previous_checkpoint(make, tiny_data, tmp_path, monkeypatch):
+    est = make().fit(tiny_data)
+    path = tmp_path / "model.pt"
+    est.save(path)
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        est.save(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_load_refuses_corrupt_and_foreign_files(make, tiny_data, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        causalrep.load(tmp_path / "absent.pt")
+    est = make().fit(tiny_data)
+    good = tmp_path / "model.pt"
+    est.save(good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        causalrep.load(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.ones(2)}, foreign)
+    with pytest.raises(CheckpointError, match="not a causalrep estimator checkpoint"):
+        causalrep.load(foreign)
+    payload = torch.load(good, weights_only=True)
+    payload["state"] = {k: v[..., :1] for k, v in payload["state"].items()}
+    mismatched = tmp_path / "mismatched.pt"
+    torch.save(payload, mismatched)
+    with pytest.raises(CheckpointError, match="does not match"):
+        causalrep.load(mismatched)
+
+
+class _Payload:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_load_never_runs_pickled_code(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as handle:
+        pickle.dump({"format": "causalrep.estimator", "x": _Payload(str(marker))}, handle)
+    with pytest.raises(CheckpointError):
+        causalrep.load(evil)
+    torch.save({"format": "causalrep.estimator", "x": _Payload(str(marker))}, evil)
+    with pytest.raises(CheckpointError):
+        causalrep.load(evil)
+    assert not marker.exists()
+
+
+def test_device_auto_resolves_and_bad_device_is_named(tiny_data):
+    est = InterventionalCRL(latent_dim=2, device="auto", **TINY).fit(tiny_data)
+    assert est.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device is available"):
+            InterventionalCRL(latent_dim=2, device="cuda", **TINY).fit(tiny_data)
+
+
+def test_training_loop_stops_on_non_finite_loss():
+    module = torch.nn.Linear(2, 1)
+
+    def loss(m, x):
+        return {"reconstruction": m(x).mean(), "penalty": torch.log(-torch.ones(()))}
+
+    with pytest.raises(causalrep.TrainingDivergedError, match="'penalty' became non-finite .* epoch 0"):
+        train(module, loss, (torch.ones(20, 2),), TrainConfig(verbose=False), 0, torch.device("cpu"))
+
+
+def test_training_loop_early_stops_and_restores_best():
+    torch.manual_seed(0)
+    module = torch.nn.Linear(1, 1)
+    x = torch.linspace(-1, 1, 200)[:, None]
+
+    def loss(m, xb):
+        return {"mse": ((m(xb) - 3 * xb) ** 2).mean()}
+
+    history = train(module, loss, (x,), TrainConfig(max_steps=5000, patience=5, verbose=False),
+                    0, torch.device("cpu"))
+    assert len(history.val) < 5000
+    assert history.val[history.best_epoch] <= min(history.val) * (1 + 1e-5)
+    assert history.best_epoch >= len(history.val) - 6
+    assert abs(float(module.weight) - 3) < 1e-2
