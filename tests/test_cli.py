@@ -1,0 +1,87 @@
+"""The command line: commands chain through files, exit codes gate CI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from causalrep import InterventionalData
+from causalrep.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")
+
+
+def test_help_lists_commands_with_examples(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("demo", "simulate", "fit", "check", "examples:"):
+        assert command in out
+
+
+def test_module_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "causalrep", "check", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--up-to" in result.stdout
+
+
+def test_simulate_fit_check_chain(tmp_path, capsys):
+    data, model = tmp_path / "data.npz", tmp_path / "model.pt"
+    assert main(["simulate", "ahuja2023", "--out", str(data), "--seed", "1",
+                 "--param", "latent_dim=2", "--param", "obs_dim=8",
+                 "--param", "n_obs=300", "--param", "n_int=300"]) == 0
+    loaded = InterventionalData.load(data)
+    assert loaded.Z.shape == (600, 2) and loaded.meta["seed"] == 1
+    assert main(["fit", "interventional", "--data", str(data), "--out", str(model),
+                 "--param", "max_steps=30", "--param", "hidden=[8]",
+                 "--param", "restarts=1", "--param", "verbose=0"]) == 0
+    capsys.readouterr()
+    code = main(["check", "--data", str(data), "--model", str(model), "--up-to", "affine",
+                 "--json", "--plot", str(tmp_path / "fig.png")])
+    report = json.loads(capsys.readouterr().out)
+    assert code == (0 if report["passed"] else 1)
+    assert (tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_check_exit_code_1_when_not_identified(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data.npz"
+    InterventionalData(X=rng.normal(size=(400, 6)), Z=rng.normal(size=(400, 2))).save(data)
+    model = tmp_path / "model.pt"
+    assert main(["fit", "interventional", "--data", str(data), "--out", str(model),
+                 "--param", "max_steps=10", "--param", "hidden=[4]",
+                 "--param", "restarts=1", "--param", "verbose=0", "--param", "stage2=none"]) == 0
+    assert main(["check", "--data", str(data), "--model", str(model)]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["check", "--data", "absent.npz", "--model", "m.pt"], "no such data file"),
+    (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "nonsense"],
+     "--param expects KEY=VALUE"),
+    (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "colour=1"],
+     "bad ahuja2023 parameter"),
+    (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "latent_dim=-2"],
+     "latent_dim"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_corrupt_model_file_exit_2(tmp_path, capsys):
+    data, model = tmp_path / "data.npz", tmp_path / "model.pt"
+    InterventionalData(X=np.ones((5, 2)), Z=np.ones((5, 1))).save(data)
+    model.write_bytes(b"\x00garbage")
+    assert main(["check", "--data", str(data), "--model", str(model)]) == 2
+    assert "cannot read checkpoint" in capsys.readouterr().err
+
+
+def test_debug_flag_shows_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        main(["--debug", "check", "--data", str(tmp_path / "x.npz"), "--model", "m.pt"])
