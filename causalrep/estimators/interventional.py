@@ -114,8 +114,8 @@ class InterventionalCRL(BaseEstimator):
                 ``2 * latent_dim + 2`` samples, or bad hyperparameters.
         """
         self._check_data(data)
-        self._check_params(data)
         self._start_fit(data)
+        self._check_params(data)
         stage2 = self._stage2_kind(data)
         x = torch.tensor(data.X, dtype=torch.float32)
 
