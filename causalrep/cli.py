@@ -1,4 +1,4 @@
-"""The ``causalrep`` command line: simulate, fit, check, demo.
+"""The ``causalrep`` command line: demo, simulate, fit, check, extrapolate, bench.
 
 Every command prints one clear line and exits 2 on bad input (``--debug``
 shows the traceback); ``check`` exits 0 when the latents are identified and 1
@@ -17,6 +17,8 @@ _EXAMPLES = """examples:
   causalrep simulate ahuja2023 --out data.npz --param latent_dim=4 --param obs_dim=40
   causalrep fit interventional --data data.npz --out model.pt --param latent_dim=4
   causalrep check --data data.npz --model model.pt --up-to permutation --plot fig.png
+  causalrep extrapolate --model rep4ex.pt --grid=-3:3:25
+  causalrep bench smoke --out results
 """
 
 
@@ -101,19 +103,44 @@ def _parser():
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--plot", default=None, help="write the scatter grid to this file")
     check.set_defaults(run=_check)
+
+    extrapolate = commands.add_parser(
+        "extrapolate", help="E[Y | do(A=a)] of a fitted Rep4Ex model, for unseen actions",
+        epilog="examples:\n  causalrep extrapolate --model rep4ex.pt --grid=-3:3:25 --plot curve.png\n"
+               "  causalrep extrapolate --model rep4ex.pt --actions a.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    extrapolate.add_argument("--model", required=True, help="checkpoint of a fitted Rep4Ex")
+    source = extrapolate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--actions", help="CSV of actions, one row per action (m, dim_a)")
+    source.add_argument("--grid", help="LO:HI:N, the same grid for every action coordinate")
+    extrapolate.add_argument("--plot", default=None, help="plot the curve (1-d actions)")
+    extrapolate.set_defaults(run=_extrapolate)
+
+    bench = commands.add_parser(
+        "bench", help="run a benchmark suite over settings x methods x seeds",
+        epilog="example:\n  causalrep bench smoke --engine local --out results",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_argument("suite", help="named suite, e.g. smoke or ahuja2023")
+    bench.add_argument("--engine", default="local", choices=["local", "ray"])
+    bench.add_argument("--address", default=None, help="Ray cluster address")
+    bench.add_argument("--seeds", type=int, nargs="+", default=None)
+    bench.add_argument("--out", default="results", help="results folder (resumed if present)")
+    bench.set_defaults(run=_bench)
     return parser
 
 
 def _settings():
     import simulators
 
-    return {"ahuja2023": simulators.ahuja2023}
+    return {"ahuja2023": simulators.ahuja2023, "rep4ex": simulators.rep4ex}
 
 
 def _methods():
     import causalrep
 
-    return {"interventional": causalrep.InterventionalCRL}
+    return {"interventional": causalrep.InterventionalCRL, "rep4ex": causalrep.Rep4Ex,
+            "autoencoder": causalrep.Autoencoder, "beta_vae": causalrep.BetaVAE,
+            "ivae": causalrep.IVAE, "linear_ica": causalrep.LinearICA}
 
 
 def _params(pairs):
@@ -177,6 +204,47 @@ def _check(args):
     if args.plot:
         report.plot(args.plot)
     return 0 if report.passed else 1
+
+
+def _extrapolate(args):
+    import numpy as np
+
+    import causalrep
+
+    model = causalrep.load(args.model)
+    if not hasattr(model, "predict_interventional"):
+        raise UsageError(f"{args.model} holds a {type(model).__name__}, which cannot extrapolate")
+    if args.grid:
+        try:
+            low, high, count = args.grid.split(":")
+            grid = np.linspace(float(low), float(high), int(count))
+        except ValueError:
+            raise UsageError(f"--grid expects LO:HI:N, got {args.grid!r}") from None
+        actions = np.repeat(grid[:, None], model.dims_["action_dim"], axis=1)
+    else:
+        actions = np.loadtxt(args.actions, delimiter=",", ndmin=2)
+    predictions = model.predict_interventional(actions)
+    for row, value in zip(actions, predictions):
+        print(",".join(f"{v:g}" for v in row) + f",{value:.6g}")
+    if args.plot:
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(5, 3.5))
+        axes = figure.add_subplot()
+        axes.plot(actions[:, 0], predictions, marker=".")
+        axes.set_xlabel("a (first coordinate)")
+        axes.set_ylabel("E[Y | do(A=a)]")
+        figure.tight_layout()
+        figure.savefig(args.plot)
+    return 0
+
+
+def _bench(args):
+    from causalrep import bench
+
+    print(bench.main_args(args.suite, engine=args.engine, address=args.address,
+                          seeds=args.seeds, out=args.out))
+    return 0
 
 
 def _demo(args):

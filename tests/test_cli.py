@@ -85,3 +85,18 @@ def test_corrupt_model_file_exit_2(tmp_path, capsys):
 def test_debug_flag_shows_traceback(tmp_path):
     with pytest.raises(FileNotFoundError):
         main(["--debug", "check", "--data", str(tmp_path / "x.npz"), "--model", "m.pt"])
+
+
+def test_rep4ex_fit_and_extrapolate(tmp_path, capsys):
+    data, model = tmp_path / "data.npz", tmp_path / "model.pt"
+    assert main(["simulate", "rep4ex", "--out", str(data), "--param", "n=400",
+                 "--param", "action_dim=1", "--param", "latent_dim=1"]) == 0
+    assert main(["fit", "rep4ex", "--data", str(data), "--out", str(model),
+                 "--param", "max_steps=20", "--param", "verbose=0"]) == 0
+    capsys.readouterr()
+    assert main(["extrapolate", "--model", str(model), "--grid=-3:3:5",
+                 "--plot", str(tmp_path / "curve.png")]) == 0
+    rows = [line.split(",") for line in capsys.readouterr().out.strip().splitlines()]
+    assert [float(r[0]) for r in rows] == [-3.0, -1.5, 0.0, 1.5, 3.0]
+    assert all(np.isfinite(float(r[1])) for r in rows)
+    assert main(["extrapolate", "--model", str(model), "--grid", "nonsense"]) == 2
