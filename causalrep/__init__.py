@@ -3,7 +3,16 @@
 __version__ = "0.1.0"
 
 from .data import InterventionalData  # noqa: E402
-from .estimators import InterventionalCRL, Rep4Ex, load  # noqa: E402
+from .estimators import (  # noqa: E402
+    IVAE,
+    Autoencoder,
+    BetaVAE,
+    CausalDiffAE,
+    InterventionalCRL,
+    LinearICA,
+    Rep4Ex,
+    load,
+)
 from .exceptions import CheckpointError, NotFittedError, TrainingDivergedError  # noqa: E402
 
 __all__ = [
@@ -11,6 +20,11 @@ __all__ = [
     "InterventionalData",
     "InterventionalCRL",
     "Rep4Ex",
+    "CausalDiffAE",
+    "Autoencoder",
+    "BetaVAE",
+    "IVAE",
+    "LinearICA",
     "load",
     "CheckpointError",
     "NotFittedError",

@@ -9,6 +9,7 @@ of published papers.
 """
 
 from .graphs import chain, check_dag, collider, erdos_renyi, fork, fully_connected, scale_free
+from .images import morpho_counterfactual, morpho_digits, pendulum, pendulum_counterfactual
 from .interventions import Intervention, do, shift, soft
 from .mixing import LinearMixing, MLPMixing, PolynomialMixing
 from .rep4ex import rep4ex, rep4ex_truth
@@ -35,4 +36,8 @@ __all__ = [
     "ahuja2023",
     "rep4ex",
     "rep4ex_truth",
+    "pendulum",
+    "pendulum_counterfactual",
+    "morpho_digits",
+    "morpho_counterfactual",
 ]

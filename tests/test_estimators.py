@@ -7,7 +7,16 @@ import pytest
 import torch
 
 import causalrep
-from causalrep import CheckpointError, InterventionalCRL, NotFittedError
+from causalrep import (
+    IVAE,
+    Autoencoder,
+    BetaVAE,
+    CausalDiffAE,
+    CheckpointError,
+    InterventionalCRL,
+    LinearICA,
+    NotFittedError,
+)
 from causalrep.estimators.training import TrainConfig, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")
@@ -15,6 +24,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::causalrep.estimators.Identifiab
 TINY = dict(max_steps=40, hidden=(16,), restarts=1, verbose=0)
 ESTIMATORS = {
     "interventional": lambda seed=0: InterventionalCRL(latent_dim=2, seed=seed, **TINY),
+    "autoencoder": lambda seed=0: Autoencoder(latent_dim=2, seed=seed, **TINY),
+    "beta_vae": lambda seed=0: BetaVAE(latent_dim=2, seed=seed, **TINY),
+    "ivae": lambda seed=0: IVAE(latent_dim=2, seed=seed, **TINY),
+    "linear_ica": lambda seed=0: LinearICA(latent_dim=2, seed=seed, max_steps=40, tol=1e-4),
+    "causaldiffae": lambda seed=0: CausalDiffAE(latent_dim=2, seed=seed, max_steps=40,
+                                                hidden=(16,), channels=4,
+                                                diffusion_steps=50, verbose=0),
 }
 
 

@@ -1,9 +1,12 @@
 """Estimators that recover latent causal variables from observations."""
 
 from .base import BaseEstimator
+from .baselines import IVAE, Autoencoder, BetaVAE, ConvergenceWarning, LinearICA
+from .causaldiffae import CausalDiffAE
 from .checkpoint import load
 from .interventional import IdentifiabilityWarning, InterventionalCRL
 from .rep4ex import ControlFunction, Rep4Ex
 
 __all__ = ["BaseEstimator", "InterventionalCRL", "Rep4Ex", "ControlFunction",
-           "IdentifiabilityWarning", "load"]
+           "CausalDiffAE", "Autoencoder", "BetaVAE", "IVAE", "LinearICA",
+           "IdentifiabilityWarning", "ConvergenceWarning", "load"]

@@ -1,0 +1,506 @@
+r"""Baselines to compare identifiable estimators against.
+
+* :class:`Autoencoder`: a deterministic MLP autoencoder. Its latents are some
+  invertible function of the true ones at best; nothing pins down which.
+* :class:`BetaVAE` (Higgins et al., 2017): a VAE with an isotropic Gaussian
+  prior whose KL term is weighted by ``beta``. The prior is invariant to
+  rotations, so the latents are not identifiable.
+* :class:`IVAE` (Khemakhem, Kingma, Monti, Hyvarinen, 2020): a VAE whose prior
+  :math:`p(z \mid u) = \prod_i N(z_i; \mu_i(u), \sigma_i^2(u))` is factorised
+  given an observed auxiliary variable :math:`u` (the regime, or the actions).
+  When the mean and variance move enough across values of :math:`u` (for a
+  Gaussian prior, :math:`2d + 1` regimes in general position), the latents are
+  identified up to permutation and element-wise affine maps.
+* :class:`LinearICA`: whitening then a FastICA-style symmetric fixed-point
+  rotation (Hyvarinen, 1999). Identifies independent non-Gaussian sources of a
+  linear mixture up to permutation and scaling.
+
+The VAEs are written in Pyro: the networks are ``PyroModule``\ s and the
+objective is a model/guide pair whose negative ELBO
+(``Trace_ELBO().differentiable_loss``) is the loss of the shared training loop,
+so SVI runs through the same loop, early stopping and divergence guard as
+every other estimator.
+"""
+
+import warnings
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from torch import nn
+from torch.nn import functional as F
+
+from .._validation import as_float_array, as_generator, check_positive
+from ..data import InterventionalData
+from .base import BaseEstimator
+from .nets import MLP, Standardizer, autoencoder, reconstruction_loss
+
+__all__ = ["Autoencoder", "BetaVAE", "IVAE", "LinearICA", "ConvergenceWarning"]
+
+_MIN_SCALE = 1e-4
+# Width of the hidden layer of iVAE's prior network when u is a vector of actions.
+_PRIOR_HIDDEN = (64,)
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative fit stopped at its iteration limit before converging."""
+
+
+class _Decoding:
+    """``inverse_transform`` for estimators with ``scaler`` and ``decoder``."""
+
+    def inverse_transform(self, Z):
+        """Observations the decoder maps latents to (the mean, for a VAE).
+
+        Arguments:
+            Z: Latents in the estimator's coordinates, shape (n, latent_dim).
+
+        Returns:
+            numpy array of shape (n, dim_x), in the units of the fitted data.
+        """
+        self._check_fitted()
+        Z = as_float_array(Z, "Z", ndim=2)
+        if Z.shape[1] != self.latent_dim:
+            raise ValueError(f"Z has {Z.shape[1]} columns but {type(self).__name__} "
+                             f"has latent_dim={self.latent_dim}")
+        modules = self.modules_
+        return self._batched(lambda z: modules["scaler"].inverse(modules["decoder"](z)),
+                             torch.from_numpy(Z.astype(np.float32)))
+
+
+class Autoencoder(_Decoding, BaseEstimator):
+    """Deterministic MLP autoencoder on standardised observations.
+
+    Arguments:
+        latent_dim: Number of latents d.
+        hidden: Widths of the encoder's hidden layers; the decoder mirrors them.
+        max_steps: Optimiser steps.
+        max_epochs: Optional bound on epochs.
+        batch_size: Samples per step.
+        lr: Adam learning rate (cosine decay).
+        restarts: Short restarts; the one with the lowest validation error is
+            trained to the end.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        seed: Seed of initialisation, splits and batch order.
+        verbose: Show progress bars.
+
+    Attributes:
+        modules_: ``scaler``, ``encoder`` and ``decoder``.
+        history_: Training history.
+
+    Example:
+        >>> est = Autoencoder(latent_dim=3).fit(data)          # doctest: +SKIP
+        >>> est.inverse_transform(est.transform(data.X))       # doctest: +SKIP
+    """
+
+    def __init__(self, latent_dim, hidden=(256, 256), max_steps=6000, max_epochs=None,
+                 batch_size=256, lr=3e-3, restarts=1, device="auto", seed=0, verbose=1):
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.max_steps = max_steps
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.restarts = restarts
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def _build(self, dims):
+        return autoencoder(dims["dim_x"], self.latent_dim, self.hidden, decoder="mlp")
+
+    def fit(self, data):
+        """Minimise the reconstruction error on ``data`` (InterventionalData); returns self."""
+        self._check_data(data)
+        _check_restarts(self.restarts)
+        self._start_fit(data)
+        x = torch.tensor(data.X, dtype=torch.float32)
+
+        def build():
+            modules = self._build(self.dims_).to(self.device_)
+            modules["scaler"].fit(x.to(self.device_))
+            return modules
+
+        self.modules_, history = self._train(
+            build, lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)}, (x,),
+            restarts=self.restarts, restart_steps=max(300, self.max_steps // 10),
+            max_steps=self.max_steps, max_epochs=self.max_epochs,
+            batch_size=self.batch_size, lr=self.lr)
+        self.history_ = history.to_dict()
+        return self
+
+    def _encode(self, x):
+        return self.modules_["encoder"](self.modules_["scaler"](x))
+
+
+class _VAE(_Decoding, BaseEstimator):
+    r"""Gaussian VAE as a Pyro model/guide pair; subclasses choose the prior.
+
+    Model: :math:`z \sim p(z \mid u)`, :math:`x \sim N(f(z), \mathrm{diag}(s^2))`
+    on standardised :math:`x`, with a learned per-feature scale :math:`s`.
+    Guide: :math:`q(z \mid x) = N(\mu(x), \mathrm{diag}(\sigma^2(x)))`.
+    """
+
+    _beta = 1.0
+
+    def _build(self, dims):
+        d, dim_x = self.latent_dim, dims["dim_x"]
+        return nn.ModuleDict({
+            "scaler": Standardizer(dim_x),
+            "encoder": MLP(dim_x, 2 * d, self.hidden, skip=True),
+            "decoder": MLP(d, dim_x, tuple(reversed(self.hidden))),
+            "likelihood": nn.ParameterDict({"log_scale": nn.Parameter(torch.zeros(dim_x))}),
+            **self._prior_modules(dims),
+        })
+
+    def _prior_modules(self, dims):
+        return {}
+
+    def _prior(self, modules, u, n):
+        """(loc, scale) of p(z | u), each broadcastable to (n, latent_dim)."""
+        raise NotImplementedError
+
+    def _posterior(self, modules, x):
+        loc, raw = modules["encoder"](x).chunk(2, dim=-1)
+        return loc, F.softplus(raw) + _MIN_SCALE
+
+    def _model(self, modules, x, u):
+        loc, scale = self._prior(modules, u, x.shape[0])
+        obs_scale = modules["likelihood"]["log_scale"].exp() + _MIN_SCALE
+        with pyro.plate("data", x.shape[0]):
+            with poutine.scale(scale=self._beta):
+                z = pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+            pyro.sample("x", dist.Normal(modules["decoder"](z), obs_scale).to_event(1), obs=x)
+
+    def _guide(self, modules, x, u):
+        loc, scale = self._posterior(modules, x)
+        with pyro.plate("data", x.shape[0]):
+            with poutine.scale(scale=self._beta):
+                pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+
+    def _aux(self, data):
+        """Auxiliary tensors passed with x (a tuple, possibly empty)."""
+        return ()
+
+    def _fit_vae(self, data):
+        _check_restarts(self.restarts)
+        self._start_fit(data)
+        x = torch.tensor(data.X, dtype=torch.float32)
+        aux = self._aux(data)
+        elbo = pyro.infer.Trace_ELBO(max_plate_nesting=1)
+
+        def build():
+            modules = self._build(self.dims_).to(self.device_)
+            modules["scaler"].fit(x.to(self.device_))
+            if "aux_scaler" in modules:
+                modules["aux_scaler"].fit(aux[0].to(self.device_))
+            return modules
+
+        def loss(modules, xb, *ub):
+            xb = modules["scaler"](xb)
+            u = ub[0] if ub else None
+            if "aux_scaler" in modules:
+                u = modules["aux_scaler"](u)
+            negative_elbo = elbo.differentiable_loss(
+                lambda: self._model(modules, xb, u), lambda: self._guide(modules, xb, u))
+            return {"negative_elbo": negative_elbo / xb.shape[0]}
+
+        self.modules_, history = self._train(
+            build, loss, (x, *aux),
+            restarts=self.restarts, restart_steps=max(300, self.max_steps // 10),
+            max_steps=self.max_steps, max_epochs=self.max_epochs,
+            batch_size=self.batch_size, lr=self.lr)
+        self.history_ = history.to_dict()
+        return self
+
+    def _encode(self, x):
+        return self._posterior(self.modules_, self.modules_["scaler"](x))[0]
+
+
+class BetaVAE(_VAE):
+    r"""beta-VAE (Higgins et al., 2017) with an isotropic Gaussian prior, in Pyro.
+
+    Maximises :math:`E_q[\log p(x \mid z)] - \beta\, KL(q(z \mid x) \,\|\, N(0, I))`;
+    ``beta`` scales the latent sample site (``pyro.poutine.scale``) in both
+    model and guide, which scales the KL term. ``transform`` returns the
+    posterior means.
+
+    Arguments:
+        latent_dim: Number of latents d.
+        beta: Weight of the KL term; 1 is the plain VAE.
+        hidden: Widths of the encoder's hidden layers; the decoder mirrors them.
+        max_steps: Optimiser steps.
+        max_epochs: Optional bound on epochs.
+        batch_size: Samples per step.
+        lr: Adam learning rate (cosine decay).
+        restarts: Short restarts; the one with the lowest validation loss is
+            trained to the end.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        seed: Seed of initialisation, splits, batch order and ELBO samples.
+        verbose: Show progress bars.
+
+    Attributes:
+        modules_: ``scaler``, ``encoder`` (mean and scale of q), ``decoder``,
+            ``likelihood`` (per-feature log-scale of p(x | z)).
+        history_: Training history of the negative ELBO per sample.
+    """
+
+    def __init__(self, latent_dim, beta=4.0, hidden=(256, 256), max_steps=6000,
+                 max_epochs=None, batch_size=256, lr=1e-3, restarts=1, device="auto",
+                 seed=0, verbose=1):
+        self.latent_dim = latent_dim
+        self.beta = beta
+        self.hidden = hidden
+        self.max_steps = max_steps
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.restarts = restarts
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    @property
+    def _beta(self):
+        return float(self.beta)
+
+    def fit(self, data):
+        """Fit by maximising the beta-weighted ELBO on ``data``; returns self."""
+        self._check_data(data)
+        check_positive(self.beta, "beta")
+        return self._fit_vae(data)
+
+    def _prior(self, modules, u, n):
+        loc = modules["likelihood"]["log_scale"].new_zeros((n, self.latent_dim))
+        return loc, torch.ones_like(loc)
+
+
+class IVAE(_VAE):
+    r"""Identifiable VAE (Khemakhem et al., 2020) with a prior conditioned on the regime, in Pyro.
+
+    The prior :math:`p(z \mid u) = \prod_i N(z_i; \mu_i(u), \sigma_i^2(u))`
+    is conditionally factorised given the auxiliary variable :math:`u`: with
+    ``auxiliary="regime"`` a learned table (an embedding of the one-hot regime)
+    holds mean and log-scale per regime; with ``auxiliary="actions"`` an MLP of
+    the standardised ``data.A`` gives them. The guide is :math:`q(z \mid x)`:
+    with an injective mixing :math:`z` is a function of :math:`x`, so
+    conditioning the posterior on :math:`u` too adds nothing at the optimum,
+    and ``transform`` needs only ``X``. ``transform`` returns posterior means.
+
+    Identification (up to permutation and element-wise affine maps) needs the
+    prior to vary enough with :math:`u`: :math:`2d + 1` regimes whose means and
+    variances are in general position.
+
+    Arguments:
+        latent_dim: Number of latents d.
+        auxiliary: ``"regime"`` or ``"actions"`` (needs ``data.A``).
+        hidden: Widths of the encoder's hidden layers; the decoder mirrors them.
+        max_steps: Optimiser steps.
+        max_epochs: Optional bound on epochs.
+        batch_size: Samples per step.
+        lr: Adam learning rate (cosine decay).
+        restarts: Short restarts; the one with the lowest validation loss is
+            trained to the end.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        seed: Seed of initialisation, splits, batch order and ELBO samples.
+        verbose: Show progress bars.
+
+    Attributes:
+        modules_: as :class:`BetaVAE`, plus ``prior`` (and ``aux_scaler`` for actions).
+        arrays_: ``regimes``, the regime of each row of the prior table.
+        history_: Training history of the negative ELBO per sample.
+    """
+
+    def __init__(self, latent_dim, auxiliary="regime", hidden=(256, 256), max_steps=6000,
+                 max_epochs=None, batch_size=256, lr=1e-3, restarts=1, device="auto",
+                 seed=0, verbose=1):
+        self.latent_dim = latent_dim
+        self.auxiliary = auxiliary
+        self.hidden = hidden
+        self.max_steps = max_steps
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.restarts = restarts
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def fit(self, data):
+        """Fit by maximising the ELBO under the conditional prior; returns self.
+
+        Raises:
+            ValueError: for ``auxiliary="regime"`` with a single regime, for
+                ``auxiliary="actions"`` without ``data.A``, or bad hyperparameters.
+        """
+        if self.auxiliary not in ("regime", "actions"):
+            raise ValueError(f"auxiliary must be 'regime' or 'actions', got {self.auxiliary!r}")
+        self._check_data(data, need=("A",) if self.auxiliary == "actions" else ())
+        if self.auxiliary == "regime" and len(data.regimes) < 2:
+            raise ValueError("IVAE with auxiliary='regime' needs several regimes; data has "
+                             f"only regime {data.regimes[0]} (the prior could not vary)")
+        return self._fit_vae(data)
+
+    def _aux(self, data):
+        if self.auxiliary == "actions":
+            self.dims_["dim_a"] = int(data.A.shape[1])
+            return (torch.tensor(data.A, dtype=torch.float32),)
+        regimes = np.asarray(data.regimes, dtype=np.int64)
+        self.dims_["n_regimes"] = int(regimes.size)
+        self.arrays_["regimes"] = regimes
+        return (torch.from_numpy(np.searchsorted(regimes, data.regime)),)
+
+    def _prior_modules(self, dims):
+        if "dim_a" in dims:
+            return {"aux_scaler": Standardizer(dims["dim_a"]),
+                    "prior": MLP(dims["dim_a"], 2 * self.latent_dim, _PRIOR_HIDDEN)}
+        table = nn.Embedding(dims["n_regimes"], 2 * self.latent_dim)
+        nn.init.normal_(table.weight, std=0.1)
+        return {"prior": table}
+
+    def _prior(self, modules, u, n):
+        loc, raw = modules["prior"](u).chunk(2, dim=-1)
+        return loc, F.softplus(raw + 0.5413) + _MIN_SCALE  # softplus(0.5413) = 1
+
+
+class LinearICA(BaseEstimator):
+    r"""Linear ICA: PCA whitening to ``latent_dim`` components, then a
+    FastICA-style symmetric fixed-point rotation with the log-cosh contrast.
+
+    Each iteration updates all rows of the rotation :math:`W` at once,
+
+    .. math:: W \leftarrow E[g(W x) x^\top] - \mathrm{diag}(E[g'(W x)])\, W,
+              \qquad W \leftarrow (W W^\top)^{-1/2} W,
+
+    with :math:`g = \tanh` and :math:`x` the whitened data, until every row
+    moves by less than ``tol`` (:math:`\max_i |1 - |w_i^{new} \cdot w_i|| <`
+    ``tol``). Numpy only; the initial rotation is drawn from ``seed``. The
+    recovered sources have unit variance; their order and signs are arbitrary.
+
+    Arguments:
+        latent_dim: Number of sources d (<= dim_x).
+        max_steps: Maximum number of fixed-point iterations.
+        tol: Convergence tolerance.
+        seed: Seed of the initial rotation.
+        verbose: Unused beyond the estimator contract (the fit prints nothing).
+
+    Attributes:
+        modules_: ``unmixing``, holding ``mean`` (dim_x,) and ``weight``
+            (d, dim_x) as float64 buffers: ``transform(X) = (X - mean) @ weight.T``.
+        converged_: Whether the iteration met ``tol``.
+        history_: ``terms["change"]`` per iteration and ``steps``.
+
+    Example:
+        >>> import numpy as np
+        >>> from causalrep import InterventionalData
+        >>> from causalrep.identifiability import mcc
+        >>> rng = np.random.default_rng(0)
+        >>> S = rng.laplace(size=(2000, 2))
+        >>> data = InterventionalData(X=S @ rng.normal(size=(2, 4)))
+        >>> mcc(S, LinearICA(latent_dim=2).fit(data).transform(data.X)).score > 0.99
+        True
+    """
+
+    _saved_json = ("history_", "converged_")
+
+    def __init__(self, latent_dim, max_steps=500, tol=1e-6, seed=0, verbose=0):
+        self.latent_dim = latent_dim
+        self.max_steps = max_steps
+        self.tol = tol
+        self.seed = seed
+        self.verbose = verbose
+
+    def _build(self, dims):
+        return nn.ModuleDict({"unmixing": _LinearMap(dims["dim_x"], self.latent_dim)})
+
+    def fit(self, data):
+        """Whiten and rotate ``data.X`` (InterventionalData); returns self.
+
+        Raises:
+            ValueError: if the observations have fewer than ``latent_dim``
+                directions of non-zero variance, or bad hyperparameters.
+        """
+        self._check_data(data)
+        check_positive(self.latent_dim, "latent_dim", integer=True)
+        check_positive(self.max_steps, "max_steps", integer=True)
+        check_positive(self.tol, "tol")
+        if self.latent_dim > data.dim_x:
+            raise ValueError(f"latent_dim={self.latent_dim} is larger than the "
+                             f"observation dimension dim_x={data.dim_x}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        d, X = self.latent_dim, data.X
+        mean = X.mean(0)
+        centred = X - mean
+        values, vectors = np.linalg.eigh(centred.T @ centred / X.shape[0])
+        values, vectors = values[::-1][:d], vectors[:, ::-1][:, :d]
+        if values[-1] <= 1e-10 * max(values[0], 1e-300):
+            raise ValueError(f"X has fewer than latent_dim={d} directions of non-zero "
+                             "variance: cannot whiten to that many components")
+        whitening = (vectors / np.sqrt(values)).T
+        white = centred @ whitening.T
+        rotation = _symmetric_decorrelation(as_generator(self.seed).standard_normal((d, d)))
+        changes = []
+        for _ in range(self.max_steps):
+            g = np.tanh(white @ rotation.T)
+            update = g.T @ white / X.shape[0] - (1.0 - g**2).mean(0)[:, None] * rotation
+            update = _symmetric_decorrelation(update)
+            changes.append(float(np.max(np.abs(np.abs(np.sum(update * rotation, axis=1)) - 1.0))))
+            rotation = update
+            if changes[-1] < self.tol:
+                break
+        self.converged_ = bool(changes[-1] < self.tol)
+        if not self.converged_:
+            warnings.warn(f"LinearICA did not converge in max_steps={self.max_steps} "
+                          f"iterations (last change {changes[-1]:.2e} > tol={self.tol}); "
+                          "raise max_steps or tol", ConvergenceWarning, stacklevel=2)
+        self.device_ = torch.device("cpu")
+        self.dims_ = {"dim_x": int(data.dim_x)}
+        self.arrays_ = {}
+        modules = self._build(self.dims_)
+        modules["unmixing"].mean.copy_(torch.from_numpy(mean))
+        modules["unmixing"].weight.copy_(torch.from_numpy(rotation @ whitening))
+        self.modules_ = modules
+        self.history_ = {"terms": {"change": changes}, "val": [],
+                         "best_epoch": len(changes) - 1, "steps": len(changes)}
+        return self
+
+    def transform(self, X):
+        """Recovered sources, shape (n, latent_dim), computed in float64.
+
+        Arguments:
+            X: Observations, shape (n, dim_x), numpy or torch, or an
+                InterventionalData.
+        """
+        self._check_fitted()
+        if isinstance(X, InterventionalData):
+            X = X.X
+        X = as_float_array(X, "X", ndim=2)
+        if X.shape[1] != self.dims_["dim_x"]:
+            raise ValueError(f"X has {X.shape[1]} features but {type(self).__name__} "
+                             f"was fitted on {self.dims_['dim_x']}")
+        unmixing = self.modules_["unmixing"]
+        return (X - unmixing.mean.cpu().numpy()) @ unmixing.weight.cpu().numpy().T
+
+
+class _LinearMap(nn.Module):
+    """A fitted affine map ``(x - mean) @ weight.T`` kept as float64 buffers, so a
+    checkpoint stores it with its shapes checked on load."""
+
+    def __init__(self, dim_x, latent_dim):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim_x, dtype=torch.float64))
+        self.register_buffer("weight", torch.zeros(latent_dim, dim_x, dtype=torch.float64))
+
+
+def _symmetric_decorrelation(w):
+    """(W W^T)^{-1/2} W: the nearest matrix with orthonormal rows."""
+    values, vectors = np.linalg.eigh(w @ w.T)
+    return (vectors / np.sqrt(np.maximum(values, 1e-300))) @ vectors.T @ w
+
+
+def _check_restarts(restarts):
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be an int >= 1, got {restarts!r}")

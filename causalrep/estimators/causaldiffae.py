@@ -1,0 +1,811 @@
+r"""Causal diffusion autoencoder (Komanduri, Zhao, Chen, Wu, 2024).
+
+An encoder maps an observation :math:`x` to exogenous noise
+:math:`u \sim q(u \mid x) = N(\mu(x), \operatorname{diag}\sigma^2(x))`; a causal
+layer along a known DAG turns it into causal latents, in topological order,
+
+.. math:: z_i = f_i(z_{\mathrm{pa}(i)}) + u_i,
+
+with a small MLP :math:`f_i` per node that has parents; and a denoiser
+:math:`\epsilon_\theta(x_t, t, z)` learns the reverse diffusion of :math:`x`
+conditioned on :math:`z` (a small UNet for images, an MLP for vectors).
+
+Training minimises the DDPM noise-prediction loss plus ``beta`` times a
+negative ELBO written in Pyro: the prior :math:`u \sim N(0, I)` pushed through
+the causal layer, and a label-informed term that ties each :math:`z_i` to its
+label :math:`y_i` (standardised) as :math:`y_i \sim N(z_i, s^2)` with
+:math:`s` = ``label_scale``, for the samples whose labels are known. The
+ELBO is ``pyro.infer.Trace_ELBO().differentiable_loss`` of that model and the
+encoder's guide; both terms go through the shared training loop.
+
+A counterfactual of :math:`x` under :math:`do(z_j = c)`:
+
+1. abduction: :math:`u = \mu(x)`, :math:`z = \text{causal}(u)`;
+2. action and prediction: set :math:`z_j = c` and recompute the descendants
+   of :math:`j` from the same :math:`u`, giving :math:`z'`;
+3. deterministic DDIM inversion of :math:`x` under :math:`z` gives
+   :math:`x_T`, which keeps what :math:`z` does not (the stochastic detail);
+   DDIM sampling from :math:`x_T` under :math:`z'` gives the counterfactual.
+
+With ``label_fraction < 1`` part of the labels are hidden during training and
+the denoiser's condition is dropped at random, so it also learns the
+unconditional model; sampling then uses classifier-free guidance
+:math:`\hat\epsilon = w\,\epsilon(x_t, z) + (1 - w)\,\epsilon(x_t, \varnothing)`
+with :math:`w` = ``strength``: :math:`w > 1` amplifies an intervention,
+:math:`w < 1` damps it.
+"""
+
+import math
+import numbers
+
+import networkx as nx
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from pyro.infer import Trace_ELBO
+from pyro.nn import PyroModule
+from torch import nn
+
+from .._validation import as_float_array, check_positive
+from .base import BaseEstimator
+from .nets import MLP, Standardizer
+
+__all__ = ["CausalDiffAE"]
+
+_LOG_SCALE_RANGE = (-7.0, 2.0)
+_INFERENCE_BATCH = 256
+
+
+class CausalDiffAE(BaseEstimator):
+    r"""Diffusion autoencoder with a causal latent layer; counterfactual images.
+
+    Arguments:
+        latent_dim: Number of causal variables d; None takes it from the graph,
+            else from ``data.Z``.
+        graph: DAG over the latents, nodes ``0..d-1``: a ``networkx.DiGraph``,
+            an iterable of edges ``(parent, child)`` or a dict with ``nodes``
+            and ``edges``; None uses ``data.graph``, and an empty graph
+            (independent latents) when the data have none.
+        label_fraction: Share of the training samples whose labels (``data.Z``)
+            are used, in [0, 1]; a fixed random subset. Below 1 the condition
+            of the denoiser is also dropped at random (see ``cond_dropout``),
+            which enables guidance.
+        label_scale: Standard deviation :math:`s` of a label around its latent
+            (standardised units); smaller ties the latents tighter.
+        beta: Weight of the variational term against the diffusion loss.
+        cond_dropout: Probability of training the denoiser without its
+            condition; None means 0.1 when ``label_fraction < 1`` else 0.
+        diffusion_steps: Number of diffusion steps T (linear schedule).
+        channels: Base width of the convolutional encoder and UNet (images).
+        hidden: Widths of the hidden layers of the causal mechanisms, the
+            vector encoder and the vector denoiser.
+        max_steps: Optimiser steps.
+        max_epochs: Optional bound on epochs.
+        batch_size: Samples per step.
+        lr: Adam learning rate (cosine decay).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        seed: Seed of initialisation, label mask, splits and batch order.
+        verbose: Show a progress bar.
+
+    Attributes:
+        modules_: ``scaler``, ``encoder``, ``causal`` (mechanisms) and ``denoiser``.
+        arrays_: ``label_mean``, ``label_std`` (d,), the units of the latents;
+            ``u_mean``, ``u_std`` (d,), the spread of the encoded noise, used
+            by :meth:`sample`.
+        dims_: ``dim_x``, ``latent_dim``, ``image_shape`` (or None), ``edges``.
+        variables_: Names of the latents (from ``data.meta["variables"]``) or None.
+        guidance_: Whether the denoiser was trained without condition too.
+        history_: Training history.
+
+    Example:
+        >>> from simulators import pendulum
+        >>> data = pendulum(2000, size=32)
+        >>> est = CausalDiffAE(max_steps=2000).fit(data)            # doctest: +SKIP
+        >>> x_cf = est.counterfactual(data.X[:8], do={"angle": 30.0})  # doctest: +SKIP
+        >>> x_cf.shape                                               # doctest: +SKIP
+        (8, 1024)
+    """
+
+    _saved_json = ("history_", "variables_", "guidance_")
+
+    def __init__(self, latent_dim=None, graph=None, label_fraction=1.0, label_scale=0.1,
+                 beta=0.05, cond_dropout=None, diffusion_steps=1000, channels=32,
+                 hidden=(128, 128), max_steps=3000, max_epochs=None, batch_size=64, lr=1e-3,
+                 device="auto", seed=0, verbose=1):
+        self.latent_dim = latent_dim
+        self.graph = graph
+        self.label_fraction = label_fraction
+        self.label_scale = label_scale
+        self.beta = beta
+        self.cond_dropout = cond_dropout
+        self.diffusion_steps = diffusion_steps
+        self.channels = channels
+        self.hidden = hidden
+        self.max_steps = max_steps
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def get_params(self):
+        """Hyperparameters; a given ``graph`` is reported as ``{"nodes", "edges"}``
+        lists, so that parameters (and checkpoints) stay JSON."""
+        params = super().get_params()
+        if params["graph"] is not None:
+            try:
+                graph = _as_graph(params["graph"], self.latent_dim)
+            except (TypeError, ValueError):
+                return params
+            params["graph"] = {"nodes": sorted(graph.nodes),
+                               "edges": sorted([int(a), int(b)] for a, b in graph.edges)}
+        return params
+
+    # -- fitting ----------------------------------------------------------
+
+    def _build(self, dims):
+        # Module-local parameters keep these networks out of Pyro's global
+        # parameter store (several fitted models can live in one process);
+        # Pyro fixes that choice when a module is created.
+        with pyro.settings.context(module_local_params=True):
+            d, image_shape = dims["latent_dim"], dims["image_shape"]
+            emb_dim = 4 * self.channels
+            if image_shape is None:
+                encoder = _VectorEncoder(dims["dim_x"], d, self.hidden)
+                backbone = _VectorDenoiser(dims["dim_x"], emb_dim, self.hidden)
+            else:
+                encoder = _ConvEncoder(image_shape, d, self.channels)
+                backbone = _UNet(image_shape, self.channels, emb_dim)
+            return nn.ModuleDict({
+                "scaler": Standardizer(dims["dim_x"]),
+                "encoder": encoder,
+                "causal": _CausalLayer(d, dims["edges"], self.hidden),
+                "denoiser": _Denoiser(backbone, d, emb_dim, image_shape),
+            })
+
+    def fit(self, data):
+        """Fit encoder, causal layer and denoiser on ``data``; returns self.
+
+        Raises:
+            ValueError: for a graph with a cycle or whose size differs from
+                ``latent_dim``, labels whose width differs from it,
+                ``meta["image_shape"]`` that does not match ``dim_x``, or bad
+                hyperparameters.
+        """
+        self._check_data(data)
+        d, graph = self._resolve_graph(data)
+        self._check_params(data, d)
+        self._start_fit_with(data, d)
+        image_shape = data.meta.get("image_shape")
+        if image_shape is not None:
+            image_shape = [int(s) for s in image_shape]
+            if len(image_shape) != 3 or math.prod(image_shape) != data.dim_x:
+                raise ValueError(f"meta['image_shape']={image_shape} does not match "
+                                 f"dim_x={data.dim_x}; expected [C, H, W] with C*H*W = dim_x")
+        self.dims_ = {"dim_x": int(data.dim_x), "latent_dim": d, "image_shape": image_shape,
+                      "edges": sorted([int(a), int(b)] for a, b in graph.edges)}
+        variables = data.meta.get("variables")
+        self.variables_ = ([str(v) for v in variables]
+                           if isinstance(variables, (list, tuple)) and len(variables) == d else None)
+
+        x = torch.tensor(data.X, dtype=torch.float32)
+        labels, labeled = self._labels(data, d)
+        dropout = self._dropout()
+        self.guidance_ = dropout > 0
+
+        def build():
+            modules = self._build(self.dims_).to(self.device_)
+            _fit_scaler(modules["scaler"], x.to(self.device_), image_shape is not None)
+            return modules
+
+        schedule = _alpha_bars(self.diffusion_steps).to(self.device_)
+
+        def loss(modules, xb, yb, mb):
+            return self._loss(modules, schedule, dropout, xb, yb, mb)
+
+        with pyro.settings.context(module_local_params=True):
+            modules, history = self._train(
+                build, loss, (x, labels, labeled), max_steps=self.max_steps,
+                max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr)
+        self.modules_, self.history_ = modules, history.to_dict()
+        u = self._batched(self._exogenous, x)
+        self.arrays_["u_mean"], self.arrays_["u_std"] = u.mean(0), u.std(0) + 1e-6
+        return self
+
+    def _resolve_graph(self, data):
+        source = self.graph if self.graph is not None else data.graph
+        graph = None if source is None else _as_graph(source, self.latent_dim)
+        if graph is not None:
+            d = graph.number_of_nodes()
+            if self.latent_dim is not None and self.latent_dim != d:
+                raise ValueError(f"latent_dim={self.latent_dim} does not match the graph, "
+                                 f"which has {d} nodes")
+        elif self.latent_dim is not None:
+            d = self.latent_dim
+        elif data.Z is not None:
+            d = data.Z.shape[1]
+        else:
+            raise ValueError("CausalDiffAE needs latent_dim, a graph or data.Z to know "
+                             "the number of latents")
+        check_positive(d, "latent_dim", integer=True)
+        if graph is None:
+            graph = nx.DiGraph()
+            graph.add_nodes_from(range(d))
+        return int(d), graph
+
+    def _check_params(self, data, d):
+        fraction = self.label_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) \
+                or not 0 <= fraction <= 1:
+            raise ValueError(f"label_fraction must lie in [0, 1], got {fraction!r}")
+        check_positive(self.label_scale, "label_scale")
+        if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or self.beta < 0:
+            raise ValueError(f"beta must be a number >= 0, got {self.beta!r}")
+        if self.cond_dropout is not None and (
+                not isinstance(self.cond_dropout, numbers.Real) or not 0 <= self.cond_dropout < 1):
+            raise ValueError(f"cond_dropout must be None or lie in [0, 1), got {self.cond_dropout!r}")
+        check_positive(self.diffusion_steps, "diffusion_steps", integer=True)
+        check_positive(self.channels, "channels", integer=True)
+        if self.max_epochs is not None:
+            check_positive(self.max_epochs, "max_epochs", integer=True)
+        if data.Z is not None and fraction > 0 and data.Z.shape[1] != d:
+            raise ValueError(f"data.Z has {data.Z.shape[1]} columns but there are {d} latents "
+                             "(latent_dim / graph); labels must name one value per latent, "
+                             "or set label_fraction=0 to ignore them")
+
+    def _start_fit_with(self, data, d):
+        # The base checks read self.latent_dim, which may be None (resolved
+        # from the graph or the labels): check the resolved value instead.
+        given = self.latent_dim
+        self.latent_dim = d
+        try:
+            self._start_fit(data)
+        finally:
+            self.latent_dim = given
+
+    def _labels(self, data, d):
+        """Standardised labels (n, d) and the mask of samples whose labels are used."""
+        n = data.n
+        if data.Z is None or self.label_fraction == 0:
+            self.arrays_["label_mean"], self.arrays_["label_std"] = np.zeros(d), np.ones(d)
+            return torch.zeros(n, d), torch.zeros(n, dtype=torch.bool)
+        rng = np.random.default_rng(self.seed)
+        labeled = np.zeros(n, dtype=bool)
+        labeled[rng.permutation(n)[:max(1, int(round(self.label_fraction * n)))]] = True
+        known = data.Z[labeled]
+        mean, std = known.mean(0), known.std(0)
+        std = np.where(std > 0, std, 1.0)
+        self.arrays_["label_mean"], self.arrays_["label_std"] = mean, std
+        labels = np.where(labeled[:, None], (data.Z - mean) / std, 0.0)
+        return torch.tensor(labels, dtype=torch.float32), torch.from_numpy(labeled)
+
+    def _dropout(self):
+        if self.cond_dropout is not None:
+            return float(self.cond_dropout)
+        return 0.1 if self.label_fraction < 1 else 0.0
+
+    def _loss(self, modules, alpha_bars, dropout, x, labels, labeled):
+        x = self._shaped(modules["scaler"](x))
+        mu, log_scale = modules["encoder"](x)
+        z = modules["causal"](mu)
+        n = x.shape[0]
+        # Validation batches get the same times and noise every epoch, so that
+        # early stopping compares parameters, not draws.
+        generator = None
+        if not modules.training:
+            generator = torch.Generator(device=x.device).manual_seed(0)
+        t = torch.randint(0, len(alpha_bars), (n,), device=x.device, generator=generator)
+        noise = torch.randn(x.shape, device=x.device, generator=generator)
+        keep = torch.ones(n, device=x.device)
+        if dropout > 0 and modules.training:
+            keep = (torch.rand(n, device=x.device) >= dropout).float()
+        a = alpha_bars[t].view(-1, *([1] * (x.dim() - 1)))
+        x_t = a.sqrt() * x + (1 - a).sqrt() * noise
+        eps = modules["denoiser"](x_t, t, z, keep)
+        elbo = Trace_ELBO().differentiable_loss(
+            _model, _guide, modules["causal"], mu, log_scale, labels, labeled,
+            self.label_scale)
+        return {"diffusion": F.mse_loss(eps, noise), "elbo": self.beta * elbo / n}
+
+    # -- latents ----------------------------------------------------------
+
+    def _exogenous(self, x):
+        return self.modules_["encoder"](self.modules_["scaler"](x))[0]
+
+    def _encode(self, x):
+        z = self.modules_["causal"](self._exogenous(x))
+        return self._to_label_units(z)
+
+    def _to_label_units(self, z):
+        mean = torch.as_tensor(self.arrays_["label_mean"], dtype=z.dtype, device=z.device)
+        std = torch.as_tensor(self.arrays_["label_std"], dtype=z.dtype, device=z.device)
+        return z * std + mean
+
+    def _from_label_units(self, z):
+        mean = torch.as_tensor(self.arrays_["label_mean"], dtype=z.dtype, device=z.device)
+        std = torch.as_tensor(self.arrays_["label_std"], dtype=z.dtype, device=z.device)
+        return (z - mean) / std
+
+    def transform(self, X):
+        """Causal latents z of ``X``, shape (n, latent_dim), in the labels' units.
+
+        Arguments:
+            X: Observations, shape (n, dim_x), numpy or torch, or an
+                InterventionalData.
+        """
+        with pyro.settings.context(module_local_params=True):
+            return self._batched(self._encode, self._tensor(X))
+
+    def intervene(self, X, do):
+        """Latents of ``X`` after ``do``, propagated to the descendants, (n, d).
+
+        Arguments:
+            X: Observations, shape (n, dim_x).
+            do: ``{node: value}``; node an index (or a name when the data named
+                their variables), value a number or an array of shape (n,), in
+                the labels' units.
+
+        Returns:
+            numpy array (n, latent_dim) in the labels' units: intervened nodes
+            hold their values, descendants follow the learned mechanisms with
+            the encoded noise, the other nodes are unchanged.
+        """
+        x = self._tensor(X)
+        do = self._check_do(do, x.shape[0])
+        with pyro.settings.context(module_local_params=True):
+            return self._batched(lambda xb, *values: self._intervened(xb, dict(zip(do, values))),
+                                 x, *do.values(), batch_size=_INFERENCE_BATCH)
+
+    def _intervened(self, x, do):
+        u = self._exogenous(x)
+        mean = torch.as_tensor(self.arrays_["label_mean"], dtype=u.dtype, device=u.device)
+        std = torch.as_tensor(self.arrays_["label_std"], dtype=u.dtype, device=u.device)
+        do = {j: (value - mean[j]) / std[j] for j, value in do.items()}
+        return self._to_label_units(self.modules_["causal"](u, do))
+
+    def _check_do(self, do, n):
+        """``{index or name: value}`` -> ``{index: float32 tensor (n,)}``."""
+        self._check_fitted()
+        if not hasattr(do, "items"):
+            raise TypeError(f"do must be a dict node -> value, got {type(do).__name__}")
+        d, names = self.dims_["latent_dim"], self.variables_ or []
+        clean = {}
+        for key, value in do.items():
+            if isinstance(key, str) and key in names:
+                j = names.index(key)
+            elif isinstance(key, numbers.Integral) and not isinstance(key, bool) and 0 <= key < d:
+                j = int(key)
+            else:
+                known = f"indices 0..{d - 1}" + (f" or names {names}" if names else "")
+                raise ValueError(f"unknown do node {key!r}; use {known}")
+            value = as_float_array(value, f"do[{key!r}]")
+            if value.ndim == 0:
+                value = np.full(n, float(value))
+            elif value.shape != (n,):
+                raise ValueError(f"do[{key!r}] must be a number or have shape ({n},), "
+                                 f"got {value.shape}")
+            clean[j] = torch.from_numpy(value.astype(np.float32))
+        return clean
+
+    # -- diffusion --------------------------------------------------------
+
+    def invert(self, X, steps=50, refine=2):
+        """Deterministic DDIM inversion of ``X`` under its own latents.
+
+        Arguments:
+            X: Observations, shape (n, dim_x).
+            steps: Number of DDIM steps (at most ``diffusion_steps``).
+            refine: Fixed-point iterations per step (each one more network
+                evaluation): they make :meth:`decode` retrace the inversion
+                more exactly; 0 is plain DDIM inversion.
+
+        Returns:
+            numpy array (n, dim_x): the noise :math:`x_T` (standardised units)
+            from which :meth:`decode` with the same latents gives ``X`` back.
+        """
+        x = self._tensor(X)
+        times = self._times(steps)
+        if isinstance(refine, bool) or not isinstance(refine, numbers.Integral) or refine < 0:
+            raise ValueError(f"refine must be an int >= 0, got {refine!r}")
+        with pyro.settings.context(module_local_params=True):
+            return self._batched(
+                lambda xb: self._ddim(self._shaped(self.modules_["scaler"](xb)),
+                                      self.modules_["causal"](self._exogenous(xb)),
+                                      times, 1.0, invert=True, refine=refine).flatten(1),
+                x, batch_size=_INFERENCE_BATCH)
+
+    def decode(self, x_T, z, steps=50, strength=1.0):
+        """DDIM sampling from noise ``x_T`` under latents ``z``.
+
+        Arguments:
+            x_T: Noise, shape (n, dim_x), e.g. from :meth:`invert`, or standard
+                normal draws.
+            z: Latents, shape (n, latent_dim), in the labels' units (as
+                :meth:`transform` and :meth:`intervene` return them).
+            steps: Number of DDIM steps.
+            strength: Guidance weight w (1: plain conditional sampling).
+
+        Returns:
+            numpy array (n, dim_x) in the units of the training observations.
+        """
+        self._check_fitted()
+        x_T = self._tensor(x_T, "x_T")
+        z = torch.from_numpy(as_float_array(z, "z", ndim=2).astype(np.float32))
+        if z.shape != (x_T.shape[0], self.dims_["latent_dim"]):
+            raise ValueError(f"z must have shape ({x_T.shape[0]}, {self.dims_['latent_dim']}), "
+                             f"got {tuple(z.shape)}")
+        times, strength = self._times(steps), self._check_strength(strength)
+        with pyro.settings.context(module_local_params=True):
+            return self._batched(
+                lambda xb, zb: self._output(self._ddim(self._shaped(xb),
+                                                       self._from_label_units(zb),
+                                                       times, strength, invert=False)),
+                x_T, z, batch_size=_INFERENCE_BATCH)
+
+    def reconstruct(self, X, steps=50, refine=2):
+        """``decode(invert(X), transform(X))``: X through the whole model, (n, dim_x)."""
+        return self.decode(self.invert(X, steps, refine), self.transform(X), steps)
+
+    def counterfactual(self, X, do, steps=50, strength=1.0, refine=2):
+        """What ``X`` would have looked like under ``do``.
+
+        Encodes ``X``, intervenes in the causal layer (descendants follow),
+        inverts ``X`` to its noise with DDIM under the factual latents, and
+        decodes that noise under the intervened latents.
+
+        Arguments:
+            X: Observations, shape (n, dim_x).
+            do: ``{node: value}``, value a number or (n,) array in the labels'
+                units; node an index or a variable name.
+            steps: Number of DDIM steps for inversion and decoding.
+            strength: Guidance weight w: 1 is the plain conditional model;
+                other values need a model trained with condition dropout
+                (``label_fraction < 1`` or ``cond_dropout > 0``).
+            refine: Fixed-point iterations per inversion step (see :meth:`invert`).
+
+        Returns:
+            numpy array (n, dim_x): the counterfactual observations.
+
+        Raises:
+            ValueError: for an unknown node, a value of the wrong shape, or a
+                strength other than 1 on a model trained without dropout.
+        """
+        self._check_strength(strength)
+        z_cf = self.intervene(X, do)
+        return self.decode(self.invert(X, steps, refine), z_cf, steps, strength)
+
+    def sample(self, n, steps=50, z=None, seed=0):
+        """Draw new observations from the model.
+
+        Arguments:
+            n: Number of samples.
+            steps: Number of DDIM steps.
+            z: Latents (n, latent_dim) in the labels' units; None draws the
+                noise u from a Gaussian fitted to the encoded training data and
+                pushes it through the causal layer.
+            seed: int seeding the draws.
+
+        Returns:
+            Tuple (X (n, dim_x), z (n, latent_dim)).
+        """
+        self._check_fitted()
+        check_positive(n, "n", integer=True)
+        generator = torch.Generator().manual_seed(int(seed))
+        if z is None:
+            u = torch.randn(n, self.dims_["latent_dim"], generator=generator)
+            u = u * torch.as_tensor(self.arrays_["u_std"], dtype=torch.float32) \
+                + torch.as_tensor(self.arrays_["u_mean"], dtype=torch.float32)
+            with pyro.settings.context(module_local_params=True):
+                z = self._batched(lambda ub: self._to_label_units(self.modules_["causal"](ub)), u)
+        x_T = torch.randn(n, self.dims_["dim_x"], generator=generator).numpy()
+        return self.decode(x_T, z, steps), np.asarray(z, dtype=np.float64)
+
+    def _check_strength(self, strength):
+        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) \
+                or not math.isfinite(strength):
+            raise ValueError(f"strength must be a finite number, got {strength!r}")
+        if strength != 1 and not self.guidance_:
+            raise ValueError("strength != 1 needs classifier-free guidance, but this model "
+                             "was trained without condition dropout; fit with "
+                             "label_fraction < 1 or cond_dropout > 0")
+        return float(strength)
+
+    def _times(self, steps):
+        check_positive(steps, "steps", integer=True)
+        return np.unique(np.linspace(0, self.diffusion_steps - 1,
+                                     min(steps, self.diffusion_steps)).round().astype(int))
+
+    def _shaped(self, x):
+        shape = self.dims_["image_shape"]
+        return x if shape is None else x.view(x.shape[0], *shape)
+
+    def _output(self, x):
+        x = self.modules_["scaler"].inverse(x.flatten(1))
+        if self.dims_["image_shape"] is not None:
+            scaler = self.modules_["scaler"]
+            x = torch.clamp(x, (scaler.mean - scaler.scale).min(), (scaler.mean + scaler.scale).max())
+        return x
+
+    def _eps(self, x, t, z, strength):
+        denoiser = self.modules_["denoiser"]
+        steps = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
+        keep = torch.ones(x.shape[0], device=x.device)
+        eps = denoiser(x, steps, z, keep)
+        if strength != 1:
+            eps = strength * eps + (1 - strength) * denoiser(x, steps, z, torch.zeros_like(keep))
+        return eps
+
+    def _ddim(self, x, z, times, strength, invert, refine=0):
+        r"""Deterministic DDIM (eta = 0) over ``times`` (ascending), either way.
+
+        Sampling goes :math:`x_{\tau_i} \to x_{\tau_{i-1}}`; inversion runs the
+        same updates backwards, with :math:`\bar\alpha_{\tau_{-1}} = 1` (the
+        clean data), evaluating the noise at the start of each step and then
+        ``refine`` times at its current end.
+        """
+        alpha_bars = _alpha_bars(self.diffusion_steps).to(x.device)
+        a = [1.0] + [float(alpha_bars[t]) for t in times]
+        order = range(len(times)) if invert else reversed(range(len(times)))
+        for i in order:
+            a_from, a_to = (a[i], a[i + 1]) if invert else (a[i + 1], a[i])
+            eps = self._eps(x, times[i], z, strength)
+            x0 = (x - math.sqrt(1 - a_from) * eps) / math.sqrt(a_from)
+            step = math.sqrt(a_to) * x0 + math.sqrt(1 - a_to) * eps
+            for _ in range(refine if invert else 0):
+                # Sampling evaluates the noise at the far end of the step;
+                # a fixed-point iteration makes inversion do the same, so
+                # that sampling retraces it.
+                eps = self._eps(step, times[i], z, strength)
+                x0 = (x - math.sqrt(1 - a_from) * eps) / math.sqrt(a_from)
+                step = math.sqrt(a_to) * x0 + math.sqrt(1 - a_to) * eps
+            x = step
+        return x
+
+
+# -- the variational part (Pyro) ----------------------------------------------
+
+def _model(causal, mu, log_scale, labels, labeled, label_scale):
+    """Prior u ~ N(0, I), z = causal(u), labels ~ N(z, label_scale^2) where known."""
+    n, d = mu.shape
+    with pyro.plate("samples", n):
+        u = pyro.sample("u", dist.Normal(mu.new_zeros(n, d), 1.0).to_event(1))
+        if bool(labeled.any()):
+            z = causal(u)
+            pyro.sample("labels", dist.Normal(z, label_scale).to_event(1).mask(labeled),
+                        obs=labels)
+
+
+def _guide(causal, mu, log_scale, labels, labeled, label_scale):
+    """q(u | x) = N(mu(x), sigma(x)^2), the encoder's output."""
+    with pyro.plate("samples", mu.shape[0]):
+        pyro.sample("u", dist.Normal(mu, log_scale.exp()).to_event(1))
+
+
+# -- networks -------------------------------------------------------------------
+
+class _CausalLayer(PyroModule):
+    """z_i = f_i(z_pa(i)) + u_i in topological order; f_i an MLP per node with parents.
+
+    Shapes:
+        u (n, d) -> z (n, d)
+    """
+
+    def __init__(self, d, edges, hidden):
+        super().__init__()
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(d))
+        graph.add_edges_from((int(a), int(b)) for a, b in edges)
+        self.order = list(nx.lexicographical_topological_sort(graph))
+        self.parents = {j: sorted(graph.predecessors(j)) for j in range(d)}
+        self.mechanisms = nn.ModuleDict({
+            str(j): MLP(len(pa), 1, tuple(hidden)) for j, pa in self.parents.items() if pa})
+
+    def forward(self, u, do=None):
+        do = do or {}
+        z = [None] * u.shape[1]
+        for j in self.order:
+            if j in do:
+                z[j] = do[j].to(u)
+            elif self.parents[j]:
+                parents = torch.stack([z[p] for p in self.parents[j]], dim=1)
+                z[j] = self.mechanisms[str(j)](parents)[:, 0] + u[:, j]
+            else:
+                z[j] = u[:, j]
+        return torch.stack(z, dim=1)
+
+
+class _VectorEncoder(PyroModule):
+    """(n, dim_x) -> mean and log-scale of q(u | x), each (n, d)."""
+
+    def __init__(self, dim_x, d, hidden):
+        super().__init__()
+        self.net = MLP(dim_x, 2 * d, tuple(hidden), skip=True)
+
+    def forward(self, x):
+        mu, log_scale = self.net(x).chunk(2, dim=1)
+        return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
+
+
+class _ConvEncoder(PyroModule):
+    """(n, C*H*W) -> mean and log-scale of q(u | x): two strided convolutions, one plain."""
+
+    def __init__(self, image_shape, d, channels):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        c = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(image_shape[0], c, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.SiLU(), nn.Flatten())
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, *image_shape)).shape[1]
+        self.head = nn.Sequential(nn.Linear(flat, 4 * c), nn.SiLU(), nn.Linear(4 * c, 2 * d))
+
+    def forward(self, x):
+        mu, log_scale = self.head(self.features(x.view(-1, *self.image_shape))).chunk(2, dim=1)
+        return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
+
+
+class _Denoiser(PyroModule):
+    """Noise prediction eps(x_t, t, z): time and condition embeddings + a backbone.
+
+    ``keep`` (n,) in {0, 1} selects the condition (1) or a learned null
+    embedding (0), for classifier-free guidance.
+    """
+
+    def __init__(self, backbone, d, emb_dim, image_shape):
+        super().__init__()
+        self.emb_dim = emb_dim
+        self.time = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.condition = nn.Sequential(nn.Linear(d, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.null = nn.Parameter(torch.zeros(emb_dim))
+        self.backbone = backbone
+
+    def forward(self, x, t, z, keep):
+        keep = keep[:, None]
+        cond = keep * self.condition(z) + (1 - keep) * self.null
+        return self.backbone(x, self.time(_timestep_embedding(t, self.emb_dim)) + cond)
+
+
+class _VectorDenoiser(PyroModule):
+    """MLP on [x_t, embedding]: (n, dim_x), (n, emb) -> (n, dim_x)."""
+
+    def __init__(self, dim_x, emb_dim, hidden):
+        super().__init__()
+        self.net = MLP(dim_x + emb_dim, dim_x, tuple(hidden))
+
+    def forward(self, x, emb):
+        return self.net(torch.cat([x, F.silu(emb)], dim=1))
+
+
+class _ResBlock(PyroModule):
+    """GroupNorm-SiLU-conv twice, the embedding as a per-channel scale and shift."""
+
+    def __init__(self, cin, cout, emb_dim):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(_groups(cin), cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.film = nn.Linear(emb_dim, 2 * cout)
+        self.norm2 = nn.GroupNorm(_groups(cout), cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, emb):
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
+        h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
+        return h + self.skip(x)
+
+
+class _UNet(PyroModule):
+    """A small UNet: one residual block per resolution, up to two 2x downsamplings.
+
+    Shapes:
+        (n, C, H, W), (n, emb) -> (n, C, H, W)
+    """
+
+    def __init__(self, image_shape, channels, emb_dim):
+        super().__init__()
+        c_in, height, width = image_shape
+        # From 32 pixels on, 2x2 patches become channels (space-to-depth): a
+        # quarter of the convolution cost for the same widths, no detail lost.
+        self.patch = 2 if min(height, width) >= 32 and height % 2 == 0 and width % 2 == 0 else 1
+        c_in, height, width = c_in * self.patch ** 2, height // self.patch, width // self.patch
+        levels = 0
+        while levels < 2 and height % 2 ** (levels + 1) == 0 and width % 2 ** (levels + 1) == 0:
+            levels += 1
+        widths = [channels * m for m in (1, 2, 2)][:levels + 1]
+        self.levels = levels
+        self.inp = nn.Conv2d(c_in, widths[0], 3, padding=1)
+        self.down = nn.ModuleList(
+            _ResBlock(widths[max(i - 1, 0)], widths[i], emb_dim) for i in range(levels + 1))
+        self.mid = _ResBlock(widths[-1], widths[-1], emb_dim)
+        self.up = nn.ModuleList(
+            _ResBlock(widths[min(i + 1, levels)] + widths[i], widths[i], emb_dim)
+            for i in range(levels + 1))
+        self.out = nn.Sequential(nn.GroupNorm(_groups(widths[0]), widths[0]), nn.SiLU(),
+                                 nn.Conv2d(widths[0], c_in, 3, padding=1))
+        nn.init.zeros_(self.out[-1].weight)
+        nn.init.zeros_(self.out[-1].bias)
+
+    def forward(self, x, emb):
+        if self.patch > 1:
+            x = F.pixel_unshuffle(x, self.patch)
+        h, skips = self.inp(x), []
+        for i, block in enumerate(self.down):
+            h = block(h, emb)
+            skips.append(h)
+            if i < self.levels:
+                h = F.avg_pool2d(h, 2)
+        h = self.mid(h, emb)
+        for i in reversed(range(self.levels + 1)):
+            if i < self.levels:
+                h = F.interpolate(h, scale_factor=2, mode="nearest")
+            h = self.up[i](torch.cat([h, skips[i]], dim=1), emb)
+        h = self.out(h)
+        return F.pixel_shuffle(h, self.patch) if self.patch > 1 else h
+
+
+def _groups(channels):
+    return 8 if channels % 8 == 0 else 1
+
+
+def _timestep_embedding(t, dim):
+    """Sinusoidal embedding of integer steps (n,) -> (n, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    angles = t.float()[:, None] * freqs[None, :]
+    emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
+    return F.pad(emb, (0, dim - 2 * half))
+
+
+def _alpha_bars(steps):
+    r"""Cumulative products :math:`\bar\alpha_t` of the linear schedule, scaled to T steps."""
+    scale = 1000.0 / steps
+    betas = torch.linspace(scale * 1e-4, min(scale * 0.02, 0.999), steps, dtype=torch.float64)
+    return torch.cumprod(1 - betas, dim=0).float()
+
+
+def _fit_scaler(scaler, x, image):
+    """Per-feature standardisation for vectors; one affine map to [-1, 1] for images."""
+    if not image:
+        scaler.fit(x)
+        return
+    low, high = float(x.min()), float(x.max())
+    scaler.mean.fill_((high + low) / 2)
+    scaler.scale.fill_(max((high - low) / 2, 1e-8))
+
+
+def _as_graph(graph, latent_dim):
+    """A DiGraph, an edge iterable or {"nodes", "edges"} -> DAG on 0..d-1."""
+    if isinstance(graph, nx.DiGraph):
+        result = nx.DiGraph(graph)
+    else:
+        if isinstance(graph, dict):
+            if set(graph) - {"nodes", "edges"}:
+                raise ValueError(f"graph dict takes 'nodes' and 'edges', got {sorted(graph)}")
+            nodes, edges = graph.get("nodes"), graph.get("edges", ())
+        else:
+            nodes, edges = None, graph
+        try:
+            edges = [(int(a), int(b)) for a, b in edges]
+        except (TypeError, ValueError):
+            raise TypeError("graph must be a networkx.DiGraph, an iterable of (parent, child) "
+                            "edges or a dict with 'nodes' and 'edges'") from None
+        result = nx.DiGraph()
+        if nodes is None:
+            count = latent_dim if latent_dim is not None else (
+                max((max(e) for e in edges), default=-1) + 1)
+            nodes = range(count)
+        result.add_nodes_from(int(j) for j in nodes)
+        result.add_edges_from(edges)
+    nodes = sorted(result.nodes)
+    if nodes != list(range(len(nodes))):
+        raise ValueError(f"graph nodes must be 0..d-1, got {nodes}")
+    if not nx.is_directed_acyclic_graph(result):
+        cycle = " -> ".join(str(a) for a, _ in nx.find_cycle(result))
+        raise ValueError(f"graph has a cycle: {cycle} -> {cycle.split(' -> ')[0]}")
+    return result

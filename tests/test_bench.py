@@ -1,0 +1,100 @@
+"""Benchmark sweeps: records, failures, resume, reports, and the Ray engine."""
+
+import json
+
+import pytest
+
+from causalrep import bench
+
+SMOKE = bench.SUITES["smoke"]
+BROKEN = {"name": "broken", "estimator": "BetaVAE", "params": {"beta": -1.0, "verbose": 0}}
+METHODS = SMOKE["methods"] + [BROKEN]
+
+
+def untimed(records):
+    return [{**r, **dict.fromkeys(bench.TIMING_FIELDS)} for r in records]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "records.jsonl"
+    records = bench.run(SMOKE["settings"], METHODS, SMOKE["seeds"], out=out)
+    return records, out
+
+
+def test_smoke_suite_runs_locally_and_records_failures(sweep):
+    records, out = sweep
+    assert [r["method"] for r in records] == [m["name"] for m in METHODS]
+    ok = [r for r in records if r["status"] == "ok"]
+    assert len(ok) == len(SMOKE["methods"])
+    for r in ok:
+        assert 0 <= r["mcc"] <= 1 and r["fit_seconds"] > 0 and r["device"] == "cpu"
+        assert isinstance(r["permutation_passed"], bool) and r["version"]
+    (failed,) = [r for r in records if r["status"] == "error"]
+    assert failed["method"] == "broken" and failed["mcc"] is None
+    assert failed["error"] == "ValueError: beta must be a positive number, got -1.0"
+    assert bench.read_records(out) != [] and len(bench.read_records(out)) == len(records)
+    table = bench.markdown_table(records)
+    assert "| uniform d=2 | iVAE |" in table and "1: ValueError: beta must be" in table
+
+
+def test_resume_after_interruption_gives_the_same_table(sweep, tmp_path):
+    records, out = sweep
+    lines = out.read_text().splitlines()
+    resumed = tmp_path / "records.jsonl"
+    # Four finished records, then a line cut short by the interruption.
+    resumed.write_text("\n".join(lines[:4]) + "\n" + lines[4][:25])
+    again = bench.run(SMOKE["settings"], METHODS, SMOKE["seeds"], out=resumed)
+    assert bench.markdown_table(untimed(again)) == bench.markdown_table(untimed(records))
+    assert len(bench.read_records(resumed)) == len(records)
+    assert bench.run(SMOKE["settings"], METHODS, SMOKE["seeds"], out=resumed) == again
+
+
+def test_resume_refuses_records_of_other_parameters(sweep):
+    _, out = sweep
+    changed = [dict(SMOKE["settings"][0], params={**SMOKE["settings"][0]["params"], "n_obs": 300})]
+    with pytest.raises(ValueError, match="made with other parameters"):
+        bench.run(changed, METHODS, SMOKE["seeds"], out=out)
+
+
+def test_malformed_sweeps_are_refused():
+    with pytest.raises(ValueError, match="must be a dict with a 'estimator' name"):
+        bench.run(SMOKE["settings"], [{"name": "x"}], [0])
+    with pytest.raises(ValueError, match="engine must be 'local' or 'ray'"):
+        bench.run(SMOKE["settings"], METHODS, [0], engine="dask")
+    with pytest.raises(ValueError, match="method names must be unique"):
+        bench.run(SMOKE["settings"], [BROKEN, BROKEN], [0])
+    with pytest.raises(ValueError, match="unknown suite 'huge'"):
+        bench.main_args("huge")
+
+
+def test_reports_are_written(sweep, tmp_path):
+    records, _ = sweep
+    bench.write_csv(records, tmp_path / "r.csv")
+    bench.write_json(records, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text()) == records
+    header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    assert {"setting", "method", "seed", "mcc", "error"} <= set(header)
+    fig = bench.plot(records, tmp_path / "mcc.png")
+    assert (tmp_path / "mcc.png").stat().st_size > 0 and fig.axes
+
+
+def test_main_args_writes_the_results_folder(sweep, tmp_path):
+    records, out = sweep
+    folder = tmp_path / "results"
+    folder.mkdir()
+    # The sweep already holds every smoke record: main_args resumes, fits nothing.
+    (folder / "records.jsonl").write_text(out.read_text())
+    table = bench.main_args("smoke", seeds=1, out=folder)
+    names = {p.name for p in folder.iterdir()}
+    assert names == {"records.jsonl", "results.csv", "results.json", "table.md", "mcc.png"}
+    assert (folder / "table.md").read_text() == table
+    assert table == bench.markdown_table(records[:-1])
+    assert json.loads((folder / "results.json").read_text()) == records[:-1]
+
+
+def test_ray_engine_gives_the_same_numbers_as_local(sweep):
+    pytest.importorskip("ray")
+    records, _ = sweep
+    remote = bench.run(SMOKE["settings"], METHODS, SMOKE["seeds"], engine="ray")
+    assert untimed(remote) == untimed(records)

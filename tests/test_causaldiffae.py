@@ -1,0 +1,174 @@
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+import causalrep
+from causalrep import CausalDiffAE, InterventionalData
+from simulators import pendulum
+
+ANGLE, LIGHT, LENGTH, POSITION = range(4)
+TINY = dict(channels=8, hidden=(16,), diffusion_steps=100, max_steps=20, batch_size=32,
+            verbose=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return pendulum(200, size=16, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(scenes):
+    return CausalDiffAE(**TINY).fit(scenes)
+
+
+def test_fit_reads_graph_labels_and_image_shape(fitted, scenes):
+    assert fitted.dims_ == {"dim_x": 256, "latent_dim": 4, "image_shape": [1, 16, 16],
+                            "edges": [[0, 2], [0, 3], [1, 2], [1, 3]]}
+    assert fitted.variables_ == ["angle", "light", "shadow_length", "shadow_position"]
+    np.testing.assert_allclose(fitted.arrays_["label_mean"], scenes.Z.mean(0))
+    assert set(fitted.history_["terms"]) == {"diffusion", "elbo"}
+    assert not fitted.guidance_
+
+
+def test_shapes(fitted, scenes):
+    X = scenes.X[:5]
+    assert fitted.transform(X).shape == (5, 4)
+    assert fitted.intervene(X, {"angle": 10.0}).shape == (5, 4)
+    assert fitted.invert(X, steps=5).shape == (5, 256)
+    assert fitted.counterfactual(X, {0: 10.0}, steps=5).shape == (5, 256)
+    samples, z = fitted.sample(3, steps=5)
+    assert samples.shape == (3, 256) and z.shape == (3, 4)
+    assert samples.min() >= 0 and samples.max() <= 1
+
+
+def test_do_on_a_root_moves_its_descendants_only(fitted, scenes):
+    z = fitted.transform(scenes.X[:20])
+    values = np.linspace(-40, 40, 20)
+    z_cf = fitted.intervene(scenes.X[:20], {"angle": values})
+    np.testing.assert_allclose(z_cf[:, ANGLE], values, rtol=1e-5)
+    np.testing.assert_array_equal(z_cf[:, LIGHT], z[:, LIGHT])
+    assert np.all(np.abs(z_cf[:, [LENGTH, POSITION]] - z[:, [LENGTH, POSITION]]).sum(1) > 0)
+
+
+def test_do_on_a_leaf_leaves_everything_else(fitted, scenes):
+    z = fitted.transform(scenes.X[:20])
+    z_cf = fitted.intervene(scenes.X[:20], {LENGTH: 0.2})
+    np.testing.assert_array_equal(z_cf[:, [ANGLE, LIGHT, POSITION]], z[:, [ANGLE, LIGHT, POSITION]])
+    np.testing.assert_allclose(z_cf[:, LENGTH], 0.2, rtol=1e-5)
+
+
+def test_empty_intervention_gives_the_encoded_latents(fitted, scenes):
+    np.testing.assert_allclose(fitted.intervene(scenes.X[:10], {}), fitted.transform(scenes.X[:10]),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_ddim_inversion_then_sampling_reproduces_the_input(fitted, scenes):
+    X = scenes.X[:16]
+    x_T = fitted.invert(X, steps=20, refine=3)
+    again = fitted.decode(x_T, fitted.transform(X), steps=20)
+    error = ((again - X) ** 2).mean()
+    spread = ((X - X[::-1]) ** 2).mean()
+    assert error < 0.05 * spread, (error, spread)
+
+
+def test_counterfactual_is_deterministic(fitted, scenes):
+    first = fitted.counterfactual(scenes.X[:4], {"light": 0.3}, steps=5)
+    np.testing.assert_array_equal(first, fitted.counterfactual(scenes.X[:4], {"light": 0.3}, steps=5))
+
+
+def test_save_load_round_trip(fitted, scenes, tmp_path):
+    fitted.save(tmp_path / "model.pt")
+    back = causalrep.load(tmp_path / "model.pt", device="cpu")
+    assert back.get_params() == fitted.get_params()
+    assert back.variables_ == fitted.variables_ and back.dims_ == fitted.dims_
+    np.testing.assert_array_equal(back.transform(scenes.X[:8]), fitted.transform(scenes.X[:8]))
+    np.testing.assert_array_equal(back.counterfactual(scenes.X[:4], {0: 20.0}, steps=5),
+                                  fitted.counterfactual(scenes.X[:4], {0: 20.0}, steps=5))
+
+
+def test_graph_parameter_is_json_and_round_trips(scenes):
+    est = CausalDiffAE(graph=scenes.graph)
+    params = est.get_params()
+    assert params["graph"] == {"nodes": [0, 1, 2, 3], "edges": [[0, 2], [0, 3], [1, 2], [1, 3]]}
+    assert json.loads(json.dumps(params))["graph"] == params["graph"]
+    assert CausalDiffAE(**params).get_params() == params
+    assert CausalDiffAE(graph=[(0, 1)], latent_dim=3).get_params()["graph"]["nodes"] == [0, 1, 2]
+
+
+def test_explicit_empty_graph_is_the_baseline_without_causal_layer(scenes):
+    est = CausalDiffAE(graph=nx.empty_graph(4, create_using=nx.DiGraph), **TINY).fit(scenes)
+    assert est.dims_["edges"] == []
+    z = est.transform(scenes.X[:10])
+    z_cf = est.intervene(scenes.X[:10], {"angle": 30.0})
+    np.testing.assert_array_equal(z_cf[:, 1:], z[:, 1:])
+
+
+def test_weak_supervision_enables_guidance(scenes):
+    est = CausalDiffAE(label_fraction=0.5, **TINY).fit(scenes)
+    assert est.guidance_
+    plain = est.counterfactual(scenes.X[:4], {"angle": 30.0}, steps=5)
+    strong = est.counterfactual(scenes.X[:4], {"angle": 30.0}, steps=5, strength=3.0)
+    assert plain.shape == strong.shape and not np.allclose(plain, strong)
+
+
+def test_guidance_needs_condition_dropout(fitted, scenes):
+    with pytest.raises(ValueError, match="strength != 1 needs classifier-free guidance"):
+        fitted.counterfactual(scenes.X[:2], {0: 1.0}, strength=2.0)
+
+
+def test_bad_do_requests_are_named(fitted, scenes):
+    with pytest.raises(ValueError, match="unknown do node 7"):
+        fitted.counterfactual(scenes.X[:2], {7: 1.0})
+    with pytest.raises(ValueError, match="unknown do node 'mass'"):
+        fitted.intervene(scenes.X[:2], {"mass": 1.0})
+    with pytest.raises(ValueError, match=r"must be a number or have shape \(2,\)"):
+        fitted.intervene(scenes.X[:2], {0: np.ones(3)})
+    with pytest.raises(TypeError, match="do must be a dict"):
+        fitted.intervene(scenes.X[:2], [(0, 1.0)])
+
+
+def test_graph_with_a_cycle_is_refused(scenes):
+    with pytest.raises(ValueError, match="graph has a cycle"):
+        CausalDiffAE(graph=[(0, 2), (2, 0)], **TINY).fit(scenes)
+
+
+def test_latent_dim_must_match_graph_and_labels(scenes):
+    with pytest.raises(ValueError, match="latent_dim=3 does not match the graph, which has 4"):
+        CausalDiffAE(latent_dim=3, **TINY).fit(scenes)
+    no_graph = InterventionalData(X=scenes.X, Z=scenes.Z, meta=scenes.meta)
+    with pytest.raises(ValueError, match="data.Z has 4 columns but there are 3 latents"):
+        CausalDiffAE(latent_dim=3, **TINY).fit(no_graph)
+
+
+def test_other_bad_inputs(scenes):
+    with pytest.raises(ValueError, match="label_fraction must lie in"):
+        CausalDiffAE(label_fraction=1.5, **TINY).fit(scenes)
+    wrong_shape = InterventionalData(X=scenes.X, Z=scenes.Z, graph=scenes.graph,
+                                     meta={"image_shape": [1, 8, 8]})
+    with pytest.raises(ValueError, match="does not match dim_x=256"):
+        CausalDiffAE(**TINY).fit(wrong_shape)
+    bare = InterventionalData(X=scenes.X)
+    with pytest.raises(ValueError, match="needs latent_dim, a graph or data.Z"):
+        CausalDiffAE(**TINY).fit(bare)
+
+
+def test_without_labels_the_latents_still_follow_the_graph(scenes):
+    unlabeled = InterventionalData(X=scenes.X, graph=scenes.graph, meta=scenes.meta)
+    est = CausalDiffAE(**TINY).fit(unlabeled)
+    np.testing.assert_array_equal(est.arrays_["label_std"], np.ones(4))
+    assert est.transform(scenes.X[:3]).shape == (3, 4)
+
+
+def test_fit_leaves_global_rng_and_pyro_param_store_alone(scenes):
+    import pyro
+
+    before = set(pyro.get_param_store().keys())
+    torch.manual_seed(7)
+    expected = torch.rand(2)
+    torch.manual_seed(7)
+    CausalDiffAE(**{**TINY, "max_steps": 4}).fit(scenes)
+    assert torch.equal(torch.rand(2), expected)
+    assert set(pyro.get_param_store().keys()) == before
