@@ -109,7 +109,8 @@ def run(settings, methods, seeds, engine="local", address=None, out=None, worker
         ``setting``, ``method``, ``seed``, ``status`` (``"ok"`` or
         ``"error"``), ``error``, ``mcc``, ``affine_r2``,
         ``permutation_passed``, ``affine_passed``, ``fit_seconds``,
-        ``device``, ``version``, ``n_train``, ``n_test`` and the parameters.
+        ``device``, ``version``, ``n_train``, ``n_test``, ``warnings`` (those
+        the fit raised) and the parameters.
 
     Raises:
         ValueError: for a malformed setting or method, an unknown engine, or an
@@ -437,8 +438,7 @@ def plot(records, path=None):
     methods = list(dict.fromkeys(r["method"] for r in records))
     groups = _groups(records)
     width = 0.8 / max(len(methods), 1)
-    fig = Figure(figsize=(max(6.0, 1.2 * len(settings) * max(len(methods), 1) * 0.4 + 2), 4),
-                 layout="constrained")
+    fig = Figure(figsize=(max(6.0, 0.9 * len(settings) + 2), 4.5), layout="constrained")
     ax = fig.subplots()
     for j, method in enumerate(methods):
         xs, means = [], []
@@ -454,7 +454,7 @@ def plot(records, path=None):
     ax.set_xticks(range(len(settings)), settings, rotation=30, ha="right")
     ax.set_ylabel("MCC (held out)")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8, ncols=min(len(methods), 5), loc="lower center")
+    fig.legend(fontsize=8, ncols=min(len(methods), 5), loc="outside upper center")
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
