@@ -225,6 +225,12 @@ class InterventionalData:
         except ValueError as err:
             raise CheckpointError(f"invalid contents in data file {path}: {err}") from None
 
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self  # immutable: arrays are read-only and targets a read-only mapping
+
     def __repr__(self):
         extra = [name for name in ("Z", "A", "Y", "graph") if getattr(self, name) is not None]
         return (f"InterventionalData(n={self.n}, dim_x={self.dim_x}, "

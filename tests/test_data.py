@@ -199,3 +199,10 @@ def test_failed_save_keeps_previous_file(tmp_path, tiny_data, monkeypatch):
         tiny_data.subset([0]).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["data.npz"]
+
+
+def test_copies_share_the_immutable_container(tiny_data):
+    import copy
+
+    assert copy.copy(tiny_data) is tiny_data
+    assert copy.deepcopy({"d": tiny_data})["d"] is tiny_data
