@@ -1,8 +1,8 @@
 """CausalDiffAE on the pendulum and morpho-digits scenes, against a baseline without causal layer.
 
 Usage:
-    python benchmarks/bench_causaldiffae.py [--seed 0] [--device auto] [--threads 1]
-                                            [--scale 1.0]
+    python benchmarks/bench_causaldiffae.py [--seed 0] [--device cpu] [--threads 1]
+                                            [--scale 1.0] [--report-only]
 
 For each scene: fit CausalDiffAE (the scene's DAG) and the same model with an
 empty graph (a label-conditioned diffusion autoencoder: an intervention moves
@@ -26,7 +26,8 @@ intervened scene stays inside the support the models were trained on.
 
 Writes benchmarks/results/causaldiffae.json, docs/benchmarks_causaldiffae.md
 and docs/img/causaldiffae_counterfactuals.png. ``--scale`` multiplies the sample
-sizes and training steps (0.2 for a smoke run).
+sizes and training steps (0.1 for a smoke run); ``--report-only`` rewrites the
+markdown from the JSON.
 """
 
 import argparse
@@ -61,8 +62,8 @@ REPORT = ROOT / "docs" / "benchmarks_causaldiffae.md"
 FIGURE = ROOT / "docs" / "img" / "causaldiffae_counterfactuals.png"
 
 SCENES = {
-    "pendulum": dict(size=32, n_train=3000, n_test=500, n_cf=100, max_steps=900),
-    "morpho_digits": dict(size=16, n_train=3000, n_test=500, n_cf=100, max_steps=500),
+    "pendulum": dict(size=32, n_train=3000, n_test=500, n_cf=100, max_steps=2000),
+    "morpho_digits": dict(size=16, n_train=3000, n_test=500, n_cf=100, max_steps=1200),
 }
 MODEL = dict(channels=16, batch_size=32, diffusion_steps=1000, lr=1e-3)
 DDIM = dict(steps=20, refine=2)
@@ -274,6 +275,35 @@ def fmt(value, digits=3):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def findings(record):
+    """Plain comparisons of the two models on this run's numbers, as bullets."""
+    ours, base = record["models"]["CausalDiffAE"], record["models"]["no causal layer"]
+
+    def split(values):
+        better = [f"do({v})" for v, (a, b) in values.items() if a < b]
+        worse = [f"do({v})" for v, (a, b) in values.items() if a >= b]
+        return ", ".join(better) or "none", ", ".join(worse) or "none"
+
+    mse = {v: (ours["interventions"][v]["mse"], base["interventions"][v]["mse"])
+           for v in record["variables"]}
+    beats = [f"do({v})" for v in record["variables"]
+             if ours["interventions"][v]["mse"] < record["reference"][v]["unchanged_mse"]]
+    descendants = {v: (ours["interventions"][v]["read"]["descendants"],
+                       base["interventions"][v]["read"]["descendants"])
+                   for v in record["variables"]
+                   if ours["interventions"][v]["read"]["descendants"] is not None}
+    lower, higher = split(mse)
+    lines = [f"- Pixel MSE: CausalDiffAE below the baseline on {lower}"
+             + (f"; not below on {higher}" if higher != "none" else "")
+             + f". CausalDiffAE below the unchanged original on {', '.join(beats) or 'none'}."]
+    if descendants:
+        closer, farther = split(descendants)
+        lines.append("- Descendants read off the images: CausalDiffAE closer to their true "
+                     f"counterfactual values than the baseline on {closer}"
+                     + (f"; not closer on {farther}" if farther != "none" else "") + ".")
+    return lines
+
+
 def markdown(results):
     lines = [
         "# CausalDiffAE: counterfactual images against the simulator's truth",
@@ -285,7 +315,9 @@ def markdown(results):
         "only the variable it names. See the script's docstring for the protocol.",
         "",
         f"DDIM: {DDIM['steps']} steps, inversion with {DDIM['refine']} fixed-point refinements "
-        f"per step. Model: {MODEL}.",
+        f"per step. Model: {MODEL}. Whole run: {results['total_seconds']:.0f} s wall clock "
+        "(fit times are wall clock too; other jobs shared the CPU during the recorded run, so "
+        "they are upper bounds).",
         "",
     ]
     for record in results["scenes"]:
@@ -315,9 +347,34 @@ def markdown(results):
             for who, mse, read in rows:
                 lines.append(f"| {var} | {who} | {mse:.5f} | {fmt(read['intervened'])} | "
                              f"{fmt(read['descendants'])} | {fmt(read['non_descendants'])} |")
-        lines.append("")
+        lines += ["", *findings(record), ""]
     lines += ["![originals, counterfactuals of both models, true counterfactuals]"
-              "(img/causaldiffae_counterfactuals.png)", ""]
+              "(img/causaldiffae_counterfactuals.png)", "",
+              "## Reading the numbers", "",
+              "- *unchanged original* is the counterfactual that changes nothing: a useful "
+              "generator beats it on pixel MSE and on the intervened variable. *true "
+              "counterfactual* shows the reader's own error, the floor of the last three columns.",
+              "- The baseline keeps the descendants of an intervened variable at their factual "
+              "latent values; the descendants column shows whether CausalDiffAE's propagation "
+              "through the causal layer reaches the generated images. On interventions on a "
+              "leaf both models change the same single latent.",
+              "- The in-support interventions on a shadow variable move it by at most 0.06 scene "
+              "units (2 pixels at 32x32): their pixel MSEs are of the order of the models' "
+              "reconstruction error, and they mostly test that nothing else moves.",
+              "- DCI uses linear regressors, and the variables here are strongly correlated "
+              "(shadow_position with light: -0.91; intensity with thickness: 0.88), so small "
+              "errors in the latents let the regression spread weight over several codes: DCI "
+              "disentanglement stays well below 1 at an MCC near 1 (on the pendulum, adding "
+              "noise of 3% of a standard deviation to the true variables already lowers it to "
+              "about 0.88).",
+              "- The digit's class is no latent of the morpho scene: only the inverted noise "
+              "carries it, and a large change of thickness can redraw the digit as another "
+              "one (see the figure).",
+              "- These are small networks trained for minutes on one CPU thread; the paper "
+              "trains a far larger UNet on a GPU for hours. Counterfactual quality grows with "
+              "training steps: on the pendulum, do(angle) had a pixel MSE of 0.011 after 900 steps "
+              "and about 0.005 after 1500 in development runs, against 0.004 after the 2000 "
+              "steps above.", ""]
     return "\n".join(lines)
 
 
@@ -328,7 +385,12 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the markdown report from the JSON results; fit nothing")
     args = parser.parse_args()
+    if args.report_only:
+        REPORT.write_text(markdown(json.loads(RESULTS.read_text())))
+        return
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     records, panels = [], {}

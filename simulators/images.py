@@ -34,6 +34,7 @@ __all__ = [
     "MORPHO_VARIABLES",
     "pendulum",
     "pendulum_counterfactual",
+    "pendulum_graph",
     "render_pendulum",
     "morpho_digits",
     "morpho_counterfactual",
@@ -448,7 +449,8 @@ def _check_labels(values, width, name, rows=None):
 
 def _check_digits(digits, n):
     digits = np.asarray(digits)
-    if digits.shape != (n,) or digits.dtype.kind not in "iu" or digits.min() < 0 or digits.max() > 9:
+    valid = digits.shape == (n,) and digits.dtype.kind in "iu"
+    if not valid or not np.all((0 <= digits) & (digits <= 9)):
         raise ValueError(f"digits must be {n} ints in 0..9, got shape {digits.shape}, "
                          f"dtype {digits.dtype}")
     return digits.astype(np.int64)

@@ -14,6 +14,16 @@ TINY = dict(channels=8, hidden=(16,), diffusion_steps=100, max_steps=20, batch_s
             verbose=0, device="cpu")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Networks this small gain nothing from threads, and spinning threads cost
+    # a lot when the cores are shared.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def scenes():
     return pendulum(200, size=16, seed=0)
@@ -99,7 +109,8 @@ def test_graph_parameter_is_json_and_round_trips(scenes):
 
 
 def test_explicit_empty_graph_is_the_baseline_without_causal_layer(scenes):
-    est = CausalDiffAE(graph=nx.empty_graph(4, create_using=nx.DiGraph), **TINY).fit(scenes)
+    est = CausalDiffAE(graph=nx.empty_graph(4, create_using=nx.DiGraph),
+                       **{**TINY, "max_steps": 5}).fit(scenes)
     assert est.dims_["edges"] == []
     z = est.transform(scenes.X[:10])
     z_cf = est.intervene(scenes.X[:10], {"angle": 30.0})
@@ -157,7 +168,7 @@ def test_other_bad_inputs(scenes):
 
 def test_without_labels_the_latents_still_follow_the_graph(scenes):
     unlabeled = InterventionalData(X=scenes.X, graph=scenes.graph, meta=scenes.meta)
-    est = CausalDiffAE(**TINY).fit(unlabeled)
+    est = CausalDiffAE(**{**TINY, "max_steps": 5}).fit(unlabeled)
     np.testing.assert_array_equal(est.arrays_["label_std"], np.ones(4))
     assert est.transform(scenes.X[:3]).shape == (3, 4)
 

@@ -188,8 +188,8 @@ class CausalDiffAE(BaseEstimator):
         self.dims_ = {"dim_x": int(data.dim_x), "latent_dim": d, "image_shape": image_shape,
                       "edges": sorted([int(a), int(b)] for a, b in graph.edges)}
         variables = data.meta.get("variables")
-        self.variables_ = ([str(v) for v in variables]
-                           if isinstance(variables, (list, tuple)) and len(variables) == d else None)
+        named = isinstance(variables, (list, tuple)) and len(variables) == d
+        self.variables_ = [str(v) for v in variables] if named else None
 
         x = torch.tensor(data.X, dtype=torch.float32)
         labels, labeled = self._labels(data, d)
@@ -246,7 +246,8 @@ class CausalDiffAE(BaseEstimator):
             raise ValueError(f"beta must be a number >= 0, got {self.beta!r}")
         if self.cond_dropout is not None and (
                 not isinstance(self.cond_dropout, numbers.Real) or not 0 <= self.cond_dropout < 1):
-            raise ValueError(f"cond_dropout must be None or lie in [0, 1), got {self.cond_dropout!r}")
+            raise ValueError("cond_dropout must be None or lie in [0, 1), "
+                             f"got {self.cond_dropout!r}")
         check_positive(self.diffusion_steps, "diffusion_steps", integer=True)
         check_positive(self.channels, "channels", integer=True)
         if self.max_epochs is not None:
@@ -526,7 +527,8 @@ class CausalDiffAE(BaseEstimator):
         x = self.modules_["scaler"].inverse(x.flatten(1))
         if self.dims_["image_shape"] is not None:
             scaler = self.modules_["scaler"]
-            x = torch.clamp(x, (scaler.mean - scaler.scale).min(), (scaler.mean + scaler.scale).max())
+            low, high = (scaler.mean - scaler.scale).min(), (scaler.mean + scaler.scale).max()
+            x = torch.clamp(x, low, high)
         return x
 
     def _eps(self, x, t, z, strength):
@@ -659,8 +661,10 @@ class _Denoiser(PyroModule):
     def __init__(self, backbone, d, emb_dim, image_shape):
         super().__init__()
         self.emb_dim = emb_dim
-        self.time = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        self.condition = nn.Sequential(nn.Linear(d, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.time = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(),
+                                  nn.Linear(emb_dim, emb_dim))
+        self.condition = nn.Sequential(nn.Linear(d, emb_dim), nn.SiLU(),
+                                       nn.Linear(emb_dim, emb_dim))
         self.null = nn.Parameter(torch.zeros(emb_dim))
         self.backbone = backbone
 
