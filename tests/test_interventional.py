@@ -72,7 +72,8 @@ def test_negative_control_shuffled_regimes_fail_and_warn(fitted):
 
 def test_uncovered_latents_are_completed_to_full_rank(fitted):
     est, train, test = copy.deepcopy(fitted)
-    est._fit_do(est.stage1_transform(train.X), train.subset([0, 1]))
+    covered = train.subset([0, 1])
+    est._fit_do(est.stage1_transform(covered.X), covered)
     z = est.transform(test.X)
     assert np.linalg.matrix_rank(np.cov(z, rowvar=False)) == 3
     assert abs(np.corrcoef(z[:, 0], test.Z[:, 0])[0, 1]) > 0.98
