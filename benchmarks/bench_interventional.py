@@ -12,6 +12,7 @@ Writes benchmarks/results/interventional.json and prints a markdown table
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -49,6 +50,7 @@ def run_one(setting, seed, device):
         "stage2_mcc": mcc(test.Z, stage2).score,
         "stage2_passed": check(test.Z, stage2, up_to="permutation").passed,
         "max_variance_ratio": max(r["variance_ratio"] for r in est.diagnostics_),
+        "load_average": os.getloadavg()[0],
     }
 
 

@@ -70,10 +70,38 @@ def _ahuja_grid():
     return settings
 
 
+def _rep4ex_methods():
+    """Rep4Ex against the baselines, each at its defaults; iVAE conditions on the actions."""
+    quiet = {"verbose": 0}
+    return [
+        {"name": "Rep4Ex", "estimator": "Rep4Ex", "params": quiet},
+        {"name": "Autoencoder", "estimator": "Autoencoder", "params": quiet},
+        {"name": "BetaVAE", "estimator": "BetaVAE", "params": quiet},
+        {"name": "iVAE", "estimator": "IVAE", "params": {**quiet, "auxiliary": "actions"}},
+        {"name": "LinearICA", "estimator": "LinearICA", "params": quiet},
+    ]
+
+
+def _pendulum_methods():
+    """CausalDiffAE with the scene's DAG and without it, and two baselines."""
+    quiet = {"verbose": 0}
+    return [
+        {"name": "CausalDiffAE", "estimator": "CausalDiffAE", "params": quiet},
+        {"name": "no causal layer", "estimator": "CausalDiffAE",
+         "params": {**quiet, "latent_dim": 4, "graph": []}},
+        {"name": "BetaVAE", "estimator": "BetaVAE", "params": {**quiet, "latent_dim": 4}},
+        {"name": "LinearICA", "estimator": "LinearICA", "params": {**quiet, "latent_dim": 4}},
+    ]
+
+
 #: Named sweeps. ``smoke`` takes seconds (for CI); ``ahuja2023`` is the
 #: synthetic grid of Ahuja et al. (2023): uniform and sparse/dense linear-SCM
 #: latents, d in {6, 10}, polynomial mixing of degree 2 or 3, 10k
-#: observational and 10k interventional samples, every method at its defaults.
+#: observational and 10k interventional samples, every method at its defaults;
+#: ``rep4ex`` scores the representations of Rep4Ex and the baselines on
+#: :func:`simulators.rep4ex` (actions on (-1, 1), MLP mixing, confounding);
+#: ``pendulum`` the latents of CausalDiffAE, with and without its DAG, on
+#: 32x32 pendulum images (hours on a CPU: meant for a GPU cluster).
 SUITES = {
     "smoke": {
         "settings": [{"name": "uniform d=2", "simulator": "ahuja2023",
@@ -85,6 +113,19 @@ SUITES = {
     "ahuja2023": {
         "settings": _ahuja_grid(),
         "methods": _methods(6000),
+        "seeds": [0, 1, 2],
+    },
+    "rep4ex": {
+        "settings": [{"name": f"rep4ex confounding={c:g}", "simulator": "rep4ex",
+                      "params": {"latent_dim": 2, "action_dim": 2, "obs_dim": 10, "n": 10000,
+                                 "confounding": c}} for c in (0.5, 1.0)],
+        "methods": _rep4ex_methods(),
+        "seeds": [0, 1, 2],
+    },
+    "pendulum": {
+        "settings": [{"name": "pendulum 32x32", "simulator": "pendulum",
+                      "params": {"n": 3000, "size": 32}}],
+        "methods": _pendulum_methods(),
         "seeds": [0, 1, 2],
     },
 }
