@@ -120,7 +120,7 @@ def _parser():
         "bench", help="run a benchmark suite over settings x methods x seeds",
         epilog="example:\n  causalrep bench smoke --engine local --out results",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_argument("suite", help="named suite, e.g. smoke or ahuja2023")
+    bench.add_argument("suite", help="named suite: smoke, ahuja2023, rep4ex or pendulum")
     bench.add_argument("--engine", default="local", choices=["local", "ray"])
     bench.add_argument("--address", default=None, help="Ray cluster address")
     bench.add_argument("--seeds", type=int, nargs="+", default=None)

@@ -28,7 +28,7 @@ def test_every_example_is_exercised_here():
 def test_interventional_example_identifies_and_plots(tmp_path):
     out = run_example("interventional_crl.py", "--latent-dim", 3, "--obs-dim", 16, "--n", 1500,
                       "--max-steps", 2000, "--out", tmp_path / "report.png", cwd=tmp_path)
-    assert "stage 1 alone: affine R2" in out and "variance_ratio" in out
+    assert "stage 1 alone: affine R2" in out and "residual variance ratio" in out
     assert "identifiability up to permutation: PASSED" in out
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
