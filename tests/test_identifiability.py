@@ -457,3 +457,20 @@ def test_strategies_are_well_formed(affine, perm, monotone):
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), extraglobs={"np": np})
     assert result.failed == 0
+
+
+def test_every_result_round_trips_through_json():
+    import json
+
+    from causalrep.identifiability import dci
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(400, 3))
+    z_hat = z[:, [2, 0, 1]] * [2.0, -1.0, 0.5]
+    results = [mcc(z, z_hat), affine_r2(z, z_hat), permutation_scaling_r2(z, z_hat),
+               block_r2(z, z_hat, [(0, 1), (2,)]), dci(z, z_hat)]
+    for result in results:
+        payload = json.loads(json.dumps(result.to_dict()))
+        assert set(payload) == set(result.__dataclass_fields__)
+    assert payload["importance"] == results[-1].importance.tolist()
+    assert json.loads(json.dumps(results[0].to_dict()))["matching"] == [1, 2, 0]

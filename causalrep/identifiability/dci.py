@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.metrics import (
     _check_pair,
     _fit_affine,
@@ -37,7 +38,7 @@ __all__ = ["DCIResult", "dci"]
 
 
 @dataclass(frozen=True, eq=False)
-class DCIResult:
+class DCIResult(JSONFields):
     r"""Disentanglement, completeness and informativeness scores.
 
     Attributes:
@@ -65,21 +66,6 @@ class DCIResult:
     test_fraction: float
     n_fit: int
     n_score: int
-
-    def to_dict(self):
-        """Return the result as JSON-safe plain types."""
-        return {
-            "disentanglement": self.disentanglement,
-            "completeness": self.completeness,
-            "informativeness": self.informativeness,
-            "importance": self.importance.tolist(),
-            "per_code_disentanglement": self.per_code_disentanglement.tolist(),
-            "per_latent_completeness": self.per_latent_completeness.tolist(),
-            "per_latent_r2": self.per_latent_r2.tolist(),
-            "test_fraction": self.test_fraction,
-            "n_fit": self.n_fit,
-            "n_score": self.n_score,
-        }
 
 
 def dci(z_true, z_hat, test_fraction=0.5, seed=0):

@@ -26,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
 from causalrep._validation import as_float_array, as_generator, check_fraction
+from causalrep.identifiability._json import JSONFields
 
 __all__ = [
     "MCCResult",
@@ -44,7 +45,7 @@ _RCOND = 1e-12
 
 
 @dataclass(frozen=True, eq=False)
-class MCCResult:
+class MCCResult(JSONFields):
     r"""Mean correlation coefficient after Hungarian matching.
 
     Attributes:
@@ -70,22 +71,9 @@ class MCCResult:
     n_fit: int
     n_score: int
 
-    def to_dict(self):
-        """Return the result as JSON-safe plain types."""
-        return {
-            "score": self.score,
-            "matching": list(self.matching),
-            "correlations": self.correlations.tolist(),
-            "per_latent": self.per_latent.tolist(),
-            "kind": self.kind,
-            "test_fraction": self.test_fraction,
-            "n_fit": self.n_fit,
-            "n_score": self.n_score,
-        }
-
 
 @dataclass(frozen=True, eq=False)
-class AffineR2Result:
+class AffineR2Result(JSONFields):
     r"""Out-of-sample R2 of the best affine map from estimated to true latents.
 
     Attributes:
@@ -107,21 +95,9 @@ class AffineR2Result:
     n_fit: int
     n_score: int
 
-    def to_dict(self):
-        """Return the result as JSON-safe plain types."""
-        return {
-            "mean": self.mean,
-            "per_latent": self.per_latent.tolist(),
-            "weights": self.weights.tolist(),
-            "intercept": self.intercept.tolist(),
-            "test_fraction": self.test_fraction,
-            "n_fit": self.n_fit,
-            "n_score": self.n_score,
-        }
-
 
 @dataclass(frozen=True, eq=False)
-class PermutationScalingR2Result:
+class PermutationScalingR2Result(JSONFields):
     r"""R2 of each true latent explained by its matched estimated coordinate alone.
 
     Attributes:
@@ -146,23 +122,9 @@ class PermutationScalingR2Result:
     n_fit: int
     n_score: int
 
-    def to_dict(self):
-        """Return the result as JSON-safe plain types."""
-        return {
-            "mean": self.mean,
-            "per_latent": self.per_latent.tolist(),
-            "matching": list(self.matching),
-            "scales": self.scales.tolist(),
-            "offsets": self.offsets.tolist(),
-            "monotone": self.monotone,
-            "test_fraction": self.test_fraction,
-            "n_fit": self.n_fit,
-            "n_score": self.n_score,
-        }
-
 
 @dataclass(frozen=True, eq=False)
-class BlockR2Result:
+class BlockR2Result(JSONFields):
     r"""R2 of each block of true latents from the estimated coordinates assigned to it.
 
     Attributes:
@@ -184,18 +146,6 @@ class BlockR2Result:
     test_fraction: float
     n_fit: int
     n_score: int
-
-    def to_dict(self):
-        """Return the result as JSON-safe plain types."""
-        return {
-            "mean": self.mean,
-            "per_block": self.per_block.tolist(),
-            "blocks": [list(b) for b in self.blocks],
-            "assignment": [list(a) for a in self.assignment],
-            "test_fraction": self.test_fraction,
-            "n_fit": self.n_fit,
-            "n_score": self.n_score,
-        }
 
 
 @dataclass(frozen=True)

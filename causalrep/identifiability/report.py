@@ -28,6 +28,7 @@ from types import MappingProxyType
 import numpy as np
 
 from causalrep._validation import as_generator
+from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.metrics import (
     AffineR2Result,
     BlockR2Result,
@@ -65,7 +66,7 @@ PLOT_POINTS = 2000
 
 
 @dataclass(frozen=True)
-class Criterion:
+class Criterion(JSONFields):
     r"""One pass/fail rule of a report: ``value >= threshold``.
 
     Attributes:
@@ -79,15 +80,6 @@ class Criterion:
     value: float
     threshold: float
     passed: bool
-
-    def to_dict(self):
-        """Return the criterion as JSON-safe plain types."""
-        return {
-            "name": self.name,
-            "value": self.value,
-            "threshold": self.threshold,
-            "passed": self.passed,
-        }
 
 
 @dataclass(frozen=True, eq=False)
