@@ -132,7 +132,8 @@ def _parser():
 def _settings():
     import simulators
 
-    return {"ahuja2023": simulators.ahuja2023, "rep4ex": simulators.rep4ex}
+    return {"ahuja2023": simulators.ahuja2023, "rep4ex": simulators.rep4ex,
+            "pendulum": simulators.pendulum, "morpho_digits": simulators.morpho_digits}
 
 
 def _methods():
@@ -140,7 +141,8 @@ def _methods():
 
     return {"interventional": causalrep.InterventionalCRL, "rep4ex": causalrep.Rep4Ex,
             "autoencoder": causalrep.Autoencoder, "beta_vae": causalrep.BetaVAE,
-            "ivae": causalrep.IVAE, "linear_ica": causalrep.LinearICA}
+            "ivae": causalrep.IVAE, "linear_ica": causalrep.LinearICA,
+            "causaldiffae": causalrep.CausalDiffAE}
 
 
 def _params(pairs):

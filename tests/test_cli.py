@@ -100,3 +100,20 @@ def test_rep4ex_fit_and_extrapolate(tmp_path, capsys):
     assert [float(r[0]) for r in rows] == [-3.0, -1.5, 0.0, 1.5, 3.0]
     assert all(np.isfinite(float(r[1])) for r in rows)
     assert main(["extrapolate", "--model", str(model), "--grid", "nonsense"]) == 2
+
+
+def test_image_scene_simulate_fit_check_chain(tmp_path, capsys):
+    data, model = tmp_path / "pendulum.npz", tmp_path / "cdae.pt"
+    assert main(["simulate", "pendulum", "--out", str(data), "--param", "n=120",
+                 "--param", "size=16"]) == 0
+    assert main(["fit", "causaldiffae", "--data", str(data), "--out", str(model),
+                 "--param", "max_steps=5", "--param", "channels=8", "--param", "verbose=0",
+                 "--param", "diffusion_steps=20"]) == 0
+    capsys.readouterr()
+    code = main(["check", "--data", str(data), "--model", str(model), "--up-to", "affine",
+                 "--json"])
+    assert code in (0, 1)
+    report = json.loads(capsys.readouterr().out)
+    assert report["up_to"] == "affine" and len(report["matching"]) == 4
+    assert main(["simulate", "pendulum", "--out", str(data)]) == 2
+    assert "missing 1 required positional argument: 'n'" in capsys.readouterr().err
