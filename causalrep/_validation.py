@@ -4,7 +4,12 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_float_array", "as_generator", "check_positive", "check_fraction"]
+__all__ = ["as_float_array", "as_generator", "check_positive", "check_fraction",
+           "check_float32_range", "FLOAT32_LIMIT"]
+
+#: Largest magnitude (and smallest non-zero spread) the float32 networks accept:
+#: standardising features of a larger magnitude overflows float32 (max 3.4e38).
+FLOAT32_LIMIT = 1e30
 
 
 def as_float_array(x, name, ndim=None, allow_empty=False):
@@ -56,9 +61,9 @@ def as_generator(seed):
 
 
 def check_positive(value, name, integer=False):
-    """Raise ``ValueError`` unless ``value`` is a positive (int) number."""
+    """Raise ``ValueError`` unless ``value`` is a finite positive (int) number."""
     kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, kind) or not 0 < value < np.inf:
         what = "a positive int" if integer else "a positive number"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return value
@@ -71,3 +76,33 @@ def check_fraction(value, name, allow_zero=True):
         bounds = "[0, 1)" if allow_zero else "(0, 1)"
         raise ValueError(f"{name} must lie in {bounds}, got {value!r}")
     return value
+
+
+def check_float32_range(arr, name, owner):
+    """Raise ``ValueError`` unless a float64 array survives float32 networks.
+
+    The networks compute in float32 on per-feature standardised inputs, so any
+    scale works as long as the magnitudes stay within ``FLOAT32_LIMIT`` and
+    the spread of every non-constant column stays above ``1 / FLOAT32_LIMIT``.
+
+    Arguments:
+        arr: Finite float64 array, (n,) or (n, k).
+        name: Name of the argument, used in the message.
+        owner: Who needs float32 (e.g. ``"Autoencoder"``), used in the message.
+    """
+    if arr.size == 0:
+        return arr
+    largest = float(np.max(np.abs(arr)))
+    if largest > FLOAT32_LIMIT:
+        raise ValueError(
+            f"{name} has values up to {largest:.3g} in magnitude; {owner} computes in "
+            f"float32 and accepts magnitudes up to {FLOAT32_LIMIT:g}: rescale {name}")
+    if arr.shape[0] > 1:
+        spread = np.std(arr.reshape(arr.shape[0], -1), axis=0)
+        tiny = np.flatnonzero((spread > 0) & (spread < 1 / FLOAT32_LIMIT))
+        if tiny.size:
+            raise ValueError(
+                f"{name} column(s) {tiny.tolist()[:10]} vary by less than "
+                f"{1 / FLOAT32_LIMIT:g} (standard deviation {spread[tiny[0]]:.3g}); {owner} "
+                f"computes in float32, which cannot resolve that: rescale {name}")
+    return arr

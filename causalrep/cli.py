@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 
 __all__ = ["main"]
 
@@ -33,12 +34,14 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
+    from causalrep.exceptions import TrainingDivergedError
+
     try:
         return args.run(args)
     except KeyboardInterrupt:
         print("causalrep: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError, KeyError) as err:
+    except (ValueError, TypeError, OSError, KeyError, TrainingDivergedError) as err:
         if args.debug:
             raise
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -160,6 +163,18 @@ def _params(pairs):
     return params
 
 
+def _read(args, flag, load):
+    """``load(path)`` for the file given as ``flag``; errors name the flag."""
+    path = getattr(args, flag.lstrip("-"))
+    try:
+        return load(path)
+    except (ValueError, OSError) as err:
+        if args.debug:
+            raise
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UsageError(f"{flag}: {message}") from None
+
+
 def _call(factory, params, what):
     try:
         return factory(**params)
@@ -178,14 +193,21 @@ def _simulate(args):
 def _fit(args):
     from causalrep import InterventionalData
 
-    data = InterventionalData.load(args.data)
-    params = {"device": args.device, **_params(args.param)}
+    import inspect
+
+    data = _read(args, "--data", InterventionalData.load)
+    method = _methods()[args.method]
+    params = _params(args.param)
+    if "device" in inspect.signature(method).parameters:
+        params = {"device": args.device, **params}
+    elif args.device != "auto":
+        raise UsageError(f"--device: {args.method} runs on the CPU only, got {args.device!r}")
     if "latent_dim" not in params:
         if data.Z is None:
             raise UsageError("--param latent_dim=D is required when the data have no Z")
         params["latent_dim"] = data.Z.shape[1]
     start = time.perf_counter()
-    estimator = _call(_methods()[args.method], params, args.method).fit(data)
+    estimator = _call(method, params, args.method).fit(data)
     estimator.save(args.out)
     print(f"fitted {type(estimator).__name__} in {time.perf_counter() - start:.1f} s; "
           f"wrote {args.out}")
@@ -196,12 +218,23 @@ def _check(args):
     import causalrep
     from causalrep.identifiability import check
 
-    data = causalrep.InterventionalData.load(args.data)
+    data = _read(args, "--data", causalrep.InterventionalData.load)
     if data.Z is None:
-        raise UsageError(f"{args.data} has no true latents Z to check against")
-    model = causalrep.load(args.model)
-    blocks = json.loads(args.blocks) if args.blocks else None
-    report = check(data.Z, model.transform(data.X), up_to=args.up_to, blocks=blocks)
+        raise UsageError(f"--data: {args.data} has no true latents Z to check against")
+    model = _read(args, "--model", causalrep.load)
+    blocks = None
+    if args.blocks:
+        try:
+            blocks = json.loads(args.blocks)
+        except json.JSONDecodeError:
+            raise UsageError(f"--blocks expects a JSON list of blocks such as '[[0,1],[2]]', "
+                             f"got {args.blocks!r}") from None
+    try:
+        z_hat = model.transform(data.X)
+    except ValueError as err:
+        raise UsageError(f"--data {args.data} does not fit --model {args.model}: "
+                         f"{str(err).splitlines()[0]}") from None
+    report = check(data.Z, z_hat, up_to=args.up_to, blocks=blocks)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     if args.plot:
         report.plot(args.plot)
@@ -213,18 +246,35 @@ def _extrapolate(args):
 
     import causalrep
 
-    model = causalrep.load(args.model)
+    model = _read(args, "--model", causalrep.load)
     if not hasattr(model, "predict_interventional"):
-        raise UsageError(f"{args.model} holds a {type(model).__name__}, which cannot extrapolate")
+        raise UsageError(f"--model: {args.model} holds a {type(model).__name__}, "
+                         "which cannot extrapolate")
     if args.grid:
         try:
             low, high, count = args.grid.split(":")
-            grid = np.linspace(float(low), float(high), int(count))
+            low, high, count = float(low), float(high), int(count)
         except ValueError:
-            raise UsageError(f"--grid expects LO:HI:N, got {args.grid!r}") from None
+            count = None
+        if count is None or count < 1 or not (np.isfinite(low) and np.isfinite(high)):
+            raise UsageError(f"--grid expects LO:HI:N with finite LO, HI and an int N >= 1, "
+                             f"got {args.grid!r}")
+        grid = np.linspace(low, high, count)
         actions = np.repeat(grid[:, None], model.dims_["action_dim"], axis=1)
     else:
-        actions = np.loadtxt(args.actions, delimiter=",", ndmin=2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an empty file warns, then is refused below
+                actions = np.loadtxt(args.actions, delimiter=",", ndmin=2)
+        except ValueError as err:
+            raise UsageError(f"--actions expects a CSV file of numbers, {args.actions} is not "
+                             f"one: {str(err).splitlines()[0]}") from None
+        if actions.size == 0 or not np.all(np.isfinite(actions)):
+            raise UsageError(f"--actions {args.actions} must hold at least one row of finite "
+                             "numbers")
+        if actions.shape[1] != model.dims_["action_dim"]:
+            raise UsageError(f"--actions {args.actions} has {actions.shape[1]} column(s) but "
+                             f"the model takes {model.dims_['action_dim']} action(s)")
     predictions = model.predict_interventional(actions)
     for row, value in zip(actions, predictions):
         print(",".join(f"{v:g}" for v in row) + f",{value:.6g}")

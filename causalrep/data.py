@@ -1,6 +1,7 @@
 """The container that moves between simulators, estimators and checks."""
 
 import json
+import numbers
 import os
 import tempfile
 import zipfile
@@ -160,27 +161,25 @@ class InterventionalData:
     def save(self, path):
         """Write to ``path`` (.npz of arrays + JSON header), atomically.
 
-        The previous file at ``path`` stays intact if writing fails part-way.
+        The data go to a temporary file in the same folder, are flushed to
+        disk, and only then replace ``path``: the previous file at ``path``
+        stays intact if writing fails or the process is killed part-way.
+
+        Raises:
+            FileNotFoundError: if the folder of ``path`` does not exist.
         """
         path = os.fspath(path)
+        arrays = {k: getattr(self, k) for k in _ARRAYS if getattr(self, k) is not None}
         header = {
             "format": _FORMAT,
+            "arrays": sorted(arrays),
             "targets": {str(k): list(v) for k, v in self.targets.items()},
             "graph": None if self.graph is None else {
                 "nodes": sorted(self.graph.nodes), "edges": sorted(self.graph.edges)},
             "meta": self.meta,
         }
-        arrays = {k: getattr(self, k) for k in _ARRAYS if getattr(self, k) is not None}
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write(path, lambda handle: np.savez(handle, **arrays), suffix=".npz")
 
     @classmethod
     def load(cls, path):
@@ -189,7 +188,9 @@ class InterventionalData:
         Raises:
             FileNotFoundError: if ``path`` does not exist.
             causalrep.exceptions.CheckpointError: if the file is not a valid
-                InterventionalData file (truncated, corrupt, other format).
+                InterventionalData file (truncated, corrupt, other format,
+                unexpected or missing members, object arrays, or contents
+                that break the container's own checks).
         """
         from .exceptions import CheckpointError
 
@@ -197,32 +198,41 @@ class InterventionalData:
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such data file: {path}")
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                files = set(archive.files)
-                if "header" not in files or "X" not in files:
-                    raise CheckpointError(
-                        f"{path} is not an InterventionalData file (no header or X)")
-                header = json.loads(archive["header"].tobytes().decode())
-                arrays = {k: archive[k] for k in _ARRAYS if k in files}
+            members = _read_npz(path)
+            header = json.loads(members.pop("header").tobytes().decode())
         except CheckpointError:
             raise
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
-                UnicodeDecodeError, RuntimeError) as err:
-            raise CheckpointError(f"cannot read data file {path}: {err}") from None
-        if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        except KeyError:
+            raise CheckpointError(f"{path} is not an InterventionalData file (no header)") from None
+        except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile, RuntimeError,
+                MemoryError, OverflowError) as err:  # RecursionError is a RuntimeError
+            raise CheckpointError(f"cannot read data file {path}: "
+                                  f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                                  ) from None
+        if not isinstance(header, dict) or header.get("format") != _FORMAT or "X" not in members:
             raise CheckpointError(f"{path} is not an InterventionalData file")
+        listed = header.get("arrays")
+        if listed is not None and (not isinstance(listed, list) or sorted(members) != sorted(
+                str(name) for name in listed)):
+            raise CheckpointError(f"corrupt header in data file {path}: it lists arrays "
+                                  f"{listed!r} but it holds {sorted(members)}")
         try:
-            targets = {int(k): tuple(int(j) for j in v)
-                       for k, v in header["targets"].items()}
+            targets = {int(k): v for k, v in header["targets"].items()}
             graph = None
             if header.get("graph") is not None:
                 graph = nx.DiGraph()
-                graph.add_nodes_from(int(j) for j in header["graph"]["nodes"])
-                graph.add_edges_from((int(a), int(b)) for a, b in header["graph"]["edges"])
-            return cls(**arrays, targets=targets, graph=graph, meta=header.get("meta") or {})
-        except (KeyError, TypeError, AttributeError) as err:
-            raise CheckpointError(f"corrupt header in data file {path}: {err}") from None
-        except ValueError as err:
+                graph.add_nodes_from(_strict_int(j) for j in header["graph"]["nodes"])
+                graph.add_edges_from((_strict_int(a), _strict_int(b))
+                                     for a, b in header["graph"]["edges"])
+            meta = header.get("meta") or {}
+            if not isinstance(meta, dict):
+                raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+        except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as err:
+            raise CheckpointError(f"corrupt header in data file {path}: "
+                                  f"{type(err).__name__}: {err}") from None
+        try:
+            return cls(**members, targets=targets, graph=graph, meta=meta)
+        except (ValueError, TypeError, OverflowError) as err:
             raise CheckpointError(f"invalid contents in data file {path}: {err}") from None
 
     def __copy__(self):
@@ -235,6 +245,79 @@ class InterventionalData:
         extra = [name for name in ("Z", "A", "Y", "graph") if getattr(self, name) is not None]
         return (f"InterventionalData(n={self.n}, dim_x={self.dim_x}, "
                 f"regimes={self.counts()}, with={extra})")
+
+
+def atomic_write(path, write, suffix=""):
+    """Write a file through ``write(handle)`` so that ``path`` is never half-written.
+
+    ``write`` fills a temporary file in the folder of ``path``; the file is
+    flushed and fsync-ed, then renamed over ``path`` (atomic on POSIX and
+    Windows). On any exception, KeyboardInterrupt included, the temporary
+    file is removed and ``path`` is untouched. Only a hard kill (SIGKILL,
+    power loss) can leave a ``.tmp-*`` file behind, never a broken ``path``.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# Largest ratio of uncompressed to compressed size that deflate can reach.
+_MAX_DEFLATE_RATIO = 1100
+
+
+def _read_npz(path):
+    """The arrays of an .npz written by ``save``, read member by member.
+
+    Refuses, with CheckpointError, members other than the known arrays and
+    the header, object (pickled) arrays, and members whose declared shape
+    does not match the bytes they hold, before allocating anything for them;
+    zipfile checks each member's CRC-32 as it is read.
+    """
+    from .exceptions import CheckpointError
+
+    allowed = {f"{name}.npy" for name in (*_ARRAYS, "header")}
+    size = os.path.getsize(path)
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.filename not in allowed or info.filename[:-4] in arrays:
+                raise CheckpointError(f"{path} is not an InterventionalData file: unexpected "
+                                      f"member {info.filename!r} (expected {sorted(allowed)})")
+            limit = size if info.compress_type == zipfile.ZIP_STORED else \
+                _MAX_DEFLATE_RATIO * size
+            if info.compress_size > size or info.file_size > limit:
+                raise CheckpointError(f"cannot read data file {path}: member {info.filename!r} "
+                                      f"claims {info.file_size} bytes in a file of {size}")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+                if dtype.hasobject:
+                    raise CheckpointError(f"cannot read data file {path}: member "
+                                          f"{info.filename!r} holds Python objects (a pickle); "
+                                          "refused, data files hold numbers only")
+                declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if declared != info.file_size - member.tell():
+                    raise CheckpointError(
+                        f"cannot read data file {path}: member {info.filename!r} declares shape "
+                        f"{shape} ({declared} bytes) but holds {info.file_size - member.tell()}")
+            with archive.open(info) as member:
+                arrays[info.filename[:-4]] = np.lib.format.read_array(member, allow_pickle=False)
+    return arrays
 
 
 def _as_regime(regime, n):
@@ -262,7 +345,9 @@ def _as_targets(targets, regime):
         raise TypeError("targets must be a dict regime -> tuple of latent indices")
     clean = {}
     for k, nodes in targets.items():
-        nodes = tuple(int(j) for j in np.atleast_1d(np.asarray(nodes, dtype=np.int64)))
+        if not _is_index(k):
+            raise TypeError(f"targets keys must be regime ints, got {k!r}")
+        nodes = _as_latent_indices(k, nodes)
         if any(j < 0 for j in nodes):
             raise ValueError(f"targets[{k}] has a negative latent index: {nodes}")
         if len(set(nodes)) != len(nodes):
@@ -274,6 +359,34 @@ def _as_targets(targets, regime):
     if missing:
         raise ValueError(f"regime(s) {missing} appear in regime but not in targets")
     return clean
+
+
+def _is_index(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _strict_int(value):
+    if not _is_index(value):
+        raise TypeError(f"expected an int, got {value!r}")
+    return int(value)
+
+
+def _as_latent_indices(k, nodes):
+    """targets[k] -> tuple of Python ints, refusing floats, strings and huge values."""
+    raw = nodes
+    if _is_index(nodes):
+        nodes = (nodes,)
+    elif isinstance(nodes, np.ndarray):
+        nodes = nodes.ravel().tolist()
+    try:
+        nodes = tuple(nodes)
+    except TypeError:
+        nodes = None
+    if isinstance(raw, (str, bytes)) or nodes is None or not all(
+            _is_index(j) and -2**62 < j < 2**62 for j in nodes):
+        raise TypeError(f"targets[{k}] must be a tuple of latent indices (ints >= 0), "
+                        f"got {raw!r}")
+    return tuple(int(j) for j in nodes)
 
 
 def _optional(value, name, n, ndims):

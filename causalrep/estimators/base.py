@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import as_float_array, check_positive
+from .._validation import FLOAT32_LIMIT, as_float_array, check_float32_range, check_positive
 from ..data import InterventionalData
 from ..exceptions import NotFittedError
 from .training import TrainConfig, train_with_restarts
@@ -69,8 +69,15 @@ class BaseEstimator:
                 raise ValueError(f"{type(self).__name__}.fit needs data.{name}, which is None")
         return data
 
+    def _check_samples(self, data, minimum=2):
+        """Refuse data with fewer than ``minimum`` samples, naming the estimator."""
+        if data.n < minimum:
+            raise ValueError(f"{type(self).__name__}.fit needs at least {minimum} samples, "
+                             f"data has {data.n}")
+
     def _start_fit(self, data):
-        """Check the shared hyperparameters, resolve the device, note dim_x."""
+        """Check the shared hyperparameters and the data's scale, resolve the
+        device, note dim_x."""
         check_positive(self.latent_dim, "latent_dim", integer=True)
         if self.latent_dim > data.dim_x:
             raise ValueError(f"latent_dim={self.latent_dim} is larger than the "
@@ -80,8 +87,14 @@ class BaseEstimator:
         check_positive(self.lr, "lr")
         check_positive(self.batch_size, "batch_size", integer=True)
         check_positive(self.max_steps, "max_steps", integer=True)
-        if not all(isinstance(h, int) and h > 0 for h in self.hidden):
-            raise ValueError(f"hidden must be a sequence of positive ints, got {self.hidden!r}")
+        if getattr(self, "max_epochs", None) is not None:
+            check_positive(self.max_epochs, "max_epochs", integer=True)
+        hidden = self.hidden
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__") or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
+            raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}")
+        self._check_samples(data)
+        check_float32_range(data.X, "X", type(self).__name__)
         self.device_ = resolve_device(self.device)
         self.dims_ = {"dim_x": int(data.dim_x)}
         self.arrays_ = {}
@@ -114,6 +127,11 @@ class BaseEstimator:
         if X.shape[1] != self.dims_["dim_x"]:
             raise ValueError(f"{name} has {X.shape[1]} features but {type(self).__name__} "
                              f"was fitted on {self.dims_['dim_x']}")
+        largest = float(np.max(np.abs(X)))
+        if largest > FLOAT32_LIMIT:
+            raise ValueError(f"{name} has values up to {largest:.3g} in magnitude; "
+                             f"{type(self).__name__} computes in float32 and accepts "
+                             f"magnitudes up to {FLOAT32_LIMIT:g}")
         return torch.from_numpy(X.astype(np.float32))
 
     @torch.no_grad()

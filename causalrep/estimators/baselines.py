@@ -32,7 +32,7 @@ from pyro import poutine
 from torch import nn
 from torch.nn import functional as F
 
-from .._validation import as_float_array, as_generator, check_positive
+from .._validation import as_float_array, as_generator, check_float32_range, check_positive
 from ..data import InterventionalData
 from .base import BaseEstimator
 from .nets import MLP, Standardizer, autoencoder, reconstruction_loss
@@ -203,8 +203,12 @@ class _VAE(_Decoding, BaseEstimator):
             u = ub[0] if ub else None
             if "aux_scaler" in modules:
                 u = modules["aux_scaler"](u)
-            negative_elbo = elbo.differentiable_loss(
-                lambda: self._model(modules, xb, u), lambda: self._guide(modules, xb, u))
+            # Without argument validation a diverged network gives a NaN
+            # ELBO, which the training loop reports by name, instead of an
+            # error from inside a distribution.
+            with pyro.validation_enabled(False):
+                negative_elbo = elbo.differentiable_loss(
+                    lambda: self._model(modules, xb, u), lambda: self._guide(modules, xb, u))
             return {"negative_elbo": negative_elbo / xb.shape[0]}
 
         self.modules_, history = self._train(
@@ -345,6 +349,7 @@ class IVAE(_VAE):
 
     def _aux(self, data):
         if self.auxiliary == "actions":
+            check_float32_range(data.A, "A", type(self).__name__)
             self.dims_["dim_a"] = int(data.A.shape[1])
             return (torch.tensor(data.A, dtype=torch.float32),)
         regimes = np.asarray(data.regimes, dtype=np.int64)
@@ -431,9 +436,14 @@ class LinearICA(BaseEstimator):
                              f"observation dimension dim_x={data.dim_x}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        self._check_samples(data)
         d, X = self.latent_dim, data.X
-        mean = X.mean(0)
-        centred = X - mean
+        # Whitening is scale-free: compute it on X / max|X| so that the
+        # covariance neither overflows nor underflows at extreme scales.
+        unit = float(np.max(np.abs(X))) or 1.0
+        scaled = X / unit
+        mean = scaled.mean(0)
+        centred = scaled - mean
         values, vectors = np.linalg.eigh(centred.T @ centred / X.shape[0])
         values, vectors = values[::-1][:d], vectors[:, ::-1][:, :d]
         if values[-1] <= 1e-10 * max(values[0], 1e-300):
@@ -460,8 +470,8 @@ class LinearICA(BaseEstimator):
         self.dims_ = {"dim_x": int(data.dim_x)}
         self.arrays_ = {}
         modules = self._build(self.dims_)
-        modules["unmixing"].mean.copy_(torch.from_numpy(mean))
-        modules["unmixing"].weight.copy_(torch.from_numpy(rotation @ whitening))
+        modules["unmixing"].mean.copy_(torch.from_numpy(mean * unit))
+        modules["unmixing"].weight.copy_(torch.from_numpy(rotation @ whitening / unit))
         self.modules_ = modules
         self.history_ = {"terms": {"change": changes}, "val": [],
                          "best_epoch": len(changes) - 1, "steps": len(changes)}

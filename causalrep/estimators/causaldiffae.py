@@ -306,9 +306,12 @@ class CausalDiffAE(BaseEstimator):
         a = alpha_bars[t].view(-1, *([1] * (x.dim() - 1)))
         x_t = a.sqrt() * x + (1 - a).sqrt() * noise
         eps = modules["denoiser"](x_t, t, z, keep)
-        elbo = Trace_ELBO().differentiable_loss(
-            _model, _guide, modules["causal"], mu, log_scale, labels, labeled,
-            self.label_scale)
+        # Validation off: a diverged network gives a NaN ELBO, which the
+        # training loop reports by name, not an error inside a distribution.
+        with pyro.validation_enabled(False):
+            elbo = Trace_ELBO().differentiable_loss(
+                _model, _guide, modules["causal"], mu, log_scale, labels, labeled,
+                self.label_scale)
         return {"diffusion": F.mse_loss(eps, noise), "elbo": self.beta * elbo / n}
 
     # -- latents ----------------------------------------------------------

@@ -1,19 +1,23 @@
 """Checkpoints: state dicts and JSON, written atomically, read without pickle code.
 
 A file holds the estimator's class name, its hyperparameters, the sizes of its
-networks (JSON), the networks' state dict and fitted arrays (tensors). It is
-read with ``torch.load(weights_only=True)``, so a tampered file cannot run
-code; anything unexpected raises :class:`~causalrep.exceptions.CheckpointError`.
+networks (JSON), the networks' state dict and fitted arrays (tensors), and a
+SHA-256 digest of all of these. It is read with
+``torch.load(weights_only=True)``, so a tampered file cannot run code; a file
+whose contents no longer match their digest (a flipped byte in a weight, say)
+is refused; anything unexpected raises
+:class:`~causalrep.exceptions.CheckpointError`.
 """
 
+import hashlib
 import json
 import os
-import tempfile
 
 import numpy as np
 import torch
 
 from .. import __version__
+from ..data import atomic_write
 from ..exceptions import CheckpointError
 from .base import BaseEstimator, resolve_device
 
@@ -36,15 +40,8 @@ def save(estimator, path):
         "state": {k: v.detach().cpu() for k, v in estimator.modules_.state_dict().items()},
         "arrays": {k: torch.as_tensor(np.asarray(v)) for k, v in estimator.arrays_.items()},
     }
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    payload["sha256"] = _digest(payload)
+    atomic_write(os.fspath(path), lambda handle: torch.save(payload, handle))
 
 
 def load(path, device="auto"):
@@ -59,10 +56,13 @@ def load(path, device="auto"):
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        CheckpointError: if the file is truncated, corrupt, holds code, was
-            written by something else, or does not match its class.
+        ValueError: for an unknown ``device``.
+        CheckpointError: if the file is truncated, corrupt (its SHA-256
+            digest differs), holds code, was written by something else, or
+            does not match its class.
     """
     path = os.fspath(path)
+    device = resolve_device(device)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such checkpoint: {path}")
     try:
@@ -74,24 +74,59 @@ def load(path, device="auto"):
         raise CheckpointError(f"{path} is not a causalrep estimator checkpoint")
     classes = _estimator_classes()
     name = payload.get("class")
-    if name not in classes:
+    if not isinstance(name, str) or name not in classes:
         raise CheckpointError(f"checkpoint {path} names unknown estimator {name!r}")
+    # The digest is checked before anything is built from the file, so that
+    # corrupted sizes never reach the network constructors.
+    try:
+        intact = "sha256" not in payload or payload["sha256"] == _digest(payload)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint {path} is corrupt: {err}") from None
+    if not intact:
+        raise CheckpointError(f"checkpoint {path} does not match its SHA-256 digest: the "
+                              "file is corrupt or was modified after it was saved")
     try:
         params = json.loads(payload["params"])
         estimator = classes[name](**{k: tuple(v) if isinstance(v, list) else v
                                      for k, v in params.items()})
-        estimator.device_ = resolve_device(device)
+        estimator.device_ = device
         estimator.dims_ = json.loads(payload["dims"])
         for key, value in json.loads(payload["fitted"]).items():
+            if key not in type(estimator)._saved_json:
+                raise ValueError(f"unexpected fitted attribute {key!r}")
             setattr(estimator, key, value)
         estimator.arrays_ = {k: v.numpy() for k, v in payload["arrays"].items()}
         modules = estimator._build(estimator.dims_)
         modules.load_state_dict(payload["state"], strict=True)
         estimator.modules_ = modules.to(estimator.device_).eval()
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError,
+            MemoryError) as err:
         raise CheckpointError(f"checkpoint {path} does not match {name}: "
-                              f"{str(err).splitlines()[0]}") from None
+                              f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                              ) from None
     return estimator
+
+
+def _digest(payload):
+    """SHA-256 over every entry of a payload except the digest itself: JSON
+    strings as UTF-8, tensors as name, dtype, shape and raw bytes."""
+    digest = hashlib.sha256()
+
+    def feed(key, value):
+        digest.update(f"{key}\0".encode())
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{value.dtype}{tuple(value.shape)}\0".encode())
+            digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+        elif isinstance(value, dict):
+            for inner in sorted(value, key=str):
+                feed(f"{key}/{inner}", value[inner])
+        else:
+            digest.update(json.dumps(value, sort_keys=True, default=repr).encode())
+
+    for key in sorted(k for k in payload if k != "sha256"):
+        feed(key, payload[key])
+    return digest.hexdigest()
 
 
 def _estimator_classes():

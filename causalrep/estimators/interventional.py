@@ -25,6 +25,7 @@ independence-of-support penalty), which identifies latents whose supports are
 independent, the comparison point the paper uses.
 """
 
+import numbers
 import warnings
 
 import numpy as np
@@ -149,6 +150,10 @@ class InterventionalCRL(BaseEstimator):
             raise ValueError(f"stage2 must be 'auto', 'do', 'ioss' or 'none', got {self.stage2!r}")
         if not isinstance(self.restarts, int) or self.restarts < 1:
             raise ValueError(f"restarts must be an int >= 1, got {self.restarts!r}")
+        weight = self.ioss_lambda
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) \
+                or not 0 <= weight < np.inf:
+            raise ValueError(f"ioss_lambda must be a finite number >= 0, got {weight!r}")
         minimum = 2 * self.latent_dim + 2
         for k, count in data.counts().items():
             targets = data.targets[k]

@@ -58,7 +58,7 @@ import warnings
 import numpy as np
 import torch
 
-from .._validation import as_float_array
+from .._validation import as_float_array, check_float32_range
 from .base import BaseEstimator
 from .interventional import IdentifiabilityWarning
 from .nets import autoencoder
@@ -126,7 +126,10 @@ def mmr_penalty(z, a, bandwidth):
     eye = lambda m: torch.eye(m, dtype=z.dtype, device=z.device)  # noqa: E731
     z_c = z - z.mean(0)
     cov = z_c.T @ z_c / n
-    chol = torch.linalg.cholesky(cov + 1e-6 * (torch.trace(cov) / d + 1e-12) * eye(d))
+    chol, info = torch.linalg.cholesky_ex(cov + 1e-6 * (torch.trace(cov) / d + 1e-12) * eye(d))
+    # A diverged encoder gives a covariance with no Cholesky factor: return
+    # NaN, which the training loop reports as the 'mmr' term, not an error.
+    chol = torch.where(info == 0, chol, torch.full_like(chol, float("nan")))
     z_w = torch.linalg.solve_triangular(chol, z_c.T, upper=False).T
     a_c = a - a.mean(0)
     gram = a_c.T @ a_c
@@ -372,7 +375,7 @@ class Rep4Ex(BaseEstimator):
         Y = self._outcome(data.Y)
         self._check_params(data)
         self._start_fit(data)
-        A = data.A
+        A = check_float32_range(data.A, "A", type(self).__name__)
         self.dims_["action_dim"] = int(A.shape[1])
         if self.kernel_bandwidth == "median":
             bandwidth = median_bandwidth(A, seed=self.seed)
@@ -478,19 +481,19 @@ class Rep4Ex(BaseEstimator):
             numpy array of shape (n,).
         """
         z_hat = self.transform(X)
-        A = self._actions(A)
+        A = self._actions(A, "A")
         if A.shape[0] != z_hat.shape[0]:
             raise ValueError(f"X has {z_hat.shape[0]} rows but A has {A.shape[0]}")
         return self.control.predict(z_hat, A)
 
-    def _actions(self, a):
+    def _actions(self, a, name="a"):
         self._check_fitted()
-        a = as_float_array(a, "a")
+        a = as_float_array(a, name)
         if a.ndim == 1:
             a = a[None, :]
         k = self.dims_["action_dim"]
         if a.ndim != 2 or a.shape[1] != k:
-            raise ValueError(f"actions must have shape (m, {k}), got {a.shape}")
+            raise ValueError(f"{name}: actions must have shape (m, {k}), got {a.shape}")
         return a
 
 

@@ -89,7 +89,8 @@ def train(module, loss_fn, tensors, config, seed, device):
     order = torch.randperm(n, generator=generator)
     n_val = int(round(config.val_fraction * n))
     if config.val_fraction > 0 and n - n_val < 2:
-        raise ValueError(f"{n} samples are too few for val_fraction={config.val_fraction}")
+        raise ValueError(f"{n} samples are too few to train with val_fraction="
+                         f"{config.val_fraction}: at least 2 must remain for training")
     train_idx, val_idx = order[n_val:], order[:n_val]
     tensors = _placed(tensors, device)
     batch_size = min(config.batch_size, train_idx.numel())
@@ -113,7 +114,7 @@ def train(module, loss_fn, tensors, config, seed, device):
         for b in range(per_epoch):
             batch = _batch(tensors, perm[b * batch_size:(b + 1) * batch_size], device)
             terms = loss_fn(module, *batch)
-            _guard(terms, epoch)
+            _guard(terms, epoch, history.steps + b)
             loss = sum(terms.values())
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -194,12 +195,15 @@ def _batch(tensors, index, device):
     return tuple(t[index].to(device, non_blocking=True) for t in tensors)
 
 
-def _guard(terms, epoch):
+def _guard(terms, epoch, step=None):
+    """Raise TrainingDivergedError naming the first non-finite term, the epoch
+    and the optimiser step (``step=None``: on the validation part)."""
     for name, value in terms.items():
         if not torch.isfinite(value).all():
+            where = "on the validation part" if step is None else f"step {step}"
             raise TrainingDivergedError(
-                f"loss term {name!r} became non-finite ({float(value)}) at epoch {epoch}; "
-                "lower the learning rate or check the input scale"
+                f"loss term {name!r} became non-finite ({float(value)}) at epoch {epoch} "
+                f"({where}); lower the learning rate or check the input scale"
             )
 
 
