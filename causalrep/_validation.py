@@ -7,7 +7,7 @@ import numpy as np
 __all__ = ["as_float_array", "as_generator", "check_positive", "check_fraction",
            "check_float32_range", "FLOAT32_LIMIT"]
 
-#: Largest magnitude (and smallest non-zero spread) the float32 networks accept:
+#: Largest magnitude (and, inverted, smallest spread) the float32 networks accept:
 #: standardising features of a larger magnitude overflows float32 (max 3.4e38).
 FLOAT32_LIMIT = 1e30
 
@@ -83,7 +83,8 @@ def check_float32_range(arr, name, owner):
 
     The networks compute in float32 on per-feature standardised inputs, so any
     scale works as long as the magnitudes stay within ``FLOAT32_LIMIT`` and
-    the spread of every non-constant column stays above ``1 / FLOAT32_LIMIT``.
+    the array varies by at least ``1 / FLOAT32_LIMIT`` in some column (a
+    single column varying by less is harmless: it is constant in float32).
 
     Arguments:
         arr: Finite float64 array, (n,) or (n, k).
@@ -98,11 +99,10 @@ def check_float32_range(arr, name, owner):
             f"{name} has values up to {largest:.3g} in magnitude; {owner} computes in "
             f"float32 and accepts magnitudes up to {FLOAT32_LIMIT:g}: rescale {name}")
     if arr.shape[0] > 1:
-        spread = np.std(arr.reshape(arr.shape[0], -1), axis=0)
-        tiny = np.flatnonzero((spread > 0) & (spread < 1 / FLOAT32_LIMIT))
-        if tiny.size:
+        spread = float(np.max(np.std(arr.reshape(arr.shape[0], -1), axis=0)))
+        if 0 < spread < 1 / FLOAT32_LIMIT:
             raise ValueError(
-                f"{name} column(s) {tiny.tolist()[:10]} vary by less than "
-                f"{1 / FLOAT32_LIMIT:g} (standard deviation {spread[tiny[0]]:.3g}); {owner} "
-                f"computes in float32, which cannot resolve that: rescale {name}")
+                f"{name} varies by less than {1 / FLOAT32_LIMIT:g} in every column (largest "
+                f"standard deviation {spread:.3g}); {owner} computes in float32 and accepts "
+                f"spreads down to {1 / FLOAT32_LIMIT:g}: rescale {name}")
     return arr
