@@ -40,6 +40,17 @@ median pairwise distance (``kernel_bandwidth="median"``) the kernel is so
 smooth that it barely weighs the curvature of :math:`E[r \mid A]`, and affine
 R2 stayed at 0.75-0.86 where the local width reached 0.95-0.99.
 
+A third term goes beyond the paper. Actions are exogenous, :math:`A \perp V`,
+so for an affine representation the residual :math:`r` is independent of
+:math:`A`, not only mean-independent. ``hsic`` times the Hilbert-Schmidt
+independence criterion between :math:`r` and :math:`A`
+(:func:`hsic_penalty`) penalises any dependence, for instance a spread of
+:math:`r` that changes with :math:`A`, which is how a representation that
+flattens in the tails of :math:`Z` shows. On ``simulators.rep4ex`` (5 seeds)
+it lowered the extrapolation error 2.1-fold in the median, 0.8- to 22-fold
+per seed (docs: Rep4Ex, "What limits the extrapolation"). ``hsic=0`` is the
+paper's objective.
+
 Stage 2 is the control-function step (:class:`ControlFunction`): regress
 :math:`\hat Z = \phi(X)` on :math:`A` to get :math:`\hat M`, residuals
 :math:`\hat V`; fit :math:`Y \approx \nu(\hat Z) + \psi(\hat V)`; then
@@ -63,8 +74,8 @@ from .base import BaseEstimator
 from .interventional import IdentifiabilityWarning
 from .nets import autoencoder
 
-__all__ = ["Rep4Ex", "ControlFunction", "mmr_penalty", "median_bandwidth", "local_bandwidth",
-           "linearity_diagnostics"]
+__all__ = ["Rep4Ex", "ControlFunction", "mmr_penalty", "hsic_penalty", "invariance_residual",
+           "median_bandwidth", "local_bandwidth", "linearity_diagnostics"]
 
 # A linearity-test rejection only warns when the RESET terms add this much R2:
 # with thousands of samples RESET rejects nonlinearities too small to matter.
@@ -106,10 +117,8 @@ def local_bandwidth(a, batch_size=512, neighbours=5, seed=0):
 def mmr_penalty(z, a, bandwidth):
     r"""Kernel MMR of the linear invariance constraint on one batch.
 
-    ``(1/n^2) sum_ij r_i^T r_j k(a_i, a_j)``, where ``r`` is the residual of
-    the batch-whitened representation :math:`\Sigma_z^{-1/2}(z - \bar z)`
-    after its least-squares regression on ``a`` with intercept (solved in
-    closed form, differentiable) and ``k`` a Gaussian kernel of width
+    ``(1/n^2) sum_ij r_i^T r_j k(a_i, a_j)``, where ``r`` is
+    :func:`invariance_residual` and ``k`` a Gaussian kernel of width
     ``bandwidth``. Whitening makes the penalty invariant to affine maps of
     ``z``: without it the encoder lowers the penalty by shrinking its output
     (the decoder scales back up), and the constraint is never enforced.
@@ -122,22 +131,68 @@ def mmr_penalty(z, a, bandwidth):
     Returns:
         Scalar tensor, >= 0.
     """
+    r = invariance_residual(z, a)
+    return (_gaussian_gram(a, bandwidth) * (r @ r.T)).sum() / z.shape[0] ** 2
+
+
+def hsic_penalty(z, a, bandwidth):
+    r"""Hilbert-Schmidt independence criterion between the residual and the actions.
+
+    The biased estimator ``(1/n^2) tr(K H L H)`` (Gretton et al., 2005), with
+    ``K`` a Gaussian Gram matrix of the residual ``r`` of
+    :func:`invariance_residual` (width: the median pairwise distance, held
+    fixed in the gradient), ``L`` a Gaussian Gram matrix of ``a`` of width
+    ``bandwidth`` and ``H`` the centring matrix. Zero in the population
+    exactly when ``r`` is independent of ``a``; affine-invariant in ``z``.
+
+    Arguments:
+        z: Representation, shape (n, d), a tensor.
+        a: Actions, shape (n, k), a tensor.
+        bandwidth: Width sigma > 0 of the kernel on the actions.
+
+    Returns:
+        Scalar tensor, >= 0.
+    """
+    r = invariance_residual(z, a)
+    sq = torch.cdist(r, r).pow(2)
+    k = torch.exp(-sq / sq.detach().median().clamp_min(1e-12))
+    k = k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
+    return (k * _gaussian_gram(a, bandwidth)).sum() / z.shape[0] ** 2
+
+
+def invariance_residual(z, a):
+    r"""Residual of the whitened representation after its regression on the actions.
+
+    :math:`r = \tilde z - \hat W a - \hat c` with
+    :math:`\tilde z = \hat\Sigma^{-1/2}(z - \bar z)` whitened by the batch
+    covariance and :math:`(\hat W, \hat c)` the least-squares fit, both in
+    closed form and differentiable.
+
+    Arguments:
+        z: Representation, shape (n, d), a tensor.
+        a: Actions, shape (n, k), a tensor.
+
+    Returns:
+        Tensor of shape (n, d).
+    """
     n, d = z.shape
     eye = lambda m: torch.eye(m, dtype=z.dtype, device=z.device)  # noqa: E731
     z_c = z - z.mean(0)
     cov = z_c.T @ z_c / n
     chol, info = torch.linalg.cholesky_ex(cov + 1e-6 * (torch.trace(cov) / d + 1e-12) * eye(d))
     # A diverged encoder gives a covariance with no Cholesky factor: return
-    # NaN, which the training loop reports as the 'mmr' term, not an error.
+    # NaN, which the training loop reports as a loss term, not an error.
     chol = torch.where(info == 0, chol, torch.full_like(chol, float("nan")))
     z_w = torch.linalg.solve_triangular(chol, z_c.T, upper=False).T
     a_c = a - a.mean(0)
     gram = a_c.T @ a_c
     ridge = 1e-6 * torch.trace(gram) / gram.shape[0] + 1e-12
     coef = torch.linalg.solve(gram + ridge * eye(gram.shape[0]), a_c.T @ z_w)
-    r = z_w - a_c @ coef
-    kernel = torch.exp(-torch.cdist(a, a).pow(2) / (2 * bandwidth**2))
-    return (kernel * (r @ r.T)).sum() / n**2
+    return z_w - a_c @ coef
+
+
+def _gaussian_gram(a, bandwidth):
+    return torch.exp(-torch.cdist(a, a).pow(2) / (2 * bandwidth**2))
 
 
 class ControlFunction:
@@ -311,8 +366,11 @@ class Rep4Ex(BaseEstimator):
 
     Arguments:
         latent_dim: Number of latents d (at most the number of actions k).
-        lam: Weight of the MMR penalty; 0 trains a plain autoencoder (the
-            ablation without the invariance constraint).
+        lam: Weight of the MMR penalty; 0 (with ``hsic=0``) trains a plain
+            autoencoder (the ablation without the invariance constraint).
+        hsic: Weight of the HSIC penalty between the residual and the actions
+            (:func:`hsic_penalty`, width of the kernel on the actions: their
+            median pairwise distance); 0 gives the paper's objective.
         kernel_bandwidth: ``"local"`` (:func:`local_bandwidth`, the default),
             ``"median"`` (median pairwise distance of the training actions)
             or a positive number.
@@ -329,7 +387,8 @@ class Rep4Ex(BaseEstimator):
     Attributes:
         modules_: Fitted networks (``scaler``, ``encoder``, ``decoder``).
         control_: The fitted :class:`ControlFunction` on the representation.
-        bandwidth_: Kernel width used by the penalty.
+        bandwidth_: Kernel width used by the MMR penalty.
+        hsic_bandwidth_: Width of the kernel on the actions in the HSIC penalty.
         diagnostics_: JSON-able dict: R2 of each latent on the actions, and
             per latent a Ramsey RESET test of linearity in the actions (its
             p-value and the R2 the nonlinear terms add).
@@ -340,13 +399,14 @@ class Rep4Ex(BaseEstimator):
         >>> est.predict_interventional(np.array([[3.0, 3.0]]))     # doctest: +SKIP
     """
 
-    _saved_json = ("history_", "diagnostics_", "bandwidth_")
+    _saved_json = ("history_", "diagnostics_", "bandwidth_", "hsic_bandwidth_")
 
-    def __init__(self, latent_dim, lam=30.0, kernel_bandwidth="local", hidden=(64, 64),
+    def __init__(self, latent_dim, lam=30.0, hsic=30.0, kernel_bandwidth="local", hidden=(64, 64),
                  max_steps=3000, batch_size=512, lr=3e-3, restarts=1, n_centers=300,
                  device="auto", seed=0, verbose=1):
         self.latent_dim = latent_dim
         self.lam = lam
+        self.hsic = hsic
         self.kernel_bandwidth = kernel_bandwidth
         self.hidden = hidden
         self.max_steps = max_steps
@@ -384,9 +444,10 @@ class Rep4Ex(BaseEstimator):
         else:
             bandwidth = float(self.kernel_bandwidth)
         self.bandwidth_ = bandwidth
+        self.hsic_bandwidth_ = median_bandwidth(A, seed=self.seed)
         x = torch.tensor(data.X, dtype=torch.float32)
         a = torch.tensor(A, dtype=torch.float32)
-        lam = float(self.lam)
+        lam, hsic = float(self.lam), float(self.hsic)
 
         def build():
             modules = self._build(self.dims_).to(self.device_)
@@ -399,6 +460,8 @@ class Rep4Ex(BaseEstimator):
             terms = {"reconstruction": ((modules["decoder"](z) - xs) ** 2).mean()}
             if lam > 0:
                 terms["mmr"] = lam * mmr_penalty(z, ab, bandwidth)
+            if hsic > 0:
+                terms["hsic"] = hsic * hsic_penalty(z, ab, self.hsic_bandwidth_)
             return terms
 
         modules, history = self._train(
@@ -425,10 +488,11 @@ class Rep4Ex(BaseEstimator):
         return Y
 
     def _check_params(self, data):
-        lam = self.lam
-        real = isinstance(lam, numbers.Real) and not isinstance(lam, bool)
-        if not (real and lam >= 0 and np.isfinite(lam)):
-            raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+        for name in ("lam", "hsic"):
+            value = getattr(self, name)
+            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not (real and value >= 0 and np.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         bw = self.kernel_bandwidth
         number = isinstance(bw, numbers.Real) and not isinstance(bw, bool)
         if not (bw in ("median", "local") or (number and np.isfinite(bw) and bw > 0)):
