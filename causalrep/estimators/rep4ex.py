@@ -131,8 +131,7 @@ def mmr_penalty(z, a, bandwidth):
     Returns:
         Scalar tensor, >= 0.
     """
-    r = invariance_residual(z, a)
-    return (_gaussian_gram(a, bandwidth) * (r @ r.T)).sum() / z.shape[0] ** 2
+    return _mmr(invariance_residual(z, a), a, bandwidth)
 
 
 def hsic_penalty(z, a, bandwidth):
@@ -153,11 +152,7 @@ def hsic_penalty(z, a, bandwidth):
     Returns:
         Scalar tensor, >= 0.
     """
-    r = invariance_residual(z, a)
-    sq = torch.cdist(r, r).pow(2)
-    k = torch.exp(-sq / sq.detach().median().clamp_min(1e-12))
-    k = k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
-    return (k * _gaussian_gram(a, bandwidth)).sum() / z.shape[0] ** 2
+    return _hsic(invariance_residual(z, a), a, bandwidth)
 
 
 def invariance_residual(z, a):
@@ -189,6 +184,17 @@ def invariance_residual(z, a):
     ridge = 1e-6 * torch.trace(gram) / gram.shape[0] + 1e-12
     coef = torch.linalg.solve(gram + ridge * eye(gram.shape[0]), a_c.T @ z_w)
     return z_w - a_c @ coef
+
+
+def _mmr(r, a, bandwidth):
+    return (_gaussian_gram(a, bandwidth) * (r @ r.T)).sum() / r.shape[0] ** 2
+
+
+def _hsic(r, a, bandwidth):
+    sq = torch.cdist(r, r).pow(2)
+    k = torch.exp(-sq / sq.detach().median().clamp_min(1e-12))
+    k = k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
+    return (k * _gaussian_gram(a, bandwidth)).sum() / r.shape[0] ** 2
 
 
 def _gaussian_gram(a, bandwidth):
@@ -458,10 +464,12 @@ class Rep4Ex(BaseEstimator):
             xs = modules["scaler"](xb)
             z = modules["encoder"](xs)
             terms = {"reconstruction": ((modules["decoder"](z) - xs) ** 2).mean()}
+            if lam > 0 or hsic > 0:
+                r = invariance_residual(z, ab)
             if lam > 0:
-                terms["mmr"] = lam * mmr_penalty(z, ab, bandwidth)
+                terms["mmr"] = lam * _mmr(r, ab, bandwidth)
             if hsic > 0:
-                terms["hsic"] = hsic * hsic_penalty(z, ab, self.hsic_bandwidth_)
+                terms["hsic"] = hsic * _hsic(r, ab, self.hsic_bandwidth_)
             return terms
 
         modules, history = self._train(
