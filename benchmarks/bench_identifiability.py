@@ -60,6 +60,7 @@ def cases(n, d, dci_n, dci_d):
         ),
         (f"mcc spearman n={n} d={d}", lambda: mcc(z, z_hat, kind="spearman")),
         (f"dci n={dci_n} d={dci_d}", lambda: dci(small, small_hat)),
+        (f"dci forest n={dci_n} d={dci_d}", lambda: dci(small, small_hat, regressor="forest")),
     ]
 
 

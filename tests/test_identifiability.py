@@ -1,6 +1,7 @@
 import doctest
 import importlib
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -311,6 +312,41 @@ def test_dci_perfect_rotated_and_independent():
     assert noise.informativeness < 0.05
     assert noise.importance.shape == (6, 4)
     assert noise.per_code_disentanglement.shape == (6,)
+
+
+def test_dci_forest_sees_monotone_nonlinear_codes_that_linear_misses():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 4))
+    codes = np.c_[np.tanh(z[:, 1]), z[:, 3] ** 3, np.exp(z[:, 0]), np.sinh(z[:, 2])]
+    forest = dci(z, codes, regressor="forest")
+    linear = dci(z, codes)
+    assert min(forest.disentanglement, forest.completeness) > 0.99
+    assert forest.informativeness > 0.99 > 0.8 > linear.informativeness
+    np.testing.assert_allclose(forest.importance.sum(axis=0), 1.0, atol=1e-9)
+    assert forest.importance.argmax(axis=0).tolist() == [2, 0, 3, 1]
+    entangled = dci(z, np.tanh(_rotate_45(z)), regressor="forest")
+    assert entangled.informativeness > 0.9
+    assert entangled.disentanglement < 0.8 and entangled.completeness < 0.8
+    noise = dci(z, rng.normal(size=(2000, 6)), regressor="forest")
+    assert noise.informativeness < 0.05
+
+
+def test_dci_forest_reproduces_with_a_seed():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(600, 3))
+    codes = z @ rng.normal(size=(3, 3))
+    first, again = (dci(z, codes, seed=5, regressor="forest") for _ in range(2))
+    np.testing.assert_array_equal(first.importance, again.importance)
+    assert first.informativeness == again.informativeness
+
+
+def test_dci_rejects_an_unknown_regressor_and_explains_a_missing_sklearn(monkeypatch):
+    z = np.random.default_rng(0).normal(size=(200, 2))
+    with pytest.raises(ValueError, match="regressor must be one of"):
+        dci(z, z, regressor="lasso")
+    monkeypatch.setitem(sys.modules, "sklearn.ensemble", None)
+    with pytest.raises(ImportError, match="pip install scikit-learn"):
+        dci(z, z, regressor="forest")
 
 
 def test_dci_with_constant_code_and_single_latent():

@@ -2,14 +2,20 @@ r"""Disentanglement, completeness and informativeness (Eastwood & Williams, 2018
 
 The framework regresses each true latent (factor) on all estimated coordinates
 (codes) and reads an importance matrix ``R`` (codes x factors) off the
-regressors. Here the regressors are linear (ordinary least squares, fitted on
-one part of the rows) and the importance of code ``j`` for factor ``i`` is the
-absolute standardised coefficient ``|w_ji| * std(z_hat_j) / std(z_true_i)``:
-fast, deterministic and invariant to rescaling either side, but it only sees the
-linear part of the relation. The paper used lasso or random forests; a linear
-importance is the usual choice for continuous factors when codes relate to
-factors (close to) affinely, which is what identification up to permutation,
-scaling or affine maps asserts.
+regressors. Two regressors are offered, both fitted on one part of the rows:
+
+* ``regressor="linear"`` (default): ordinary least squares; the importance of
+  code ``j`` for factor ``i`` is the absolute standardised coefficient
+  ``|w_ji| * std(z_hat_j) / std(z_true_i)``. Fast, deterministic and invariant
+  to rescaling either side, but it only sees the linear part of the relation:
+  the right choice when codes relate to factors (close to) affinely, which is
+  what identification up to permutation, scaling or affine maps asserts.
+* ``regressor="forest"``: a random forest per factor (scikit-learn, the
+  paper's nonlinear choice); the importances are the forest's impurity
+  decreases, which sum to 1 per factor. It sees any relation, monotone or
+  not, at the cost of seconds instead of milliseconds and an
+  informativeness a little below 1 even for a perfect code (a forest is
+  piecewise constant). Needs ``pip install scikit-learn``.
 
 * Disentanglement: each code should matter for one factor only. For code ``j``,
   ``D_j = 1 - H_d(R_j / sum_i R_ji)`` (entropy with log base d); the total is the
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from causalrep._validation import as_generator
 from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.metrics import (
     _check_pair,
@@ -68,8 +75,8 @@ class DCIResult(JSONFields):
     n_score: int
 
 
-def dci(z_true, z_hat, test_fraction=0.5, seed=0):
-    r"""Disentanglement, completeness and informativeness with linear regressors.
+def dci(z_true, z_hat, test_fraction=0.5, seed=0, regressor="linear"):
+    r"""Disentanglement, completeness and informativeness.
 
     Arguments:
         z_true: True latents (factors), shape (n, d).
@@ -78,11 +85,18 @@ def dci(z_true, z_hat, test_fraction=0.5, seed=0):
         test_fraction: Share of rows held out to score informativeness; 0
             scores in sample. The importance matrix always comes from the
             fitting part.
-        seed: int or ``numpy.random.Generator`` for the split.
+        seed: int or ``numpy.random.Generator`` for the split (and the forests).
+        regressor: ``"linear"`` (least squares, standardised coefficients) or
+            ``"forest"`` (random forests, impurity importances; needs
+            scikit-learn). See the module docstring.
 
     Returns:
         DCIResult with the three scores, the (k, d) importance matrix and the
         per-code and per-latent terms.
+
+    Raises:
+        ValueError: for an unknown ``regressor`` (and the checks of ``mcc``).
+        ImportError: for ``regressor="forest"`` without scikit-learn.
 
     Example:
         >>> z = np.random.default_rng(0).normal(size=(2000, 3))
@@ -91,15 +105,13 @@ def dci(z_true, z_hat, test_fraction=0.5, seed=0):
         ...                        result.informativeness)]
         [1.0, 1.0, 1.0]
     """
+    if regressor not in _REGRESSORS:
+        raise ValueError(f"regressor must be one of {sorted(_REGRESSORS)}, got {regressor!r}")
     z_true, z_hat = _check_pair(z_true, z_hat, need_k_ge_d=False)
-    parts = _split(z_true, z_hat, test_fraction, seed, z_hat.shape[1] + 2)
-    weights, intercept = _fit_affine(parts.fit_hat, parts.fit_true)
-    per_latent_r2 = _r2(parts.score_true, parts.score_hat @ weights + intercept)
-    importance = (
-        np.abs(weights)
-        * parts.fit_hat.std(axis=0)[:, None]
-        / parts.fit_true.std(axis=0)[None, :]
-    )
+    rng = as_generator(seed)
+    parts = _split(z_true, z_hat, test_fraction, rng, z_hat.shape[1] + 2)
+    importance, prediction = _REGRESSORS[regressor](parts, rng)
+    per_latent_r2 = _r2(parts.score_true, prediction)
     k, d = importance.shape
     code_totals = importance.sum(axis=1)
     per_code = _one_minus_entropy(importance, code_totals, base=d)
@@ -118,6 +130,44 @@ def dci(z_true, z_hat, test_fraction=0.5, seed=0):
         n_fit=parts.n_fit,
         n_score=parts.n_score,
     )
+
+
+def _linear_importance(parts, rng):
+    """Absolute standardised least-squares coefficients (k, d) and the predictions."""
+    weights, intercept = _fit_affine(parts.fit_hat, parts.fit_true)
+    importance = (
+        np.abs(weights)
+        * parts.fit_hat.std(axis=0)[:, None]
+        / parts.fit_true.std(axis=0)[None, :]
+    )
+    return importance, parts.score_hat @ weights + intercept
+
+
+def _forest_importance(parts, rng):
+    """Impurity importances (k, d) of one random forest per factor, and the predictions."""
+    try:
+        from sklearn.ensemble import RandomForestRegressor
+    except ImportError as error:
+        raise ImportError('dci(regressor="forest") needs scikit-learn: '
+                          "pip install scikit-learn") from error
+    d = parts.fit_true.shape[1]
+    importance = np.empty((parts.fit_hat.shape[1], d))
+    prediction = np.empty((parts.score_hat.shape[0], d))
+    for i in range(d):
+        forest = RandomForestRegressor(n_estimators=_FOREST_TREES,
+                                       min_samples_leaf=_FOREST_LEAF,
+                                       random_state=int(rng.integers(2**31)))
+        forest.fit(parts.fit_hat, parts.fit_true[:, i])
+        importance[:, i] = forest.feature_importances_
+        prediction[:, i] = forest.predict(parts.score_hat)
+    return importance, prediction
+
+
+# 50 trees with leaves of at least 5 rows: 8 s on one core for n = 10,000
+# rows and 10 codes and factors (5,000 fitting rows), 0.4 s for 2,000 x 4.
+_FOREST_TREES = 50
+_FOREST_LEAF = 5
+_REGRESSORS = {"linear": _linear_importance, "forest": _forest_importance}
 
 
 def _one_minus_entropy(weights, totals, base):
