@@ -501,6 +501,7 @@ def test_divergence_names_the_term_the_epoch_and_the_step():
     ("InterventionalCRL", "reconstruction"), ("Autoencoder", "reconstruction"),
     ("BetaVAE", "negative_elbo"), ("IVAE", "negative_elbo"), ("CausalDiffAE", "diffusion|elbo"),
     ("Rep4Ex", "reconstruction|mmr")])
+@pytest.mark.filterwarnings("ignore:Encountered NaN")  # Pyro's own notice of the divergence
 def test_a_diverging_fit_names_its_loss_term(ctx, name, term):
     with pytest.raises(TrainingDivergedError,
                        match=rf"^loss term '({term})' became non-finite \((nan|inf|-inf)\) at "
