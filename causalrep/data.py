@@ -30,7 +30,8 @@ class InterventionalData:
         regime: Regime of each sample, shape (n,), int; 0 is observational,
             k > 0 the k-th interventional regime.
         targets: Regime -> tuple of intervened latent indices; regime 0 maps
-            to (). Every regime in ``regime`` must appear here.
+            to (). An interventional regime whose targets are unknown maps to
+            None. Every regime in ``regime`` must appear here.
         Z: True latents, shape (n, d), when known.
         A: Actions (exogenous variables acting on Z), shape (n, dim_a).
         Y: Outcomes, shape (n,) or (n, dim_y).
@@ -66,7 +67,7 @@ class InterventionalData:
         if Z is not None:
             d = Z.shape[1]
             for k, nodes in targets.items():
-                bad = [j for j in nodes if j >= d]
+                bad = [j for j in nodes or () if j >= d]
                 if bad:
                     raise ValueError(
                         f"targets[{k}] names latent(s) {bad} but Z has only "
@@ -173,7 +174,8 @@ class InterventionalData:
         header = {
             "format": _FORMAT,
             "arrays": sorted(arrays),
-            "targets": {str(k): list(v) for k, v in self.targets.items()},
+            "targets": {str(k): None if v is None else list(v)
+                        for k, v in self.targets.items()},
             "graph": None if self.graph is None else {
                 "nodes": sorted(self.graph.nodes), "edges": sorted(self.graph.edges)},
             "meta": self.meta,
@@ -347,6 +349,9 @@ def _as_targets(targets, regime):
     for k, nodes in targets.items():
         if not _is_index(k):
             raise TypeError(f"targets keys must be regime ints, got {k!r}")
+        if nodes is None and k != 0:
+            clean[int(k)] = None
+            continue
         nodes = _as_latent_indices(k, nodes)
         if any(j < 0 for j in nodes):
             raise ValueError(f"targets[{k}] has a negative latent index: {nodes}")

@@ -118,8 +118,8 @@ class BaseEstimator:
         if not hasattr(self, "modules_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(data) first")
 
-    def _tensor(self, X, name="X"):
-        """Validate observations against the fitted dimension; float32 tensor."""
+    def _tensor(self, X, name="X", dtype=np.float32):
+        """Validate observations against the fitted dimension; tensor of ``dtype``."""
         self._check_fitted()
         if isinstance(X, InterventionalData):
             X = X.X
@@ -127,12 +127,12 @@ class BaseEstimator:
         if X.shape[1] != self.dims_["dim_x"]:
             raise ValueError(f"{name} has {X.shape[1]} features but {type(self).__name__} "
                              f"was fitted on {self.dims_['dim_x']}")
-        largest = float(np.max(np.abs(X)))
-        if largest > FLOAT32_LIMIT:
+        largest = float(np.max(np.abs(X))) if X.size else 0.0
+        if dtype == np.float32 and largest > FLOAT32_LIMIT:
             raise ValueError(f"{name} has values up to {largest:.3g} in magnitude; "
                              f"{type(self).__name__} computes in float32 and accepts "
                              f"magnitudes up to {FLOAT32_LIMIT:g}")
-        return torch.from_numpy(X.astype(np.float32))
+        return torch.from_numpy(X.astype(dtype))
 
     @torch.no_grad()
     def _batched(self, fn, *inputs, batch_size=8192):

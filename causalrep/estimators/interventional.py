@@ -1,23 +1,21 @@
 r"""Interventional causal representation learning (Ahuja, Mahajan, Wang, Bengio, 2023).
 
-Stage 1 fits an autoencoder on all regimes. With a polynomial decoder whose
-degree matches the mixing, its latents :math:`\hat z = A z + c` equal the true
-ones up to an invertible affine map.
+Stage 1 finds latents :math:`\hat z = A z + c` equal to the true ones up to an
+invertible affine map. For polynomial mixing of degree p with a full-rank
+lift the latents are a linear function of the observations, and stage 1 is
+solved exactly (:mod:`causalrep.estimators.varpro`: a linear encoder on the
+top principal subspace, the polynomial decoder in closed form, float64
+quasi-Newton); otherwise an MLP autoencoder is trained by SGD.
 
-Stage 2 undoes :math:`A` with the interventions. Under :math:`do(z_j = c_j)`
-the true :math:`z_j` is constant, so exactly one direction :math:`\gamma_j`
-makes :math:`\gamma_j^\top \hat z` constant on those samples while it still
-varies on the rest. It solves the generalised eigenproblem
-
-.. math:: \Sigma_j \gamma = \lambda \Sigma \gamma, \quad \lambda \text{ smallest},
-
-with :math:`\Sigma_j` the within-regime covariance of :math:`\hat z` under the
-interventions on :math:`j` and :math:`\Sigma` the covariance over all samples,
-scaled so that :math:`\gamma_j^\top \Sigma \gamma_j = 1`. The recovered
-coordinate :math:`j` is :math:`\gamma_j^\top (\hat z - \bar z)`: the true
-:math:`z_j` up to scale (and in the order of the targets). :math:`\lambda` is
-the share of variance left on the intervened samples, the diagnostic that is
-near 0 when the intervention is perfect and stage 1 is right.
+Stage 2 undoes :math:`A` with the hard interventions
+(:mod:`causalrep.estimators.do_stage2`): a do with a fixed value on the
+targets of a regime makes their coordinates constant there, found as the
+smallest generalised eigenvectors of the regime's covariance against the
+pooled one; several targets give a block, overlapping blocks are
+intersected, and regimes with unknown targets count their fixed coordinates.
+A do with a random value leaves its coordinate varying; the diagnostics say so.
+The recovered coordinate j is :math:`z_j` up to scale (and in the order of
+the targets; unknown targets give some order).
 
 Without interventions, stage 2 can instead rotate :math:`\hat z` to make the
 support of every pair of coordinates a product set (the paper's
@@ -33,10 +31,21 @@ import scipy.linalg
 import torch
 from torch import nn
 
+from . import do_stage2, varpro
 from .base import BaseEstimator
-from .nets import autoencoder, reconstruction_loss
+from .nets import PolynomialDecoder, Standardizer, autoencoder, reconstruction_loss
 
 __all__ = ["InterventionalCRL", "IdentifiabilityWarning", "ioss_penalty"]
+
+# Stage 1 is judged on held-out samples: a residual above this multiple of the
+# noise floor (plus an absolute 1e-6 of the whitened variance) is a failure.
+_FLOOR_FACTOR = 4.0
+_RESIDUAL_ATOL = 1e-6
+# An MLP stage 1 has no noise floor; a held-out relative error above this warns.
+_MLP_ERROR_LIMIT = 1e-2
+# Spectrum checks of the latent dimension: a kept principal component within
+# this factor of the noise level is noise; a discarded one above it is signal.
+_SIGNAL_FACTOR = 10.0
 
 
 class IdentifiabilityWarning(UserWarning):
@@ -51,15 +60,22 @@ class InterventionalCRL(BaseEstimator):
         decoder: ``"polynomial"`` (affine identification for polynomial mixing)
             or ``"mlp"``.
         degree: Degree of the polynomial decoder.
-        hidden: Widths of the encoder's hidden layers (the MLP decoder mirrors them).
+        encoder: ``"auto"``, ``"linear"`` or ``"mlp"``. ``"linear"`` solves
+            stage 1 exactly for polynomial mixing (needs ``decoder="polynomial"``
+            and dim_x >= C(d + degree, degree) - 1); ``"mlp"`` trains an MLP
+            autoencoder. ``"auto"`` uses ``"linear"`` where it applies and falls
+            back to ``"mlp"`` when its held-out residual stays above the noise
+            floor, keeping the stage 1 that reconstructs held-out data better.
+        hidden: Widths of the MLP encoder's hidden layers (the MLP decoder mirrors them).
         stage2: ``"auto"`` (``"do"`` when some regime intervenes, else
             ``"ioss"``), ``"do"``, ``"ioss"`` or ``"none"`` (stage 1 alone).
-        max_steps: Optimiser steps of stage 1.
-        max_epochs: Optional bound on epochs of stage 1.
-        batch_size: Samples per step.
-        lr: Adam learning rate (cosine decay); 3e-3 converges where 1e-2 diverges.
-        restarts: Short stage-1 restarts; the one with the lowest validation
-            reconstruction error is trained to the end.
+        max_steps: Optimiser steps of the MLP stage 1.
+        max_epochs: Optional bound on epochs of the MLP stage 1.
+        batch_size: Samples per step (MLP).
+        lr: Adam learning rate (MLP; cosine decay); 3e-3 converges where 1e-2 diverges.
+        restarts: Random initialisations of stage 1 (linear: full searches,
+            stopping at the first that reaches the noise floor; MLP: short
+            runs, the best trained to the end).
         ioss_lambda: Weight of the independence-of-support penalty.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of initialisation, splits and batch order.
@@ -68,8 +84,17 @@ class InterventionalCRL(BaseEstimator):
     Attributes:
         modules_: Fitted networks (``scaler``, ``encoder``, ``decoder``).
         arrays_: ``center`` (d,) and ``gamma`` (d, d), the stage-2 map.
-        diagnostics_: One record per do-regime: target, residual variance ratio.
-        history_: Stage-1 training history.
+        stage1_: How stage 1 was solved and how well: ``encoder``, held-out
+            ``heldout_error`` (share of the observations' variance not
+            reconstructed), for the linear encoder also ``heldout_residual``
+            and ``noise_floor`` (whitened units) and the spectrum check.
+        diagnostics_: One record per regime and target: ``variance_ratio``
+            (variance left on the intervened coordinate relative to regime 0)
+            and how the direction was found.
+        blocks_: Lists of latents identified only as a block (multi-target
+            regimes whose targets no other regime separates); empty when
+            every latent is identified up to scaling.
+        history_: Training history of an MLP stage 1 (empty for the linear one).
 
     Example:
         >>> est = InterventionalCRL(latent_dim=3).fit(data)   # doctest: +SKIP
@@ -77,15 +102,16 @@ class InterventionalCRL(BaseEstimator):
         (n, 3)
     """
 
-    _saved_json = ("history_", "diagnostics_", "stage2_")
+    _saved_json = ("history_", "diagnostics_", "stage2_", "stage1_", "blocks_")
 
-    def __init__(self, latent_dim, decoder="polynomial", degree=2, hidden=(256, 256),
-                 stage2="auto", max_steps=6000, max_epochs=None, batch_size=256,
-                 lr=3e-3, restarts=4, ioss_lambda=10.0, device="auto", seed=0,
-                 verbose=1):
+    def __init__(self, latent_dim, decoder="polynomial", degree=2, encoder="auto",
+                 hidden=(256, 256), stage2="auto", max_steps=6000, max_epochs=None,
+                 batch_size=256, lr=3e-3, restarts=4, ioss_lambda=10.0, device="auto",
+                 seed=0, verbose=1):
         self.latent_dim = latent_dim
         self.decoder = decoder
         self.degree = degree
+        self.encoder = encoder
         self.hidden = hidden
         self.stage2 = stage2
         self.max_steps = max_steps
@@ -99,8 +125,16 @@ class InterventionalCRL(BaseEstimator):
         self.verbose = verbose
 
     def _build(self, dims):
-        modules = autoencoder(dims["dim_x"], self.latent_dim, self.hidden,
-                              self.decoder, self.degree)
+        if dims.get("encoder") == "linear":
+            # float64: the exact encoder keeps its precision in transform.
+            modules = nn.ModuleDict({
+                "scaler": Standardizer(dims["dim_x"]),
+                "encoder": nn.Linear(dims["dim_x"], self.latent_dim),
+                "decoder": PolynomialDecoder(self.latent_dim, dims["dim_x"], self.degree),
+            }).double()
+        else:
+            modules = autoencoder(dims["dim_x"], self.latent_dim, self.hidden,
+                                  self.decoder, self.degree)
         if dims.get("ioss"):
             modules["rotation"] = nn.Linear(self.latent_dim, self.latent_dim)
             modules["unrotation"] = nn.Linear(self.latent_dim, self.latent_dim)
@@ -118,20 +152,27 @@ class InterventionalCRL(BaseEstimator):
         self._start_fit(data)
         self._check_params(data)
         stage2 = self._stage2_kind(data)
-        x = torch.tensor(data.X, dtype=torch.float32)
-
-        def build():
-            modules = self._build({"dim_x": data.dim_x}).to(self.device_)
-            modules["scaler"].fit(x.to(self.device_))
-            return modules
-
-        modules, history = self._train(
-            build, lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)}, (x,),
-            restarts=self.restarts, restart_steps=max(300, self.max_steps // 10),
-            max_steps=self.max_steps, max_epochs=self.max_epochs,
-            batch_size=self.batch_size, lr=self.lr)
-        self.modules_, self.history_, self.stage2_ = modules, history.to_dict(), stage2
+        X = np.asarray(data.X, dtype=np.float64)
+        order = np.random.default_rng(self.seed).permutation(data.n)
+        n_val = max(1, int(round(0.1 * data.n)))
+        fit_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
+        kind = self._encoder_kind(data)
+        self.history_ = {}
+        if kind == "linear":
+            self._fit_linear(X, fit_rows, val_rows)
+            if self.encoder == "auto" and not self._stage1_ok():
+                linear = (self.modules_, self.dims_, self.stage1_)
+                self._fit_mlp(X, val_rows)
+                if self.stage1_["heldout_error"] >= linear[2]["heldout_error"]:
+                    self.modules_, self.dims_, self.stage1_ = linear
+                    self.history_ = {}
+                self.stage1_["fallback"] = True
+        else:
+            self._fit_mlp(X, val_rows)
+        self._warn_stage1()
+        self.stage2_ = stage2
         z_hat = self.stage1_transform(data.X)
+        self.blocks_ = []
         if stage2 == "do":
             self._fit_do(z_hat, data)
         elif stage2 == "ioss":
@@ -141,14 +182,124 @@ class InterventionalCRL(BaseEstimator):
             self.diagnostics_ = []
         return self
 
+    # -- stage 1 ----------------------------------------------------------
+
+    def _encoder_kind(self, data):
+        needed = varpro.n_monomials(self.latent_dim, self.degree)
+        applies = self.decoder == "polynomial" and data.dim_x >= needed \
+            and data.n >= 2 * (needed + 1)
+        if self.encoder == "linear" and not applies:
+            raise ValueError(
+                f"encoder='linear' needs decoder='polynomial', dim_x >= C(d + degree, "
+                f"degree) - 1 = {needed} and at least {2 * (needed + 1)} samples; got "
+                f"decoder={self.decoder!r}, dim_x={data.dim_x}, n={data.n} "
+                "(use encoder='mlp' or 'auto')")
+        if self.encoder == "mlp" or not applies:
+            return "mlp"
+        return "linear"
+
+    def _fit_linear(self, X, fit_rows, val_rows):
+        """Exact stage 1 (see :mod:`causalrep.estimators.varpro`)."""
+        d, p = self.latent_dim, self.degree
+        needed = varpro.n_monomials(d, p)
+        subspace = varpro.principal_subspace(X[fit_rows], needed)
+        floor = subspace.noise_floor()
+        u = subspace.whiten(X[fit_rows])
+        code = varpro.fit_linear_code(u, d, p, restarts=self.restarts, seed=self.seed,
+                                      tolerance=_FLOOR_FACTOR * floor + 1e-9)
+        features = self._build({"dim_x": X.shape[1], "encoder": "linear"})["decoder"].features
+        z = torch.from_numpy(u @ code.basis)
+        coef = torch.linalg.lstsq(features(z), torch.from_numpy(u)).solution   # (K, M)
+        u_val = subspace.whiten(X[val_rows])
+        with torch.no_grad():
+            fitted = (features(torch.from_numpy(u_val @ code.basis)) @ coef).numpy()
+        heldout_residual = float(np.mean((u_val - fitted) ** 2))
+        x_val = X[val_rows] - subspace.mean
+        x_fit = (fitted * subspace.scale) @ subspace.components.T
+        heldout_error = float(np.sum((x_val - x_fit) ** 2) / max(np.sum(x_val**2), 1e-300))
+
+        # Fold the whitening into the modules: encoder x -> z, decoder z -> x,
+        # both on x standardised by the scaler (mean, one common scale).
+        spread = float(np.sqrt(subspace.eigenvalues.mean()))
+        encoder_map = subspace.components / subspace.scale @ code.basis           # (D, d)
+        decoder_map = coef.numpy() * subspace.scale @ subspace.components.T      # (K, D)
+        modules = self._build({"dim_x": X.shape[1], "encoder": "linear"})
+        with torch.no_grad():
+            modules["scaler"].mean.copy_(torch.from_numpy(subspace.mean))
+            modules["scaler"].scale.fill_(spread)
+            modules["encoder"].weight.copy_(torch.from_numpy(encoder_map.T * spread))
+            modules["encoder"].bias.zero_()
+            modules["decoder"].linear.weight.copy_(torch.from_numpy(decoder_map.T / spread))
+        self.modules_ = modules.to(self.device_).eval()
+        self.dims_ = {"dim_x": int(X.shape[1]), "encoder": "linear"}
+        self.stage1_ = {
+            "encoder": "linear", "heldout_error": heldout_error,
+            "heldout_residual": heldout_residual, "noise_floor": floor,
+            "fit_residual": code.residual, "restarts": code.restarts,
+            "iterations": code.iterations,
+            **_spectrum_check(subspace.eigenvalues, needed, subspace.noise_variance, d, p),
+        }
+
+    def _fit_mlp(self, X, val_rows):
+        """Stage 1 by an MLP autoencoder trained with the shared loop."""
+        x = torch.tensor(X, dtype=torch.float32)
+        dims = {"dim_x": int(X.shape[1])}
+
+        def build():
+            modules = self._build(dims).to(self.device_)
+            modules["scaler"].fit(x.to(self.device_))
+            return modules
+
+        modules, history = self._train(
+            build, lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)}, (x,),
+            restarts=self.restarts, restart_steps=max(300, self.max_steps // 10),
+            max_steps=self.max_steps, max_epochs=self.max_epochs,
+            batch_size=self.batch_size, lr=self.lr)
+        self.modules_, self.dims_, self.history_ = modules, dims, history.to_dict()
+        x_val = x[val_rows].to(self.device_)
+        with torch.no_grad():
+            scaled = modules["scaler"](x_val)
+            error = ((modules["decoder"](modules["encoder"](scaled)) - scaled) ** 2).sum()
+            heldout_error = float(error / (scaled - scaled.mean(0)).pow(2).sum().clamp_min(1e-30))
+        self.stage1_ = {"encoder": "mlp", "heldout_error": heldout_error}
+
+    def _stage1_ok(self):
+        info = self.stage1_
+        if info["encoder"] == "mlp":
+            return info["heldout_error"] <= _MLP_ERROR_LIMIT
+        return info["heldout_residual"] <= _FLOOR_FACTOR * info["noise_floor"] + _RESIDUAL_ATOL
+
+    def _warn_stage1(self):
+        info, problems = self.stage1_, []
+        if not self._stage1_ok():
+            if info["encoder"] == "linear":
+                problems.append(
+                    f"stage 1 leaves {info['heldout_residual']:.3g} of the whitened variance "
+                    f"unexplained on held-out samples, above {_FLOOR_FACTOR:g} x the noise "
+                    f"floor {info['noise_floor']:.3g}: the mixing may not be a degree-"
+                    f"{self.degree} polynomial of {self.latent_dim} latents")
+            else:
+                problems.append(
+                    f"the MLP stage 1 leaves {info['heldout_error']:.3g} of the held-out "
+                    f"variance unreconstructed (> {_MLP_ERROR_LIMIT:g}); raise max_steps")
+        if info.get("dimension_warning"):
+            problems.append(info["dimension_warning"])
+        for problem in problems:
+            warnings.warn(problem, IdentifiabilityWarning, stacklevel=3)
+
+    # -- stage 2 ----------------------------------------------------------
+
     def _check_params(self, data):
         if self.decoder not in ("polynomial", "mlp"):
             raise ValueError(f"decoder must be 'polynomial' or 'mlp', got {self.decoder!r}")
-        if not isinstance(self.degree, int) or self.degree < 1:
+        if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 1:
             raise ValueError(f"degree must be an int >= 1, got {self.degree!r}")
+        if self.encoder not in ("auto", "linear", "mlp"):
+            raise ValueError(f"encoder must be 'auto', 'linear' or 'mlp', got {self.encoder!r}")
         if self.stage2 not in ("auto", "do", "ioss", "none"):
             raise ValueError(f"stage2 must be 'auto', 'do', 'ioss' or 'none', got {self.stage2!r}")
-        if not isinstance(self.restarts, int) or self.restarts < 1:
+        if isinstance(self.restarts, bool) or not isinstance(self.restarts, int) \
+                or self.restarts < 1:
             raise ValueError(f"restarts must be an int >= 1, got {self.restarts!r}")
         weight = self.ioss_lambda
         if isinstance(weight, bool) or not isinstance(weight, numbers.Real) \
@@ -157,10 +308,10 @@ class InterventionalCRL(BaseEstimator):
         minimum = 2 * self.latent_dim + 2
         for k, count in data.counts().items():
             targets = data.targets[k]
-            if k != 0 and not targets:
-                raise ValueError(f"regime {k} is interventional but its targets are unknown "
-                                 "(empty); name them in data.targets")
-            bad = [j for j in targets if j >= self.latent_dim]
+            if k != 0 and targets == ():
+                raise ValueError(f"regime {k} is interventional but its targets are empty; "
+                                 "name them in data.targets, or set them to None if unknown")
+            bad = [j for j in targets or () if j >= self.latent_dim]
             if bad:
                 raise ValueError(f"regime {k} targets latent(s) {bad}, outside "
                                  f"range(latent_dim={self.latent_dim})")
@@ -169,48 +320,101 @@ class InterventionalCRL(BaseEstimator):
                                  f"at least 2 * latent_dim + 2 = {minimum} per regime")
 
     def _stage2_kind(self, data):
-        intervened = any(data.targets[k] for k in data.regimes)
+        intervened = any(data.targets[k] != () for k in data.regimes)
         if self.stage2 == "auto":
             return "do" if intervened else "ioss"
         if self.stage2 == "do" and not intervened:
-            raise ValueError("stage2='do' needs interventional regimes with targets; "
+            raise ValueError("stage2='do' needs interventional regimes; "
                              "data has none (use stage2='ioss' or 'none')")
         return self.stage2
 
     def _fit_do(self, z_hat, data):
-        """Closed-form stage 2 from the hard do-regimes; see the module docstring."""
+        """Stage 2 from the hard interventions; see :mod:`.do_stage2`."""
         d = self.latent_dim
-        center = z_hat.mean(0)
-        total = np.cov(z_hat, rowvar=False) + 1e-9 * np.eye(d)
-        within = {}
+        whiten = do_stage2.Whitener.fit(z_hat)
+        y = whiten(z_hat)
+        known, unknown = {}, []
         for k in data.regimes:
-            if len(data.targets[k]) == 1:
-                (j,) = data.targets[k]
-                within.setdefault(j, []).append(np.cov(z_hat[data.regime == k], rowvar=False))
-        gamma = np.zeros((d, d))
-        for j, covs in within.items():
-            _, vectors = scipy.linalg.eigh(np.mean(covs, axis=0), total, subset_by_index=[0, 0])
-            gamma[j] = vectors[:, 0] / np.sqrt(vectors[:, 0] @ total @ vectors[:, 0])
-        gamma = _complete(gamma, sorted(within), total)
-        self.arrays_ = {"center": center, "gamma": gamma}
-        self.diagnostics_ = self._do_diagnostics(z_hat, data)
+            targets = data.targets[k]
+            if targets is None:
+                unknown.append(k)
+            elif targets:
+                known.setdefault(targets, []).append(k)
+        directions = np.zeros((d, d))
+        found, how = [], {}
+        # Subspace (whitened, orthonormal columns) fixed by each known target set.
+        spans = {}
+        for targets, regimes in known.items():
+            rows = np.isin(data.regime, regimes)
+            _, vectors = do_stage2.smallest_directions(y[rows])
+            spans[targets] = vectors[:, :len(targets)]
+        # Intersect the spans of the target sets holding each latent: a latent
+        # whose intersection is one-dimensional is identified up to scale.
+        blocks = {}
+        for j in sorted({j for targets in known for j in targets}):
+            label, span = None, None
+            for targets in sorted((t for t in known if j in t), key=len):
+                if span is None:
+                    label, span = set(targets), spans[targets]
+                else:
+                    shared = label & set(targets)
+                    span, label = do_stage2.intersect(span, spans[targets], len(shared)), shared
+            if len(label) == 1:
+                directions[j] = span[:, 0]
+                found.append(j)
+                how.setdefault(j, "do")
+            else:
+                blocks.setdefault(tuple(sorted(label)), span)
+        # A block gives its members not identified alone directions in its span,
+        # orthogonal to those that are: identified jointly, as a block.
+        for members, span in blocks.items():
+            alone = [m for m in members if m in found]
+            free = [m for m in members if m not in found]
+            if alone:
+                span = scipy.linalg.orth(span - directions[alone].T @ (directions[alone] @ span))
+            directions[free] = span[:, :len(free)].T
+            found.extend(free)
+            how.update({m: "block" for m in free})
+            self.blocks_.append(list(members))
+        for k in unknown:
+            values, vectors = do_stage2.smallest_directions(y[data.regime == k])
+            for g in vectors[:, :do_stage2.count_fixed(values)].T:
+                if found and np.max(np.abs(directions[found] @ g)) > 0.9:
+                    continue
+                free = [j for j in range(d) if j not in found]
+                if not free:
+                    break
+                directions[free[0]] = g
+                found.append(free[0])
+                how[free[0]] = f"do, targets unknown (regime {k})"
+        directions = _complete(directions, sorted(found))
+        self.arrays_ = {"center": whiten.center, "gamma": whiten.rows(directions)}
+        self.diagnostics_ = self._do_diagnostics(z_hat, data, how)
 
-    def _do_diagnostics(self, z_hat, data):
-        """Residual variance of each intervened coordinate relative to regime 0."""
+    def _do_diagnostics(self, z_hat, data, how):
+        """Variance of each intervened coordinate relative to regime 0."""
         z = (z_hat - self.arrays_["center"]) @ self.arrays_["gamma"].T
         reference = z[data.regime == 0] if 0 in data.regimes else z
         records = []
         for k in data.regimes:
-            for j in data.targets[k]:
+            targets = data.targets[k]
+            if targets is None:
+                spread = z[data.regime == k].var(0) / reference.var(0)
+                targets = tuple(int(j) for j in np.flatnonzero(
+                    spread < do_stage2.FIXED_SHARE))
+            for j in targets:
                 ratio = float(z[data.regime == k, j].var() / reference[:, j].var())
-                records.append({"regime": int(k), "target": int(j), "variance_ratio": ratio})
-        worst = [r for r in records if r["variance_ratio"] > 0.05]
+                records.append({"regime": int(k), "target": int(j),
+                                "variance_ratio": ratio, "found_by": how.get(j, "do")})
+        worst = [r for r in records if r["variance_ratio"] > do_stage2.FIXED_SHARE]
         if worst:
+            summary = ", ".join(f"regime {r['regime']} latent {r['target']}: "
+                                f"{r['variance_ratio']:.3g}" for r in worst)
             warnings.warn(
                 "some intervened coordinates still vary under their do-intervention "
-                f"(variance ratio > 0.05: {worst}); the intervention may be soft or "
-                "random-valued, or stage 1 did not converge", IdentifiabilityWarning,
-                stacklevel=3)
+                f"(variance ratio > {do_stage2.FIXED_SHARE:g}: {summary}); the intervention "
+                "may be soft or random-valued (not identified by this stage 2), or stage 1 is "
+                "not affine", IdentifiabilityWarning, stacklevel=3)
         return records
 
     def _fit_ioss(self, z_hat):
@@ -233,7 +437,8 @@ class InterventionalCRL(BaseEstimator):
                 pairs = torch.randint(0, d, (3, 2), device=zb.device)
                 pairs = pairs[pairs[:, 0] != pairs[:, 1]]
                 terms["ioss"] = self.ioss_lambda * sum(
-                    (ioss_penalty(rotated[:, pair]) for pair in pairs), torch.zeros((), device=zb.device))
+                    (ioss_penalty(rotated[:, pair]) for pair in pairs),
+                    torch.zeros((), device=zb.device))
             return terms
 
         modules, _ = self._train(build, loss, (z,), max_steps=max(500, self.max_steps // 4),
@@ -247,10 +452,12 @@ class InterventionalCRL(BaseEstimator):
         self.diagnostics_ = []
 
     def stage1_transform(self, X):
-        """Latents of the stage-1 autoencoder alone (affine identification), (n, d)."""
+        """Latents of stage 1 alone (affine identification), (n, d)."""
         self._check_fitted()
         modules = self.modules_
-        return self._batched(lambda xb: modules["encoder"](modules["scaler"](xb)), self._tensor(X))
+        exact = self.dims_.get("encoder") == "linear"
+        return self._batched(lambda xb: modules["encoder"](modules["scaler"](xb)),
+                             self._tensor(X, dtype=np.float64 if exact else np.float32))
 
     def transform(self, X):
         """Recovered latents, shape (n, latent_dim): stage 1 then the stage-2 map."""
@@ -258,11 +465,17 @@ class InterventionalCRL(BaseEstimator):
         return (z_hat - self.arrays_["center"]) @ self.arrays_["gamma"].T
 
     def diagnostics_table(self):
-        """The do-regime diagnostics as a short text table."""
+        """Stage-1 fit and the do-regime diagnostics as a short text table."""
         self._check_fitted()
-        lines = ["regime  target  residual variance ratio"]
-        lines += [f"{r['regime']:>6}  {r['target']:>6}  {r['variance_ratio']:.2e}"
-                  for r in self.diagnostics_]
+        info = self.stage1_
+        lines = [f"stage 1: {info['encoder']} encoder, held-out unexplained variance "
+                 f"{info['heldout_error']:.2e}"]
+        if info["encoder"] == "linear":
+            lines[0] += (f" (whitened residual {info['heldout_residual']:.2e}, "
+                         f"noise floor {info['noise_floor']:.2e})")
+        lines.append("regime  target  residual variance ratio  found by")
+        lines += [f"{r['regime']:>6}  {r['target']:>6}  {r['variance_ratio']:>23.2e}  "
+                  f"{r['found_by']}" for r in self.diagnostics_]
         return "\n".join(lines)
 
 
@@ -290,17 +503,44 @@ def ioss_penalty(z, n_draws=1000, quantile=0.01):
     return torch.quantile(nearest, 1 - quantile)
 
 
-def _complete(gamma, found, total):
-    """Fill rows of ``gamma`` not set by an intervention with directions
-    uncorrelated with the found ones, unit variance under ``total``."""
-    d = gamma.shape[0]
+def _complete(directions, found):
+    """Fill the rows of ``directions`` (d, d; unit rows in whitened
+    coordinates) not set by an intervention with orthonormal directions
+    orthogonal to the found ones."""
+    d = directions.shape[0]
     missing = [j for j in range(d) if j not in found]
-    if not missing:
-        return gamma
-    basis = (scipy.linalg.null_space(gamma[found] @ total) if found else np.eye(d)).T
-    inner = basis @ total @ basis.T
-    _, vectors = scipy.linalg.eigh(inner)
-    rows = vectors.T @ basis
-    rows /= np.sqrt(np.einsum("ij,jk,ik->i", rows, total, rows))[:, None]
-    gamma[missing] = rows[: len(missing)]
-    return gamma
+    if missing:
+        rest = scipy.linalg.null_space(directions[found]) if found else np.eye(d)
+        directions[missing] = rest.T[: len(missing)]
+    return directions
+
+
+def _spectrum_check(eigenvalues, needed, noise, latent_dim, degree):
+    """What the spectrum of the observations says about the latent dimension.
+
+    With a degree-p polynomial of d latents the observations have exactly
+    ``needed`` = C(d + p, p) - 1 components above the noise. A kept component
+    at the noise level says d (or p) is too large; a discarded one well above
+    it says too small.
+    """
+    top = eigenvalues[0]
+    level = max(noise, 1e-12 * top)
+    last_kept = eigenvalues[needed - 1]
+    first_dropped = eigenvalues[needed] if needed < eigenvalues.size else None
+    signal = int(np.sum(eigenvalues > _SIGNAL_FACTOR * level))
+    check = {"signal_components": signal, "components_needed": int(needed),
+             "dimension_warning": None}
+    implied = [k for k in range(1, latent_dim + 3) if varpro.n_monomials(k, degree) == signal]
+    hint = f" (latent_dim={implied[0]} would span exactly {signal})" if implied else ""
+    if last_kept <= _SIGNAL_FACTOR * level:
+        check["dimension_warning"] = (
+            f"only {signal} principal components of the observations rise above the noise "
+            f"but latent_dim={latent_dim} and degree={degree} need {needed}: latent_dim "
+            f"(or degree) may be too large{hint}")
+    elif first_dropped is not None and first_dropped > _SIGNAL_FACTOR * level \
+            and eigenvalues.size - needed >= 4:
+        check["dimension_warning"] = (
+            f"{signal} principal components of the observations rise above the noise but "
+            f"latent_dim={latent_dim} and degree={degree} span only {needed}: latent_dim "
+            f"(or degree) may be too small, or the mixing is not polynomial{hint}")
+    return check
