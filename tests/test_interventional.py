@@ -85,8 +85,8 @@ def test_observational_only_uses_ioss_to_improve_on_stage1():
     Z = rng.uniform(-1, 1, (3000, 3))
     data = InterventionalData(X=simulators.LinearMixing(3, 8, seed=0)(Z), Z=Z)
     train, test = data.split(0.3, seed=0)
-    est = InterventionalCRL(latent_dim=3, degree=1, hidden=(32,), max_steps=1500,
-                            restarts=1, verbose=0).fit(train)
+    est = InterventionalCRL(latent_dim=3, degree=1, encoder="mlp", hidden=(32,),
+                            max_steps=1500, restarts=1, verbose=0).fit(train)
     assert est.stage2_ == "ioss"
     stage1, stage2 = est.stage1_transform(test.X), est.transform(test.X)
     assert affine_r2(test.Z, stage2).mean > 0.99
@@ -134,7 +134,7 @@ def test_bad_targets_and_small_regimes(fitted):
     _, train, _ = fitted
     unknown = InterventionalData(X=train.X, regime=train.regime,
                                  targets={0: (), 1: (0,), 2: (), 3: (2,)})
-    with pytest.raises(ValueError, match="regime 2 is interventional but its targets are unknown"):
+    with pytest.raises(ValueError, match="regime 2 is interventional but its targets are empty"):
         InterventionalCRL(latent_dim=3, verbose=0).fit(unknown)
     outside = InterventionalData(X=train.X, regime=train.regime,
                                  targets={0: (), 1: (0,), 2: (1,), 3: (5,)})
@@ -152,7 +152,123 @@ def test_stage2_do_without_interventions_is_an_error(fitted):
 
 
 def test_no_warning_on_a_good_fit(fitted):
-    est, train, _ = fitted
+    _, train, _ = fitted
     with warnings.catch_warnings():
         warnings.simplefilter("error", IdentifiabilityWarning)
-        est._do_diagnostics(est.stage1_transform(train.X), train)
+        InterventionalCRL(latent_dim=3, verbose=0).fit(train)
+
+
+# -- exact stage 1, blocks, unknown targets, diagnostics -----------------------
+
+def scm_setting(d, interventions, n=1500, obs_dim=30, degree=2, seed=1):
+    """Dense nonlinear SCM, Laplace noise, full-strength polynomial mixing."""
+    scm = simulators.LatentSCM(simulators.erdos_renyi(d, 2.0, seed=seed), mechanism="mlp",
+                               noise="laplace", seed=seed)
+    mixing = simulators.PolynomialMixing(d, obs_dim, degree, nonlinear_scale=1.0, seed=seed)
+    return simulators.interventional(scm, mixing, n, interventions, seed=seed)
+
+
+def fit_quietly(data, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IdentifiabilityWarning)
+        return InterventionalCRL(verbose=0, **params).fit(data)
+
+
+@pytest.mark.parametrize("degree", [2, 3])
+def test_linear_stage1_is_exact_on_noise_free_polynomial_mixing(degree):
+    data = scm_setting(3, [simulators.do({j: 1.0}) for j in range(3)], obs_dim=25,
+                       degree=degree)
+    train, test = data.split(0.3, seed=0)
+    est = fit_quietly(train, latent_dim=3, degree=degree)
+    assert est.stage1_["encoder"] == "linear"
+    assert affine_r2(test.Z, est.stage1_transform(test.X)).mean > 0.9999
+    assert check(test.Z, est.transform(test.X), up_to="scaling").passed
+
+
+def test_multi_target_regimes_give_blocks():
+    do = simulators.do
+    data = scm_setting(4, [do({0: 1.0, 1: -1.0}), do({2: 0.5, 3: 1.0})])
+    train, test = data.split(0.3, seed=0)
+    est = fit_quietly(train, latent_dim=4)
+    assert est.blocks_ == [[0, 1], [2, 3]]
+    report = check(test.Z, est.transform(test.X), up_to="block", blocks=est.blocks_)
+    assert report.passed, report.summary()
+    assert not check(test.Z, est.transform(test.X), up_to="permutation").passed
+
+
+def test_overlapping_blocks_single_out_their_shared_latent():
+    do = simulators.do
+    data = scm_setting(4, [do({0: 1.0, 1: -1.0}), do({1: 0.5, 2: 1.0}), do({3: 1.0})])
+    train, test = data.split(0.3, seed=0)
+    est = fit_quietly(train, latent_dim=4)
+    z = est.transform(test.X)
+    for j in (1, 3):
+        assert abs(np.corrcoef(z[:, j], test.Z[:, j])[0, 1]) > 0.999
+    assert est.blocks_ == [[0, 1], [1, 2]]
+
+
+def test_unknown_targets_are_found_up_to_permutation():
+    data = scm_setting(4, [simulators.do({j: 1.0}) for j in range(4)])
+    hidden = InterventionalData(X=data.X, regime=data.regime, Z=data.Z,
+                                targets={0: (), **{k: None for k in range(1, 5)}})
+    train, test = hidden.split(0.3, seed=0)
+    est = fit_quietly(train, latent_dim=4)
+    assert mcc(test.Z, est.transform(test.X)).score > 0.999
+    assert {r["target"] for r in est.diagnostics_} == {0, 1, 2, 3}
+
+
+def test_one_latent():
+    scm = simulators.LatentSCM(simulators.chain(1), noise="laplace", seed=0)
+    data = simulators.interventional(scm, simulators.PolynomialMixing(1, 4, 2, seed=0), 200,
+                                     [simulators.do({0: 1.0})], seed=0)
+    est = fit_quietly(data, latent_dim=1)
+    assert abs(np.corrcoef(est.transform(data.X)[:, 0], data.Z[:, 0])[0, 1]) > 0.9999
+
+
+@pytest.mark.parametrize("latent_dim,message", [(5, "too large"), (3, "too small")])
+def test_a_wrong_latent_dimension_warns(latent_dim, message):
+    data = simulators.ahuja2023(latent_dim=4, obs_dim=40, degree=2, n_obs=1200, n_int=1200,
+                                seed=0)
+    targets = {k: tuple(j for j in t if j < latent_dim) or None for k, t in data.targets.items()}
+    targets[0] = ()
+    data = InterventionalData(X=data.X, regime=data.regime, targets=targets)
+    with pytest.warns(IdentifiabilityWarning, match=message):
+        InterventionalCRL(latent_dim=latent_dim, encoder="linear", verbose=0).fit(data)
+
+
+def test_non_polynomial_mixing_warns_and_falls_back_to_the_mlp():
+    rng = np.random.default_rng(0)
+    Z = rng.uniform(-2, 2, (900, 2))
+    regime = np.repeat([0, 1, 2], 300)
+    Z[regime == 1, 0], Z[regime == 2, 1] = 1.0, 1.0
+    lift = np.c_[Z, np.sin(2 * Z), np.cos(3 * Z), np.tanh(Z[:, :1] * Z[:, 1:])]
+    data = InterventionalData(X=lift @ rng.standard_normal((7, 12)), regime=regime,
+                              targets={0: (), 1: (0,), 2: (1,)}, Z=Z)
+    with pytest.warns(IdentifiabilityWarning, match="stage 1"):
+        est = InterventionalCRL(latent_dim=2, max_steps=200, hidden=(16,), restarts=1,
+                                verbose=0).fit(data)
+    assert est.stage1_["fallback"] is True
+
+
+def test_noise_is_measured_against_the_floor_without_a_warning():
+    data = scm_setting(3, [simulators.do({j: 1.0}) for j in range(3)], n=2000, obs_dim=40)
+    noisy = np.random.default_rng(0).normal(scale=0.01 * data.X.std(), size=data.X.shape)
+    data = InterventionalData(X=data.X + noisy, regime=data.regime, targets=data.targets,
+                              Z=data.Z)
+    train, test = data.split(0.3, seed=0)
+    est = fit_quietly(train, latent_dim=3)
+    assert 0 < est.stage1_["noise_floor"] < est.stage1_["heldout_residual"]
+    assert mcc(test.Z, est.transform(test.X)).score > 0.99
+
+
+def test_encoder_switch_is_validated():
+    data = small_setting(seed=0)
+    with pytest.raises(ValueError, match="encoder must be"):
+        InterventionalCRL(latent_dim=3, encoder="conv", verbose=0).fit(data)
+    with pytest.raises(ValueError, match="encoder='linear' needs"):
+        InterventionalCRL(latent_dim=3, encoder="linear", decoder="mlp", verbose=0).fit(data)
+    est = InterventionalCRL(latent_dim=3, encoder="mlp", max_steps=50, restarts=1,
+                            hidden=(16,), verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifiabilityWarning)
+        assert est.fit(data).stage1_["encoder"] == "mlp"

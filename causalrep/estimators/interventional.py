@@ -167,6 +167,7 @@ class InterventionalCRL(BaseEstimator):
                     self.modules_, self.dims_, self.stage1_ = linear
                     self.history_ = {}
                 self.stage1_["fallback"] = True
+                self.stage1_["dimension_warning"] = linear[2]["dimension_warning"]
         else:
             self._fit_mlp(X, val_rows)
         self._warn_stage1()
