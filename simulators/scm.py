@@ -57,7 +57,13 @@ def _gmm(rng, shape):
     return np.where(rng.random(shape) < 0.5, -0.8, 0.8) + 0.6 * rng.standard_normal(shape)
 
 
-_NOISES = {"gaussian": _gaussian, "uniform": _uniform, "laplace": _laplace, "gmm": _gmm}
+def _student_t(rng, shape):
+    # Three degrees of freedom: heavy tails, variance 3 scaled to 1.
+    return rng.standard_t(3.0, shape) / np.sqrt(3.0)
+
+
+_NOISES = {"gaussian": _gaussian, "uniform": _uniform, "laplace": _laplace, "gmm": _gmm,
+           "student_t": _student_t}
 
 
 class LatentSCM:
@@ -77,13 +83,13 @@ class LatentSCM:
     drawn from the construction seed (see the module docstring); roots have
     no parent effect. Noise laws are standardised to mean 0 and variance 1
     before scaling by ``noise_scale``: ``"gaussian"``, ``"uniform"``,
-    ``"laplace"``, and ``"gmm"`` (an even mixture of N(-0.8, 0.36) and
-    N(0.8, 0.36)).
+    ``"laplace"``, ``"gmm"`` (an even mixture of N(-0.8, 0.36) and
+    N(0.8, 0.36)), and ``"student_t"`` (3 degrees of freedom: heavy tails).
 
     Arguments:
         graph: DAG over nodes 0..d-1 (see :func:`simulators.check_dag`).
         mechanism: ``"linear"``, ``"mlp"`` or ``"polynomial"``.
-        noise: ``"gaussian"``, ``"uniform"``, ``"laplace"`` or ``"gmm"``.
+        noise: ``"gaussian"``, ``"uniform"``, ``"laplace"``, ``"gmm"`` or ``"student_t"``.
         noise_scale: Standard deviation s of the exogenous noise, > 0.
         seed: int or numpy Generator for the weights and the calibration.
 

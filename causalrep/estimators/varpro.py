@@ -41,6 +41,9 @@ __all__ = ["PrincipalSubspace", "LinearCode", "principal_subspace", "n_monomials
            "fit_linear_code", "residual"]
 
 _CHUNK_ROWS = 65536
+# Rows x features^2 of one polish iteration's QR: bounds its cost when the
+# decoder has hundreds of monomials (degree 3 in 10 latents has 286).
+_POLISH_BUDGET = 4e7
 
 
 def n_monomials(latent_dim: int, degree: int) -> int:
@@ -157,7 +160,8 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, weights=None
         tolerance: Residual at which a search is accepted at once.
         seed: Seed of the initialisations and of the subsamples.
         max_iter: L-BFGS iterations per search.
-        max_search_samples: Rows of u used by the final polish.
+        max_search_samples: Most rows of u used by the final polish (fewer
+            when the decoder has many monomials).
 
     Returns:
         LinearCode.
@@ -186,7 +190,8 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, weights=None
             options={"maxiter": max_iter, "ftol": 1e-16, "gtol": 1e-13, "maxcor": 30})
         return float(result.fun), result.x.reshape(dim, latent_dim), int(result.nit)
 
-    small = subsample(max(2000, 40 * n_features))
+    small_rows = max(2000, 10 * n_features)
+    small = subsample(small_rows)
     best = None
     for attempt in range(1, restarts + 1):
         found = search(small, rng.standard_normal((dim, latent_dim)), max_iter)
@@ -194,7 +199,8 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, weights=None
             best = found
         if best[0] <= tolerance:
             break
-    value, basis, iterations = search(subsample(max_search_samples), best[1], max_iter // 2)
+    polish_rows = min(max_search_samples, max(small_rows, int(_POLISH_BUDGET / n_features**2)))
+    value, basis, iterations = search(subsample(polish_rows), best[1], max_iter // 2)
     basis, _ = np.linalg.qr(basis)
     return LinearCode(basis=basis, residual=value, restarts=attempt,
                       iterations=best[2] + iterations)

@@ -159,7 +159,7 @@ def test_sampling_follows_the_topological_order_not_the_labels():
 
 
 @pytest.mark.parametrize("mechanism", ["linear", "mlp"])
-@pytest.mark.parametrize("noise", ["gaussian", "uniform", "laplace", "gmm"])
+@pytest.mark.parametrize("noise", ["gaussian", "uniform", "laplace", "gmm", "student_t"])
 def test_variances_stay_bounded_along_a_long_chain(mechanism, noise):
     for seed in range(3):
         z = LatentSCM(chain(20), mechanism, noise, seed=seed).sample(5000, seed=seed)
@@ -179,6 +179,16 @@ def test_noise_laws_are_standardised():
     for noise in ("gaussian", "uniform", "laplace", "gmm"):
         z = LatentSCM(graph, noise=noise, noise_scale=2.0).sample(50000, seed=0)[:, 0]
         assert abs(z.mean()) < 0.05 and z.std() == pytest.approx(2.0, rel=0.03)
+
+
+def test_student_t_noise_has_three_degrees_of_freedom_at_unit_variance():
+    from scipy import stats
+
+    graph = nx.empty_graph(1, create_using=nx.DiGraph)
+    z = LatentSCM(graph, noise="student_t", noise_scale=2.0).sample(50000, seed=0)[:, 0]
+    quartiles = np.percentile(z, [25, 75])
+    expected = 2.0 * stats.t.ppf([0.25, 0.75], 3) / np.sqrt(3.0)
+    np.testing.assert_allclose(quartiles, expected, rtol=0.03)
 
 
 def test_polynomial_on_a_deep_graph_warns():
