@@ -82,7 +82,7 @@ class InterventionalCRL(BaseEstimator):
     def __init__(self, latent_dim, decoder="polynomial", degree=2, hidden=(256, 256),
                  stage2="auto", max_steps=6000, max_epochs=None, batch_size=256,
                  lr=3e-3, restarts=4, ioss_lambda=10.0, device="auto", seed=0,
-                 verbose=1):
+                 verbose=1, n_threads="auto"):
         self.latent_dim = latent_dim
         self.decoder = decoder
         self.degree = degree
@@ -97,6 +97,7 @@ class InterventionalCRL(BaseEstimator):
         self.device = device
         self.seed = seed
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def _build(self, dims):
         modules = autoencoder(dims["dim_x"], self.latent_dim, self.hidden,
