@@ -30,10 +30,10 @@ from causalrep.estimators.threads import available_cores
 
 RESULTS = Path(__file__).parent / "results" / "threads.json"
 CASES = {
-    "demo": dict(latent_dim=4, obs_dim=40, degree=2, latents="scm_dense", n_obs=4000,
-                 n_int=4000),
-    "d6": dict(latent_dim=6, obs_dim=200, degree=2, latents="scm_dense", n_obs=4000,
-               n_int=4000),
+    "demo": {"latent_dim": 4, "obs_dim": 40, "degree": 2, "latents": "scm_dense",
+             "n_obs": 4000, "n_int": 4000},
+    "d6": {"latent_dim": 6, "obs_dim": 200, "degree": 2, "latents": "scm_dense",
+           "n_obs": 4000, "n_int": 4000},
 }
 
 
@@ -74,8 +74,9 @@ def measure(case, n_threads, loaded):
 
 
 def table(records):
-    lines = ["| case | threads used | quiet wall (s) | quiet CPU (s) | loaded wall (s) "
-             "| loaded CPU (s) | loaded / quiet |", "|" + "---|" * 7]
+    header = ("| case | threads used | quiet wall (s) | quiet CPU (s) | loaded wall (s) "
+              "| loaded CPU (s) | loaded / quiet |")
+    lines = [header, "|" + "---|" * 7]
     for case in dict.fromkeys(r["case"] for r in records):
         quiet = next(r for r in records if r["case"] == case and not r["loaded"])
         loaded = next(r for r in records if r["case"] == case and r["loaded"])
