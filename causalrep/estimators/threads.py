@@ -1,10 +1,9 @@
 """How many CPU threads an estimator uses, applied only while it runs.
 
 torch's default is one intra-op thread per core, and its threads spin-wait:
-on a CPU that other jobs share, a small network trained with two threads
-burned 12x the CPU time of one thread and slowed to a crawl (measured in
-``benchmarks/bench_threads.py``). Small networks gain nothing from a second
-thread, so ``n_threads="auto"`` uses one thread unless a layer is large enough
+on a 2-core CPU that other jobs shared, a fit of 48 CPU-seconds with one
+thread burned 603 with two and slowed to a crawl. Small networks gain nothing
+from a second thread, so ``n_threads="auto"`` uses one thread unless a layer is large enough
 to split, and never more threads than the cores this process may run on.
 """
 
