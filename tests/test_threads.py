@@ -5,6 +5,8 @@ import inspect
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import causalrep
 from causalrep import Autoencoder, InterventionalCRL, LinearICA
@@ -41,6 +43,13 @@ def test_auto_is_one_thread_for_small_networks_and_bounded_by_cores(monkeypatch)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # e.g. OMP_NUM_THREADS=2
     assert resolve_threads("auto", 100 * WORK_PER_THREAD) == 2
     assert resolve_threads(5) == 5 and resolve_threads(None) is None
+
+
+@given(st.integers(0, 2**40))
+def test_auto_never_exceeds_cores_or_torch_setting(work):
+    threads_used = resolve_threads("auto", work)
+    assert 1 <= threads_used <= min(threads.available_cores(), torch.get_num_threads())
+    assert threads_used == 1 or work >= WORK_PER_THREAD
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "two", True])
