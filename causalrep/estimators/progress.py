@@ -3,7 +3,7 @@
 A tqdm bar in a terminal or a notebook (``tqdm.auto`` picks the widget);
 elsewhere (CI logs, files, pipes) INFO lines on the ``causalrep`` logger: one
 when a run starts (what is fitted, how many epochs and steps), one about every
-10% of the epochs (at most one a second, and at least one every 30 s) with the
+10% of the epochs (at most one every 5 s, and at least one every 30 s) with the
 latest loss, and one when it ends. The ``causalrep`` command prints these
 lines; in Python, show them with ``logging.basicConfig(level=logging.INFO)``.
 """
@@ -59,7 +59,7 @@ class LogProgress:
         min_seconds, max_seconds: Least and most time between two lines.
     """
 
-    def __init__(self, epochs, desc, steps_per_epoch=1, fraction=0.1, min_seconds=1.0,
+    def __init__(self, epochs, desc, steps_per_epoch=1, fraction=0.1, min_seconds=5.0,
                  max_seconds=30.0):
         self.epochs = epochs
         self.desc = desc
