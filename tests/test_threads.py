@@ -78,11 +78,11 @@ def test_fit_and_transform_run_under_the_policy_and_restore(two_threads, tiny_da
     est._train = lambda *a, **k: (seen.append(torch.get_num_threads()), train(*a, **k))[1]
     est.fit(tiny_data)
     assert seen == [1] and torch.get_num_threads() == 2
-    est.n_threads = None  # leave torch's setting
-    est.fit(tiny_data)
-    assert seen == [1, 2] and torch.get_num_threads() == 2
     assert est.transform(tiny_data.X).shape == (tiny_data.n, 2)
     assert torch.get_num_threads() == 2
+    est.set_params(n_threads=None, max_steps=1)  # None leaves torch's setting
+    est.fit(tiny_data)
+    assert seen == [1, 2] and torch.get_num_threads() == 2
 
 
 @pytest.mark.parametrize("make", [
