@@ -6,8 +6,13 @@ when they are not, so it can gate a CI job.
 """
 
 import argparse
+import contextlib
+import inspect
 import json
+import logging
+import re
 import sys
+import textwrap
 import time
 import warnings
 
@@ -15,9 +20,9 @@ __all__ = ["main"]
 
 _EXAMPLES = """examples:
   causalrep demo
-  causalrep simulate ahuja2023 --out data.npz --param latent_dim=4 --param obs_dim=40
-  causalrep fit interventional --data data.npz --out model.pt --param latent_dim=4
-  causalrep check --data data.npz --model model.pt --up-to permutation --plot fig.png
+  causalrep simulate ahuja2023 --out train.npz --test-out test.npz --param latent_dim=4
+  causalrep fit interventional --data train.npz --out model.pt
+  causalrep check --data test.npz --model model.pt --up-to permutation --plot fig.png
   causalrep extrapolate --model rep4ex.pt --grid=-3:3:25
   causalrep bench smoke --out results
 """
@@ -25,6 +30,13 @@ _EXAMPLES = """examples:
 
 class UsageError(ValueError):
     """Bad command-line input; reported in one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (and exit 2, as argparse does)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv=None):
@@ -37,7 +49,8 @@ def main(argv=None):
     from causalrep.exceptions import TrainingDivergedError
 
     try:
-        return args.run(args)
+        with _console():
+            return args.run(args)
     except KeyboardInterrupt:
         print("causalrep: interrupted", file=sys.stderr)
         return 130
@@ -50,10 +63,13 @@ def main(argv=None):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    from causalrep import __version__
+
+    parser = _Parser(
         prog="causalrep", description="Causal representation learning that proves its own claims.",
         epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -70,19 +86,28 @@ def _parser():
 
     simulate = commands.add_parser(
         "simulate", help="write a simulated dataset to .npz",
-        epilog="example:\n  causalrep simulate ahuja2023 --out data.npz --param latents=scm_dense",
+        epilog="examples:\n  causalrep simulate ahuja2023 --out data.npz --param latents=scm_dense\n"
+               "  causalrep simulate ahuja2023 --out train.npz --test-out test.npz\n\n"
+               + _parameter_help(_settings(), "setting parameters", skip=("seed",)),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     simulate.add_argument("setting", choices=sorted(_settings()), help="ready-made setting")
     simulate.add_argument("--out", required=True, help="output .npz file")
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                           help="setting argument, repeatable (values parsed as JSON when they can be)")
+    simulate.add_argument("--test-out", default=None,
+                          help="also write a held-out test split of the same draw to this file; "
+                               "--out then holds the training split")
+    simulate.add_argument("--test-fraction", type=float, default=0.25,
+                          help="share of each regime held out for --test-out (default 0.25)")
     simulate.set_defaults(run=_simulate)
 
     fit = commands.add_parser(
         "fit", help="fit an estimator to a dataset and save it",
-        epilog="example:\n  causalrep fit interventional --data data.npz --out model.pt "
-               "--param latent_dim=4",
+        epilog="example:\n  causalrep fit interventional --data train.npz --out model.pt "
+               "--param latent_dim=4\n\n"
+               + _parameter_help(_methods(), "estimator hyperparameters",
+                                 skip=("device",)),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("method", choices=sorted(_methods()), help="estimator")
     fit.add_argument("--data", required=True, help="dataset written by 'simulate' or InterventionalData.save")
@@ -95,7 +120,7 @@ def _parser():
     check = commands.add_parser(
         "check", help="verify identifiability of a fitted model on a dataset with true Z",
         description="Exit code 0 when identified, 1 when not, 2 on bad input.",
-        epilog="example:\n  causalrep check --data data.npz --model model.pt --up-to permutation --json",
+        epilog="example:\n  causalrep check --data test.npz --model model.pt --up-to permutation --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("--data", required=True)
     check.add_argument("--model", required=True)
@@ -185,15 +210,25 @@ def _call(factory, params, what):
 def _simulate(args):
     data = _call(_settings()[args.setting], {"seed": args.seed, **_params(args.param)},
                  args.setting)
-    data.save(args.out)
-    print(f"wrote {data!r} to {args.out}")
+    if args.test_out is None:
+        data.save(args.out)
+        print(f"wrote {data!r} to {args.out}")
+        return 0
+    import dataclasses
+
+    if not 0 < args.test_fraction < 1:
+        raise UsageError(f"--test-fraction must be in (0, 1), got {args.test_fraction:g}")
+    parts = data.split(args.test_fraction, seed=args.seed)
+    for part, name, path in zip(parts, ("train", "test"), (args.out, args.test_out)):
+        meta = {**part.meta, "split": name, "test_fraction": args.test_fraction}
+        part = dataclasses.replace(part, meta=meta)
+        part.save(path)
+        print(f"wrote the {name} split, {part!r}, to {path}")
     return 0
 
 
 def _fit(args):
     from causalrep import InterventionalData
-
-    import inspect
 
     data = _read(args, "--data", InterventionalData.load)
     method = _methods()[args.method]
@@ -218,6 +253,9 @@ def _check(args):
     import causalrep
     from causalrep.identifiability import check
 
+    if args.up_to == "block" and not args.blocks:
+        raise UsageError("--up-to block needs --blocks, a JSON list of blocks of true-latent "
+                         "indices, e.g. --blocks '[[0,1],[2]]'")
     data = _read(args, "--data", causalrep.InterventionalData.load)
     if data.Z is None:
         raise UsageError(f"--data: {args.data} has no true latents Z to check against")
@@ -235,7 +273,12 @@ def _check(args):
         raise UsageError(f"--data {args.data} does not fit --model {args.model}: "
                          f"{str(err).splitlines()[0]}") from None
     report = check(data.Z, z_hat, up_to=args.up_to, blocks=blocks)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    scored_on = _scored_on(data, args.data)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "scored_on": scored_on}, indent=2))
+    else:
+        print(scored_on["text"])
+        print(report.summary())
     if args.plot:
         report.plot(args.plot)
     return 0 if report.passed else 1
@@ -326,6 +369,112 @@ def _demo(args):
     print("identified up to permutation and scaling" if report.passed
           else "NOT identified at the default thresholds")
     return 0 if report.passed else 1
+
+
+# -- help generated from the code -------------------------------------------------------
+
+def _parameter_help(factories, title, skip=()):
+    """The parameters of each factory (signature defaults, docstring text) for ``--help``."""
+    docs = {name: _argument_docs(f) for name, f in factories.items()}
+    shared = {}
+    for described in docs.values():
+        for arg, text in described.items():
+            shared.setdefault(arg, text)
+    lines = [f"{title} (--param KEY=VALUE, VALUE as JSON; defaults shown):"]
+    for name, factory in factories.items():
+        summary = (inspect.getdoc(factory) or "").splitlines()[0] if factory.__doc__ else ""
+        lines.append(f"  {name}: {summary}")
+        for param in inspect.signature(factory).parameters.values():
+            if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            default = (" (required)" if param.default is param.empty
+                       else "=" + _json_default(param.default))
+            text = docs[name].get(param.name) or shared.get(param.name, "")
+            head = f"    {param.name}{default}"
+            body = textwrap.wrap(text, 66) or [""]
+            if len(head) < 29:
+                lines.append(f"{head:<30}{body.pop(0)}".rstrip())
+            else:
+                lines.append(head)
+            lines.extend(" " * 30 + part for part in body)
+    return "\n".join(lines)
+
+
+def _argument_docs(factory):
+    """``{argument: description}`` from the ``Arguments:`` section of a docstring."""
+    doc = inspect.getdoc(factory) or ""
+    found, name = {}, None
+    section = doc.partition("\nArguments:\n")[2]
+    for line in section.splitlines():
+        if line and not line.startswith(" "):
+            break
+        match = re.match(r"^    (\w+)(?:, \w+)*: ?(.*)$", line)
+        if match:
+            name = match.group(1)
+            found[name] = match.group(2)
+        elif name and line.startswith("        "):
+            found[name] += " " + line.strip()
+        elif line.strip():
+            name = None
+    return {k: re.sub(r":\w+:`~?([^`]*)`", r"\1", v).replace("``", "") for k, v in found.items()}
+
+
+def _json_default(value):
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return repr(value)
+
+
+# -- console: warnings and progress lines ------------------------------------------------
+
+_LONG_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d{4,}(?:e[+-]?\d+)?(?![\w.])")
+
+
+def _short_floats(text):
+    """Floats with many digits rounded to 3 significant digits."""
+    return _LONG_FLOAT.sub(lambda m: f"{float(m.group()):.3g}", text)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """One readable line per warning: no source line, no file path, short floats."""
+    text = " ".join(str(message).split())
+    print(f"causalrep: warning: {_short_floats(text)} ({category.__name__})",
+          file=file or sys.stderr)
+
+
+@contextlib.contextmanager
+def _console():
+    """While a command runs: warnings as one line each, and training progress as
+    log lines on stderr when it is not a terminal."""
+    logger = logging.getLogger("causalrep")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("    %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _scored_on(data, path):
+    """Which samples ``check`` scored, as a dict with a ``text`` line."""
+    split = data.meta.get("split")
+    if split == "test":
+        text = (f"scored on the held-out test split in {path} ({data.n} samples, "
+                "written by 'simulate --test-out', not the training split)")
+    elif split == "train":
+        text = (f"scored on the training split in {path} ({data.n} samples): in sample "
+                "for a model fitted on it; check the --test-out file instead")
+    else:
+        text = (f"scored on all {data.n} samples of {path} (no split recorded: in sample "
+                "if the model was fitted on this file; see 'simulate --test-out')")
+    return {"file": str(path), "split": split, "n": data.n, "text": text}
 
 
 if __name__ == "__main__":

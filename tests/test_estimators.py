@@ -76,9 +76,10 @@ def test_transform_checks_its_input(make, tiny_data):
         est.transform(np.ones(5))
 
 
-def test_fit_rejects_raw_arrays(make, tiny_data):
+def test_fit_rejects_what_is_neither_data_nor_arrays(make, tiny_data):
+    # arrays are accepted by keyword, fit(X, regime=..., ...): see test_threads.py
     with pytest.raises(TypeError, match="fit expects a causalrep.InterventionalData"):
-        make().fit(tiny_data.X)
+        make().fit({"X": tiny_data.X})
 
 
 def test_same_seed_gives_bit_identical_latents(make, tiny_data):

@@ -119,3 +119,32 @@ def test_plot_keeps_at_most_plot_points():
     report = check(z, z)
     assert report.plot_true.shape == (2000, 2)
     np.testing.assert_array_equal(report.plot_true, report.plot_hat)
+
+
+@pytest.mark.parametrize("up_to,rule,limit", [("permutation", "R2", 0.9),
+                                              ("affine", "affine R2", 0.9),
+                                              ("block", "block R2", 0.9)])
+def test_plot_names_criterion_threshold_samples_and_verdict_per_panel(latents, up_to, rule,
+                                                                        limit):
+    pytest.importorskip("matplotlib")
+    z, z_hat, noise = latents
+    z_hat = np.c_[z_hat[:, :2], noise[:, 0]]  # latent 1 (in coordinate 2) is lost
+    report = check(z, z_hat, up_to=up_to, blocks=[(0,), (1,), (2,)])
+    fig = report.plot()
+    titles = [ax.get_title() for ax in fig.axes if ax.axison]
+    header = fig._suptitle.get_text()
+    assert header.startswith(f"identifiability up to {up_to}: failed\n")
+    for criterion in report.criteria:
+        assert f"{criterion.name} {criterion.value:.3f}, threshold {criterion.threshold:.3g}" \
+            in header.replace("\n", " ")
+    assert "scored on 500 held-out samples (map fit on 500)" in header.replace("\n", " ")
+    assert len(titles) == 3
+    assert all(f"{rule} = " in t and f"threshold {limit:.3g}: " in t for t in titles)
+    assert [t.endswith(": ok") for t in titles] == [True, False, True]
+
+
+def test_plot_says_in_sample():
+    pytest.importorskip("matplotlib")
+    z = np.random.default_rng(0).normal(size=(300, 2))
+    header = check(z, z, test_fraction=0).plot()._suptitle.get_text()
+    assert "in sample, 300 samples" in header and "passed" in header

@@ -5,9 +5,17 @@ learns, sets attributes ending in ``_`` and returns ``self``; ``transform(X)``
 maps observations to latents as numpy. Fitted networks live in ``modules_``
 (an ``nn.ModuleDict``), fitted arrays in ``arrays_`` and the sizes needed to
 rebuild the networks in ``dims_``: that is all a checkpoint holds.
+
+Every public computing method a subclass defines (``fit``, ``transform``,
+``predict_interventional``, ...) runs inside the estimator's thread policy
+(``n_threads``, see :mod:`causalrep.estimators.threads`), restored after the
+call; ``fit`` also accepts arrays, ``fit(X, regime=..., targets=...)``, and
+builds the InterventionalData itself.
 """
 
+import functools
 import inspect
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -16,6 +24,7 @@ from torch import nn
 from .._validation import FLOAT32_LIMIT, as_float_array, check_float32_range, check_positive
 from ..data import InterventionalData
 from ..exceptions import NotFittedError
+from .threads import resolve_threads, thread_scope
 from .training import TrainConfig, train_with_restarts
 
 __all__ = ["BaseEstimator", "resolve_device"]
@@ -34,10 +43,39 @@ def resolve_device(device):
     return resolved
 
 
+_THREADED = ("fit", "transform", "inverse_transform", "stage1_transform", "predict",
+             "predict_interventional", "counterfactual", "reconstruct", "sample",
+             "intervene", "invert", "decode")
+_ARRAY_FIELDS = ("regime", "targets", "Z", "A", "Y", "graph")
+
+
 class BaseEstimator:
     """Base class: parameters, device, data checks, training, transform, save."""
 
     _saved_json = ("history_",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in _THREADED:
+            method = cls.__dict__.get(name)
+            if callable(method) and not hasattr(method, "_thread_scoped"):
+                setattr(cls, name, (_fit_entry if name == "fit" else _threaded)(method))
+
+    def _layer_work(self, dim_x):
+        """Multiply-adds of the largest layer on one batch; guides ``n_threads="auto"``."""
+        hidden = getattr(self, "hidden", ())
+        try:
+            widths = [int(dim_x), *(int(h) for h in hidden), int(self.latent_dim or 1)]
+            return int(getattr(self, "batch_size", 1)) * max(
+                a * b for a, b in pairwise(widths))
+        except (TypeError, ValueError):
+            return 0
+
+    def _threads(self, dim_x=None):
+        """Thread count of the policy ``n_threads`` for observations of ``dim_x``."""
+        if dim_x is None:
+            dim_x = getattr(self, "dims_", {}).get("dim_x", 0)
+        return resolve_threads(getattr(self, "n_threads", None), self._layer_work(dim_x))
 
     def get_params(self):
         """Hyperparameters as a dict, exactly as given to the constructor."""
@@ -63,7 +101,8 @@ class BaseEstimator:
     def _check_data(self, data, need=()):
         if not isinstance(data, InterventionalData):
             raise TypeError("fit expects a causalrep.InterventionalData, got "
-                            f"{type(data).__name__}; wrap arrays with InterventionalData(X=...)")
+                            f"{type(data).__name__}; wrap arrays with InterventionalData(X=...) "
+                            "or call fit(X, regime=..., targets=...)")
         for name in need:
             if getattr(data, name) is None:
                 raise ValueError(f"{type(self).__name__}.fit needs data.{name}, which is None")
@@ -164,3 +203,40 @@ class BaseEstimator:
         from .checkpoint import save
 
         save(self, path)
+
+
+def _threaded(method):
+    """``method`` run under the estimator's thread policy."""
+    @functools.wraps(method)
+    def scoped(self, *args, **kwargs):
+        with thread_scope(self._threads()):
+            return method(self, *args, **kwargs)
+
+    scoped._thread_scoped = True
+    return scoped
+
+
+def _fit_entry(fit):
+    """``fit(data)`` that also takes ``fit(X, regime=..., targets=..., Z=..., A=..., Y=...)``."""
+    @functools.wraps(fit)
+    def entry(self, data, *extra, **arrays):
+        if extra:
+            raise TypeError(
+                f"{type(self).__name__}.fit takes the data as one argument, got "
+                f"{1 + len(extra)} positional arguments: pass an InterventionalData, or "
+                "arrays by keyword, e.g. fit(X, regime=regime, targets={0: (), 1: (0,)})")
+        unknown = sorted(set(arrays) - set(_ARRAY_FIELDS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.fit got unexpected keyword(s) {unknown}; "
+                            f"with arrays it takes {list(_ARRAY_FIELDS)}")
+        if isinstance(data, InterventionalData):
+            if arrays:
+                raise TypeError(f"{type(self).__name__}.fit got an InterventionalData and "
+                                f"{sorted(arrays)}: pass one or the other")
+        elif isinstance(data, (np.ndarray, torch.Tensor, list)):
+            data = InterventionalData(X=data, **arrays)
+        with thread_scope(self._threads(getattr(data, "dim_x", 0))):
+            return fit(self, data)
+
+    entry._thread_scoped = True
+    return entry

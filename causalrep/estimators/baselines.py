@@ -85,6 +85,9 @@ class Autoencoder(_Decoding, BaseEstimator):
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of initialisation, splits and batch order.
         verbose: Show progress bars.
+        n_threads: CPU threads while fitting and predicting: ``"auto"`` (one for
+            small networks, more only for large layers, never more than the
+            cores available), an int, or None to leave torch's setting.
 
     Attributes:
         modules_: ``scaler``, ``encoder`` and ``decoder``.
@@ -96,7 +99,8 @@ class Autoencoder(_Decoding, BaseEstimator):
     """
 
     def __init__(self, latent_dim, hidden=(256, 256), max_steps=6000, max_epochs=None,
-                 batch_size=256, lr=3e-3, restarts=1, device="auto", seed=0, verbose=1):
+                 batch_size=256, lr=3e-3, restarts=1, device="auto", seed=0, verbose=1,
+                 n_threads="auto"):
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.max_steps = max_steps
@@ -107,6 +111,7 @@ class Autoencoder(_Decoding, BaseEstimator):
         self.device = device
         self.seed = seed
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def _build(self, dims):
         return autoencoder(dims["dim_x"], self.latent_dim, self.hidden, decoder="mlp")
@@ -244,6 +249,9 @@ class BetaVAE(_VAE):
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of initialisation, splits, batch order and ELBO samples.
         verbose: Show progress bars.
+        n_threads: CPU threads while fitting and predicting: ``"auto"`` (one for
+            small networks, more only for large layers, never more than the
+            cores available), an int, or None to leave torch's setting.
 
     Attributes:
         modules_: ``scaler``, ``encoder`` (mean and scale of q), ``decoder``,
@@ -253,7 +261,7 @@ class BetaVAE(_VAE):
 
     def __init__(self, latent_dim, beta=4.0, hidden=(256, 256), max_steps=6000,
                  max_epochs=None, batch_size=256, lr=1e-3, restarts=1, device="auto",
-                 seed=0, verbose=1):
+                 seed=0, verbose=1, n_threads="auto"):
         self.latent_dim = latent_dim
         self.beta = beta
         self.hidden = hidden
@@ -265,6 +273,7 @@ class BetaVAE(_VAE):
         self.device = device
         self.seed = seed
         self.verbose = verbose
+        self.n_threads = n_threads
 
     @property
     def _beta(self):
@@ -310,6 +319,9 @@ class IVAE(_VAE):
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of initialisation, splits, batch order and ELBO samples.
         verbose: Show progress bars.
+        n_threads: CPU threads while fitting and predicting: ``"auto"`` (one for
+            small networks, more only for large layers, never more than the
+            cores available), an int, or None to leave torch's setting.
 
     Attributes:
         modules_: as :class:`BetaVAE`, plus ``prior`` (and ``aux_scaler`` for actions).
@@ -319,7 +331,7 @@ class IVAE(_VAE):
 
     def __init__(self, latent_dim, auxiliary="regime", hidden=(256, 256), max_steps=6000,
                  max_epochs=None, batch_size=256, lr=1e-3, restarts=1, device="auto",
-                 seed=0, verbose=1):
+                 seed=0, verbose=1, n_threads="auto"):
         self.latent_dim = latent_dim
         self.auxiliary = auxiliary
         self.hidden = hidden
@@ -331,6 +343,7 @@ class IVAE(_VAE):
         self.device = device
         self.seed = seed
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def fit(self, data):
         """Fit by maximising the ELBO under the conditional prior; returns self.
@@ -390,6 +403,9 @@ class LinearICA(BaseEstimator):
         tol: Convergence tolerance.
         seed: Seed of the initial rotation.
         verbose: Unused beyond the estimator contract (the fit prints nothing).
+        n_threads: CPU threads while fitting and predicting: ``"auto"`` (one for
+            small networks, more only for large layers, never more than the
+            cores available), an int, or None to leave torch's setting.
 
     Attributes:
         modules_: ``unmixing``, holding ``mean`` (dim_x,) and ``weight``
@@ -410,12 +426,13 @@ class LinearICA(BaseEstimator):
 
     _saved_json = ("history_", "converged_")
 
-    def __init__(self, latent_dim, max_steps=500, tol=1e-6, seed=0, verbose=0):
+    def __init__(self, latent_dim, max_steps=500, tol=1e-6, seed=0, verbose=0, n_threads="auto"):
         self.latent_dim = latent_dim
         self.max_steps = max_steps
         self.tol = tol
         self.seed = seed
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def _build(self, dims):
         return nn.ModuleDict({"unmixing": _LinearMap(dims["dim_x"], self.latent_dim)})

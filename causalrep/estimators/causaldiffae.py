@@ -88,6 +88,9 @@ class CausalDiffAE(BaseEstimator):
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of initialisation, label mask, splits and batch order.
         verbose: Show a progress bar.
+        n_threads: CPU threads while fitting and predicting: ``"auto"`` (one for
+            small networks, more only for large layers, never more than the
+            cores available), an int, or None to leave torch's setting.
 
     Attributes:
         modules_: ``scaler``, ``encoder``, ``causal`` (mechanisms) and ``denoiser``.
@@ -113,7 +116,7 @@ class CausalDiffAE(BaseEstimator):
     def __init__(self, latent_dim=None, graph=None, label_fraction=1.0, label_scale=0.1,
                  beta=0.05, cond_dropout=None, diffusion_steps=1000, channels=32,
                  hidden=(128, 128), max_steps=3000, max_epochs=None, batch_size=64, lr=1e-3,
-                 device="auto", seed=0, verbose=1):
+                 device="auto", seed=0, verbose=1, n_threads="auto"):
         self.latent_dim = latent_dim
         self.graph = graph
         self.label_fraction = label_fraction
@@ -130,6 +133,7 @@ class CausalDiffAE(BaseEstimator):
         self.device = device
         self.seed = seed
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def get_params(self):
         """Hyperparameters; a given ``graph`` is reported as ``{"nodes", "edges"}``

@@ -80,6 +80,9 @@ class InterventionalCRL(BaseEstimator):
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of initialisation, splits and batch order.
         verbose: Show progress bars.
+        n_threads: CPU threads while fitting and transforming: ``"auto"``
+            (from the model's size and the cores available), an int, or None
+            to leave torch's setting alone.
 
     Attributes:
         modules_: Fitted networks (``scaler``, ``encoder``, ``decoder``).
@@ -107,7 +110,7 @@ class InterventionalCRL(BaseEstimator):
     def __init__(self, latent_dim, decoder="polynomial", degree=2, encoder="auto",
                  hidden=(256, 256), stage2="auto", max_steps=6000, max_epochs=None,
                  batch_size=256, lr=3e-3, restarts=4, ioss_lambda=10.0, device="auto",
-                 seed=0, verbose=1):
+                 seed=0, verbose=1, n_threads="auto"):
         self.latent_dim = latent_dim
         self.decoder = decoder
         self.degree = degree
@@ -123,6 +126,7 @@ class InterventionalCRL(BaseEstimator):
         self.device = device
         self.seed = seed
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def _build(self, dims):
         if dims.get("encoder") == "linear":

@@ -409,7 +409,7 @@ class Rep4Ex(BaseEstimator):
 
     def __init__(self, latent_dim, lam=30.0, hsic=30.0, kernel_bandwidth="local", hidden=(64, 64),
                  max_steps=3000, batch_size=512, lr=3e-3, restarts=1, n_centers=300,
-                 device="auto", seed=0, verbose=1):
+                 device="auto", seed=0, verbose=1, n_threads="auto"):
         self.latent_dim = latent_dim
         self.lam = lam
         self.hsic = hsic
@@ -423,6 +423,7 @@ class Rep4Ex(BaseEstimator):
         self.device = device
         self.seed = seed
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def _build(self, dims):
         return autoencoder(dims["dim_x"], self.latent_dim, self.hidden, decoder="mlp")

@@ -7,13 +7,12 @@ loss term (naming the term and the epoch), and a per-epoch history.
 
 import copy
 import math
-import sys
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from ..exceptions import TrainingDivergedError
+from .progress import progress
 
 __all__ = ["TrainConfig", "History", "train", "train_with_restarts"]
 
@@ -35,7 +34,8 @@ class TrainConfig:
             0 disables early stopping.
         patience: Epochs without a better validation loss before stopping.
         grad_clip: Maximum gradient norm, or None.
-        verbose: Show a progress bar (only when stderr is a terminal).
+        verbose: Report progress (a bar in a terminal or notebook, log lines
+            otherwise; see :mod:`causalrep.estimators.progress`).
         desc: Label of the progress bar.
     """
 
@@ -105,8 +105,7 @@ def train(module, loss_fn, tensors, config, seed, device):
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total_steps)
     history = History()
     best, best_state, waited = math.inf, None, 0
-    bar = tqdm(range(epochs), desc=config.desc, leave=False,
-               disable=not (config.verbose and sys.stderr.isatty()))
+    bar = progress(range(epochs), config.desc, config.verbose, steps_per_epoch=per_epoch)
     for epoch in bar:
         module.train()
         sums = {}

@@ -21,6 +21,7 @@ reaches out of sample (correlations of order ``1 / sqrt(n_score)``).
 
 import math
 import numbers
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -192,12 +193,44 @@ class Report:
             ax.scatter(self.plot_true[:, i], self.plot_hat[:, i], s=3, alpha=0.4)
             ax.set_xlabel(f"z_true[{i}]")
             ax.set_ylabel(f"z_hat[{self.matching[i]}]")
-            ax.set_title(f"|corr| = {self.mcc.per_latent[i]:.3f}", fontsize=9)
+            rule = self._panel_rule(i)
+            title = f"|corr| = {self.mcc.per_latent[i]:.3f}"
+            if rule is not None:
+                name, value, limit = rule
+                verdict = "ok" if value >= limit else "FAIL"
+                title += f"\n{name} = {value:.3f}, threshold {limit:.3g}: {verdict}"
+            ax.set_title(title, fontsize=9,
+                         color="black" if rule is None or rule[1] >= rule[2] else "tab:red")
         verdict = "passed" if self.passed else "failed"
-        fig.suptitle(f"identifiability up to {self.up_to}: {verdict}")
+        caption = "\n".join(textwrap.fill(part, int(13 * 2.8 * cols))
+                            for part in self._plot_caption())
+        fig.suptitle(f"identifiability up to {self.up_to}: {verdict}\n{caption}", fontsize=9)
         if path is not None:
             fig.savefig(path)
         return fig
+
+    def _panel_rule(self, i):
+        """(name, value, threshold) of the per-latent rule for true latent ``i``, or None."""
+        if self.up_to in ("permutation", "scaling"):
+            return "R2", float(self.permutation.per_latent[i]), self.thresholds["min_r2"]
+        if self.up_to == "affine":
+            return "affine R2", float(self.affine.per_latent[i]), self.thresholds["min_r2"]
+        for b, block in enumerate(self.block.blocks):
+            if i in block:
+                return "block R2", float(self.block.per_block[b]), self.thresholds["block_r2"]
+        return None
+
+    def _plot_caption(self):
+        """Two lines: the criteria with their thresholds, and which samples were scored."""
+        rules = "; ".join(f"{c.name} {c.value:.3f}, threshold {c.threshold:.3g}: "
+                          f"{'ok' if c.passed else 'FAIL'}" for c in self.criteria)
+        mcc = self.mcc
+        where = (f"in sample, {mcc.n_score} samples" if mcc.test_fraction == 0 else
+                 f"scored on {mcc.n_score} held-out samples (map fit on {mcc.n_fit})")
+        shown = self.plot_true.shape[0]
+        if shown < mcc.n_score:
+            where += f", {shown} plotted"
+        return rules, where
 
 
 def check(
