@@ -33,7 +33,8 @@ from torch import nn
 
 from . import do_stage2, varpro
 from .base import BaseEstimator
-from .nets import PolynomialDecoder, Standardizer, autoencoder, reconstruction_loss
+from .nets import (PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder,
+                   reconstruction_loss)
 
 __all__ = ["InterventionalCRL", "IdentifiabilityWarning", "ioss_penalty"]
 
@@ -97,7 +98,9 @@ class InterventionalCRL(BaseEstimator):
         blocks_: Lists of latents identified only as a block (multi-target
             regimes whose targets no other regime separates); empty when
             every latent is identified up to scaling.
-        history_: Training history of an MLP stage 1 (empty for the linear one).
+        history_: Training history of stage 1 (for the linear encoder: one
+            entry, its residual on the fitting and held-out parts, and the
+            quasi-Newton iterations as ``steps``).
 
     Example:
         >>> est = InterventionalCRL(latent_dim=3).fit(data)   # doctest: +SKIP
@@ -160,16 +163,13 @@ class InterventionalCRL(BaseEstimator):
         order = np.random.default_rng(self.seed).permutation(data.n)
         n_val = max(1, int(round(0.1 * data.n)))
         fit_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
-        kind = self._encoder_kind(data)
-        self.history_ = {}
-        if kind == "linear":
+        if self._encoder_kind(data) == "linear":
             self._fit_linear(X, fit_rows, val_rows)
             if self.encoder == "auto" and not self._stage1_ok():
-                linear = (self.modules_, self.dims_, self.stage1_)
+                linear = (self.modules_, self.dims_, self.stage1_, self.history_)
                 self._fit_mlp(X, val_rows)
                 if self.stage1_["heldout_error"] >= linear[2]["heldout_error"]:
-                    self.modules_, self.dims_, self.stage1_ = linear
-                    self.history_ = {}
+                    self.modules_, self.dims_, self.stage1_, self.history_ = linear
                 self.stage1_["fallback"] = True
                 self.stage1_["dimension_warning"] = linear[2]["dimension_warning"]
         else:
@@ -212,7 +212,7 @@ class InterventionalCRL(BaseEstimator):
         u = subspace.whiten(X[fit_rows])
         code = varpro.fit_linear_code(u, d, p, restarts=self.restarts, seed=self.seed,
                                       tolerance=_FLOOR_FACTOR * floor + 1e-9)
-        features = self._build({"dim_x": X.shape[1], "encoder": "linear"})["decoder"].features
+        features = PolynomialFeatures(d, p).double()
         z = torch.from_numpy(u @ code.basis)
         coef = torch.linalg.lstsq(features(z), torch.from_numpy(u)).solution   # (K, M)
         u_val = subspace.whiten(X[val_rows])
@@ -228,7 +228,8 @@ class InterventionalCRL(BaseEstimator):
         spread = float(np.sqrt(subspace.eigenvalues.mean()))
         encoder_map = subspace.components / subspace.scale @ code.basis           # (D, d)
         decoder_map = coef.numpy() * subspace.scale @ subspace.components.T      # (K, D)
-        modules = self._build({"dim_x": X.shape[1], "encoder": "linear"})
+        with torch.random.fork_rng(devices=[]):  # the layers' initial draws are overwritten
+            modules = self._build({"dim_x": X.shape[1], "encoder": "linear"})
         with torch.no_grad():
             modules["scaler"].mean.copy_(torch.from_numpy(subspace.mean))
             modules["scaler"].scale.fill_(spread)
@@ -237,6 +238,8 @@ class InterventionalCRL(BaseEstimator):
             modules["decoder"].linear.weight.copy_(torch.from_numpy(decoder_map.T / spread))
         self.modules_ = modules.to(self.device_).eval()
         self.dims_ = {"dim_x": int(X.shape[1]), "encoder": "linear"}
+        self.history_ = {"terms": {"residual": [code.residual]}, "val": [heldout_residual],
+                         "best_epoch": 0, "steps": code.iterations}
         self.stage1_ = {
             "encoder": "linear", "heldout_error": heldout_error,
             "heldout_residual": heldout_residual, "noise_floor": floor,
