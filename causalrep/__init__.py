@@ -1,19 +1,19 @@
-"""causalrep: causal representation learning that proves its own claims."""
+"""causalrep: causal representation learning that proves its own claims.
+
+The data container and the identifiability checks are numpy code; the
+estimators (torch and Pyro) are imported on first use, so that
+``import simulators`` and ``import causalrep.identifiability`` stay light.
+"""
+
+import importlib
+
+from .data import InterventionalData
+from .exceptions import CheckpointError, NotFittedError, TrainingDivergedError
 
 __version__ = "0.1.0"
 
-from .data import InterventionalData  # noqa: E402
-from .estimators import (  # noqa: E402
-    IVAE,
-    Autoencoder,
-    BetaVAE,
-    CausalDiffAE,
-    InterventionalCRL,
-    LinearICA,
-    Rep4Ex,
-    load,
-)
-from .exceptions import CheckpointError, NotFittedError, TrainingDivergedError  # noqa: E402
+_ESTIMATORS = ("IVAE", "Autoencoder", "BetaVAE", "CausalDiffAE", "InterventionalCRL",
+               "LinearICA", "Rep4Ex", "load")
 
 __all__ = [
     "__version__",
@@ -30,3 +30,17 @@ __all__ = [
     "NotFittedError",
     "TrainingDivergedError",
 ]
+
+
+def __getattr__(name):
+    if name == "estimators":
+        return importlib.import_module(".estimators", __name__)
+    if name in _ESTIMATORS:
+        value = getattr(importlib.import_module(".estimators", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
