@@ -191,7 +191,7 @@ class CausalDiffAE(BaseEstimator):
         named = isinstance(variables, (list, tuple)) and len(variables) == d
         self.variables_ = [str(v) for v in variables] if named else None
 
-        x = torch.tensor(data.X, dtype=torch.float32)
+        x = torch.tensor(data.X)
         labels, labeled = self._labels(data, d)
         dropout = self._dropout()
         self.guidance_ = dropout > 0
@@ -436,7 +436,7 @@ class CausalDiffAE(BaseEstimator):
             numpy array (n, dim_x) in the units of the training observations.
         """
         self._check_fitted()
-        x_T = self._tensor(x_T, "x_T")
+        x_T = self._tensor(x_T, "x_T", scaled=False).float()
         z = torch.from_numpy(as_float_array(z, "z", ndim=2).astype(np.float32))
         if z.shape != (x_T.shape[0], self.dims_["latent_dim"]):
             raise ValueError(f"z must have shape ({x_T.shape[0]}, {self.dims_['latent_dim']}), "
