@@ -38,6 +38,12 @@ class BaseEstimator:
     """Base class: parameters, device, data checks, training, transform, save."""
 
     _saved_json = ("history_",)
+    #: Shapes of the fitted arrays in ``arrays_``, checked when a checkpoint is
+    #: loaded: name -> tuple of sizes, each an int, the name of an entry of
+    #: ``dims_`` or of a hyperparameter (e.g. ``"latent_dim"``), or ``"*"``
+    #: for any size. ``None``: the class declares none, and only finiteness
+    #: is checked.
+    _array_shapes = None
 
     def get_params(self):
         """Hyperparameters as a dict, exactly as given to the constructor."""

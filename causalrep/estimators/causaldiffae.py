@@ -109,6 +109,8 @@ class CausalDiffAE(BaseEstimator):
     """
 
     _saved_json = ("history_", "variables_", "guidance_")
+    _array_shapes = {name: ("latent_dim",) for name in ("u_mean", "u_std", "label_mean",
+                                                        "label_std")}
 
     def __init__(self, latent_dim=None, graph=None, label_fraction=1.0, label_scale=0.1,
                  beta=0.05, cond_dropout=None, diffusion_steps=1000, channels=32,
