@@ -27,10 +27,14 @@ differ between runs.
 """
 
 import concurrent.futures
+import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import statistics
+import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -144,6 +148,7 @@ def run(settings, methods, seeds, engine="local", address=None, out=None, worker
         out: JSONL file the records are appended to as they finish; tasks
             already recorded there are not run again.
         workers: Processes of the local engine; None uses every core.
+            They die with this process, however it ends.
 
     Returns:
         List of record dicts, in the order settings x methods x seeds, with
@@ -158,10 +163,50 @@ def run(settings, methods, seeds, engine="local", address=None, out=None, worker
             ``out`` file whose records were made with other parameters under
             the same names.
         ImportError: for ``engine="ray"`` without Ray installed.
+        causalrep.exceptions.SweepLockedError: while another sweep writes
+            to ``out`` (an exclusive lock on ``out + ".lock"``, released when
+            that sweep ends or dies).
     """
     tasks = _tasks(settings, methods, seeds)
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    with _exclusive(out):
+        return _run_unlocked(tasks, engine, address, out, workers)
+
+
+@contextlib.contextmanager
+def _exclusive(out):
+    """Hold an exclusive lock on ``out.lock`` (POSIX ``flock``) for the sweep.
+
+    Two sweeps into one file would both run every task and double the
+    records; the second one is refused instead. The kernel drops the lock
+    when the process ends, a kill included, so a stale lock never blocks.
+    """
+    if out is None:
+        yield
+        return
+    from .exceptions import SweepLockedError
+
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): sweeps are not protected
+        yield
+        return
+    path = Path(f"{os.fspath(out)}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepLockedError(f"another sweep is writing to {out} (it holds {path}); "
+                                   "wait for it to finish or use another output") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _run_unlocked(tasks, engine, address, out, workers):
     done = {}
     if out is not None:
         for record in read_records(out):
@@ -322,10 +367,25 @@ def _error_text(err):
 
 # -- engines ---------------------------------------------------------------
 
-def _worker_init():
+def _worker_init(parent):
+    """One torch thread, and death with the parent process ``parent`` (a pid)."""
     import torch
 
     torch.set_num_threads(1)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    else:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
+def _watch_parent(parent):
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _run_local(tasks, address=None, workers=None):
@@ -333,7 +393,8 @@ def _run_local(tasks, address=None, workers=None):
     workers = min(workers or os.cpu_count() or 1, len(tasks))
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                initializer=_worker_init) as pool:
+                                                initializer=_worker_init,
+                                                initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_run_task, task): task for task in tasks}
         for future in concurrent.futures.as_completed(futures):
             try:

@@ -7,6 +7,7 @@ when they are not, so it can gate a CI job.
 
 import argparse
 import json
+import math
 import sys
 import time
 import warnings
@@ -23,29 +24,45 @@ _EXAMPLES = """examples:
 """
 
 
+# Largest --grid: a million points per action coordinate is far beyond a curve's needs.
+_MAX_GRID = 1_000_000
+
+
 class UsageError(ValueError):
     """Bad command-line input; reported in one line with exit code 2."""
 
 
 def main(argv=None):
-    """Entry point of the ``causalrep`` console script; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    from causalrep.exceptions import TrainingDivergedError
+    """Entry point of the ``causalrep`` console script; returns the exit code.
 
+    Any error, an interrupt (Ctrl-C) included, is reported in one line on
+    stderr with exit code 2; ``--debug`` raises it with its traceback instead.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command, debug = "", "--debug" in argv
     try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        command, debug = f" {args.command}" if args.command else "", args.debug
+        if args.command is None:
+            parser.print_help()
+            return 2
         return args.run(args)
     except KeyboardInterrupt:
-        print("causalrep: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, TypeError, OSError, KeyError, TrainingDivergedError) as err:
-        if args.debug:
+        if debug:
             raise
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"causalrep {args.command}: error: {message}", file=sys.stderr)
+        print(f"causalrep{command}: interrupted", file=sys.stderr)
+        return 2
+    except Exception as err:  # every error is one line; --debug shows where it came from
+        if debug:
+            raise
+        from causalrep.exceptions import TrainingDivergedError
+
+        message = str(err).splitlines()[0] if str(err) else ""
+        if not isinstance(err, (ValueError, TypeError, OSError, KeyError, TrainingDivergedError,
+                                RuntimeError)) or not message:
+            message = f"{type(err).__name__}: {message}".rstrip(": ")
+        print(f"causalrep{command}: error: {message}", file=sys.stderr)
         return 2
 
 
@@ -235,10 +252,22 @@ def _check(args):
         raise UsageError(f"--data {args.data} does not fit --model {args.model}: "
                          f"{str(err).splitlines()[0]}") from None
     report = check(data.Z, z_hat, up_to=args.up_to, blocks=blocks)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    print(json.dumps(_finite_or_null(report.to_dict()), indent=2, allow_nan=False)
+          if args.json else report.summary())
     if args.plot:
         report.plot(args.plot)
     return 0 if report.passed else 1
+
+
+def _finite_or_null(value):
+    """NaN and infinite floats to None (JSON null), recursively: JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite_or_null(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    return value
 
 
 def _extrapolate(args):
@@ -259,6 +288,8 @@ def _extrapolate(args):
         if count is None or count < 1 or not (np.isfinite(low) and np.isfinite(high)):
             raise UsageError(f"--grid expects LO:HI:N with finite LO, HI and an int N >= 1, "
                              f"got {args.grid!r}")
+        if count > _MAX_GRID:
+            raise UsageError(f"--grid asks for {count} points; at most {_MAX_GRID} are allowed")
         grid = np.linspace(low, high, count)
         actions = np.repeat(grid[:, None], model.dims_["action_dim"], axis=1)
     else:

@@ -270,15 +270,17 @@ def atomic_write(path, write, suffix=""):
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"cannot save to {path}: it is a folder")
     try:
         mode = os.stat(target).st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    except PermissionError:
-        raise PermissionError(f"cannot save to {path}: folder {folder} is not writable"
-                              ) from None
+    except OSError as err:
+        raise type(err)(err.errno, f"cannot save to {path}: cannot create a file in "
+                                   f"{folder}: {err.strerror}") from None
     try:
         os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as handle:
