@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 __all__ = ["as_float_array", "as_generator", "check_positive", "check_fraction",
-           "check_float32_range", "check_standardisable", "column_stats", "FLOAT32_LIMIT",
+           "check_float32_range", "check_standardisable", "check_varying_columns", "column_stats", "FLOAT32_LIMIT",
            "FLOAT64_LIMITS"]
 
 #: Largest magnitude (and, inverted, smallest spread) the float32 networks accept:
@@ -181,3 +181,27 @@ def check_standardisable(arr, name, owner):
             f"{name} is constant: all {arr2.shape[0]} rows are identical (up to float64 "
             f"rounding), so {owner} has nothing to learn from")
     return mean, std
+
+
+def check_varying_columns(arr, name, owner, why):
+    """Refuse a 2-d array with a constant column or linearly dependent columns.
+
+    Arguments:
+        arr: Finite float64 array, shape (n, k).
+        name: Name of the argument, used in the message.
+        owner: Who needs the columns to vary (e.g. ``"Rep4Ex"``).
+        why: The reason, ending the message.
+
+    Raises:
+        ValueError: naming the first constant column, or giving the rank.
+    """
+    mean, std = column_stats(arr)
+    for j in np.flatnonzero(std == 0)[:1]:
+        raise ValueError(f"{name} column {j} is constant (every row holds {arr[0, j]:.6g}): "
+                         f"{owner} needs {name} to vary, {why}")
+    unit = (arr - mean) / std
+    rank = int(np.linalg.matrix_rank(unit, tol=1e-10 * np.sqrt(arr.shape[0])))
+    if rank < arr.shape[1]:
+        raise ValueError(f"the {arr.shape[1]} columns of {name} are linearly dependent "
+                         f"(rank {rank}): {owner} needs them independent, {why}")
+    return arr

@@ -31,9 +31,7 @@ import contextlib
 import json
 import multiprocessing
 import os
-import signal
 import statistics
-import sys
 import threading
 import time
 import warnings
@@ -164,8 +162,8 @@ def run(settings, methods, seeds, engine="local", address=None, out=None, worker
             the same names.
         ImportError: for ``engine="ray"`` without Ray installed.
         causalrep.exceptions.SweepLockedError: while another sweep writes
-            to ``out`` (an exclusive lock on ``out + ".lock"``, released when
-            that sweep ends or dies).
+            to ``out`` (it holds an exclusive lock on the file, which the
+            system releases when that sweep ends or dies).
     """
     tasks = _tasks(settings, methods, seeds)
     if engine not in ("local", "ray"):
@@ -176,7 +174,7 @@ def run(settings, methods, seeds, engine="local", address=None, out=None, worker
 
 @contextlib.contextmanager
 def _exclusive(out):
-    """Hold an exclusive lock on ``out.lock`` (POSIX ``flock``) for the sweep.
+    """Hold an exclusive lock on the records file ``out`` (POSIX ``flock``) for the sweep.
 
     Two sweeps into one file would both run every task and double the
     records; the second one is refused instead. The kernel drops the lock
@@ -192,14 +190,14 @@ def _exclusive(out):
     except ImportError:  # no flock (Windows): sweeps are not protected
         yield
         return
-    path = Path(f"{os.fspath(out)}.lock")
+    path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SweepLockedError(f"another sweep is writing to {out} (it holds {path}); "
-                                   "wait for it to finish or use another output") from None
+            raise SweepLockedError(f"another sweep is writing to {out}; wait for it to "
+                                   "finish or use another output") from None
         try:
             yield
         finally:
@@ -372,19 +370,15 @@ def _worker_init(parent):
     import torch
 
     torch.set_num_threads(1)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    else:
-        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    if os.getppid() != parent:  # the parent died before the line above took effect
-        os._exit(1)
+    # Polling rather than PR_SET_PDEATHSIG, which fires when the thread that
+    # started the worker ends, not the process, and exists on Linux only.
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
-def _watch_parent(parent):
+def _watch_parent(parent, period=0.5):
+    """End this worker as soon as ``parent`` is no longer its parent (it died)."""
     while os.getppid() == parent:
-        time.sleep(1.0)
+        time.sleep(period)
     os._exit(1)
 
 

@@ -23,6 +23,7 @@ every other estimator.
 """
 
 import warnings
+from types import MappingProxyType
 
 import numpy as np
 import pyro
@@ -118,7 +119,7 @@ class Autoencoder(_Decoding, BaseEstimator):
         self.seed = seed
         self.verbose = verbose
 
-    _array_shapes = {}
+    _array_shapes = MappingProxyType({})
 
     def _build(self, dims):
         return autoencoder(dims["dim_x"], self.latent_dim, self.hidden, decoder="mlp")
@@ -156,7 +157,7 @@ class _VAE(_Decoding, BaseEstimator):
     """
 
     _beta = 1.0
-    _array_shapes = {}
+    _array_shapes = MappingProxyType({})
 
     def _build(self, dims):
         d, dim_x = self.latent_dim, dims["dim_x"]
@@ -330,7 +331,7 @@ class IVAE(_VAE):
         history_: Training history of the negative ELBO per sample.
     """
 
-    _array_shapes = {"regimes": ("n_regimes",)}
+    _array_shapes = MappingProxyType({"regimes": ("n_regimes",)})
 
     def __init__(self, latent_dim, auxiliary="regime", hidden=(256, 256), max_steps=6000,
                  max_epochs=None, batch_size=256, lr=1e-3, restarts=1, device="auto",
@@ -424,7 +425,7 @@ class LinearICA(BaseEstimator):
     """
 
     _saved_json = ("history_", "converged_")
-    _array_shapes = {}
+    _array_shapes = MappingProxyType({})
 
     def __init__(self, latent_dim, max_steps=500, tol=1e-6, seed=0, verbose=0):
         self.latent_dim = latent_dim

@@ -37,6 +37,7 @@ with :math:`w` = ``strength``: :math:`w > 1` amplifies an intervention,
 
 import math
 import numbers
+from types import MappingProxyType
 
 import networkx as nx
 import numpy as np
@@ -109,8 +110,8 @@ class CausalDiffAE(BaseEstimator):
     """
 
     _saved_json = ("history_", "variables_", "guidance_")
-    _array_shapes = {name: ("latent_dim",) for name in ("u_mean", "u_std", "label_mean",
-                                                        "label_std")}
+    _array_shapes = MappingProxyType({name: ("latent_dim",) for name in (
+        "u_mean", "u_std", "label_mean", "label_std")})
 
     def __init__(self, latent_dim=None, graph=None, label_fraction=1.0, label_scale=0.1,
                  beta=0.05, cond_dropout=None, diffusion_steps=1000, channels=32,

@@ -69,7 +69,7 @@ import warnings
 import numpy as np
 import torch
 
-from .._validation import as_float_array, check_float32_range
+from .._validation import as_float_array, check_float32_range, check_varying_columns
 from .base import BaseEstimator
 from .interventional import IdentifiabilityWarning
 from .nets import autoencoder
@@ -438,6 +438,8 @@ class Rep4Ex(BaseEstimator):
                 ``Y``, fewer actions than latents, or bad hyperparameters.
         """
         self._check_data(data, need=("A", "Y"))
+        check_varying_columns(data.A, "A", type(self).__name__,
+                              "since it regresses the latents on the actions")
         Y = self._outcome(data.Y)
         self._check_params(data)
         self._start_fit(data)
