@@ -12,8 +12,6 @@ import os
 import re
 import signal
 import stat
-import subprocess
-import sys
 import time
 import tracemalloc
 
@@ -125,21 +123,19 @@ def test_metrics_are_scale_invariant(exponent, d, data):
     assert report.passed and report.mcc.score == pytest.approx(1.0)
 
 
-def test_check_json_never_writes_nan(tmp_path):
+def test_check_json_never_writes_nan(tmp_path, capsys):
     assert _finite_or_null({"a": [1.0, math.nan, {"b": math.inf}], "c": "x"}) == \
         {"a": [1.0, None, {"b": None}], "c": "x"}
     data = simulators.ahuja2023(latent_dim=2, obs_dim=6, degree=1, n_obs=100, n_int=100, seed=0)
     InterventionalData(X=data.X * 1e160, Z=data.Z * 1e160).save(tmp_path / "d.npz")
     LinearICA(2).fit(InterventionalData(X=data.X * 1e160)).save(tmp_path / "m.pt")
-    out = subprocess.run([sys.executable, "-m", "causalrep", "check", "--data",
-                          str(tmp_path / "d.npz"), "--model", str(tmp_path / "m.pt"), "--json"],
-                         capture_output=True, text=True, check=False,
-                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    main(["check", "--data", str(tmp_path / "d.npz"), "--model", str(tmp_path / "m.pt"),
+          "--json"])
 
     def refuse(constant):
         raise AssertionError(f"{constant} is not JSON")
 
-    report = json.loads(out.stdout, parse_constant=refuse)
+    report = json.loads(capsys.readouterr().out, parse_constant=refuse)
     assert report["mcc"]["score"] > 0.99
 
 
@@ -343,36 +339,37 @@ def test_a_second_sweep_into_the_same_file_is_refused(tmp_path, capsys):
     assert out.read_text() == ""
 
 
-WORKER_SCRIPT = """
-import multiprocessing, os, sys, time
-from causalrep import bench
-if __name__ == "__main__":
-    ctx = multiprocessing.get_context("spawn")
-    pool = __import__("concurrent.futures").futures.ProcessPoolExecutor(
-        1, mp_context=ctx, initializer=bench._worker_init, initargs=(os.getpid(),))
-    pool.submit(time.sleep, 0).result()
-    print(*[p.pid for p in pool._processes.values()], flush=True)
-    pool.submit(time.sleep, 60)
-    time.sleep(60)
-"""
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] not in "ZX"
+    except FileNotFoundError:
+        return False
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
 def test_workers_die_with_their_parent():
-    parent = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], stdout=subprocess.PIPE,
-                              text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    worker = int(parent.stdout.readline())
-    os.kill(parent.pid, signal.SIGKILL)  # the parent alone
-    parent.wait(10)
-    parent.stdout.close()
+    """A worker watches its parent (bench._worker_init starts the watch) and ends with it."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # stands for the sweep's process: starts a worker, then dies at once
+        worker = os.fork()
+        if worker == 0:
+            bench._watch_parent(os.getppid(), period=0.05)
+            time.sleep(60)  # reached only if the watch returned instead of ending the worker
+            os._exit(0)
+        os.write(write, str(worker).encode())
+        os._exit(0)
+    os.close(write)
+    worker = int(os.read(read, 32))
+    os.close(read)
+    os.waitpid(child, 0)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(worker, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.kill(worker, signal.SIGKILL)
-    raise AssertionError("the worker outlived its parent by 10 s")
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(worker):
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError("the worker outlived its parent by 10 s")
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt(), MemoryError(), RuntimeError("x\ny"),
