@@ -438,10 +438,10 @@ class Rep4Ex(BaseEstimator):
                 ``Y``, fewer actions than latents, or bad hyperparameters.
         """
         self._check_data(data, need=("A", "Y"))
-        check_varying_columns(data.A, "A", type(self).__name__,
-                              "since it regresses the latents on the actions")
         Y = self._outcome(data.Y)
         self._check_params(data)
+        check_varying_columns(data.A, "A", type(self).__name__,
+                              "since it regresses the latents on the actions")
         self._start_fit(data)
         A = check_float32_range(data.A, "A", type(self).__name__)
         self.dims_["action_dim"] = int(A.shape[1])
