@@ -27,10 +27,12 @@ differ between runs.
 """
 
 import concurrent.futures
+import contextlib
 import json
 import multiprocessing
 import os
 import statistics
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -144,6 +146,7 @@ def run(settings, methods, seeds, engine="local", address=None, out=None, worker
         out: JSONL file the records are appended to as they finish; tasks
             already recorded there are not run again.
         workers: Processes of the local engine; None uses every core.
+            They die with this process, however it ends.
 
     Returns:
         List of record dicts, in the order settings x methods x seeds, with
@@ -158,10 +161,50 @@ def run(settings, methods, seeds, engine="local", address=None, out=None, worker
             ``out`` file whose records were made with other parameters under
             the same names.
         ImportError: for ``engine="ray"`` without Ray installed.
+        causalrep.exceptions.SweepLockedError: while another sweep writes
+            to ``out`` (it holds an exclusive lock on the file, which the
+            system releases when that sweep ends or dies).
     """
     tasks = _tasks(settings, methods, seeds)
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    with _exclusive(out):
+        return _run_unlocked(tasks, engine, address, out, workers)
+
+
+@contextlib.contextmanager
+def _exclusive(out):
+    """Hold an exclusive lock on the records file ``out`` (POSIX ``flock``) for the sweep.
+
+    Two sweeps into one file would both run every task and double the
+    records; the second one is refused instead. The kernel drops the lock
+    when the process ends, a kill included, so a stale lock never blocks.
+    """
+    if out is None:
+        yield
+        return
+    from .exceptions import SweepLockedError
+
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): sweeps are not protected
+        yield
+        return
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepLockedError(f"another sweep is writing to {out}; wait for it to "
+                                   "finish or use another output") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _run_unlocked(tasks, engine, address, out, workers):
     done = {}
     if out is not None:
         for record in read_records(out):
@@ -322,10 +365,21 @@ def _error_text(err):
 
 # -- engines ---------------------------------------------------------------
 
-def _worker_init():
+def _worker_init(parent):
+    """One torch thread, and death with the parent process ``parent`` (a pid)."""
     import torch
 
     torch.set_num_threads(1)
+    # Polling rather than PR_SET_PDEATHSIG, which fires when the thread that
+    # started the worker ends, not the process, and exists on Linux only.
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent, period=0.5):
+    """End this worker as soon as ``parent`` is no longer its parent (it died)."""
+    while os.getppid() == parent:
+        time.sleep(period)
+    os._exit(1)
 
 
 def _run_local(tasks, address=None, workers=None):
@@ -333,7 +387,8 @@ def _run_local(tasks, address=None, workers=None):
     workers = min(workers or os.cpu_count() or 1, len(tasks))
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                initializer=_worker_init) as pool:
+                                                initializer=_worker_init,
+                                                initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_run_task, task): task for task in tasks}
         for future in concurrent.futures.as_completed(futures):
             try:

@@ -10,6 +10,7 @@ import contextlib
 import inspect
 import json
 import logging
+import math
 import re
 import sys
 import textwrap
@@ -28,6 +29,10 @@ _EXAMPLES = """examples:
 """
 
 
+# Largest --grid: a million points per action coordinate is far beyond a curve's needs.
+_MAX_GRID = 1_000_000
+
+
 class UsageError(ValueError):
     """Bad command-line input; reported in one line with exit code 2."""
 
@@ -40,25 +45,37 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None):
-    """Entry point of the ``causalrep`` console script; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    from causalrep.exceptions import TrainingDivergedError
+    """Entry point of the ``causalrep`` console script; returns the exit code.
 
+    Any error, an interrupt (Ctrl-C) included, is reported in one line on
+    stderr with exit code 2; ``--debug`` raises it with its traceback instead.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command, debug = "", "--debug" in argv
     try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        command, debug = f" {args.command}" if args.command else "", args.debug
+        if args.command is None:
+            parser.print_help()
+            return 2
         with _console():
             return args.run(args)
     except KeyboardInterrupt:
-        print("causalrep: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, TypeError, OSError, KeyError, TrainingDivergedError) as err:
-        if args.debug:
+        if debug:
             raise
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"causalrep {args.command}: error: {message}", file=sys.stderr)
+        print(f"causalrep{command}: interrupted", file=sys.stderr)
+        return 2
+    except Exception as err:  # every error is one line; --debug shows where it came from
+        if debug:
+            raise
+        from causalrep.exceptions import TrainingDivergedError
+
+        message = str(err).splitlines()[0] if str(err) else ""
+        if not isinstance(err, (ValueError, TypeError, OSError, KeyError, TrainingDivergedError,
+                                RuntimeError)) or not message:
+            message = f"{type(err).__name__}: {message}".rstrip(": ")
+        print(f"causalrep{command}: error: {message}", file=sys.stderr)
         return 2
 
 
@@ -275,13 +292,25 @@ def _check(args):
     report = check(data.Z, z_hat, up_to=args.up_to, blocks=blocks)
     scored_on = _scored_on(data, args.data)
     if args.json:
-        print(json.dumps({**report.to_dict(), "scored_on": scored_on}, indent=2))
+        print(json.dumps(_finite_or_null({**report.to_dict(), "scored_on": scored_on}),
+                         indent=2, allow_nan=False))
     else:
         print(scored_on["text"])
         print(report.summary())
     if args.plot:
         report.plot(args.plot)
     return 0 if report.passed else 1
+
+
+def _finite_or_null(value):
+    """NaN and infinite floats to None (JSON null), recursively: JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite_or_null(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    return value
 
 
 def _extrapolate(args):
@@ -302,6 +331,8 @@ def _extrapolate(args):
         if count is None or count < 1 or not (np.isfinite(low) and np.isfinite(high)):
             raise UsageError(f"--grid expects LO:HI:N with finite LO, HI and an int N >= 1, "
                              f"got {args.grid!r}")
+        if count > _MAX_GRID:
+            raise UsageError(f"--grid asks for {count} points; at most {_MAX_GRID} are allowed")
         grid = np.linspace(low, high, count)
         actions = np.repeat(grid[:, None], model.dims_["action_dim"], axis=1)
     else:

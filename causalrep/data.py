@@ -4,6 +4,7 @@ import json
 import numbers
 import os
 import tempfile
+import tokenize
 import zipfile
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -76,13 +77,11 @@ class InterventionalData:
         graph = self.graph
         if graph is not None:
             graph = _as_graph(graph, None if Z is None else Z.shape[1])
-        meta = dict(self.meta or {})
-        try:
-            json.dumps(meta)
-        except TypeError as err:
-            raise TypeError(f"meta must be JSON-serialisable: {err}") from None
+        meta = _as_meta(self.meta)
         for name, value in (("X", X), ("regime", regime), ("Z", Z), ("A", A), ("Y", Y)):
             if value is not None:
+                # A view: the container's copy is read-only, the caller's array is untouched.
+                value = value.view()
                 value.setflags(write=False)
             object.__setattr__(self, name, value)
         object.__setattr__(self, "targets", MappingProxyType(targets))
@@ -110,8 +109,16 @@ class InterventionalData:
         return {int(k): int(c) for k, c in zip(values, counts)}
 
     def take(self, index):
-        """A new container holding the samples ``index`` (ints or a mask)."""
-        index = np.asarray(index)
+        """A new container holding the samples ``index``.
+
+        Arguments:
+            index: Row indices (ints in [-n, n)) or a boolean mask of shape (n,).
+
+        Raises:
+            ValueError: for an empty selection, indices out of range or a mask
+                of the wrong length. TypeError: for indices that are not ints.
+        """
+        index = _as_index(index, self.n)
         pick = lambda a: None if a is None else a[index]  # noqa: E731
         present = set(np.unique(self.regime[index]).tolist())
         return InterventionalData(
@@ -207,7 +214,9 @@ class InterventionalData:
         except KeyError:
             raise CheckpointError(f"{path} is not an InterventionalData file (no header)") from None
         except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile, RuntimeError,
-                MemoryError, OverflowError) as err:  # RecursionError is a RuntimeError
+                MemoryError, OverflowError, SyntaxError, tokenize.TokenError) as err:
+            # RecursionError is a RuntimeError; a mangled .npy header string
+            # reaches numpy's header parser as a SyntaxError or TokenError.
             raise CheckpointError(f"cannot read data file {path}: "
                                   f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
                                   ) from None
@@ -257,20 +266,43 @@ def atomic_write(path, write, suffix=""):
     Windows). On any exception, KeyboardInterrupt included, the temporary
     file is removed and ``path`` is untouched. Only a hard kill (SIGKILL,
     power loss) can leave a ``.tmp-*`` file behind, never a broken ``path``.
+
+    The new file keeps the permissions of the file it replaces (a new file
+    gets the usual ones, 0666 less the umask), and a symbolic link at
+    ``path`` stays a link: its target is the file replaced.
     """
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"cannot save to {path}: it is a folder")
     try:
+        mode = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    except OSError as err:
+        raise type(err)(err.errno, f"cannot save to {path}: cannot create a file in "
+                                   f"{folder}: {err.strerror}") from None
+    try:
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _umask():
+    """The process's umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # Largest ratio of uncompressed to compressed size that deflate can reach.
@@ -366,6 +398,52 @@ def _as_targets(targets, regime):
     return clean
 
 
+def _as_index(index, n):
+    """Rows to take: ints in [-n, n) or a boolean mask of shape (n,) -> int64 array."""
+    raw = np.asarray(index.detach().cpu() if hasattr(index, "detach") else index)
+    if raw.dtype == bool:
+        if raw.shape != (n,):
+            raise ValueError(f"a boolean mask must have shape ({n},), got {raw.shape}")
+        raw = np.flatnonzero(raw)
+    elif raw.size == 0:
+        raw = raw.astype(np.int64)
+    elif raw.dtype.kind not in "iu":
+        raise TypeError(f"index must hold ints or be a boolean mask, got dtype {raw.dtype}")
+    raw = raw.reshape(1) if raw.ndim == 0 else raw
+    if raw.ndim != 1:
+        raise ValueError(f"index must be 1-dimensional, got shape {raw.shape}")
+    if raw.size == 0:
+        raise ValueError("index selects no samples: a container needs at least one")
+    if raw.min() < -n or raw.max() >= n:
+        bad = raw[(raw < -n) | (raw >= n)][0]
+        raise ValueError(f"index {int(bad)} is out of range for {n} samples")
+    return raw.astype(np.int64)
+
+
+def _as_meta(meta):
+    """``meta`` as it will read back from a file: string keys, JSON values, lists for tuples."""
+    meta = {} if meta is None else meta
+    if not isinstance(meta, dict):
+        raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+
+    def check_keys(value, where):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"meta{where} has key {key!r} of type {type(key).__name__}; "
+                                    "keys must be strings (a file stores them as strings)")
+                check_keys(inner, f"{where}[{key!r}]")
+        elif isinstance(value, (list, tuple)):
+            for i, inner in enumerate(value):
+                check_keys(inner, f"{where}[{i}]")
+
+    check_keys(meta, "")
+    try:
+        return json.loads(json.dumps(meta))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"meta must be JSON-serialisable: {err}") from None
+
+
 def _is_index(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -409,6 +487,15 @@ def _optional(value, name, n, ndims):
 def _as_graph(graph, d):
     if not isinstance(graph, nx.DiGraph):
         raise TypeError(f"graph must be a networkx.DiGraph, got {type(graph).__name__}")
+    odd = [node for node in graph.nodes if not _is_index(node)]
+    if odd:
+        raise TypeError(f"graph nodes must be the ints 0..d-1, got node {odd[0]!r} of type "
+                        f"{type(odd[0]).__name__}")
+    # numpy ints become Python ints, so that the graph saves as JSON and loads back equal.
+    clean = nx.DiGraph()
+    clean.add_nodes_from(int(node) for node in graph.nodes)
+    clean.add_edges_from((int(a), int(b)) for a, b in graph.edges)
+    graph = clean
     nodes = sorted(graph.nodes)
     if nodes != list(range(len(nodes))):
         raise ValueError(f"graph nodes must be 0..d-1, got {nodes}")
@@ -416,4 +503,4 @@ def _as_graph(graph, d):
         raise ValueError(f"graph has {len(nodes)} nodes but Z has {d} columns")
     if not nx.is_directed_acyclic_graph(graph):
         raise ValueError(f"graph has a cycle: {nx.find_cycle(graph)}")
-    return graph.copy()
+    return graph

@@ -5,7 +5,7 @@ Each derives from the built-in exception a caller would already catch, so
 kind of failure precisely.
 """
 
-__all__ = ["NotFittedError", "CheckpointError", "TrainingDivergedError"]
+__all__ = ["NotFittedError", "CheckpointError", "TrainingDivergedError", "SweepLockedError"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -18,3 +18,7 @@ class CheckpointError(ValueError):
 
 class TrainingDivergedError(RuntimeError):
     """A loss went non-finite during training; the message names epoch and term."""
+
+
+class SweepLockedError(RuntimeError):
+    """Another sweep is writing to the same records file; the message names it."""

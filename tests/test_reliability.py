@@ -91,7 +91,7 @@ def ctx(tmp_path_factory):
                          seed=0).save(c.dir / "narrow.npz")
     InterventionalData(X=c.data.X, regime=c.data.regime,
                        targets={0: (), 1: (5,), 2: (1,)}).save(c.dir / "unknown_target.npz")
-    InterventionalData(X=c.data.X * 1e35, Z=c.data.Z).save(c.dir / "huge.npz")
+    InterventionalData(X=c.data.X * 1e306, Z=c.data.Z).save(c.dir / "huge.npz")
     X = c.data.X.copy()
     X[3, 1] = np.nan
     _npz(c.dir / "nan.npz", X=X, Z=c.data.Z)
@@ -313,22 +313,30 @@ API_CASES = [
     ("files", "data-save-into-missing-folder",
      lambda c: c.data.save(c.dir / "absent" / "d.npz"), FileNotFoundError,
      r"^cannot save to .*d\.npz: folder .*absent does not exist"),
-    # extreme scales beyond what float32 networks can hold
+    # spreads and magnitudes that float64 standardisation cannot represent
     *[("scale", f"X*{factor:g}-{name}", lambda c, name=name, factor=factor:
        FACTORIES[name]().fit(_scaled(c.data, factor)), ValueError, message)
-      for name in ("InterventionalCRL", "Autoencoder", "CausalDiffAE")
+      for name in ("InterventionalCRL", "Autoencoder", "CausalDiffAE", "LinearICA")
       for factor, message in [
-          (1e35, r"^X has values up to \S+ in magnitude; \w+ computes in float32 and "
-                 r"accepts magnitudes up to 1e\+30: rescale X"),
-          (1e-35, r"^X varies by less than 1e-30 in every column \(largest standard "
-                  r"deviation \S+\); \w+ computes in float32"),
+          (1e306, r"^X column \d+ has values up to \S+ in magnitude; \w+ accepts magnitudes "
+                  r"up to 1e\+305 \(its decoded values would overflow float64\): rescale X"),
+          (1e-304, r"^X column \d+ has standard deviation \S+, below 1e-300: \w+ cannot "
+                   r"represent so small a spread in float64: rescale X"),
       ]],
+    # constant or identical rows
+    *[("scale", f"constant-X-{name}", lambda c, name=name:
+       FACTORIES[name]().fit(InterventionalData(X=np.full((40, 6), 3e9), regime=c.data.regime[:40],
+                                                targets=c.data.targets)),
+       ValueError, r"^X is constant: all 40 rows are identical \(up to float64 rounding\), so "
+                   r"\w+ has nothing to learn from")
+      for name in ("Autoencoder", "BetaVAE", "CausalDiffAE", "LinearICA")],
     ("scale", "A*1e35-Rep4Ex",
      lambda c: FACTORIES["Rep4Ex"]().fit(InterventionalData(X=c.rdata.X, A=c.rdata.A * 1e35,
                                                              Y=c.rdata.Y)),
      ValueError, r"^A has values up to .* in magnitude; Rep4Ex computes in float32"),
     ("scale", "transform-1e300", lambda c: c.ae.transform(np.full((2, 6), 1e300)), ValueError,
-     r"^X has values up to 1e\+300 in magnitude; Autoencoder computes in float32"),
+     r"^X has values up to \S+ standard deviations away from the fitted data's mean; "
+     r"Autoencoder computes in float32 and accepts up to 1e\+30"),
 ]
 
 
@@ -431,9 +439,9 @@ CLI_CASES = [
     ("files", "model-out-into-missing-folder",
      ["fit", "linear_ica", "--data", "{d}/data.npz", "--out", "{d}/absent/m.pt"],
      r"cannot save to .*m\.pt: folder .*absent does not exist"),
-    ("scale", "data-beyond-float32",
+    ("scale", "data-beyond-float64",
      ["fit", "autoencoder", "--data", "{d}/huge.npz", "--out", "{d}/m.pt"],
-     r"X has values up to .* in magnitude; Autoencoder computes in float32"),
+     r"X column \d+ has values up to .* in magnitude; Autoencoder accepts magnitudes up to"),
     ("divergence", "learning-rate-that-diverges",
      ["fit", "autoencoder", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", "lr=1e30",
       "--param", "hidden=[8]", "--param", "max_steps=20", "--param", "verbose=0"],

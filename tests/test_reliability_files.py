@@ -246,7 +246,8 @@ def test_fuzz_cli_file_arguments(saved, target, damage):
         with contextlib.redirect_stdout(baseline), contextlib.redirect_stderr(io.StringIO()):
             expected = main(["check", "--data", str(folder / "data.npz"),
                              "--model", str(folder / "ica.pt")])
-        assert (code, out.getvalue()) == (expected, baseline.getvalue()), damage
+        scored = out.getvalue().replace(path.name, name)  # `check` names the file it scored
+        assert (code, scored) == (expected, baseline.getvalue()), damage
 
 
 # -- pickles ------------------------------------------------------------------------------
@@ -304,9 +305,17 @@ def test_a_flipped_weight_is_caught_by_the_digest(saved, tmp_path):
     torch.save(payload, tmp_path / "flipped.pt")
     with pytest.raises(CheckpointError, match=r"does not match its SHA-256 digest"):
         causalrep.load(tmp_path / "flipped.pt")
-    del payload["sha256"]  # files written before digests existed still load
+    payload["state"][name].view(-1)[0] -= 1.0
+    del payload["sha256"]  # a missing digest is an error unless legacy files are asked for
     torch.save(payload, tmp_path / "legacy.pt")
-    assert causalrep.load(tmp_path / "legacy.pt").transform(saved["data"].X).shape == (120, 2)
+    with pytest.raises(CheckpointError, match=r"has no SHA-256 digest.*allow_legacy=True"):
+        causalrep.load(tmp_path / "legacy.pt")
+    loaded = causalrep.load(tmp_path / "legacy.pt", allow_legacy=True)
+    assert loaded.transform(saved["data"].X).shape == (120, 2)
+    payload["state"][name].view(-1)[0] = float("nan")  # even then, weights must be finite
+    torch.save(payload, tmp_path / "nan.pt")
+    with pytest.raises(CheckpointError, match=rf"network weight '{name}' holds non-finite"):
+        causalrep.load(tmp_path / "nan.pt", allow_legacy=True)
 
 
 # -- atomic saves -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import FLOAT32_LIMIT, as_float_array, check_float32_range, check_positive
+from .._validation import FLOAT32_LIMIT, as_float_array, check_positive, check_standardisable
 from ..data import InterventionalData
 from ..exceptions import NotFittedError
 from .threads import resolve_threads, thread_scope
@@ -53,6 +53,12 @@ class BaseEstimator:
     """Base class: parameters, device, data checks, training, transform, save."""
 
     _saved_json = ("history_",)
+    #: Shapes of the fitted arrays in ``arrays_``, checked when a checkpoint is
+    #: loaded: name -> tuple of sizes, each an int, the name of an entry of
+    #: ``dims_`` or of a hyperparameter (e.g. ``"latent_dim"``), or ``"*"``
+    #: for any size. ``None``: the class declares none, and only finiteness
+    #: is checked.
+    _array_shapes = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -115,8 +121,8 @@ class BaseEstimator:
                              f"data has {data.n}")
 
     def _start_fit(self, data):
-        """Check the shared hyperparameters and the data's scale, resolve the
-        device, note dim_x."""
+        """Check the shared hyperparameters and that every column of X can be
+        standardised in float64, resolve the device, note dim_x."""
         check_positive(self.latent_dim, "latent_dim", integer=True)
         if self.latent_dim > data.dim_x:
             raise ValueError(f"latent_dim={self.latent_dim} is larger than the "
@@ -133,7 +139,7 @@ class BaseEstimator:
                 isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
             raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}")
         self._check_samples(data)
-        check_float32_range(data.X, "X", type(self).__name__)
+        check_standardisable(data.X, "X", type(self).__name__)
         self.device_ = resolve_device(self.device)
         self.dims_ = {"dim_x": int(data.dim_x)}
         self.arrays_ = {}
@@ -157,8 +163,13 @@ class BaseEstimator:
         if not hasattr(self, "modules_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(data) first")
 
-    def _tensor(self, X, name="X", dtype=np.float32):
-        """Validate observations against the fitted dimension; tensor of ``dtype``."""
+    def _tensor(self, X, name="X", scaled=True):
+        """Validate observations against the fitted dimension; float64 tensor.
+
+        With ``scaled`` (observations that go through ``modules_["scaler"]``),
+        the values are checked in the fitted standardised units, where the
+        float32 networks see them; otherwise as they are.
+        """
         self._check_fitted()
         if isinstance(X, InterventionalData):
             X = X.X
@@ -166,12 +177,19 @@ class BaseEstimator:
         if X.shape[1] != self.dims_["dim_x"]:
             raise ValueError(f"{name} has {X.shape[1]} features but {type(self).__name__} "
                              f"was fitted on {self.dims_['dim_x']}")
-        largest = float(np.max(np.abs(X))) if X.size else 0.0
-        if dtype == np.float32 and largest > FLOAT32_LIMIT:
-            raise ValueError(f"{name} has values up to {largest:.3g} in magnitude; "
+        scaler = self.modules_["scaler"] if scaled and "scaler" in self.modules_ else None
+        if scaler is None:
+            largest = float(np.max(np.abs(X)))
+        else:
+            mean, scale = (scaler.mean.cpu().numpy(), scaler.scale.cpu().numpy())
+            largest = float(np.max(np.abs((X - mean) / scale)))
+        if not largest <= FLOAT32_LIMIT:
+            units = "in magnitude" if scaler is None else \
+                "standard deviations away from the fitted data's mean"
+            raise ValueError(f"{name} has values up to {largest:.3g} {units}; "
                              f"{type(self).__name__} computes in float32 and accepts "
-                             f"magnitudes up to {FLOAT32_LIMIT:g}")
-        return torch.from_numpy(X.astype(dtype))
+                             f"up to {FLOAT32_LIMIT:g}")
+        return torch.from_numpy(X if X.flags.writeable else X.copy())
 
     @torch.no_grad()
     def _batched(self, fn, *inputs, batch_size=8192):

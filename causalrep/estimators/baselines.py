@@ -23,6 +23,7 @@ every other estimator.
 """
 
 import warnings
+from types import MappingProxyType
 
 import numpy as np
 import pyro
@@ -32,7 +33,8 @@ from pyro import poutine
 from torch import nn
 from torch.nn import functional as F
 
-from .._validation import as_float_array, as_generator, check_float32_range, check_positive
+from .._validation import (FLOAT32_LIMIT, as_float_array, as_generator, check_positive,
+                           check_standardisable)
 from ..data import InterventionalData
 from .base import BaseEstimator
 from .nets import MLP, Standardizer, autoencoder, reconstruction_loss
@@ -65,9 +67,18 @@ class _Decoding:
         if Z.shape[1] != self.latent_dim:
             raise ValueError(f"Z has {Z.shape[1]} columns but {type(self).__name__} "
                              f"has latent_dim={self.latent_dim}")
+        largest = float(np.max(np.abs(Z)))
+        if largest > FLOAT32_LIMIT:
+            raise ValueError(f"Z has values up to {largest:.3g} in magnitude; "
+                             f"{type(self).__name__} decodes in float32 and accepts "
+                             f"up to {FLOAT32_LIMIT:g}")
         modules = self.modules_
-        return self._batched(lambda z: modules["scaler"].inverse(modules["decoder"](z)),
-                             torch.from_numpy(Z.astype(np.float32)))
+        X = self._batched(lambda z: modules["scaler"].inverse(modules["decoder"](z)),
+                          torch.from_numpy(Z.astype(np.float32)))
+        if not np.all(np.isfinite(X)):
+            raise ValueError("Z decodes to observations beyond float64's range; "
+                             "these latents lie far outside the fitted data")
+        return X
 
 
 class Autoencoder(_Decoding, BaseEstimator):
@@ -113,6 +124,8 @@ class Autoencoder(_Decoding, BaseEstimator):
         self.verbose = verbose
         self.n_threads = n_threads
 
+    _array_shapes = MappingProxyType({})
+
     def _build(self, dims):
         return autoencoder(dims["dim_x"], self.latent_dim, self.hidden, decoder="mlp")
 
@@ -121,7 +134,7 @@ class Autoencoder(_Decoding, BaseEstimator):
         self._check_data(data)
         _check_restarts(self.restarts)
         self._start_fit(data)
-        x = torch.tensor(data.X, dtype=torch.float32)
+        x = torch.tensor(data.X)
 
         def build():
             modules = self._build(self.dims_).to(self.device_)
@@ -149,6 +162,7 @@ class _VAE(_Decoding, BaseEstimator):
     """
 
     _beta = 1.0
+    _array_shapes = MappingProxyType({})
 
     def _build(self, dims):
         d, dim_x = self.latent_dim, dims["dim_x"]
@@ -192,7 +206,7 @@ class _VAE(_Decoding, BaseEstimator):
     def _fit_vae(self, data):
         _check_restarts(self.restarts)
         self._start_fit(data)
-        x = torch.tensor(data.X, dtype=torch.float32)
+        x = torch.tensor(data.X)
         aux = self._aux(data)
         elbo = pyro.infer.Trace_ELBO(max_plate_nesting=1)
 
@@ -329,6 +343,8 @@ class IVAE(_VAE):
         history_: Training history of the negative ELBO per sample.
     """
 
+    _array_shapes = MappingProxyType({"regimes": ("n_regimes",)})
+
     def __init__(self, latent_dim, auxiliary="regime", hidden=(256, 256), max_steps=6000,
                  max_epochs=None, batch_size=256, lr=1e-3, restarts=1, device="auto",
                  seed=0, verbose=1, n_threads="auto"):
@@ -362,9 +378,9 @@ class IVAE(_VAE):
 
     def _aux(self, data):
         if self.auxiliary == "actions":
-            check_float32_range(data.A, "A", type(self).__name__)
+            check_standardisable(data.A, "A", type(self).__name__)
             self.dims_["dim_a"] = int(data.A.shape[1])
-            return (torch.tensor(data.A, dtype=torch.float32),)
+            return (torch.tensor(data.A),)
         regimes = np.asarray(data.regimes, dtype=np.int64)
         self.dims_["n_regimes"] = int(regimes.size)
         self.arrays_["regimes"] = regimes
@@ -425,6 +441,7 @@ class LinearICA(BaseEstimator):
     """
 
     _saved_json = ("history_", "converged_")
+    _array_shapes = MappingProxyType({})
 
     def __init__(self, latent_dim, max_steps=500, tol=1e-6, seed=0, verbose=0, n_threads="auto"):
         self.latent_dim = latent_dim
@@ -454,6 +471,7 @@ class LinearICA(BaseEstimator):
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
         self._check_samples(data)
+        check_standardisable(data.X, "X", type(self).__name__)
         d, X = self.latent_dim, data.X
         # Whitening is scale-free: compute it on X / max|X| so that the
         # covariance neither overflows nor underflows at extreme scales.

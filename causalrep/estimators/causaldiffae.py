@@ -37,6 +37,7 @@ with :math:`w` = ``strength``: :math:`w > 1` amplifies an intervention,
 
 import math
 import numbers
+from types import MappingProxyType
 
 import networkx as nx
 import numpy as np
@@ -112,6 +113,8 @@ class CausalDiffAE(BaseEstimator):
     """
 
     _saved_json = ("history_", "variables_", "guidance_")
+    _array_shapes = MappingProxyType({name: ("latent_dim",) for name in (
+        "u_mean", "u_std", "label_mean", "label_std")})
 
     def __init__(self, latent_dim=None, graph=None, label_fraction=1.0, label_scale=0.1,
                  beta=0.05, cond_dropout=None, diffusion_steps=1000, channels=32,
@@ -195,7 +198,7 @@ class CausalDiffAE(BaseEstimator):
         named = isinstance(variables, (list, tuple)) and len(variables) == d
         self.variables_ = [str(v) for v in variables] if named else None
 
-        x = torch.tensor(data.X, dtype=torch.float32)
+        x = torch.tensor(data.X)
         labels, labeled = self._labels(data, d)
         dropout = self._dropout()
         self.guidance_ = dropout > 0
@@ -440,7 +443,7 @@ class CausalDiffAE(BaseEstimator):
             numpy array (n, dim_x) in the units of the training observations.
         """
         self._check_fitted()
-        x_T = self._tensor(x_T, "x_T")
+        x_T = self._tensor(x_T, "x_T", scaled=False).float()
         z = torch.from_numpy(as_float_array(z, "z", ndim=2).astype(np.float32))
         if z.shape != (x_T.shape[0], self.dims_["latent_dim"]):
             raise ValueError(f"z must have shape ({x_T.shape[0]}, {self.dims_['latent_dim']}), "

@@ -44,12 +44,15 @@ def save(estimator, path):
     atomic_write(os.fspath(path), lambda handle: torch.save(payload, handle))
 
 
-def load(path, device="auto"):
+def load(path, device="auto", allow_legacy=False):
     """Read an estimator saved with ``estimator.save(path)``.
 
     Arguments:
         path: File written by ``save``.
         device: Where the loaded networks run ("auto", "cpu", "cuda", ...).
+        allow_legacy: Accept a file without a SHA-256 digest (written before
+            digests existed, or with its digest removed) and load it unchecked;
+            only for files from a source you trust.
 
     Returns:
         The fitted estimator, ready for ``transform``.
@@ -58,8 +61,9 @@ def load(path, device="auto"):
         FileNotFoundError: if ``path`` does not exist.
         ValueError: for an unknown ``device``.
         CheckpointError: if the file is truncated, corrupt (its SHA-256
-            digest differs), holds code, was written by something else, or
-            does not match its class.
+            digest differs, or is missing and ``allow_legacy`` is false),
+            holds code, was written by something else, or does not match its
+            class (a network or array of the wrong shape, a non-finite value).
     """
     path = os.fspath(path)
     device = resolve_device(device)
@@ -78,6 +82,10 @@ def load(path, device="auto"):
         raise CheckpointError(f"checkpoint {path} names unknown estimator {name!r}")
     # The digest is checked before anything is built from the file, so that
     # corrupted sizes never reach the network constructors.
+    if "sha256" not in payload and not allow_legacy:
+        raise CheckpointError(f"checkpoint {path} has no SHA-256 digest, so its integrity cannot "
+                              "be checked (a file from an old version, or one whose digest was "
+                              "removed); load(path, allow_legacy=True) reads it if you trust it")
     try:
         intact = "sha256" not in payload or payload["sha256"] == _digest(payload)
     except (TypeError, ValueError, RuntimeError) as err:
@@ -95,7 +103,10 @@ def load(path, device="auto"):
             if key not in type(estimator)._saved_json:
                 raise ValueError(f"unexpected fitted attribute {key!r}")
             setattr(estimator, key, value)
-        estimator.arrays_ = {k: v.numpy() for k, v in payload["arrays"].items()}
+        estimator.arrays_ = _checked_arrays(estimator, payload["arrays"])
+        for key, value in payload["state"].items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise ValueError(f"network weight {key!r} holds non-finite values")
         modules = estimator._build(estimator.dims_)
         modules.load_state_dict(payload["state"], strict=True)
         estimator.modules_ = modules.to(estimator.device_).eval()
@@ -105,6 +116,38 @@ def load(path, device="auto"):
                               f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
                               ) from None
     return estimator
+
+
+def _checked_arrays(estimator, arrays):
+    """Fitted arrays as numpy, each finite and of the shape the class declares."""
+    if not isinstance(arrays, dict):
+        raise TypeError(f"arrays must be a dict, got {type(arrays).__name__}")
+    out = {}
+    for key, value in arrays.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"array {key!r} is a {type(value).__name__}, not a tensor")
+        out[key] = value.numpy()
+        if out[key].dtype.kind == "f" and not np.all(np.isfinite(out[key])):
+            raise ValueError(f"array {key!r} holds non-finite values")
+    spec = type(estimator)._array_shapes
+    if spec is None:
+        return out
+    sizes = {**estimator.get_params(), **estimator.dims_}
+    for key, shape in spec.items():
+        if not all(s == "*" or isinstance(s, int) or isinstance(sizes.get(s), int)
+                   for s in shape):
+            continue  # sizes this configuration does not have: the array is not used
+        if key not in out:
+            raise ValueError(f"array {key!r} is missing")
+        want = tuple(s if isinstance(s, int) or s == "*" else sizes[s] for s in shape)
+        got = out[key].shape
+        if len(got) != len(want) or any(w != "*" and w != g for w, g in zip(want, got)):
+            raise ValueError(f"array {key!r} has shape {got} but the configuration gives "
+                             f"{want}")
+    unknown = sorted(set(out) - set(spec))
+    if unknown:
+        raise ValueError(f"unexpected array(s) {unknown}")
+    return out
 
 
 def _digest(payload):

@@ -25,12 +25,14 @@ independent, the comparison point the paper uses.
 
 import numbers
 import warnings
+from types import MappingProxyType
 
 import numpy as np
 import scipy.linalg
 import torch
 from torch import nn
 
+from .._validation import column_stats
 from . import do_stage2, varpro
 from .base import BaseEstimator
 from .nets import (PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder,
@@ -109,6 +111,8 @@ class InterventionalCRL(BaseEstimator):
     """
 
     _saved_json = ("history_", "diagnostics_", "stage2_", "stage1_", "blocks_")
+    _array_shapes = MappingProxyType({"center": ("latent_dim",),
+                                      "gamma": ("latent_dim", "latent_dim")})
 
     def __init__(self, latent_dim, decoder="polynomial", degree=2, encoder="auto",
                  hidden=(256, 256), stage2="auto", max_steps=6000, max_epochs=None,
@@ -250,7 +254,7 @@ class InterventionalCRL(BaseEstimator):
 
     def _fit_mlp(self, X, val_rows):
         """Stage 1 by an MLP autoencoder trained with the shared loop."""
-        x = torch.tensor(X, dtype=torch.float32)
+        x = torch.from_numpy(X)  # the scaler standardises in float64, then casts
         dims = {"dim_x": int(X.shape[1])}
 
         def build():
@@ -326,6 +330,9 @@ class InterventionalCRL(BaseEstimator):
             if count < minimum:
                 raise ValueError(f"regime {k} has {count} samples; InterventionalCRL needs "
                                  f"at least 2 * latent_dim + 2 = {minimum} per regime")
+            if k == 0 and not np.any(column_stats(data.X[data.regime == 0])[1] > 0):
+                raise ValueError(f"regime 0 (observational) has {count} identical rows: the "
+                                 "do-regimes' variance ratios would have no reference")
 
     def _stage2_kind(self, data):
         intervened = any(data.targets[k] != () for k in data.regimes)
@@ -463,9 +470,13 @@ class InterventionalCRL(BaseEstimator):
         """Latents of stage 1 alone (affine identification), (n, d)."""
         self._check_fitted()
         modules = self.modules_
-        exact = self.dims_.get("encoder") == "linear"
+        if self.dims_.get("encoder") == "linear":
+            # float64 throughout: the scaler's own forward casts to float32.
+            scaler = modules["scaler"]
+            return self._batched(lambda xb: modules["encoder"]((xb - scaler.mean) / scaler.scale),
+                                 self._tensor(X))
         return self._batched(lambda xb: modules["encoder"](modules["scaler"](xb)),
-                             self._tensor(X, dtype=np.float64 if exact else np.float32))
+                             self._tensor(X))
 
     def transform(self, X):
         """Recovered latents, shape (n, latent_dim): stage 1 then the stage-2 map."""

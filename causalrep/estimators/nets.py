@@ -6,10 +6,13 @@ to random variables without rewriting the network.
 """
 
 import itertools
+import math
 
 import torch
 from pyro.nn import PyroModule
 from torch import nn
+
+from .._validation import column_stats
 
 __all__ = ["MLP", "PolynomialFeatures", "PolynomialDecoder", "Standardizer",
            "autoencoder", "reconstruction_loss"]
@@ -97,28 +100,38 @@ class PolynomialDecoder(PyroModule):
 
 
 class Standardizer(PyroModule):
-    """Per-feature affine standardisation fitted once, stored as buffers.
+    """Per-feature affine standardisation fitted once, computed in float64.
 
-    Features with zero spread are left unscaled rather than divided by zero.
+    Mean and scale are float64 buffers and the map runs in float64; only the
+    standardised values are cast to float32 for the networks. So an offset or
+    a scale far outside float32 (1e9 plus unit noise, 1e-200, 1e300) loses
+    nothing, provided the inputs reach it in float64. Features with zero
+    spread are left unscaled rather than divided by zero.
+
+    Shapes:
+        forward: (n, dim) any float dtype -> (n, dim) float32;
+        inverse: (n, dim) -> (n, dim) float64.
     """
 
     def __init__(self, dim):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("scale", torch.ones(dim))
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("scale", torch.ones(dim, dtype=torch.float64))
 
     def fit(self, x):
-        """Set mean and scale from ``x`` of shape (n, dim); returns self."""
-        self.mean.copy_(x.mean(0))
-        std = x.std(0)
-        self.scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+        """Set mean and scale (sample standard deviation) from ``x`` (n, dim); returns self."""
+        mean, std = column_stats(x.detach().cpu().to(torch.float64).numpy())
+        std *= math.sqrt(x.shape[0] / max(x.shape[0] - 1, 1))
+        std[std == 0] = 1.0
+        self.mean.copy_(torch.from_numpy(mean))
+        self.scale.copy_(torch.from_numpy(std))
         return self
 
     def forward(self, x):
-        return (x - self.mean) / self.scale
+        return ((x.to(self.mean.dtype) - self.mean) / self.scale).to(torch.float32)
 
     def inverse(self, x):
-        return x * self.scale + self.mean
+        return x.to(self.mean.dtype) * self.scale + self.mean
 
 
 def autoencoder(dim_x, latent_dim, hidden, decoder="mlp", degree=2):

@@ -69,7 +69,7 @@ import warnings
 import numpy as np
 import torch
 
-from .._validation import as_float_array, check_float32_range
+from .._validation import as_float_array, check_float32_range, check_varying_columns
 from .base import BaseEstimator
 from .interventional import IdentifiabilityWarning
 from .nets import autoencoder
@@ -441,6 +441,8 @@ class Rep4Ex(BaseEstimator):
         self._check_data(data, need=("A", "Y"))
         Y = self._outcome(data.Y)
         self._check_params(data)
+        check_varying_columns(data.A, "A", type(self).__name__,
+                              "since it regresses the latents on the actions")
         self._start_fit(data)
         A = check_float32_range(data.A, "A", type(self).__name__)
         self.dims_["action_dim"] = int(A.shape[1])

@@ -148,15 +148,25 @@ class BlockR2Result(JSONFields):
     n_score: int
 
 
-@dataclass(frozen=True)
 class _Split:
-    """Rows that fit (``fit_*``) and rows that score (``score_*``)."""
+    """Rows that fit and rows that score, kept as row indices into the inputs.
 
-    fit_true: np.ndarray
-    fit_hat: np.ndarray
-    score_true: np.ndarray
-    score_hat: np.ndarray
-    test_fraction: float
+    No part is copied: every statistic is gathered over chunks of rows (see
+    :meth:`chunks`), each standardised in float64 with its columns' centre and
+    scale over all rows. So peak memory stays a small fraction of the inputs',
+    and no score depends on the inputs' offset or scale (values near 1e-160
+    or 1e160 give the scores of unit scale). ``fit_true``, ``fit_hat``,
+    ``score_true`` and ``score_hat`` materialise a part for callers that need
+    the rows themselves.
+    """
+
+    def __init__(self, z_true, z_hat, fit, score, test_fraction):
+        self.z_true, self.z_hat = z_true, z_hat
+        self.fit, self.score = fit, score  # sorted int64 row indices; None: every row
+        self.test_fraction = float(test_fraction)
+        self.d = z_true.shape[1]
+        self.centre, self.scale = _column_scale(z_true, z_hat)
+        self._stats = {}
 
     @property
     def in_sample(self):
@@ -164,11 +174,154 @@ class _Split:
 
     @property
     def n_fit(self):
-        return len(self.fit_true)
+        return len(self.z_true) if self.fit is None else len(self.fit)
 
     @property
     def n_score(self):
-        return len(self.score_true)
+        return len(self.z_true) if self.score is None else len(self.score)
+
+    def rows(self, part, which, rows=None):
+        """Rows ``rows`` (indices into the part) of ``which`` ("true" or "hat")."""
+        index = getattr(self, part)
+        if rows is not None:
+            index = np.asarray(rows) if index is None else index[rows]
+        source = self.z_true if which == "true" else self.z_hat
+        return source if index is None else source[index]
+
+    fit_true = property(lambda self: self.rows("fit", "true"))
+    fit_hat = property(lambda self: self.rows("fit", "hat"))
+    score_true = property(lambda self: self.rows("score", "true"))
+    score_hat = property(lambda self: self.rows("score", "hat"))
+
+    def chunks(self, part, ranks=False):
+        """Yield the part's rows as float64 chunks ``[z_true | z_hat]``, (m, d + k).
+
+        Values are standardised with the columns' centre and scale over all
+        rows; with ``ranks``, they are instead the normalised ranks
+        ``(rank - 1/2) / n_part`` of each column within the part.
+        """
+        index = getattr(self, part)
+        n = len(self.z_true) if index is None else len(index)
+        width = self.z_true.shape[1] + self.z_hat.shape[1]
+        step = _chunk_rows(width)
+        ranked = self._ranks(part) if ranks else None
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            if ranked is not None:
+                yield (ranked[start:stop].astype(np.float64) - 0.5) / n
+                continue
+            rows = slice(start, stop) if index is None else index[start:stop]
+            chunk = np.concatenate([self.z_true[rows], self.z_hat[rows]], axis=1)
+            chunk -= self.centre
+            chunk /= self.scale
+            yield chunk
+
+    def stats(self, part, ranks=False):
+        """Mean, covariance (ddof 0) and which columns vary, over a part; cached."""
+        part = "fit" if self.in_sample else part
+        key = (part, bool(ranks))
+        if key not in self._stats:
+            total, gram, low, high, n = None, None, None, None, 0
+            for chunk in self.chunks(part, ranks):
+                if total is None:
+                    total, gram = chunk.sum(axis=0), chunk.T @ chunk
+                    low, high = chunk.min(axis=0), chunk.max(axis=0)
+                else:
+                    total += chunk.sum(axis=0)
+                    gram += chunk.T @ chunk
+                    np.minimum(low, chunk.min(axis=0), out=low)
+                    np.maximum(high, chunk.max(axis=0), out=high)
+                n += len(chunk)
+            mean = total / n
+            cov = gram / n - np.outer(mean, mean)
+            varying = (high > low) & (np.diag(cov) > 0)
+            self._stats[key] = _Moments(n, mean, cov, varying)
+        return self._stats[key]
+
+    def sse(self, part, residual, ranks=False):
+        """Sum over the part's rows of ``residual(chunk) ** 2``, per column."""
+        part = "fit" if self.in_sample else part
+        total = 0.0
+        for chunk in self.chunks(part, ranks):
+            r = residual(chunk)
+            total = total + np.einsum("ij,ij->j", r, r)
+        return total
+
+    def _ranks(self, part):
+        """Average ranks (1..m) of every column within a part, float32 (exact to 2**23 rows)."""
+        index = getattr(self, part)
+        n = len(self.z_true) if index is None else len(index)
+        d, k = self.z_true.shape[1], self.z_hat.shape[1]
+        ranks = np.empty((n, d + k), dtype=np.float32)
+        block = max(1, _CHUNK_BYTES // (16 * n))
+        for source, offset in ((self.z_true, 0), (self.z_hat, d)):
+            for first in range(0, source.shape[1], block):
+                columns = np.arange(first, min(first + block, source.shape[1]))
+                values = source[:, columns] if index is None else source[index[:, None], columns]
+                ranks[:, offset + columns] = _average_ranks(np.ascontiguousarray(values.T)).T
+        return ranks
+
+
+@dataclass(frozen=True)
+class _Moments:
+    n: int
+    mean: np.ndarray
+    cov: np.ndarray
+    varying: np.ndarray
+
+
+# Rows per chunk: about this many bytes of float64 per chunk of [z_true | z_hat].
+_CHUNK_BYTES = 32 * 2**20
+
+
+def _chunk_rows(width):
+    return max(256, _CHUNK_BYTES // (8 * max(width, 1)))
+
+
+def _column_scale(z_true, z_hat):
+    """Centre and scale of every column of ``[z_true | z_hat]`` over all rows, in chunks.
+
+    Each chunk is divided by its columns' largest magnitude before it is
+    summed and squared, so neither overflows nor underflows at any scale.
+    Constant columns get their magnitude as scale (1 when zero).
+    """
+    width = z_true.shape[1] + z_hat.shape[1]
+    step = _chunk_rows(width)
+    n = len(z_true)
+
+    def chunks():
+        for start in range(0, n, step):
+            yield np.concatenate([z_true[start:start + step], z_hat[start:start + step]], axis=1)
+
+    peak = np.zeros(width)
+    for chunk in chunks():
+        np.maximum(peak, np.abs(chunk).max(axis=0), out=peak)
+    unit = np.where(peak > 0, peak, 1.0)
+    count, mean, m2 = 0, np.zeros(width), np.zeros(width)
+    for chunk in chunks():  # Chan et al.'s pairwise update of mean and squared deviations
+        chunk /= unit
+        m = len(chunk)
+        chunk_mean = chunk.mean(axis=0)
+        chunk -= chunk_mean
+        delta = chunk_mean - mean
+        mean += delta * m / (count + m)
+        m2 += np.einsum("ij,ij->j", chunk, chunk) + delta**2 * count * m / (count + m)
+        count += m
+    std = np.sqrt(m2 / count)
+    return mean * unit, np.where(std > 0, std, 1.0) * unit
+
+
+def _average_ranks(rows):
+    """Average ranks (1..m) along each row of ``rows`` (b, m)."""
+    m = rows.shape[1]
+    order = np.argsort(rows, axis=1)
+    ranks = np.empty(rows.shape)
+    np.put_along_axis(ranks, order, np.arange(1.0, m + 1)[None, :], axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    tied = np.any(ordered[:, 1:] == ordered[:, :-1], axis=1)
+    if tied.any():
+        ranks[tied] = rankdata(rows[tied], axis=1)
+    return ranks
 
 
 def mcc(z_true, z_hat, kind="pearson", test_fraction=0.5, seed=0):
@@ -326,10 +479,10 @@ def block_r2(z_true, z_hat, blocks, assignment=None, test_fraction=0.5, seed=0):
 
 
 def _mcc(parts, kind):
-    fit_true, fit_hat, score_true, score_hat = _parts(parts, ranks=kind == "spearman")
-    corr_fit = _abs_corr(fit_true, fit_hat)
+    ranks = kind == "spearman"
+    corr_fit = _corr(parts.stats("fit", ranks), parts.d)
     matching = _hungarian(corr_fit)
-    corr = corr_fit if parts.in_sample else _abs_corr(score_true, score_hat)
+    corr = corr_fit if parts.in_sample else _corr(parts.stats("score", ranks), parts.d)
     per_latent = corr[np.arange(len(matching)), list(matching)]
     return MCCResult(
         score=float(per_latent.mean()),
@@ -344,8 +497,12 @@ def _mcc(parts, kind):
 
 
 def _affine_r2(parts):
-    weights, intercept = _fit_affine(parts.fit_hat, parts.fit_true)
-    per_latent = _r2(parts.score_true, parts.score_hat @ weights + intercept)
+    d = parts.d
+    hat = np.arange(d, len(parts.centre))
+    weights, intercept = _regression(parts.stats("fit"), hat, np.arange(d))
+    sse = parts.sse("score", lambda c: c[:, :d] - c[:, d:] @ weights - intercept)
+    per_latent = _r2_from(sse, parts.stats("score"), np.arange(d))
+    weights, intercept = _original_units(parts, weights, intercept, hat, np.arange(d))
     return AffineR2Result(
         mean=float(per_latent.mean()),
         per_latent=_read_only(per_latent),
@@ -358,21 +515,21 @@ def _affine_r2(parts):
 
 
 def _permutation_scaling_r2(parts, matching, monotone):
-    fit_true, fit_hat, score_true, score_hat = _parts(parts, ranks=monotone)
+    d = parts.d
+    fit = parts.stats("fit", monotone)
     if matching is None:
-        matching = _hungarian(_abs_corr(fit_true, fit_hat))
-    columns = list(matching)
-    x = fit_hat[:, columns]
-    x_mean, y_mean = x.mean(axis=0), fit_true.mean(axis=0)
-    x_centred = x - x_mean
-    variance = np.einsum("ij,ij->j", x_centred, x_centred)
-    covariance = np.einsum("ij,ij->j", x_centred, fit_true - y_mean)
-    varying = np.ptp(x, axis=0) > 0
-    scales = np.divide(
-        covariance, variance, out=np.zeros_like(covariance), where=varying
-    )
-    offsets = y_mean - scales * x_mean
-    per_latent = _r2(score_true, score_hat[:, columns] * scales + offsets)
+        matching = _hungarian(_corr(fit, d))
+    columns = d + np.array(matching, dtype=int)
+    variance = np.diag(fit.cov)[columns]
+    covariance = fit.cov[np.arange(d), columns]
+    scales = np.divide(covariance, variance, out=np.zeros(d), where=fit.varying[columns])
+    offsets = fit.mean[:d] - scales * fit.mean[columns]
+    sse = parts.sse("score", lambda c: c[:, :d] - (c[:, columns] * scales + offsets), monotone)
+    per_latent = _r2_from(sse, parts.stats("score", monotone), np.arange(d))
+    if not monotone:  # ranks have no units; standardised values do
+        true_scale, hat_scale = parts.scale[:d], parts.scale[columns]
+        scales = scales * true_scale / hat_scale
+        offsets = parts.centre[:d] + true_scale * offsets - scales * parts.centre[columns]
     return PermutationScalingR2Result(
         mean=float(per_latent.mean()),
         per_latent=_read_only(per_latent),
@@ -387,16 +544,17 @@ def _permutation_scaling_r2(parts, matching, monotone):
 
 
 def _block_r2(parts, blocks, assignment):
+    d = parts.d
+    fit = parts.stats("fit")
     if assignment is None:
-        assignment = _assign_blocks(parts.fit_true, parts.fit_hat, blocks)
+        assignment = _assign_blocks(fit, d, blocks)
     per_block = np.empty(len(blocks))
     for b, (block, assigned) in enumerate(zip(blocks, assignment)):
-        true_cols, hat_cols = list(block), list(assigned)
-        weights, intercept = _fit_affine(
-            parts.fit_hat[:, hat_cols], parts.fit_true[:, true_cols]
-        )
-        predicted = parts.score_hat[:, hat_cols] @ weights + intercept
-        per_block[b] = _r2(parts.score_true[:, true_cols], predicted).mean()
+        true_cols, hat_cols = np.array(block), d + np.array(assigned)
+        weights, intercept = _regression(fit, hat_cols, true_cols)
+        sse = parts.sse("score", lambda c, t=true_cols, h=hat_cols, w=weights, b0=intercept:
+                        c[:, t] - c[:, h] @ w - b0)
+        per_block[b] = _r2_from(sse, parts.stats("score"), true_cols).mean()
     return BlockR2Result(
         mean=float(per_block.mean()),
         per_block=_read_only(per_block),
@@ -408,19 +566,73 @@ def _block_r2(parts, blocks, assignment):
     )
 
 
-def _assign_blocks(fit_true, fit_hat, blocks):
-    """Give each block as many estimated coordinates as it has latents."""
-    unit_hat = _standardise(fit_hat)[0]
+def _assign_blocks(fit, d, blocks):
+    """Give each block as many estimated coordinates as it has latents.
+
+    The share of ``z_hat[:, j]``'s variance that an affine map of a block's
+    latents explains is ``r_jB R_BB^+ r_Bj`` in correlations.
+    """
+    corr = _correlation_matrix(fit)
+    hat = np.arange(d, len(fit.mean))
     explained = []
     for block in blocks:
-        basis = _orthonormal_basis(fit_true[:, list(block)])
-        share = np.sum((basis.T @ unit_hat) ** 2, axis=0)
+        true_cols = np.array(block)
+        inner = np.linalg.pinv(corr[np.ix_(true_cols, true_cols)], rcond=_RCOND,
+                               hermitian=True)
+        cross = corr[np.ix_(true_cols, hat)]
+        share = np.einsum("bj,bc,cj->j", cross, inner, cross)
         explained.extend([share] * len(block))
     slots, columns = linear_sum_assignment(np.array(explained), maximize=True)
     owner = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])[slots]
     return tuple(
         tuple(sorted(int(c) for c in columns[owner == b])) for b in range(len(blocks))
     )
+
+
+def _correlation_matrix(moments):
+    """Correlations between all columns, zero for columns that do not vary."""
+    sd = np.where(moments.varying, np.sqrt(np.maximum(np.diag(moments.cov), 0.0)), 0.0)
+    safe = np.where(sd > 0, sd, 1.0)
+    corr = moments.cov / np.outer(safe, safe)
+    corr[~moments.varying, :] = 0.0
+    corr[:, ~moments.varying] = 0.0
+    return corr
+
+
+def _corr(moments, d):
+    """Absolute Pearson correlations between true (first d) and estimated columns, (d, k)."""
+    return np.clip(np.abs(_correlation_matrix(moments)[:d, d:]), 0.0, 1.0)
+
+
+def _regression(moments, x_cols, y_cols):
+    """Least squares ``y ~ x @ weights + intercept`` from a part's moments.
+
+    Solved on the correlation matrix of ``x`` (minimum norm when its columns
+    are collinear), as :func:`_fit_affine` does on the rows themselves.
+    """
+    corr = _correlation_matrix(moments)
+    sd = np.where(moments.varying, np.sqrt(np.maximum(np.diag(moments.cov), 0.0)), 0.0)
+    x_sd = sd[x_cols]
+    safe = np.where(x_sd > 0, x_sd, 1.0)
+    rhs = np.where((x_sd > 0)[:, None], moments.cov[np.ix_(x_cols, y_cols)] / safe[:, None], 0.0)
+    coef = np.linalg.lstsq(corr[np.ix_(x_cols, x_cols)], rhs, rcond=_RCOND)[0]
+    weights = np.where((x_sd > 0)[:, None], coef / safe[:, None], 0.0)
+    intercept = moments.mean[y_cols] - moments.mean[x_cols] @ weights
+    return weights, intercept
+
+
+def _original_units(parts, weights, intercept, x_cols, y_cols):
+    """A map between standardised columns expressed between the inputs' columns."""
+    x_scale, y_scale = parts.scale[x_cols], parts.scale[y_cols]
+    weights = weights / x_scale[:, None] * y_scale[None, :]
+    intercept = parts.centre[y_cols] + y_scale * intercept - parts.centre[x_cols] @ weights
+    return weights, intercept
+
+
+def _r2_from(sse, moments, y_cols):
+    """1 - SSE / SST per target column; SST from the part's variance."""
+    sst = np.diag(moments.cov)[y_cols] * moments.n
+    return 1.0 - sse / sst
 
 
 def _split(z_true, z_hat, test_fraction, seed, min_fit=MIN_PART_SIZE):
@@ -434,7 +646,7 @@ def _split(z_true, z_hat, test_fraction, seed, min_fit=MIN_PART_SIZE):
                 f"too few samples: n={n}, at least {min_fit} are needed "
                 f"(k + 2 for a regression on k estimated coordinates)"
             )
-        parts = _Split(z_true, z_hat, z_true, z_hat, 0.0)
+        parts = _Split(z_true, z_hat, None, None, 0.0)
     else:
         n_score = int(round(n * test_fraction))
         n_fit = n - n_score
@@ -447,39 +659,12 @@ def _split(z_true, z_hat, test_fraction, seed, min_fit=MIN_PART_SIZE):
             )
         order = as_generator(seed).permutation(n)
         fit, score = np.sort(order[:n_fit]), np.sort(order[n_fit:])
-        parts = _Split(z_true[fit], z_hat[fit], z_true[score], z_hat[score],
-                       float(test_fraction))
+        parts = _Split(z_true, z_hat, fit, score, float(test_fraction))
     where = "whole sample" if parts.in_sample else "fitting part"
-    _check_varying(parts.fit_true, where)
+    _check_varying(parts, "fit", where)
     if not parts.in_sample:
-        _check_varying(parts.score_true, "scoring part")
+        _check_varying(parts, "score", "scoring part")
     return parts
-
-
-def _parts(parts, ranks):
-    arrays = (parts.fit_true, parts.fit_hat, parts.score_true, parts.score_hat)
-    if not ranks:
-        return arrays
-    fit_true, fit_hat = _normalised_ranks(arrays[0]), _normalised_ranks(arrays[1])
-    if parts.in_sample:
-        return fit_true, fit_hat, fit_true, fit_hat
-    return fit_true, fit_hat, _normalised_ranks(arrays[2]), _normalised_ranks(arrays[3])
-
-
-def _normalised_ranks(x):
-    """Average ranks of each column, scaled into (0, 1) as ``(rank - 1/2) / n``."""
-    n = len(x)
-    # Sorting contiguous rows of the transpose is ~3x faster than rankdata on
-    # columns; rankdata is kept for the (rare) columns with ties.
-    rows = np.ascontiguousarray(x.T)
-    order = np.argsort(rows, axis=1)
-    ranks = np.empty_like(rows)
-    np.put_along_axis(ranks, order, np.arange(1.0, n + 1)[None, :], axis=1)
-    ordered = np.take_along_axis(rows, order, axis=1)
-    tied = np.any(ordered[:, 1:] == ordered[:, :-1], axis=1)
-    if tied.any():
-        ranks[tied] = rankdata(rows[tied], axis=1)
-    return (ranks.T - 0.5) / n
 
 
 def _standardise(x):
@@ -492,12 +677,6 @@ def _standardise(x):
     unit[:, ~varying] = 0.0
     unit /= np.where(varying, norms, 1.0)
     return unit, mean, norms
-
-
-def _abs_corr(a, b):
-    """Absolute Pearson correlations between columns of a (n, d) and b (n, k)."""
-    corr = np.abs(_standardise(a)[0].T @ _standardise(b)[0])
-    return np.clip(corr, 0.0, 1.0)
 
 
 def _hungarian(corr):
@@ -522,11 +701,6 @@ def _r2(y, predicted):
     sse = np.einsum("ij,ij->j", residual, residual)
     sst = np.einsum("ij,ij->j", centred, centred)
     return 1.0 - sse / sst
-
-
-def _orthonormal_basis(x):
-    u, s, _ = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
-    return u[:, s > s[0] * 1e-10]
 
 
 def _check_pair(z_true, z_hat, need_k_ge_d):
@@ -555,12 +729,13 @@ def _as_2d(x, name):
     return arr
 
 
-def _check_varying(z_true, part):
-    constant = np.flatnonzero(np.ptp(z_true, axis=0) == 0)
+def _check_varying(parts, part, where):
+    moments = parts.stats(part)
+    constant = np.flatnonzero(~moments.varying[:parts.d])
     if constant.size:
         raise ValueError(
-            f"z_true columns {constant.tolist()} are constant on the {part} "
-            f"({len(z_true)} rows): a latent that does not vary cannot be scored; "
+            f"z_true columns {constant.tolist()} are constant on the {where} "
+            f"({moments.n} rows): a latent that does not vary cannot be scored; "
             f"drop it or pass more samples"
         )
 

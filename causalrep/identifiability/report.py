@@ -313,8 +313,8 @@ def check(
         affine=affine,
         permutation=permutation,
         block=block,
-        plot_true=_read_only(parts.score_true[rows]),
-        plot_hat=_read_only(parts.score_hat[np.ix_(rows, list(mcc.matching))]),
+        plot_true=_read_only(parts.rows("score", "true", rows)),
+        plot_hat=_read_only(parts.rows("score", "hat", rows)[:, list(mcc.matching)]),
     )
 
 

@@ -15,6 +15,8 @@ Example:
 Drawing needs hypothesis; importing this module does not need pytest.
 """
 
+import functools
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,21 @@ __all__ = [
     "permutation_scalings",
     "elementwise_monotone_maps",
 ]
+
+
+def _sizes_checked(strategy):
+    """Check the size arguments (ints >= 1) when the strategy is built, not when drawn."""
+
+    @functools.wraps(strategy)
+    def build(*sizes, **named):
+        for value in (*sizes, *named.values()):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{strategy.__name__} needs sizes that are ints >= 1, "
+                                 f"got {value!r}")
+        return strategy(*sizes, **named)
+
+    return build
+
 
 MONOTONE_FUNCTIONS = {
     "cubic": lambda x: x**3 + x,
@@ -130,6 +147,7 @@ class ElementwiseMonotone:
         }
 
 
+@_sizes_checked
 @st.composite
 def latent_samples(draw, d, n):
     r"""Independent latents, each of a drawn family, scale and location.
@@ -152,6 +170,7 @@ def latent_samples(draw, d, n):
     return np.stack(columns, axis=1) * scales + locations
 
 
+@_sizes_checked
 @st.composite
 def invertible_affine_maps(draw, d):
     r"""Well-conditioned invertible affine maps of dimension d.
@@ -171,6 +190,7 @@ def invertible_affine_maps(draw, d):
     return AffineMap(matrix=matrix, offset=draw(_vectors(d, -5.0, 5.0)))
 
 
+@_sizes_checked
 @st.composite
 def permutation_scalings(draw, d):
     r"""Permutations with nonzero scalings (|s| in [0.2, 5], random signs) and offsets.
@@ -190,6 +210,7 @@ def permutation_scalings(draw, d):
     )
 
 
+@_sizes_checked
 @st.composite
 def elementwise_monotone_maps(draw, d):
     r"""Strictly monotone nonlinear element-wise maps followed by a permutation.
