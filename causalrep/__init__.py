@@ -10,6 +10,7 @@ from .estimators import (  # noqa: E402
     CausalDiffAE,
     InterventionalCRL,
     LinearICA,
+    MultiEnvCRL,
     Rep4Ex,
     load,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "InterventionalCRL",
     "Rep4Ex",
     "CausalDiffAE",
+    "MultiEnvCRL",
     "Autoencoder",
     "BetaVAE",
     "IVAE",
