@@ -64,9 +64,11 @@ def multienv(latent_dim=3, obs_dim=10, n_envs=5, n_per_env=1000, degree=2, noise
       afresh in each environment 1..n_envs-1 and 0 in the reference
       environment, except for ``unchanged`` latents, drawn once for all;
     - the noise, per latent and environment: ``"gaussian"``,
-      :math:`N(\mu, \sigma^2)` with :math:`\mu \sim U(-1, 1)`,
-      :math:`\sigma \sim U(0.4, 1.6)`; ``"gamma"``, shape
-      :math:`\sim U(1.5, 5)` and scale :math:`\sim U(0.3, 1)`;
+      :math:`N(\mu, \sigma^2)` with :math:`\mu \sim U(-2, 2)` and
+      :math:`\sigma` log-uniform on [0.2, 2]; ``"gamma"``, shape
+      :math:`\sim U(1, 6)` and scale log-uniform on [0.1, 1] (changes of this
+      size, a factor 10 in scale, are what VAE-based estimators need to see
+      the change in practice);
     - each latent is divided by a constant (its standard deviation over all
       environments on a calibration draw), so variances stay near 1 along
       the graph; ``meta`` holds the coefficients and noise after that
@@ -208,10 +210,14 @@ def _coefficients(rng, monomials, n_envs, unchanged):
 def _noise_params(rng, noise, n_envs, d):
     """noise_params[e][i] = (a, b): (mean, std) for gaussian, (shape, scale) for gamma."""
     if noise == "gaussian":
-        a, b = rng.uniform(-1.0, 1.0, (n_envs, d)), rng.uniform(0.4, 1.6, (n_envs, d))
+        a, b = rng.uniform(-2.0, 2.0, (n_envs, d)), _log_uniform(rng, 0.2, 2.0, (n_envs, d))
     else:
-        a, b = rng.uniform(1.5, 5.0, (n_envs, d)), rng.uniform(0.3, 1.0, (n_envs, d))
+        a, b = rng.uniform(1.0, 6.0, (n_envs, d)), _log_uniform(rng, 0.1, 1.0, (n_envs, d))
     return np.stack([a, b], axis=-1).tolist()
+
+
+def _log_uniform(rng, low, high, size):
+    return np.exp(rng.uniform(np.log(low), np.log(high), size))
 
 
 def _draw_noise(model, env, rng):
