@@ -47,7 +47,7 @@ SETTINGS = {
     "d=3 partial": {"latent_dim": 3, "obs_dim": 10, "n_envs": 7, "n_per_env": 1000,
                     "chain": True, "unchanged": [2]},
 }
-FIT = {"hidden": (64, 64), "max_steps": 3000, "lr": 1e-3, "verbose": 0}
+FIT = {"hidden": (64, 64), "max_steps": 2000, "lr": 1e-3, "verbose": 0}
 METHODS = ("MultiEnvCRL", "iVAE")
 
 
@@ -80,7 +80,7 @@ def run_one(setting, method, seed):
     noise_corr = np.abs(np.corrcoef(noise.T, z_hat.T)[:d, d:])
     caused = [i for i in range(d) if data.graph.in_degree(i) > 0]
     # Each true latent's correlation with the learned latent MCC matched it to.
-    matched = [float(corr[i, j]) for i, j in zip(*result.matching)]
+    matched = [float(corr[i, j]) for i, j in enumerate(result.matching)]
     return {
         "setting": setting, "method": method, "seed": seed, "mcc": float(result.score),
         "per_latent": matched,
@@ -139,8 +139,13 @@ def main():
     args = parser.parse_args()
     tasks = [(s, m, seed) for s in args.settings for seed in args.seeds for m in METHODS]
     start = time.perf_counter()
+    records = []
     with concurrent.futures.ProcessPoolExecutor(args.workers) as pool:
-        records = list(pool.map(run_one, *zip(*tasks)))
+        for record in pool.map(run_one, *zip(*tasks)):
+            records.append(record)
+            print(json.dumps({k: record[k] for k in ("setting", "method", "seed", "mcc",
+                                                     "caused_mean", "cpu_seconds")}),
+                  flush=True)
     rows = summarise(records)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
