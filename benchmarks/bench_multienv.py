@@ -146,12 +146,15 @@ def main():
             print(json.dumps({k: record[k] for k in ("setting", "method", "seed", "mcc",
                                                      "caused_mean", "cpu_seconds")}),
                   flush=True)
+    if RESULTS.exists():  # keep the records of settings this run did not redo
+        records = [r for r in json.loads(RESULTS.read_text())["records"]
+                   if r["setting"] not in args.settings] + records
     rows = summarise(records)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "fit": {k: list(v) if isinstance(v, tuple) else v for k, v in FIT.items()},
-        "settings": SETTINGS, "seeds": args.seeds, "records": records, "summary": rows,
-        "total_wall_seconds": time.perf_counter() - start, "workers": args.workers,
+        "settings": SETTINGS, "seeds": sorted({r["seed"] for r in records}), "records": records, "summary": rows,
+        "last_run_wall_seconds": time.perf_counter() - start, "workers": args.workers,
         "machine": f"{platform.processor() or platform.machine()}, shared with other jobs",
     }, indent=1))
     print(markdown(rows))
