@@ -13,7 +13,7 @@ from .exceptions import CheckpointError, NotFittedError, TrainingDivergedError
 __version__ = "0.1.0"
 
 _ESTIMATORS = ("IVAE", "Autoencoder", "BetaVAE", "CausalDiffAE", "InterventionalCRL",
-               "LinearICA", "Rep4Ex", "load")
+               "LinearICA", "MultiEnvCRL", "Rep4Ex", "load")
 
 __all__ = [
     "__version__",
@@ -21,6 +21,7 @@ __all__ = [
     "InterventionalCRL",
     "Rep4Ex",
     "CausalDiffAE",
+    "MultiEnvCRL",
     "Autoencoder",
     "BetaVAE",
     "IVAE",

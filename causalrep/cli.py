@@ -178,7 +178,8 @@ def _settings():
     import simulators
 
     return {"ahuja2023": simulators.ahuja2023, "rep4ex": simulators.rep4ex,
-            "pendulum": simulators.pendulum, "morpho_digits": simulators.morpho_digits}
+            "pendulum": simulators.pendulum, "morpho_digits": simulators.morpho_digits,
+            "multienv": simulators.multienv}
 
 
 def _methods():
@@ -187,7 +188,7 @@ def _methods():
     return {"interventional": causalrep.InterventionalCRL, "rep4ex": causalrep.Rep4Ex,
             "autoencoder": causalrep.Autoencoder, "beta_vae": causalrep.BetaVAE,
             "ivae": causalrep.IVAE, "linear_ica": causalrep.LinearICA,
-            "causaldiffae": causalrep.CausalDiffAE}
+            "causaldiffae": causalrep.CausalDiffAE, "multienv": causalrep.MultiEnvCRL}
 
 
 def _params(pairs):

@@ -12,6 +12,7 @@ from .graphs import chain, check_dag, collider, erdos_renyi, fork, fully_connect
 from .images import morpho_counterfactual, morpho_digits, pendulum, pendulum_counterfactual
 from .interventions import Intervention, do, shift, soft
 from .mixing import LinearMixing, MLPMixing, PolynomialMixing
+from .multienv import multienv, multienv_noise
 from .rep4ex import rep4ex, rep4ex_truth
 from .scm import LatentSCM
 from .settings import ahuja2023, interventional
@@ -36,6 +37,8 @@ __all__ = [
     "ahuja2023",
     "rep4ex",
     "rep4ex_truth",
+    "multienv",
+    "multienv_noise",
     "pendulum",
     "pendulum_counterfactual",
     "morpho_digits",

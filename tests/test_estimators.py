@@ -15,6 +15,7 @@ from causalrep import (
     CheckpointError,
     InterventionalCRL,
     LinearICA,
+    MultiEnvCRL,
     NotFittedError,
 )
 from causalrep.estimators.training import TrainConfig, train
@@ -27,6 +28,7 @@ ESTIMATORS = {
     "autoencoder": lambda seed=0: Autoencoder(latent_dim=2, seed=seed, **TINY),
     "beta_vae": lambda seed=0: BetaVAE(latent_dim=2, seed=seed, **TINY),
     "ivae": lambda seed=0: IVAE(latent_dim=2, seed=seed, **TINY),
+    "multienv": lambda seed=0: MultiEnvCRL(latent_dim=2, seed=seed, min_environments=3, **TINY),
     "linear_ica": lambda seed=0: LinearICA(latent_dim=2, seed=seed, max_steps=40, tol=1e-4),
     "causaldiffae": lambda seed=0: CausalDiffAE(latent_dim=2, seed=seed, max_steps=40,
                                                 hidden=(16,), channels=4,
