@@ -44,6 +44,7 @@ effect is non-monotone, in which case the edge survives only when it is in
 the transitive reduction.
 """
 
+import itertools
 from collections.abc import Mapping
 
 import networkx as nx
@@ -53,7 +54,7 @@ from statsmodels.stats.multitest import multipletests
 
 from causalrep._validation import as_float_array, check_fraction
 
-__all__ = ["learn_latent_graph", "CORRECTIONS"]
+__all__ = ["CORRECTIONS", "learn_latent_graph"]
 
 #: Multiple-testing corrections accepted (names of ``statsmodels``' ``multipletests``).
 CORRECTIONS = ("fdr_bh", "holm", "bonferroni", "fdr_by")
@@ -223,7 +224,7 @@ def _p_of(ancestors, order, i, j):
     if (i, j) in ancestors:
         return ancestors[(i, j)]
     path = nx.shortest_path(order, i, j)
-    return max(ancestors[edge] for edge in zip(path, path[1:]))
+    return max(ancestors[edge] for edge in itertools.pairwise(path))
 
 
 def _partial_correlation_p(z, i, j, given):

@@ -25,6 +25,7 @@ Every function needs scikit-learn (``pip install scikit-learn``) except
 :func:`sap`.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,16 +35,17 @@ from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.metrics import _check_pair, _read_only, _split
 
 __all__ = [
-    "MutualInformation",
-    "MIGResult",
-    "SAPResult",
-    "ModularityExplicitnessResult",
+    "INFORMATION_FLOOR",
     "InfoMECResult",
-    "mutual_information",
-    "mig",
-    "sap",
-    "modularity_explicitness",
+    "MIGResult",
+    "ModularityExplicitnessResult",
+    "MutualInformation",
+    "SAPResult",
     "infomec",
+    "mig",
+    "modularity_explicitness",
+    "mutual_information",
+    "sap",
 ]
 
 DEFAULT_NEIGHBORS = 3
@@ -51,9 +53,10 @@ DEFAULT_BINS = 10
 # Nearly unpenalised logistic regression (the references use none); a finite
 # C keeps the fit bounded when a perfect code separates the classes.
 _LOGISTIC_C = 1e4
-# InfoMEC prunes codes carrying little information before InfoM and InfoC;
-# the reference prunes by range, which depends on each code's scale.
-_INFOMEC_ACTIVE = 0.05
+#: A code whose largest normalised information is below this carries none for
+#: modularity, InfoM and InfoC. Without a floor, the estimation noise of an
+#: uninformative code (normalised information ~1e-3) decides these ratios.
+INFORMATION_FLOOR = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,7 +127,8 @@ class ModularityExplicitnessResult(JSONFields):
     Attributes:
         modularity: Mean of ``per_code_modularity``, in [0, 1].
         explicitness: Mean of ``per_latent_explicitness``.
-        per_code_modularity: Shape (k,); 0 for a code with no information.
+        per_code_modularity: Shape (k,); 0 for a code whose largest normalised
+            information is below ``INFORMATION_FLOOR``.
         per_latent_explicitness: Macro one-vs-rest ROC AUC of a linear
             classifier of each binned factor from all codes, on the scoring
             part, shape (d,); 0.5 is chance.
@@ -289,8 +293,11 @@ def modularity_explicitness(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAUL
       template (all information in one factor) is
       :math:`\delta_j = \sum_{i \ne i^*} m_{ji}^2 / (\theta_j^2 (d - 1))`
       and the code's modularity is :math:`1 - \delta_j`; the score is their
-      mean (1 when d = 1; 0 for a code without information). Information is
-      estimated on all rows as :func:`mutual_information` does (continuous).
+      mean (1 when d = 1). Information is estimated on all rows as
+      :func:`mutual_information` does (continuous). Departure: a code whose
+      largest normalised information is below ``INFORMATION_FLOOR`` (5% of
+      a perfect copy) scores 0, as the reference scores a code with none;
+      otherwise the estimation noise of an uninformative code decides it.
     * Explicitness: each factor is cut into ``bins`` equal-frequency classes,
       a multinomial logistic regression from all standardised codes is fitted
       on the fitting part, and its macro one-vs-rest ROC AUC is taken on the
@@ -347,8 +354,9 @@ def infomec(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAULT_NEIGHBORS,
 
     Departure from the reference code: it prunes codes whose range is below a
     twentieth of the largest range, which depends on each code's scale; here
-    a code is active when its largest normalised information is at least 5%
-    of the largest in the matrix.
+    a code is active when its largest normalised information is at least
+    ``INFORMATION_FLOOR`` (5% of a perfect copy). With no active code, InfoM
+    and InfoC are 0.
 
     Arguments:
         z_true: True latents (factors), shape (n, d), d >= 2.
@@ -429,7 +437,7 @@ def _sap(parts):
 def _modularity_explicitness(information, auc, bins, parts):
     mi = np.clip(information.mi, 0.0, None)
     d = mi.shape[1]
-    theta = mi.max(axis=1)
+    theta = np.where(information.nmi.max(axis=1) >= INFORMATION_FLOOR, mi.max(axis=1), 0.0)
     if d == 1:
         per_code = np.where(theta > 0, 1.0, 0.0)
     else:
@@ -446,18 +454,22 @@ def _modularity_explicitness(information, auc, bins, parts):
 def _infomec(information, infoe, bins, parts):
     nmi = np.clip(information.nmi, 0.0, None).T
     d = nmi.shape[0]
-    peak = nmi.max(axis=0)
-    active = peak >= _INFOMEC_ACTIVE * max(peak.max(), np.finfo(float).tiny)
+    active = nmi.max(axis=0) >= INFORMATION_FLOOR
     pruned = nmi[:, active]
     k_active = pruned.shape[1]
+    if k_active == 0:
+        return _infomec_result(0.0, infoe, 0.0, active, information, bins, parts)
     infom = (np.mean(pruned.max(axis=0) / pruned.sum(axis=0)) - 1 / d) / (1 - 1 / d)
-    if k_active == 1:
-        infoc = 1.0
-    else:
+    infoc = 1.0
+    if k_active > 1:
         rows = pruned.sum(axis=1)
         ratio = np.divide(pruned.max(axis=1), rows, out=np.full(d, 1 / k_active),
                           where=rows > 0)
         infoc = (np.mean(ratio) - 1 / k_active) / (1 - 1 / k_active)
+    return _infomec_result(infom, infoe, infoc, active, information, bins, parts)
+
+
+def _infomec_result(infom, infoe, infoc, active, information, bins, parts):
     return InfoMECResult(
         infom=float(infom), infoe=float(infoe.mean()), infoc=float(infoc),
         per_latent_infoe=_read_only(infoe), active=_read_only(active),
@@ -480,7 +492,11 @@ def _linear_probes(parts, bins, rng):
         classes = np.unique(fit_y)
         model = sklearn.linear_model.LogisticRegression(
             C=_LOGISTIC_C, max_iter=1000, random_state=int(rng.integers(2**31)))
-        model.fit(fit_x, fit_y)
+        with warnings.catch_warnings():
+            # A perfect code separates the classes: lbfgs stops at max_iter with
+            # probabilities already saturated, which is the answer wanted.
+            warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+            model.fit(fit_x, fit_y)
         proba = np.clip(model.predict_proba(score_x), 1e-12, 1.0)
         seen = np.isin(score_y, classes)
         column = np.searchsorted(classes, score_y[seen])
@@ -526,6 +542,7 @@ def _discrete_mi(a, b):
 
 def _sklearn():
     try:
+        import sklearn.exceptions
         import sklearn.feature_selection
         import sklearn.linear_model
         import sklearn.metrics

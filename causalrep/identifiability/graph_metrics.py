@@ -15,7 +15,7 @@ import numpy as np
 from causalrep._validation import as_float_array
 from causalrep.identifiability._json import JSONFields
 
-__all__ = ["GraphDistance", "structural_hamming_distance", "amari_distance"]
+__all__ = ["GraphDistance", "amari_distance", "structural_hamming_distance"]
 
 
 @dataclass(frozen=True)
