@@ -34,9 +34,11 @@ member of :math:`T` is an ancestor of :math:`j`. It is attributed to a member
 :math:`u` only when that is the one explanation left: :math:`u` is the only
 member of :math:`T` without a single-target regime and no other member was
 found to be an ancestor of :math:`j` by its own regime. Otherwise the change
-stays unattributed. A latent that no regime tells apart gets no outgoing
-edges (they cannot be oriented from observational data alone); the learned
-graph lists such latents in ``graph.graph["untested"]``.
+stays unattributed. A latent that no regime tells apart (neither targeted
+alone nor the one such member of a joint regime) gets no outgoing edges
+(they cannot be oriented from observational data alone); the learned graph
+lists such latents in ``graph.graph["untested"]``. Effects among members of
+one joint regime cannot be seen from it.
 
 The partial correlation is a test of linear dependence: it suits linear
 SCMs (and monotone relations roughly), and can miss a direct edge whose
@@ -198,7 +200,11 @@ def _ancestor_evidence(z, regime, targets, alpha, correction):
         explained = any((t, j) in ancestors for t in members if t in alone)
         if len(unexplained) == 1 and not explained:
             _keep_smallest(ancestors, (unexplained[0], j), p)
-    resolved = alone | {i for i, _ in ancestors}
+    resolved = set(alone)
+    for members in targets.values():
+        unexplained = [u for u in members if u not in alone]
+        if len(members) > 1 and len(unexplained) == 1:
+            resolved.add(unexplained[0])
     return ancestors, tuple(i for i in range(d) if i not in resolved)
 
 

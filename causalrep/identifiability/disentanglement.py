@@ -356,7 +356,8 @@ def infomec(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAULT_NEIGHBORS,
     twentieth of the largest range, which depends on each code's scale; here
     a code is active when its largest normalised information is at least
     ``INFORMATION_FLOOR`` (5% of a perfect copy). With no active code, InfoM
-    and InfoC are 0.
+    and InfoC are 0; a factor that no active code informs counts as chance
+    (:math:`1/k_a`) in InfoC, where the reference divides by zero.
 
     Arguments:
         z_true: True latents (factors), shape (n, d), d >= 2.

@@ -106,7 +106,8 @@ def amari_distance(matrix):
     learning algorithm for blind signal separation" (NeurIPS 1995). It lies
     in [0, 1] and is 0 exactly when :math:`P` has one nonzero entry per row
     and column; it does not change when rows or columns are permuted or
-    rescaled.
+    :math:`P` is multiplied by a number (rescaling single rows or columns
+    of a matrix that is not a scaled permutation does change it).
 
     Arguments:
         matrix: Square array, shape (d, d), d >= 2, no zero row or column.
