@@ -8,8 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causalrep.identifiability import GraphDistance, amari_distance, structural_hamming_distance
-from causalrep.identifiability import graph_metrics
+from causalrep.identifiability import (
+    GraphDistance,
+    amari_distance,
+    graph_metrics,
+    structural_hamming_distance,
+)
 from causalrep.testing.simulation import dags
 
 PROPERTY = settings(max_examples=40, deadline=None)
