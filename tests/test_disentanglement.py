@@ -153,3 +153,20 @@ def test_bad_input_raises_clear_errors():
 
 def test_docstring_examples():
     assert doctest.testmod(disentanglement, extraglobs={"np": np}).failed == 0
+
+
+def test_cli_check_prints_the_scores_with_metrics(tmp_path, capsys):
+    from causalrep import InterventionalData
+    from causalrep.cli import main
+
+    rng = np.random.default_rng(0)
+    data, model = tmp_path / "data.npz", tmp_path / "model.pt"
+    Z = rng.normal(size=(400, 2))
+    InterventionalData(X=Z @ rng.normal(size=(2, 6)), Z=Z).save(data)
+    assert main(["fit", "interventional", "--data", str(data), "--out", str(model),
+                 "--param", "max_steps=10", "--param", "hidden=[4]", "--param", "restarts=1",
+                 "--param", "verbose=0", "--param", "stage2=none"]) in (0, 1)
+    capsys.readouterr()
+    main(["check", "--data", str(data), "--model", str(model), "--metrics"])
+    out = capsys.readouterr().out
+    assert "disentanglement: mig" in out and "infoc" in out and "latent graph" not in out
