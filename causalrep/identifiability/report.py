@@ -28,6 +28,7 @@ from types import MappingProxyType
 import numpy as np
 
 from causalrep._validation import as_generator
+from causalrep.identifiability import disentanglement as scores
 from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.graph_metrics import (
     GraphDistance,
@@ -335,23 +336,23 @@ class DisentanglementScores(JSONFields):
 
     Attributes:
         mig: Mutual information gap (:func:`~causalrep.identifiability.mig`).
-        sap: Separated attribute predictability.
+        sap: Separated attribute predictability; None with one code.
         modularity: Modularity (Ridgeway and Zemel, 2018).
         explicitness: Explicitness (Ridgeway and Zemel, 2018).
-        infom: InfoM (Hsu et al., 2023).
+        infom: InfoM (Hsu et al., 2023); None with one true latent.
         infoe: InfoE.
-        infoc: InfoC.
+        infoc: InfoC; None with one true latent.
         amari: Amari distance of the fitted affine map from estimated to true
-            latents, or None when k != d.
+            latents; None unless k == d >= 2.
     """
 
     mig: float
-    sap: float
+    sap: float | None
     modularity: float
     explicitness: float
-    infom: float
+    infom: float | None
     infoe: float
-    infoc: float
+    infoc: float | None
     amari: float | None
 
 
@@ -364,25 +365,22 @@ def _graph_distance(graph_true, graph_hat, matching):
 
 
 def _disentanglement(parts, affine, seed):
-    from causalrep.identifiability import disentanglement as scores
-
     rng = as_generator(seed)
     d, k = parts.score_true.shape[1], parts.score_hat.shape[1]
     information = scores._mutual_information(parts.score_true, parts.score_hat, None,
                                              scores.DEFAULT_NEIGHBORS, rng)
     auc, infoe = scores._linear_probes(parts, scores.DEFAULT_BINS, rng)
     me = scores._modularity_explicitness(information, auc, scores.DEFAULT_BINS, parts)
-    info = (scores._infomec(information, infoe, scores.DEFAULT_BINS, parts) if d >= 2 else None)
-    weights = affine.weights
-    amari = (amari_distance(weights)
-             if k == d >= 2 and np.all(np.abs(weights).max(axis=0) > 0)
-             and np.all(np.abs(weights).max(axis=1) > 0) else None)
+    info = scores._infomec(information, infoe, scores.DEFAULT_BINS, parts) if d >= 2 else None
+    weights = np.abs(affine.weights)
+    invertible = k == d >= 2 and weights.max(axis=0).all() and weights.max(axis=1).all()
     return DisentanglementScores(
         mig=scores._mig(information).score,
-        sap=scores._sap(parts).score if k >= 2 else float("nan"),
+        sap=scores._sap(parts).score if k >= 2 else None,
         modularity=me.modularity, explicitness=me.explicitness,
-        infom=info.infom if info else float("nan"), infoe=float(infoe.mean()),
-        infoc=info.infoc if info else float("nan"), amari=amari)
+        infom=info.infom if info else None, infoe=float(infoe.mean()),
+        infoc=info.infoc if info else None,
+        amari=amari_distance(weights) if invertible else None)
 
 
 def assert_identified(
