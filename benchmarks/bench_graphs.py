@@ -1,11 +1,13 @@
 """The latent causal graph learned from interventions, and every disentanglement score.
 
 Usage:
-    python benchmarks/bench_graphs.py [--dims 5 8] [--seeds 0 1 2] [--no-estimator] [--quick]
+    python benchmarks/bench_graphs.py [--dims 5 8] [--seeds 0 1 2] [--no-estimator]
+        [--min-effect 0.1] [--leak 0.0] [--append] [--quick]
 
 Settings with known graphs, one hard do-intervention per latent, polynomial
-mixing of degree 2: a linear SCM on a chain, on a dense Erdos-Renyi graph
-(3 expected neighbours per node) and the ``scm_dense`` setting of
+mixing of degree 2 calibrated as in ``simulators.ahuja2023``: a linear SCM on
+a chain, on a dense Erdos-Renyi graph (3 expected neighbours per node) and
+the ``scm_dense`` setting of
 ``simulators.ahuja2023`` (2 expected neighbours). For each setting, d and
 seed: split the data 50/50; learn the graph with
 ``causalrep.graphs.learn_latent_graph`` from the *true* latents of the test
@@ -29,6 +31,8 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
+
 import simulators
 from causalrep.graphs import learn_latent_graph
 from causalrep.identifiability import affine_r2, dci, mcc
@@ -42,6 +46,7 @@ from causalrep.identifiability.graph_metrics import (
     amari_distance,
     structural_hamming_distance,
 )
+from simulators.settings import _nonlinear_scale
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ("chain", "er_dense", "ahuja_scm_dense")
@@ -57,17 +62,25 @@ def simulate(graph, d, n, seed):
         d, min(3.0, d - 1.0), seed=seed)
     scm = simulators.LatentSCM(dag, mechanism="linear", seed=seed)
     mixing = simulators.PolynomialMixing(d, 3 * d * d, degree=2, seed=seed)
+    # The mixing of ahuja2023: the degree-2 part rescaled to twice the affine
+    # part on observational data (uncalibrated, the quadratic part dominates).
+    scale = _nonlinear_scale(mixing, scm.sample(n, seed=seed + 1))
+    mixing = simulators.PolynomialMixing(d, 3 * d * d, degree=2, nonlinear_scale=scale, seed=seed)
     interventions = [simulators.do({k: DO_VALUE}) for k in range(d)]
     return simulators.interventional(scm, mixing, n, interventions, seed=seed)
 
 
-def run_one(graph, d, n, seed, estimator, max_steps):
+def run_one(graph, d, n, seed, estimator, max_steps, min_effect=0.1, leak=0.0):
     data = simulate(graph, d, n, seed)
     train, test = data.split(0.5, seed=seed)
     start = time.perf_counter()
-    reference = learn_latent_graph(test.Z, test.regime, test.targets)
+    # A leak mixes a little of every latent into every coordinate, as an
+    # imperfect estimator would: z @ (I + leak * N(0, 1)).
+    mixed = test.Z @ (np.eye(d) + leak * np.random.default_rng(seed).normal(size=(d, d)))
+    reference = learn_latent_graph(mixed, test.regime, test.targets, min_effect=min_effect)
     record = {
-        "graph": graph, "d": d, "n_per_regime": n, "seed": seed,
+        "graph": graph, "d": d, "n_per_regime": n, "seed": seed, "min_effect": min_effect,
+        "leak": leak,
         "true_edges": data.graph.number_of_edges(),
         "reference": structural_hamming_distance(data.graph, reference).to_dict(),
         "reference_seconds": time.perf_counter() - start,
@@ -85,7 +98,7 @@ def run_one(graph, d, n, seed, estimator, max_steps):
         record["fit_cpu_seconds"] = time.process_time() - cpu
         z_hat = est.transform(test.X)
         matching = mcc(test.Z, z_hat)
-        learned = learn_latent_graph(z_hat, test.regime, test.targets)
+        learned = learn_latent_graph(z_hat, test.regime, test.targets, min_effect=min_effect)
         record["estimator"] = structural_hamming_distance(
             data.graph, learned, matching=matching.matching).to_dict()
         record["scores"] = scores(test.Z, z_hat, matching.score, seed)
@@ -153,6 +166,10 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=2000, help="samples per regime")
     parser.add_argument("--no-estimator", action="store_true",
                         help="only the reference learned from the true latents")
+    parser.add_argument("--min-effect", type=float, default=0.1,
+                        help="min_effect of learn_latent_graph")
+    parser.add_argument("--leak", type=float, default=0.0,
+                        help="learn the reference from z @ (I + leak * N(0, 1)) instead of z")
     parser.add_argument("--quick", action="store_true",
                         help="d=3, 300 samples per regime, one seed, 300 fit steps")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "graphs.json")
@@ -172,7 +189,8 @@ def main(argv=None):
     for graph in args.graphs:
         for d in dims:
             for seed in seeds:
-                record = run_one(graph, d, n, seed, not args.no_estimator, max_steps)
+                record = run_one(graph, d, n, seed, not args.no_estimator, max_steps,
+                                 args.min_effect, args.leak)
                 records.append(record)
                 print(json.dumps({k: record[k] for k in ("graph", "d", "seed")}
                                  | {"reference_shd": record["reference"]["shd"],

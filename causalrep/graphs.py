@@ -12,8 +12,11 @@ reads the graph off in three steps:
    (``scipy.stats.ks_2samp``) compares the latent under the regime with the
    observational regime 0. All these p-values form one family, controlled by
    ``statsmodels.stats.multitest.multipletests`` (Benjamini-Hochberg by
-   default). A rejection under a regime with the single target :math:`i`
-   makes :math:`i` an ancestor of :math:`j`.
+   default). A rejection whose KS distance (the largest gap between the two
+   empirical CDFs) is at least ``min_effect``, under a regime with the single
+   target :math:`i`, makes :math:`i` an ancestor of :math:`j`. The effect
+   floor is for estimated latents: a small leak of another latent into a
+   coordinate is significant with many samples but moves its CDF little.
 2. **Order.** Conflicting evidence (a cycle among the ancestor relations,
    possible with finite samples) is resolved by dropping, one cycle at a
    time, the relation with the weakest evidence (largest p-value); the
@@ -62,7 +65,7 @@ __all__ = ["CORRECTIONS", "learn_latent_graph"]
 CORRECTIONS = ("fdr_bh", "holm", "bonferroni", "fdr_by")
 
 
-def learn_latent_graph(z, regime, targets, alpha=0.05, correction="fdr_bh"):
+def learn_latent_graph(z, regime, targets, alpha=0.05, correction="fdr_bh", min_effect=0.1):
     r"""Learn the DAG over latents from their observational and interventional regimes.
 
     See the module documentation for the procedure and how regimes with
@@ -81,6 +84,11 @@ def learn_latent_graph(z, regime, targets, alpha=0.05, correction="fdr_bh"):
         correction: Multiple-testing correction, one of ``CORRECTIONS``:
             ``"fdr_bh"`` (Benjamini-Hochberg, false discovery rate),
             ``"holm"`` or ``"bonferroni"`` (family-wise error), ``"fdr_by"``.
+        min_effect: Smallest KS distance, in [0, 1), that counts as a change
+            (0 keeps every significant one). With 1,000 samples per regime
+            and d in {5, 8}, 0.1 never cost an edge on true latents and cut
+            the SHD under a 3% linear leak between latents from 4.3 to 1.7
+            (dense ER, d = 8); see docs/verification.md.
 
     Returns:
         ``networkx.DiGraph`` over ``range(d)``. Each edge carries
@@ -110,10 +118,11 @@ def learn_latent_graph(z, regime, targets, alpha=0.05, correction="fdr_bh"):
     """
     z, regime, targets = _check_inputs(z, regime, targets)
     check_fraction(alpha, "alpha", allow_zero=False)
+    check_fraction(min_effect, "min_effect")
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
     d = z.shape[1]
-    ancestors, untested = _ancestor_evidence(z, regime, targets, alpha, correction)
+    ancestors, untested = _ancestor_evidence(z, regime, targets, alpha, correction, min_effect)
     order = _acyclic(ancestors, d)
     closure = nx.transitive_closure_dag(order)
     reduction = nx.transitive_reduction(closure)
@@ -172,7 +181,7 @@ def _check_inputs(z, regime, targets):
     return z, regime, checked
 
 
-def _ancestor_evidence(z, regime, targets, alpha, correction):
+def _ancestor_evidence(z, regime, targets, alpha, correction, min_effect):
     """Corrected p-values of 'i is an ancestor of j' and the latents never resolved."""
     d = z.shape[1]
     observational = z[regime == 0]
@@ -183,11 +192,14 @@ def _ancestor_evidence(z, regime, targets, alpha, correction):
         rows = z[regime == k]
         for j in range(d):
             if j not in members:
-                tests.append((members, j, stats.ks_2samp(rows[:, j], observational[:, j]).pvalue))
+                result = stats.ks_2samp(rows[:, j], observational[:, j])
+                tests.append((members, j, result.pvalue, result.statistic))
     if not tests:
         return {}, tuple(range(d))
-    rejected, corrected, _, _ = multipletests([p for _, _, p in tests], alpha=alpha,
+    rejected, corrected, _, _ = multipletests([t[2] for t in tests], alpha=alpha,
                                               method=correction)
+    rejected &= np.array([t[3] for t in tests]) >= min_effect
+    tests = [t[:3] for t in tests]
     alone = {members[0] for members in targets.values() if len(members) == 1}
     ancestors = {}
     for (members, j, _), changed, p in zip(tests, rejected, corrected):
