@@ -119,15 +119,17 @@ def scores(z, z_hat, mcc_score, seed):
 
 
 def tables(records):
-    header = ("| graph | d | true edges | SHD from true latents | SHD from InterventionalCRL "
-              "| MCC | fit wall / CPU (s) |")
-    lines = [header, "|" + "---|" * 7]
-    keys = sorted({(r["graph"], r["d"]) for r in records}, key=lambda k: (GRAPHS.index(k[0]), k[1]))
-    for graph, d in keys:
-        rows = [r for r in records if (r["graph"], r["d"]) == (graph, d)]
+    header = ("| graph | d | min_effect | leak | true edges | SHD from true latents "
+              "| SHD from InterventionalCRL | MCC | fit wall / CPU (s) |")
+    lines = [header, "|" + "---|" * 9]
+    variants = sorted({(r["graph"], r["d"], r["min_effect"], r["leak"]) for r in records},
+                      key=lambda k: (GRAPHS.index(k[0]), *k[1:]))
+    for graph, d, min_effect, leak in variants:
+        rows = [r for r in records
+                if (r["graph"], r["d"], r["min_effect"], r["leak"]) == (graph, d, min_effect, leak)]
         ref = [r["reference"]["shd"] for r in rows]
-        cells = [graph, str(d), _mean_list([r["true_edges"] for r in rows], 1),
-                 _mean_list(ref, 2)]
+        cells = [graph, str(d), f"{min_effect:g}", f"{leak:g}",
+                 _mean_list([r["true_edges"] for r in rows], 1), _mean_list(ref, 2)]
         fitted = [r for r in rows if "estimator" in r]
         if fitted:
             cells += [_mean_list([r["estimator"]["shd"] for r in fitted], 2),
@@ -141,7 +143,8 @@ def tables(records):
     fitted = [r for r in records if "scores" in r]
     if fitted:
         lines += ["", "| graph | d | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 2)]
-        for graph, d in keys:
+        for graph, d in sorted({(r["graph"], r["d"]) for r in fitted},
+                               key=lambda k: (GRAPHS.index(k[0]), k[1])):
             rows = [r["scores"] for r in fitted if (r["graph"], r["d"]) == (graph, d)]
             if rows:
                 lines.append(f"| {graph} | {d} | " + " | ".join(
@@ -185,7 +188,8 @@ def main(argv=None):
         previous = json.loads(args.out.read_text())
         records, machines = previous["records"], previous["machines"]
     records = [r for r in records
-               if not (r["graph"] in args.graphs and r["d"] in dims and r["seed"] in seeds)]
+               if not (r["graph"] in args.graphs and r["d"] in dims and r["seed"] in seeds
+                       and r["min_effect"] == args.min_effect and r["leak"] == args.leak)]
     for graph in args.graphs:
         for d in dims:
             for seed in seeds:
