@@ -120,3 +120,17 @@ def test_docstring_examples_and_json():
     result = structural_hamming_distance(nx.DiGraph([(0, 1)]), nx.DiGraph([(1, 0)]))
     assert isinstance(result, GraphDistance)
     assert json.loads(json.dumps(result.to_dict()))["reversed"] == 1
+
+
+def test_check_scores_the_learned_graph_after_its_matching():
+    from causalrep.identifiability import check
+
+    z = np.random.default_rng(0).normal(size=(500, 3))
+    z_hat = -z[:, [1, 2, 0]]  # coordinate 0 holds latent 1, 1 holds 2, 2 holds 0
+    true = nx.DiGraph([(0, 1), (1, 2)])
+    report = check(z, z_hat, graph_true=true, graph_hat=nx.DiGraph([(2, 0), (1, 0)]))
+    assert (report.graph.shd, report.graph.reversed) == (1, 1)
+    assert "latent graph: SHD 1" in report.summary()
+    assert json.loads(json.dumps(report.to_dict()))["graph"]["shd"] == 1
+    with pytest.raises(ValueError, match="pass both"):
+        check(z, z_hat, graph_true=true)
