@@ -125,8 +125,9 @@ def tables(records):
     variants = sorted({(r["graph"], r["d"], r["min_effect"], r["leak"]) for r in records},
                       key=lambda k: (GRAPHS.index(k[0]), *k[1:]))
     for graph, d, min_effect, leak in variants:
-        rows = [r for r in records
-                if (r["graph"], r["d"], r["min_effect"], r["leak"]) == (graph, d, min_effect, leak)]
+        rows = sorted((r for r in records
+                       if (r["graph"], r["d"], r["min_effect"], r["leak"])
+                       == (graph, d, min_effect, leak)), key=lambda r: r["seed"])
         ref = [r["reference"]["shd"] for r in rows]
         cells = [graph, str(d), f"{min_effect:g}", f"{leak:g}",
                  _mean_list([r["true_edges"] for r in rows], 1), _mean_list(ref, 2)]
