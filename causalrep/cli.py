@@ -147,6 +147,9 @@ def _parser():
                        help="JSON list of blocks for --up-to block, e.g. '[[0,1],[2]]'")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--plot", default=None, help="write the scatter grid to this file")
+    check.add_argument("--metrics", action="store_true",
+                       help="also print MIG, SAP, modularity, explicitness, InfoM/E/C and the "
+                            "Amari distance (needs scikit-learn)")
     check.set_defaults(run=_check)
 
     extrapolate = commands.add_parser(
@@ -290,7 +293,11 @@ def _check(args):
     except ValueError as err:
         raise UsageError(f"--data {args.data} does not fit --model {args.model}: "
                          f"{str(err).splitlines()[0]}") from None
-    report = check(data.Z, z_hat, up_to=args.up_to, blocks=blocks)
+    # SHD of the latent graph when the model learned one and the data carry the truth.
+    graph_hat = getattr(model, "graph_", None) if data.graph is not None else None
+    report = check(data.Z, z_hat, up_to=args.up_to, blocks=blocks,
+                   graph_true=None if graph_hat is None else data.graph, graph_hat=graph_hat,
+                   disentanglement=args.metrics)
     scored_on = _scored_on(data, args.data)
     if args.json:
         print(json.dumps(_finite_or_null({**report.to_dict(), "scored_on": scored_on}),

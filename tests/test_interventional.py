@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import simulators
-from causalrep import InterventionalCRL, InterventionalData
+from causalrep import InterventionalCRL, InterventionalData, load
 from causalrep.estimators.interventional import IdentifiabilityWarning, ioss_penalty
 from causalrep.identifiability import affine_r2, check, mcc
 
@@ -272,3 +272,14 @@ def test_encoder_switch_is_validated():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentifiabilityWarning)
         assert est.fit(data).stage1_["encoder"] == "mlp"
+
+
+def test_the_learned_graph_is_exposed_and_saved(tmp_path):
+    data = simulators.ahuja2023(latent_dim=4, obs_dim=30, degree=2, latents="scm_dense",
+                                n_obs=2000, n_int=4000, seed=1)
+    assert data.graph.number_of_edges() >= 2
+    est = fit_quietly(data, latent_dim=4)
+    assert set(est.graph_.edges) == set(data.graph.edges)
+    est.save(tmp_path / "m.pt")
+    assert set(load(tmp_path / "m.pt").graph_.edges) == set(data.graph.edges)
+    assert not hasattr(InterventionalCRL(latent_dim=4), "graph_")

@@ -27,12 +27,14 @@ import numbers
 import warnings
 from types import MappingProxyType
 
+import networkx as nx
 import numpy as np
 import scipy.linalg
 import torch
 from torch import nn
 
 from .._validation import column_stats
+from ..graphs import learn_latent_graph
 from . import do_stage2, varpro
 from .base import BaseEstimator
 from .nets import (PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder,
@@ -100,6 +102,9 @@ class InterventionalCRL(BaseEstimator):
         blocks_: Lists of latents identified only as a block (multi-target
             regimes whose targets no other regime separates); empty when
             every latent is identified up to scaling.
+        graph_: The DAG over the recovered latents learned from the regimes
+            (:func:`causalrep.graphs.learn_latent_graph`), after a fit with
+            do-regimes and an observational regime; its edges are ``graph_edges_``.
         history_: Training history of stage 1 (for the linear encoder: one
             entry, its residual on the fitting and held-out parts, and the
             quasi-Newton iterations as ``steps``).
@@ -110,7 +115,7 @@ class InterventionalCRL(BaseEstimator):
         (n, 3)
     """
 
-    _saved_json = ("history_", "diagnostics_", "stage2_", "stage1_", "blocks_")
+    _saved_json = ("history_", "diagnostics_", "stage2_", "stage1_", "blocks_", "graph_edges_")
     _array_shapes = MappingProxyType({"center": ("latent_dim",),
                                       "gamma": ("latent_dim", "latent_dim")})
 
@@ -184,6 +189,7 @@ class InterventionalCRL(BaseEstimator):
         self.blocks_ = []
         if stage2 == "do":
             self._fit_do(z_hat, data)
+            self._fit_graph(data)
         elif stage2 == "ioss":
             self._fit_ioss(z_hat)
         else:
@@ -405,6 +411,33 @@ class InterventionalCRL(BaseEstimator):
         directions = _complete(directions, sorted(found))
         self.arrays_ = {"center": whiten.center, "gamma": whiten.rows(directions)}
         self.diagnostics_ = self._do_diagnostics(z_hat, data, how)
+
+    def _fit_graph(self, data):
+        """The DAG over the recovered latents, from the regimes (:mod:`causalrep.graphs`).
+
+        Regimes with unknown targets count with the targets stage 2 found;
+        without an observational regime large enough to test, no graph."""
+        found = {k: tuple(r["target"] for r in self.diagnostics_ if r["regime"] == k)
+                 for k in data.regimes}
+        targets = {k: found[k] if data.targets[k] is None else data.targets[k]
+                   for k in data.regimes}
+        if 0 not in data.regimes or np.sum(data.regime == 0) < self.latent_dim + 3 \
+                or not all(targets[k] for k in data.regimes if k):
+            return
+        graph = learn_latent_graph(self.transform(data.X), data.regime, targets)
+        self.graph_edges_ = sorted([int(a), int(b)] for a, b in graph.edges)
+
+    @property
+    def graph_(self):
+        """The learned DAG over the recovered latents (``networkx.DiGraph`` over
+        ``range(latent_dim)``, in the order of ``transform``'s columns)."""
+        if "graph_edges_" not in vars(self):
+            raise AttributeError("graph_ exists after a fit with do-regimes and an "
+                                 "observational regime")
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(self.latent_dim))
+        graph.add_edges_from(map(tuple, self.graph_edges_))
+        return graph
 
     def _do_diagnostics(self, z_hat, data, how):
         """Variance of each intervened coordinate relative to regime 0."""

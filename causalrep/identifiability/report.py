@@ -29,7 +29,13 @@ from types import MappingProxyType
 import numpy as np
 
 from causalrep._validation import as_generator
+from causalrep.identifiability import disentanglement as scores
 from causalrep.identifiability._json import JSONFields
+from causalrep.identifiability.graph_metrics import (
+    GraphDistance,
+    amari_distance,
+    structural_hamming_distance,
+)
 from causalrep.identifiability.metrics import (
     AffineR2Result,
     BlockR2Result,
@@ -50,6 +56,7 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "Criterion",
     "Report",
+    "DisentanglementScores",
     "check",
     "assert_identified",
 ]
@@ -99,6 +106,10 @@ class Report:
         plot_true: Rows of the scoring part kept for ``plot`` (at most
             ``PLOT_POINTS``), shape (m, d).
         plot_hat: The matched estimated coordinates of the same rows, shape (m, d).
+        graph: Structural Hamming distance between the true and the learned
+            latent graph after the MCC matching, or None when no graphs were given.
+        disentanglement: The scores of ``check(..., disentanglement=True)``,
+            or None.
     """
 
     up_to: str
@@ -111,6 +122,8 @@ class Report:
     block: BlockR2Result | None
     plot_true: np.ndarray = field(repr=False)
     plot_hat: np.ndarray = field(repr=False)
+    graph: GraphDistance | None = None
+    disentanglement: "DisentanglementScores | None" = None
 
     @property
     def matching(self):
@@ -150,7 +163,20 @@ class Report:
                 self.block.blocks, self.block.assignment, self.block.per_block
             ):
                 lines.append(f"{str(block):<16} {str(assigned):<16} {r2:>7.4f}")
+        lines.extend(self._extra_lines())
         return "\n".join(lines)
+
+    def _extra_lines(self):
+        lines = []
+        if self.graph is not None:
+            g = self.graph
+            lines.append(f"latent graph: SHD {g.shd} after matching (missing {g.missing}, "
+                         f"extra {g.extra}, reversed {g.reversed})")
+        if self.disentanglement is not None:
+            lines.append("disentanglement: " + "  ".join(
+                f"{name} {value:.4f}" for name, value in self.disentanglement.to_dict().items()
+                if isinstance(value, float)))
+        return lines
 
     def to_dict(self):
         """Return the report as JSON-safe plain types (without the plot rows)."""
@@ -164,6 +190,9 @@ class Report:
             "affine": self.affine.to_dict(),
             "permutation": self.permutation.to_dict(),
             "block": None if self.block is None else self.block.to_dict(),
+            "graph": None if self.graph is None else self.graph.to_dict(),
+            "disentanglement": (None if self.disentanglement is None
+                                else self.disentanglement.to_dict()),
         }
 
     def plot(self, path=None):
@@ -241,6 +270,9 @@ def check(
     threshold=None,
     test_fraction=0.5,
     seed=0,
+    graph_true=None,
+    graph_hat=None,
+    disentanglement=False,
 ):
     r"""Check that estimated latents identify the true ones up to a class of maps.
 
@@ -260,6 +292,17 @@ def check(
             or a mapping from rule names to thresholds, e.g. ``{"min_r2": 0.8}``.
         test_fraction: Share of rows held out for scoring; 0 scores in sample.
         seed: int or ``numpy.random.Generator`` for the split.
+        graph_true: Optional true DAG over the latents (``networkx.DiGraph``
+            over ``range(d)``), e.g. ``data.graph``.
+        graph_hat: Optional learned DAG over the estimated coordinates (e.g. an
+            estimator's ``graph_``); with ``graph_true``, the report holds
+            their structural Hamming distance after the MCC matching. Neither
+            changes the verdict.
+        disentanglement: Whether to add MIG, SAP, modularity, explicitness,
+            InfoM, InfoE, InfoC (on the same split; information on the scoring
+            part) and, when k == d, the Amari distance of the fitted affine
+            map (:mod:`~causalrep.identifiability.disentanglement`; needs
+            scikit-learn, a few seconds). They do not change the verdict.
 
     Returns:
         Report with the verdict ``passed``, the criteria and every score.
@@ -315,7 +358,62 @@ def check(
         block=block,
         plot_true=_read_only(parts.rows("score", "true", rows)),
         plot_hat=_read_only(parts.rows("score", "hat", rows)[:, list(mcc.matching)]),
+        graph=_graph_distance(graph_true, graph_hat, mcc.matching),
+        disentanglement=(_disentanglement(parts, affine, seed) if disentanglement else None),
     )
+
+
+@dataclass(frozen=True)
+class DisentanglementScores(JSONFields):
+    r"""The disentanglement scores of a report, on its split.
+
+    Attributes:
+        mig: Mutual information gap (:func:`~causalrep.identifiability.mig`).
+        sap: Separated attribute predictability; None with one code.
+        modularity: Modularity (Ridgeway and Zemel, 2018).
+        explicitness: Explicitness (Ridgeway and Zemel, 2018).
+        infom: InfoM (Hsu et al., 2023); None with one true latent.
+        infoe: InfoE.
+        infoc: InfoC; None with one true latent.
+        amari: Amari distance of the fitted affine map from estimated to true
+            latents; None unless k == d >= 2.
+    """
+
+    mig: float
+    sap: float | None
+    modularity: float
+    explicitness: float
+    infom: float | None
+    infoe: float
+    infoc: float | None
+    amari: float | None
+
+
+def _graph_distance(graph_true, graph_hat, matching):
+    if graph_true is None and graph_hat is None:
+        return None
+    if graph_true is None or graph_hat is None:
+        raise ValueError("pass both graph_true and graph_hat to score the latent graph")
+    return structural_hamming_distance(graph_true, graph_hat, matching=matching)
+
+
+def _disentanglement(parts, affine, seed):
+    rng = as_generator(seed)
+    d, k = parts.score_true.shape[1], parts.score_hat.shape[1]
+    information = scores._mutual_information(parts.score_true, parts.score_hat, None,
+                                             scores.DEFAULT_NEIGHBORS, rng)
+    auc, infoe = scores._linear_probes(parts, scores.DEFAULT_BINS, rng)
+    me = scores._modularity_explicitness(information, auc, scores.DEFAULT_BINS, parts)
+    info = scores._infomec(information, infoe, scores.DEFAULT_BINS, parts) if d >= 2 else None
+    weights = np.abs(affine.weights)
+    invertible = k == d >= 2 and weights.max(axis=0).all() and weights.max(axis=1).all()
+    return DisentanglementScores(
+        mig=scores._mig(information).score,
+        sap=scores._sap(parts).score if k >= 2 else None,
+        modularity=me.modularity, explicitness=me.explicitness,
+        infom=info.infom if info else None, infoe=float(infoe.mean()),
+        infoc=info.infoc if info else None,
+        amari=amari_distance(weights) if invertible else None)
 
 
 def assert_identified(
