@@ -173,7 +173,7 @@ class InterventionalCRL(BaseEstimator):
         n_val = max(1, int(round(0.1 * data.n)))
         fit_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
         if self._encoder_kind(data) == "linear":
-            self._fit_linear(X, fit_rows, val_rows)
+            self._fit_linear(X, fit_rows, val_rows, data.regime)
             if self.encoder == "auto" and not self._stage1_ok():
                 linear = (self.modules_, self.dims_, self.stage1_, self.history_)
                 self._fit_mlp(X, val_rows)
@@ -213,15 +213,18 @@ class InterventionalCRL(BaseEstimator):
             return "mlp"
         return "linear"
 
-    def _fit_linear(self, X, fit_rows, val_rows):
+    def _fit_linear(self, X, fit_rows, val_rows, regime):
         """Exact stage 1 (see :mod:`causalrep.estimators.varpro`)."""
         d, p = self.latent_dim, self.degree
         needed = varpro.n_monomials(d, p)
         subspace = varpro.principal_subspace(X[fit_rows], needed)
         floor = subspace.noise_floor()
         u = subspace.whiten(X[fit_rows])
-        code = varpro.fit_linear_code(u, d, p, restarts=self.restarts, seed=self.seed,
-                                      tolerance=_FLOOR_FACTOR * floor + 1e-9)
+        observational = np.flatnonzero(regime[fit_rows] == 0)
+        code = varpro.fit_linear_code(
+            u, d, p, restarts=self.restarts, seed=self.seed,
+            search_rows=observational if observational.size >= 4 * (needed + 1) else None,
+            tolerance=_FLOOR_FACTOR * floor + 1e-9)
         features = PolynomialFeatures(d, p).double()
         z = torch.from_numpy(u @ code.basis)
         coef = torch.linalg.lstsq(features(z), torch.from_numpy(u)).solution   # (K, M)
