@@ -156,11 +156,12 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, search_rows=
         u: Whitened principal coordinates, (n, M).
         latent_dim: d.
         degree: Degree p of the polynomial decoder.
-        search_rows: Optional indices of the rows the restarts search on (the
-            polish uses all). Hard interventions pile rows onto hyperplanes
-            (a latent held at one value), which gives the objective local
-            minima; observational rows alone avoided them in every case we
-            measured.
+        search_rows: Optional indices of rows that every other restart
+            searches on (the others search on all rows, and the polish uses
+            all). Hard interventions pile rows onto hyperplanes (a latent held
+            at one value), which changes the objective's local minima: we
+            measured settings where only the observational rows, and others
+            where only all rows, led L-BFGS to the exact solution.
         weights: Optional (M,) weights of the coordinates in the residual, summing to 1.
         restarts: Most random initialisations.
         tolerance: Residual at which a search is accepted at once.
@@ -197,10 +198,13 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, search_rows=
         return float(result.fun), result.x.reshape(dim, latent_dim), int(result.nit)
 
     small_rows = max(2000, 10 * n_features)
-    small = subsample(small_rows, search_rows)
+    pools = [subsample(small_rows, search_rows), subsample(small_rows)]
+    if search_rows is None:
+        pools = pools[:1]
     best = None
     for attempt in range(1, restarts + 1):
-        found = search(small, rng.standard_normal((dim, latent_dim)), max_iter)
+        pool = pools[(attempt - 1) % len(pools)]
+        found = search(pool, rng.standard_normal((dim, latent_dim)), max_iter)
         if best is None or found[0] < best[0]:
             best = found
         if best[0] <= tolerance:
