@@ -56,6 +56,7 @@ __all__ = ["CausalDiffAE"]
 
 _LOG_SCALE_RANGE = (-7.0, 2.0)
 _INFERENCE_BATCH = 256
+_MIN_GRID = 8
 
 
 class CausalDiffAE(BaseEstimator):
@@ -622,7 +623,7 @@ class _CausalLayer(PyroModule):
         return torch.stack(z, dim=1)
 
 
-class _VectorEncoder(PyroModule):
+class _VectorEncoder(nn.Module):
     """(n, dim_x) -> mean and log-scale of q(u | x), each (n, d)."""
 
     def __init__(self, dim_x, d, hidden):
@@ -634,7 +635,7 @@ class _VectorEncoder(PyroModule):
         return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
 
 
-class _ConvEncoder(PyroModule):
+class _ConvEncoder(nn.Module):
     """(n, C*H*W) -> mean and log-scale of q(u | x): two strided convolutions, one plain."""
 
     def __init__(self, image_shape, d, channels):
@@ -654,7 +655,7 @@ class _ConvEncoder(PyroModule):
         return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
 
 
-class _Denoiser(PyroModule):
+class _Denoiser(nn.Module):
     """Noise prediction eps(x_t, t, z): time and condition embeddings + a backbone.
 
     ``keep`` (n,) in {0, 1} selects the condition (1) or a learned null
@@ -677,7 +678,7 @@ class _Denoiser(PyroModule):
         return self.backbone(x, self.time(_timestep_embedding(t, self.emb_dim)) + cond)
 
 
-class _VectorDenoiser(PyroModule):
+class _VectorDenoiser(nn.Module):
     """MLP on [x_t, embedding]: (n, dim_x), (n, emb) -> (n, dim_x)."""
 
     def __init__(self, dim_x, emb_dim, hidden):
@@ -688,7 +689,7 @@ class _VectorDenoiser(PyroModule):
         return self.net(torch.cat([x, F.silu(emb)], dim=1))
 
 
-class _ResBlock(PyroModule):
+class _ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, the embedding as a per-channel scale and shift."""
 
     def __init__(self, cin, cout, emb_dim):
@@ -707,7 +708,7 @@ class _ResBlock(PyroModule):
         return h + self.skip(x)
 
 
-class _UNet(PyroModule):
+class _UNet(nn.Module):
     """A small UNet: one residual block per resolution, up to two 2x downsamplings.
 
     Shapes:
@@ -717,9 +718,7 @@ class _UNet(PyroModule):
     def __init__(self, image_shape, channels, emb_dim):
         super().__init__()
         c_in, height, width = image_shape
-        # From 32 pixels on, 2x2 patches become channels (space-to-depth): a
-        # quarter of the convolution cost for the same widths, no detail lost.
-        self.patch = 2 if min(height, width) >= 32 and height % 2 == 0 and width % 2 == 0 else 1
+        self.patch = _patch_size(height, width)
         c_in, height, width = c_in * self.patch ** 2, height // self.patch, width // self.patch
         levels = 0
         while levels < 2 and height % 2 ** (levels + 1) == 0 and width % 2 ** (levels + 1) == 0:
@@ -754,6 +753,17 @@ class _UNet(PyroModule):
             h = self.up[i](torch.cat([h, skips[i]], dim=1), emb)
         h = self.out(h)
         return F.pixel_shuffle(h, self.patch) if self.patch > 1 else h
+
+
+def _patch_size(height, width):
+    """Side of the pixel patches that become channels (space-to-depth) before
+    the UNet: the largest of 4, 2, 1 that divides the image and leaves a grid of
+    at least ``_MIN_GRID`` cells a side. A patch of side p cuts the convolution
+    cost p^2 times at the same widths, and loses no detail."""
+    for p in (4, 2):
+        if height % p == 0 and width % p == 0 and min(height, width) // p >= _MIN_GRID:
+            return p
+    return 1
 
 
 def _groups(channels):
