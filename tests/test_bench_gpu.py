@@ -18,7 +18,7 @@ def _script():
 
 
 # Five steps identify nothing: the estimators say so, which is not the point here.
-@pytest.mark.filterwarnings("ignore::causalrep.IdentifiabilityWarning")
+@pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")
 def test_tiny_run_measures_every_estimator(tmp_path, capsys):
     bench = _script()
     threads = torch.get_num_threads()
