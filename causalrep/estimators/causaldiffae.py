@@ -299,7 +299,7 @@ class CausalDiffAE(BaseEstimator):
         generator = None
         if not modules.training:
             generator = torch.Generator(device=x.device).manual_seed(0)
-        t = torch.randint(0, len(alpha_bars), (n,), device=x.device, generator=generator)
+        t = _stratified_times(n, len(alpha_bars), x.device, generator)
         noise = torch.randn(x.shape, device=x.device, generator=generator)
         keep = torch.ones(n, device=x.device)
         if dropout > 0 and modules.training:
@@ -777,6 +777,15 @@ def _timestep_embedding(t, dim):
     angles = t.float()[:, None] * freqs[None, :]
     emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
     return F.pad(emb, (0, dim - 2 * half))
+
+
+def _stratified_times(n, steps, device, generator=None):
+    """n diffusion steps in 0..steps-1, one in each of n equal strata of the
+    range, shifted together by one uniform draw: every batch covers the whole
+    schedule, which lowers the variance of the loss against independent draws."""
+    offset = torch.rand((), device=device, generator=generator)
+    times = (offset + torch.arange(n, device=device)) * (steps / n)
+    return times.long().clamp_(max=steps - 1)
 
 
 def _alpha_bars(steps):
