@@ -50,6 +50,14 @@ from torch import nn
 
 from .._validation import as_float_array, check_positive
 from .base import BaseEstimator
+from .diffusion import (
+    alpha_bars,
+    ddim,
+    ddim_times,
+    noised,
+    stratified_times,
+    timestep_embedding,
+)
 from .nets import MLP, Standardizer
 
 __all__ = ["CausalDiffAE"]
@@ -202,7 +210,7 @@ class CausalDiffAE(BaseEstimator):
             _fit_scaler(modules["scaler"], x.to(self.device_), image_shape is not None)
             return modules
 
-        schedule = _alpha_bars(self.diffusion_steps).to(self.device_)
+        schedule = alpha_bars(self.diffusion_steps).to(self.device_)
 
         def loss(modules, xb, yb, mb):
             return self._loss(modules, schedule, dropout, xb, yb, mb)
@@ -276,7 +284,7 @@ class CausalDiffAE(BaseEstimator):
             return torch.zeros(n, d), torch.zeros(n, dtype=torch.bool)
         rng = np.random.default_rng(self.seed)
         labeled = np.zeros(n, dtype=bool)
-        labeled[rng.permutation(n)[:max(1, int(round(self.label_fraction * n)))]] = True
+        labeled[rng.permutation(n)[:max(1, round(self.label_fraction * n))]] = True
         known = data.Z[labeled]
         mean, std = known.mean(0), known.std(0)
         std = np.where(std > 0, std, 1.0)
@@ -299,14 +307,12 @@ class CausalDiffAE(BaseEstimator):
         generator = None
         if not modules.training:
             generator = torch.Generator(device=x.device).manual_seed(0)
-        t = _stratified_times(n, len(alpha_bars), x.device, generator)
+        t = stratified_times(n, len(alpha_bars), x.device, generator)
         noise = torch.randn(x.shape, device=x.device, generator=generator)
         keep = torch.ones(n, device=x.device)
         if dropout > 0 and modules.training:
             keep = (torch.rand(n, device=x.device) >= dropout).float()
-        a = alpha_bars[t].view(-1, *([1] * (x.dim() - 1)))
-        x_t = a.sqrt() * x + (1 - a).sqrt() * noise
-        eps = modules["denoiser"](x_t, t, z, keep)
+        eps = modules["denoiser"](noised(x, t, noise, alpha_bars), t, z, keep)
         # Validation off: a diverged network gives a NaN ELBO, which the
         # training loop reports by name, not an error inside a distribution.
         with pyro.validation_enabled(False):
@@ -520,8 +526,7 @@ class CausalDiffAE(BaseEstimator):
 
     def _times(self, steps):
         check_positive(steps, "steps", integer=True)
-        return np.unique(np.linspace(0, self.diffusion_steps - 1,
-                                     min(steps, self.diffusion_steps)).round().astype(int))
+        return ddim_times(self.diffusion_steps, steps)
 
     def _shaped(self, x):
         shape = self.dims_["image_shape"]
@@ -545,30 +550,10 @@ class CausalDiffAE(BaseEstimator):
         return eps
 
     def _ddim(self, x, z, times, strength, invert, refine=0):
-        r"""Deterministic DDIM (eta = 0) over ``times`` (ascending), either way.
-
-        Sampling goes :math:`x_{\tau_i} \to x_{\tau_{i-1}}`; inversion runs the
-        same updates backwards, with :math:`\bar\alpha_{\tau_{-1}} = 1` (the
-        clean data), evaluating the noise at the start of each step and then
-        ``refine`` times at its current end.
-        """
-        alpha_bars = _alpha_bars(self.diffusion_steps).to(x.device)
-        a = [1.0] + [float(alpha_bars[t]) for t in times]
-        order = range(len(times)) if invert else reversed(range(len(times)))
-        for i in order:
-            a_from, a_to = (a[i], a[i + 1]) if invert else (a[i + 1], a[i])
-            eps = self._eps(x, times[i], z, strength)
-            x0 = (x - math.sqrt(1 - a_from) * eps) / math.sqrt(a_from)
-            step = math.sqrt(a_to) * x0 + math.sqrt(1 - a_to) * eps
-            for _ in range(refine if invert else 0):
-                # Sampling evaluates the noise at the far end of the step;
-                # a fixed-point iteration makes inversion do the same, so
-                # that sampling retraces it.
-                eps = self._eps(step, times[i], z, strength)
-                x0 = (x - math.sqrt(1 - a_from) * eps) / math.sqrt(a_from)
-                step = math.sqrt(a_to) * x0 + math.sqrt(1 - a_to) * eps
-            x = step
-        return x
+        """DDIM under latents ``z`` (standardised), see :func:`diffusion.ddim`."""
+        schedule = alpha_bars(self.diffusion_steps).to(x.device)
+        return ddim(lambda xt, t: self._eps(xt, t, z, strength), x, schedule, times,
+                    invert, refine)
 
 
 # -- the variational part (Pyro) ----------------------------------------------
@@ -675,7 +660,7 @@ class _Denoiser(nn.Module):
     def forward(self, x, t, z, keep):
         keep = keep[:, None]
         cond = keep * self.condition(z) + (1 - keep) * self.null
-        return self.backbone(x, self.time(_timestep_embedding(t, self.emb_dim)) + cond)
+        return self.backbone(x, self.time(timestep_embedding(t, self.emb_dim)) + cond)
 
 
 class _VectorDenoiser(nn.Module):
@@ -768,31 +753,6 @@ def _patch_size(height, width):
 
 def _groups(channels):
     return 8 if channels % 8 == 0 else 1
-
-
-def _timestep_embedding(t, dim):
-    """Sinusoidal embedding of integer steps (n,) -> (n, dim)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
-    angles = t.float()[:, None] * freqs[None, :]
-    emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
-    return F.pad(emb, (0, dim - 2 * half))
-
-
-def _stratified_times(n, steps, device, generator=None):
-    """n diffusion steps in 0..steps-1, one in each of n equal strata of the
-    range, shifted together by one uniform draw: every batch covers the whole
-    schedule, which lowers the variance of the loss against independent draws."""
-    offset = torch.rand((), device=device, generator=generator)
-    times = (offset + torch.arange(n, device=device)) * (steps / n)
-    return times.long().clamp_(max=steps - 1)
-
-
-def _alpha_bars(steps):
-    r"""Cumulative products :math:`\bar\alpha_t` of the linear schedule, scaled to T steps."""
-    scale = 1000.0 / steps
-    betas = torch.linspace(scale * 1e-4, min(scale * 0.02, 0.999), steps, dtype=torch.float64)
-    return torch.cumprod(1 - betas, dim=0).float()
 
 
 def _fit_scaler(scaler, x, image):
