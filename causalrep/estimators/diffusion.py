@@ -49,8 +49,10 @@ def timestep_embedding(t, dim):
 
 
 def ddim_times(diffusion_steps, steps):
-    """``steps`` evenly spaced steps of 0..diffusion_steps-1, ascending (fewer
-    when steps > diffusion_steps)."""
+    """``steps`` evenly spaced steps of 0..diffusion_steps-1, ascending, the
+    last one the noisiest (fewer when steps > diffusion_steps)."""
+    if steps == 1:
+        return [diffusion_steps - 1]
     grid = torch.linspace(0, diffusion_steps - 1, min(steps, diffusion_steps),
                           dtype=torch.float64)
     return torch.unique(grid.round().long()).tolist()
