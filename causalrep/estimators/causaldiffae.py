@@ -563,10 +563,10 @@ def _model(causal, mu, log_scale, labels, labeled, label_scale):
     n, d = mu.shape
     with pyro.plate("samples", n):
         u = pyro.sample("u", dist.Normal(mu.new_zeros(n, d), 1.0).to_event(1))
-        if bool(labeled.any()):
-            z = causal(u)
-            pyro.sample("labels", dist.Normal(z, label_scale).to_event(1).mask(labeled),
-                        obs=labels)
+        # Masked rather than skipped when a batch has no label: asking would
+        # wait for the device at every step.
+        pyro.sample("labels", dist.Normal(causal(u), label_scale).to_event(1).mask(labeled),
+                    obs=labels)
 
 
 def _guide(causal, mu, log_scale, labels, labeled, label_scale):
