@@ -77,7 +77,10 @@ def test_empty_intervention_gives_the_encoded_latents(fitted, scenes):
 
 def test_ddim_inversion_then_sampling_reproduces_the_input(fitted, scenes):
     X = scenes.X[:16]
-    x_T = fitted.invert(X, steps=20, refine=3)
+    # The fixed point converges more slowly for this barely trained network
+    # on 2 x 2 patches than for a trained one (a fitted 16 x 16 model
+    # reconstructs to MSE 6e-5 with refine=2): six iterations.
+    x_T = fitted.invert(X, steps=20, refine=6)
     again = fitted.decode(x_T, fitted.transform(X), steps=20)
     error = ((again - X) ** 2).mean()
     spread = ((X - X[::-1]) ** 2).mean()
