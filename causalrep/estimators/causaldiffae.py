@@ -16,7 +16,9 @@ the causal layer, and a label-informed term that ties each :math:`z_i` to its
 label :math:`y_i` (standardised) as :math:`y_i \sim N(z_i, s^2)` with
 :math:`s` = ``label_scale``, for the samples whose labels are known. The
 ELBO is ``pyro.infer.Trace_ELBO().differentiable_loss`` of that model and the
-encoder's guide; both terms go through the shared training loop.
+encoder's guide; both terms go through the shared training loop. The
+diffusion times of a batch are stratified over the schedule, and the schedule
+and DDIM live in :mod:`causalrep.estimators.diffusion`.
 
 A counterfactual of :math:`x` under :math:`do(z_j = c)`:
 
