@@ -11,7 +11,8 @@ Fits run at the same time in separate processes with one torch thread each:
 - ``after 16``: this tree, the same images, ``AFTER_16``;
 - ``after 16, batch 64``: the same with ``AFTER_16_B64`` (added after the first
   run, see docs/benchmarks.md);
-- ``after 32``: this tree, 5,000 images of 32 x 32, ``AFTER_32``.
+- ``after 32``: this tree, 5,000 images of 32 x 32, ``AFTER_32``; and
+  ``after 32, batch 64`` with ``AFTER_32_B64`` (also added later).
 
 ``--cases`` runs some of them and replaces their records in the JSON.
 
@@ -43,12 +44,14 @@ BEFORE_COMMIT = "2f4886b"
 BEFORE = {"channels": 16, "batch_size": 32, "max_steps": 2000, "lr": 1e-3}
 AFTER_16 = {"channels": 16, "batch_size": 32, "max_steps": 1000, "lr": 2e-3}
 AFTER_16_B64 = {"channels": 16, "batch_size": 64, "max_steps": 1000, "lr": 3e-3}
+AFTER_32_B64 = {"channels": 16, "batch_size": 64, "max_steps": 3500, "lr": 3e-3}
 AFTER_32 = {"channels": 16, "batch_size": 32, "max_steps": 4000, "lr": 2e-3}
 CASES = {
     "before": {"n": 800, "size": 16, "params": BEFORE, "code": "before"},
     "after 16": {"n": 800, "size": 16, "params": AFTER_16, "code": "this"},
     "after 16, batch 64": {"n": 800, "size": 16, "params": AFTER_16_B64, "code": "this"},
     "after 32": {"n": 5000, "size": 32, "params": AFTER_32, "code": "this"},
+    "after 32, batch 64": {"n": 5000, "size": 32, "params": AFTER_32_B64, "code": "this"},
 }
 DDIM = {"steps": 20, "refine": 2}
 
