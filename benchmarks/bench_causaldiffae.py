@@ -374,7 +374,11 @@ def markdown(results):
               "trains a far larger UNet on a GPU for hours. Counterfactual quality grows with "
               "training steps: on the pendulum, do(angle) had a pixel MSE of 0.011 after 900 steps "
               "and about 0.005 after 1500 in development runs, against 0.004 after the 2000 "
-              "steps above.", ""]
+              "steps above.",
+              "- Fit time against accuracy before and after the speed-up of the estimator "
+              "(plain modules, space-to-depth patches, stratified times), in CPU seconds: "
+              "[benchmarks, CausalDiffAE speed](benchmarks.md#causaldiffae-speed-python-"
+              "benchmarksbench_causaldiffae_speedpy).", ""]
     return "\n".join(lines)
 
 

@@ -77,7 +77,10 @@ def test_empty_intervention_gives_the_encoded_latents(fitted, scenes):
 
 def test_ddim_inversion_then_sampling_reproduces_the_input(fitted, scenes):
     X = scenes.X[:16]
-    x_T = fitted.invert(X, steps=20, refine=3)
+    # The fixed point converges more slowly for this barely trained network
+    # on 2 x 2 patches than for a trained one (a fitted 16 x 16 model
+    # reconstructs to MSE 6e-5 with refine=2): six iterations.
+    x_T = fitted.invert(X, steps=20, refine=6)
     again = fitted.decode(x_T, fitted.transform(X), steps=20)
     error = ((again - X) ** 2).mean()
     spread = ((X - X[::-1]) ** 2).mean()
@@ -183,3 +186,24 @@ def test_fit_leaves_global_rng_and_pyro_param_store_alone(scenes):
     CausalDiffAE(**{**TINY, "max_steps": 4}).fit(scenes)
     assert torch.equal(torch.rand(2), expected)
     assert set(pyro.get_param_store().keys()) == before
+
+
+def test_loss_reads_nothing_from_the_device(scenes, monkeypatch):
+    import sys
+
+    from causalrep.estimators import causaldiffae, diffusion
+
+    files = {causaldiffae.__file__, diffusion.__file__}
+    reads = []
+    for name in ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *args, __original=original, **kwargs):
+            frame = sys._getframe(1)
+            if frame.f_code.co_filename in files and frame.f_code.co_name in ("_loss", "_model"):
+                reads.append(frame.f_code.co_name)
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    CausalDiffAE(**{**TINY, "max_steps": 3, "label_fraction": 0.5}).fit(scenes)
+    assert reads == []

@@ -16,7 +16,9 @@ the causal layer, and a label-informed term that ties each :math:`z_i` to its
 label :math:`y_i` (standardised) as :math:`y_i \sim N(z_i, s^2)` with
 :math:`s` = ``label_scale``, for the samples whose labels are known. The
 ELBO is ``pyro.infer.Trace_ELBO().differentiable_loss`` of that model and the
-encoder's guide; both terms go through the shared training loop.
+encoder's guide; both terms go through the shared training loop. The
+diffusion times of a batch are stratified over the schedule, and the schedule
+and DDIM live in :mod:`causalrep.estimators.diffusion`.
 
 A counterfactual of :math:`x` under :math:`do(z_j = c)`:
 
@@ -51,12 +53,21 @@ from torch import nn
 
 from .._validation import as_float_array, check_positive
 from .base import BaseEstimator
+from .diffusion import (
+    alpha_bars,
+    ddim,
+    ddim_times,
+    noised,
+    stratified_times,
+    timestep_embedding,
+)
 from .nets import MLP, Standardizer
 
 __all__ = ["CausalDiffAE"]
 
 _LOG_SCALE_RANGE = (-7.0, 2.0)
 _INFERENCE_BATCH = 256
+_MIN_GRID = 8
 
 
 class CausalDiffAE(BaseEstimator):
@@ -208,7 +219,7 @@ class CausalDiffAE(BaseEstimator):
             _fit_scaler(modules["scaler"], x.to(self.device_), image_shape is not None)
             return modules
 
-        schedule = _alpha_bars(self.diffusion_steps).to(self.device_)
+        schedule = alpha_bars(self.diffusion_steps).to(self.device_)
 
         def loss(modules, xb, yb, mb):
             return self._loss(modules, schedule, dropout, xb, yb, mb)
@@ -282,7 +293,7 @@ class CausalDiffAE(BaseEstimator):
             return torch.zeros(n, d), torch.zeros(n, dtype=torch.bool)
         rng = np.random.default_rng(self.seed)
         labeled = np.zeros(n, dtype=bool)
-        labeled[rng.permutation(n)[:max(1, int(round(self.label_fraction * n)))]] = True
+        labeled[rng.permutation(n)[:max(1, round(self.label_fraction * n))]] = True
         known = data.Z[labeled]
         mean, std = known.mean(0), known.std(0)
         std = np.where(std > 0, std, 1.0)
@@ -305,14 +316,12 @@ class CausalDiffAE(BaseEstimator):
         generator = None
         if not modules.training:
             generator = torch.Generator(device=x.device).manual_seed(0)
-        t = torch.randint(0, len(alpha_bars), (n,), device=x.device, generator=generator)
+        t = stratified_times(n, len(alpha_bars), x.device, generator)
         noise = torch.randn(x.shape, device=x.device, generator=generator)
         keep = torch.ones(n, device=x.device)
         if dropout > 0 and modules.training:
             keep = (torch.rand(n, device=x.device) >= dropout).float()
-        a = alpha_bars[t].view(-1, *([1] * (x.dim() - 1)))
-        x_t = a.sqrt() * x + (1 - a).sqrt() * noise
-        eps = modules["denoiser"](x_t, t, z, keep)
+        eps = modules["denoiser"](noised(x, t, noise, alpha_bars), t, z, keep)
         # Validation off: a diverged network gives a NaN ELBO, which the
         # training loop reports by name, not an error inside a distribution.
         with pyro.validation_enabled(False):
@@ -526,8 +535,7 @@ class CausalDiffAE(BaseEstimator):
 
     def _times(self, steps):
         check_positive(steps, "steps", integer=True)
-        return np.unique(np.linspace(0, self.diffusion_steps - 1,
-                                     min(steps, self.diffusion_steps)).round().astype(int))
+        return ddim_times(self.diffusion_steps, steps)
 
     def _shaped(self, x):
         shape = self.dims_["image_shape"]
@@ -551,30 +559,10 @@ class CausalDiffAE(BaseEstimator):
         return eps
 
     def _ddim(self, x, z, times, strength, invert, refine=0):
-        r"""Deterministic DDIM (eta = 0) over ``times`` (ascending), either way.
-
-        Sampling goes :math:`x_{\tau_i} \to x_{\tau_{i-1}}`; inversion runs the
-        same updates backwards, with :math:`\bar\alpha_{\tau_{-1}} = 1` (the
-        clean data), evaluating the noise at the start of each step and then
-        ``refine`` times at its current end.
-        """
-        alpha_bars = _alpha_bars(self.diffusion_steps).to(x.device)
-        a = [1.0] + [float(alpha_bars[t]) for t in times]
-        order = range(len(times)) if invert else reversed(range(len(times)))
-        for i in order:
-            a_from, a_to = (a[i], a[i + 1]) if invert else (a[i + 1], a[i])
-            eps = self._eps(x, times[i], z, strength)
-            x0 = (x - math.sqrt(1 - a_from) * eps) / math.sqrt(a_from)
-            step = math.sqrt(a_to) * x0 + math.sqrt(1 - a_to) * eps
-            for _ in range(refine if invert else 0):
-                # Sampling evaluates the noise at the far end of the step;
-                # a fixed-point iteration makes inversion do the same, so
-                # that sampling retraces it.
-                eps = self._eps(step, times[i], z, strength)
-                x0 = (x - math.sqrt(1 - a_from) * eps) / math.sqrt(a_from)
-                step = math.sqrt(a_to) * x0 + math.sqrt(1 - a_to) * eps
-            x = step
-        return x
+        """DDIM under latents ``z`` (standardised), see :func:`diffusion.ddim`."""
+        schedule = alpha_bars(self.diffusion_steps).to(x.device)
+        return ddim(lambda xt, t: self._eps(xt, t, z, strength), x, schedule, times,
+                    invert, refine)
 
 
 # -- the variational part (Pyro) ----------------------------------------------
@@ -584,10 +572,10 @@ def _model(causal, mu, log_scale, labels, labeled, label_scale):
     n, d = mu.shape
     with pyro.plate("samples", n):
         u = pyro.sample("u", dist.Normal(mu.new_zeros(n, d), 1.0).to_event(1))
-        if bool(labeled.any()):
-            z = causal(u)
-            pyro.sample("labels", dist.Normal(z, label_scale).to_event(1).mask(labeled),
-                        obs=labels)
+        # Masked rather than skipped when a batch has no label: asking would
+        # wait for the device at every step.
+        pyro.sample("labels", dist.Normal(causal(u), label_scale).to_event(1).mask(labeled),
+                    obs=labels)
 
 
 def _guide(causal, mu, log_scale, labels, labeled, label_scale):
@@ -629,7 +617,7 @@ class _CausalLayer(PyroModule):
         return torch.stack(z, dim=1)
 
 
-class _VectorEncoder(PyroModule):
+class _VectorEncoder(nn.Module):
     """(n, dim_x) -> mean and log-scale of q(u | x), each (n, d)."""
 
     def __init__(self, dim_x, d, hidden):
@@ -641,7 +629,7 @@ class _VectorEncoder(PyroModule):
         return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
 
 
-class _ConvEncoder(PyroModule):
+class _ConvEncoder(nn.Module):
     """(n, C*H*W) -> mean and log-scale of q(u | x): two strided convolutions, one plain."""
 
     def __init__(self, image_shape, d, channels):
@@ -661,7 +649,7 @@ class _ConvEncoder(PyroModule):
         return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
 
 
-class _Denoiser(PyroModule):
+class _Denoiser(nn.Module):
     """Noise prediction eps(x_t, t, z): time and condition embeddings + a backbone.
 
     ``keep`` (n,) in {0, 1} selects the condition (1) or a learned null
@@ -681,10 +669,10 @@ class _Denoiser(PyroModule):
     def forward(self, x, t, z, keep):
         keep = keep[:, None]
         cond = keep * self.condition(z) + (1 - keep) * self.null
-        return self.backbone(x, self.time(_timestep_embedding(t, self.emb_dim)) + cond)
+        return self.backbone(x, self.time(timestep_embedding(t, self.emb_dim)) + cond)
 
 
-class _VectorDenoiser(PyroModule):
+class _VectorDenoiser(nn.Module):
     """MLP on [x_t, embedding]: (n, dim_x), (n, emb) -> (n, dim_x)."""
 
     def __init__(self, dim_x, emb_dim, hidden):
@@ -695,7 +683,7 @@ class _VectorDenoiser(PyroModule):
         return self.net(torch.cat([x, F.silu(emb)], dim=1))
 
 
-class _ResBlock(PyroModule):
+class _ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, the embedding as a per-channel scale and shift."""
 
     def __init__(self, cin, cout, emb_dim):
@@ -714,7 +702,7 @@ class _ResBlock(PyroModule):
         return h + self.skip(x)
 
 
-class _UNet(PyroModule):
+class _UNet(nn.Module):
     """A small UNet: one residual block per resolution, up to two 2x downsamplings.
 
     Shapes:
@@ -724,9 +712,7 @@ class _UNet(PyroModule):
     def __init__(self, image_shape, channels, emb_dim):
         super().__init__()
         c_in, height, width = image_shape
-        # From 32 pixels on, 2x2 patches become channels (space-to-depth): a
-        # quarter of the convolution cost for the same widths, no detail lost.
-        self.patch = 2 if min(height, width) >= 32 and height % 2 == 0 and width % 2 == 0 else 1
+        self.patch = _patch_size(height, width)
         c_in, height, width = c_in * self.patch ** 2, height // self.patch, width // self.patch
         levels = 0
         while levels < 2 and height % 2 ** (levels + 1) == 0 and width % 2 ** (levels + 1) == 0:
@@ -763,24 +749,19 @@ class _UNet(PyroModule):
         return F.pixel_shuffle(h, self.patch) if self.patch > 1 else h
 
 
+def _patch_size(height, width):
+    """Side of the pixel patches that become channels (space-to-depth) before
+    the UNet: the largest of 4, 2, 1 that divides the image and leaves a grid of
+    at least ``_MIN_GRID`` cells a side. A patch of side p cuts the convolution
+    cost p^2 times at the same widths, and loses no detail."""
+    for p in (4, 2):
+        if height % p == 0 and width % p == 0 and min(height, width) // p >= _MIN_GRID:
+            return p
+    return 1
+
+
 def _groups(channels):
     return 8 if channels % 8 == 0 else 1
-
-
-def _timestep_embedding(t, dim):
-    """Sinusoidal embedding of integer steps (n,) -> (n, dim)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
-    angles = t.float()[:, None] * freqs[None, :]
-    emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
-    return F.pad(emb, (0, dim - 2 * half))
-
-
-def _alpha_bars(steps):
-    r"""Cumulative products :math:`\bar\alpha_t` of the linear schedule, scaled to T steps."""
-    scale = 1000.0 / steps
-    betas = torch.linspace(scale * 1e-4, min(scale * 0.02, 0.999), steps, dtype=torch.float64)
-    return torch.cumprod(1 - betas, dim=0).float()
 
 
 def _fit_scaler(scaler, x, image):

@@ -2,9 +2,16 @@
 
 Mini-batch Adam with cosine learning-rate decay, a held-out validation split
 with early stopping on its loss, a guard that stops on the first non-finite
-loss term (naming the term and the epoch), and a per-epoch history.
+loss term (naming the term, the epoch and the step), and a per-epoch history.
+
+The loop never waits for the device inside an epoch: the loss terms of every
+step are written to a buffer on the device and read once at the end of the
+epoch, where the finiteness guard looks at them. On CUDA, batches of data kept
+on the host travel through pinned memory without blocking; mixed precision
+(``precision``) and ``torch.compile`` (``compile``) are options, off by default.
 """
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -14,9 +21,12 @@ import torch
 from ..exceptions import TrainingDivergedError
 from .progress import progress
 
-__all__ = ["TrainConfig", "History", "train", "train_with_restarts"]
+__all__ = ["History", "TrainConfig", "train", "train_with_restarts"]
 
-_ON_DEVICE_LIMIT = 2 * 1024**3
+_PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# Share of the free device memory the training data may take to be placed on
+# the device once; larger data stay on the host and travel batch by batch.
+_ON_DEVICE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,12 @@ class TrainConfig:
         verbose: Report progress (a bar in a terminal or notebook, log lines
             otherwise; see :mod:`causalrep.estimators.progress`).
         desc: Label of the progress bar.
+        precision: ``"float32"``, or ``"bfloat16"`` / ``"float16"`` to run the
+            loss under ``torch.autocast`` (mixed precision; float16 also scales
+            the loss, which costs one host synchronisation per step). Pays on
+            GPUs with tensor cores, rarely on a CPU.
+        compile: Run the loss function through ``torch.compile`` (pays for
+            long runs on a GPU; the first steps are slow while it compiles).
     """
 
     max_steps: int = 6000
@@ -49,6 +65,8 @@ class TrainConfig:
     grad_clip: float = 10.0
     verbose: bool = True
     desc: str = "fit"
+    precision: str = "float32"
+    compile: bool = False
 
 
 @dataclass
@@ -71,7 +89,8 @@ def train(module, loss_fn, tensors, config, seed, device):
     Arguments:
         module: ``nn.Module`` whose parameters are optimised, already on ``device``.
         loss_fn: ``loss_fn(module, *batch) -> dict[str, scalar tensor]``; the
-            objective is the sum of the values, each is logged by name.
+            objective is the sum of the values, each is logged by name. The
+            same names at every step.
         tensors: Tuple of CPU tensors sharing their first dimension (n, ...).
         config: :class:`TrainConfig`.
         seed: int seeding the split and the batch order.
@@ -82,12 +101,16 @@ def train(module, loss_fn, tensors, config, seed, device):
         best validation loss (the last epoch when there is no validation part).
 
     Raises:
-        TrainingDivergedError: when a loss term is NaN or inf.
+        TrainingDivergedError: when a loss term is NaN or inf (found at the end
+            of the epoch, naming the first such term and its step).
     """
+    if config.precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, "
+                         f"got {config.precision!r}")
     generator = torch.Generator().manual_seed(int(seed))
     n = tensors[0].shape[0]
     order = torch.randperm(n, generator=generator)
-    n_val = int(round(config.val_fraction * n))
+    n_val = round(config.val_fraction * n)
     if config.val_fraction > 0 and n - n_val < 2:
         raise ValueError(f"{n} samples are too few to train with val_fraction="
                          f"{config.val_fraction}: at least 2 must remain for training")
@@ -103,31 +126,42 @@ def train(module, loss_fn, tensors, config, seed, device):
     optimiser = torch.optim.Adam(module.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total_steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "float16")
+    step_loss = torch.compile(loss_fn) if config.compile else loss_fn
     history = History()
     best, best_state, waited = math.inf, None, 0
     bar = progress(range(epochs), config.desc, config.verbose, steps_per_epoch=per_epoch)
     for epoch in bar:
         module.train()
-        sums = {}
         perm = train_idx[torch.randperm(train_idx.numel(), generator=generator)]
-        for b in range(per_epoch):
-            batch = _batch(tensors, perm[b * batch_size:(b + 1) * batch_size], device)
-            terms = loss_fn(module, *batch)
-            _guard(terms, epoch, history.steps + b)
-            loss = sum(terms.values())
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
-            optimiser.step()
-            schedule.step()
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach())
+        perm = perm.to(tensors[0].device, non_blocking=True)
+        log = _Log(per_epoch, device)
+        try:
+            for b in range(per_epoch):
+                batch = _batch(tensors, perm[b * batch_size:(b + 1) * batch_size], device)
+                with _autocast(device, config.precision):
+                    terms = step_loss(module, *batch)
+                log.write(b, terms)
+                optimiser.zero_grad(set_to_none=True)
+                scaler.scale(sum(terms.values())).backward()
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimiser)
+                    torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
+                scaler.step(optimiser)
+                scaler.update()
+                schedule.step()
+        except Exception:
+            # A non-finite term earlier in the epoch is the cause to report
+            # (say a decomposition that failed on NaN parameters).
+            log.check(epoch, history.steps)
+            raise
+        means = log.check(epoch, history.steps)
         history.steps += per_epoch
-        for name, value in sums.items():
-            history.terms.setdefault(name, []).append(value / per_epoch)
-        current = (_evaluate(module, loss_fn, tensors, val_idx, batch_size, device, epoch)
-                   if n_val else sum(sums.values()) / per_epoch)
+        for name, value in means.items():
+            history.terms.setdefault(name, []).append(value)
+        current = (_evaluate(module, loss_fn, tensors, val_idx, batch_size, device, epoch,
+                             config.precision)
+                   if n_val else sum(means.values()))
         history.val.append(current)
         bar.set_postfix(loss=f"{current:.3g}")
         if best == math.inf or current < best - 1e-6 * abs(best):
@@ -176,44 +210,98 @@ def train_with_restarts(build, loss_fn, tensors, config, seed, device, restarts=
     return module, train(module, loss_fn, tensors, config, seed, device)
 
 
+class _Log:
+    """Loss terms of the steps of one epoch, kept on the device until read.
+
+    ``write`` copies a step's terms into row ``step`` of a (steps, terms)
+    buffer without waiting for the device; ``check`` reads the buffer once,
+    raises on the first non-finite term and returns each term's mean.
+    """
+
+    def __init__(self, steps, device):
+        self.steps, self.device = steps, device
+        self.names, self.rows, self.written = None, None, 0
+
+    def write(self, step, terms):
+        if self.names is None:
+            self.names = list(terms)
+            self.rows = torch.empty(self.steps, len(self.names), device=self.device)
+        elif list(terms) != self.names:
+            raise ValueError(f"loss_fn returned the terms {list(terms)} after {self.names}; "
+                             "it must return the same terms at every step")
+        self.rows[step] = torch.stack([value.detach().float().reshape(())
+                                       for value in terms.values()])
+        self.written = step + 1
+
+    def check(self, epoch, first_step):
+        if self.names is None:
+            return {}
+        rows = self.rows[:self.written].cpu().double()
+        _raise_non_finite(rows, self.names, epoch, first_step)
+        return {name: sum(column) / self.steps for name, column in zip(self.names, rows.T.tolist())}
+
+
+def _raise_non_finite(rows, names, epoch, first_step=None):
+    """Raise TrainingDivergedError for the first non-finite entry of ``rows``
+    (steps, terms), naming its term, the epoch and the optimiser step
+    (``first_step=None``: on the validation part)."""
+    bad = (~torch.isfinite(rows)).nonzero()
+    if len(bad):
+        row, column = bad[0].tolist()
+        where = "on the validation part" if first_step is None else f"step {first_step + row}"
+        raise TrainingDivergedError(
+            f"loss term {names[column]!r} became non-finite ({float(rows[row, column])}) at "
+            f"epoch {epoch} ({where}); lower the learning rate or check the input scale"
+        )
+
+
 def _seeded(build, seed):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         return build()
 
 
+def _autocast(device, precision):
+    dtype = _PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
 def _placed(tensors, device):
+    """Move the data to ``device`` once when they take at most a quarter of
+    its free memory; else leave them on the host to travel batch by batch."""
+    if device.type == "cpu":
+        return tensors
     size = sum(t.element_size() * t.numel() for t in tensors)
-    if device.type != "cpu" and size <= _ON_DEVICE_LIMIT:
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 0
+    if size <= _ON_DEVICE_SHARE * free:
         return tuple(t.to(device) for t in tensors)
     return tensors
 
 
 def _batch(tensors, index, device):
-    index = index.to(tensors[0].device)
-    return tuple(t[index].to(device, non_blocking=True) for t in tensors)
-
-
-def _guard(terms, epoch, step=None):
-    """Raise TrainingDivergedError naming the first non-finite term, the epoch
-    and the optimiser step (``step=None``: on the validation part)."""
-    for name, value in terms.items():
-        if not torch.isfinite(value).all():
-            where = "on the validation part" if step is None else f"step {step}"
-            raise TrainingDivergedError(
-                f"loss term {name!r} became non-finite ({float(value)}) at epoch {epoch} "
-                f"({where}); lower the learning rate or check the input scale"
-            )
+    """Rows ``index`` of each tensor, on ``device``; from the host through
+    pinned memory, so that the copy does not block."""
+    pin = device.type == "cuda" and tensors[0].device.type == "cpu"
+    return tuple((t[index].pin_memory() if pin else t[index]).to(device, non_blocking=True)
+                 for t in tensors)
 
 
 @torch.no_grad()
-def _evaluate(module, loss_fn, tensors, index, batch_size, device, epoch):
+def _evaluate(module, loss_fn, tensors, index, batch_size, device, epoch, precision):
+    """Mean total loss on the rows ``index``, read from the device once."""
     module.eval()
-    total, count = 0.0, 0
+    rows, sizes, names = [], [], None
+    index = index.to(tensors[0].device, non_blocking=True)
     for start in range(0, index.numel(), 4 * batch_size):
         chunk = index[start:start + 4 * batch_size]
-        terms = loss_fn(module, *_batch(tensors, chunk, device))
-        _guard(terms, epoch)
-        total += float(sum(terms.values())) * chunk.numel()
-        count += chunk.numel()
-    return total / count
+        with _autocast(device, precision):
+            terms = loss_fn(module, *_batch(tensors, chunk, device))
+        names = list(terms)
+        values = [value.detach().float().reshape(()) for value in terms.values()]
+        rows.append(torch.stack(values + [sum(values)]))
+        sizes.append(chunk.numel())
+    rows = torch.stack(rows).cpu().double()
+    _raise_non_finite(rows[:, :-1], names, epoch)
+    return sum(total * size for total, size in zip(rows[:, -1].tolist(), sizes)) / sum(sizes)

@@ -1,0 +1,125 @@
+"""The shared training loop: no host synchronisation inside an epoch, options."""
+
+import sys
+
+import pytest
+import torch
+
+from causalrep import TrainingDivergedError
+from causalrep.estimators import training
+from causalrep.estimators.training import TrainConfig, train
+
+# Every way a tensor's value reaches Python, which waits for the device.
+_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
+
+
+@pytest.fixture
+def reads_in_loop(monkeypatch):
+    """Count the value reads made by the code of training.py itself."""
+    calls = []
+    for name in _READS:
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *args, __original=original, __name=name, **kwargs):
+            if sys._getframe(1).f_code.co_filename == training.__file__:
+                calls.append((__name, sys._getframe(1).f_code.co_name))
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    return calls
+
+
+def _loss(module, x, y):
+    return {"mse": ((module(x) - y) ** 2).mean(), "size": 1e-3 * module.weight.pow(2).sum()}
+
+
+def _fit(n, batch_size, epochs=3, **config):
+    torch.manual_seed(0)
+    x = torch.randn(n, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    module = torch.nn.Linear(3, 1)
+    config = TrainConfig(max_steps=10**6, max_epochs=epochs, batch_size=batch_size, lr=0.05,
+                         verbose=False, **config)
+    return train(module, _loss, (x, y), config, 0, torch.device("cpu"))
+
+
+def test_no_host_synchronisation_inside_an_epoch(reads_in_loop):
+    history = _fit(110, batch_size=20)
+    few = list(reads_in_loop)
+    reads_in_loop.clear()
+    many = _fit(1100, batch_size=20)
+    assert history.steps == 3 * 4 and many.steps == 3 * 49
+    # Reads happen at the end of each epoch only: as many for 49 steps an
+    # epoch as for 4, and none from the step loop itself.
+    assert len(reads_in_loop) == len(few) > 0
+    assert {where for _, where in reads_in_loop} <= {"check", "_evaluate", "_raise_non_finite",
+                                                      "<dictcomp>", "<genexpr>"}
+
+
+def test_history_means_match_the_steps():
+    history = _fit(110, batch_size=20, epochs=2, val_fraction=0.0)
+    assert set(history.terms) == {"mse", "size"}
+    assert len(history.terms["mse"]) == 2 and history.terms["mse"][1] < history.terms["mse"][0]
+    assert history.val == [a + b for a, b in zip(history.terms["mse"], history.terms["size"])]
+
+
+def test_divergence_is_found_at_the_end_of_the_epoch_and_named_exactly():
+    calls = []
+
+    def loss(module, x):
+        calls.append(1)
+        bad = torch.tensor(float("inf")) if len(calls) == 7 else torch.zeros(())
+        return {"fit": module(x).pow(2).mean(), "penalty": bad}
+
+    with pytest.raises(TrainingDivergedError,
+                       match=r"'penalty' became non-finite \(inf\) at epoch 1 \(step 6\)"):
+        train(torch.nn.Linear(2, 1), loss, (torch.ones(50, 2),),
+              TrainConfig(batch_size=10, val_fraction=0.0, verbose=False), 0, torch.device("cpu"))
+    assert len(calls) == 10  # the epoch ran to its end before the one read
+
+
+def test_an_error_after_a_divergence_reports_the_divergence():
+    calls = []
+
+    def loss(module, x):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("linalg failed on NaN parameters")
+        return {"fit": module(x).mean() * (float("nan") if len(calls) == 2 else 1.0)}
+
+    with pytest.raises(TrainingDivergedError, match=r"'fit' became non-finite .* \(step 1\)"):
+        train(torch.nn.Linear(2, 1), loss, (torch.ones(50, 2),),
+              TrainConfig(batch_size=10, val_fraction=0.0, verbose=False), 0, torch.device("cpu"))
+
+
+def test_terms_must_keep_their_names():
+    calls = []
+
+    def loss(module, x):
+        calls.append(1)
+        return {"a" if len(calls) == 1 else "b": module(x).mean()}
+
+    with pytest.raises(ValueError, match=r"returned the terms \['b'\] after \['a'\]"):
+        train(torch.nn.Linear(2, 1), loss, (torch.ones(50, 2),),
+              TrainConfig(batch_size=10, verbose=False), 0, torch.device("cpu"))
+
+
+def test_mixed_precision_trains_and_bad_precision_is_named():
+    full = _fit(200, batch_size=20, epochs=10, val_fraction=0.0)
+    half = _fit(200, batch_size=20, epochs=10, val_fraction=0.0, precision="bfloat16")
+    assert half.terms["mse"][-1] < 0.1 * half.terms["mse"][0]
+    assert half.terms["mse"] != full.terms["mse"]
+    with pytest.raises(ValueError, match=r"precision must be one of .* got 'half'"):
+        _fit(200, batch_size=20, precision="half")
+
+
+def test_compile_runs_the_loss_through_torch_compile(monkeypatch):
+    compiled = []
+
+    def fake_compile(fn):
+        compiled.append(fn)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    assert _fit(100, batch_size=20, compile=True).steps > 0
+    assert compiled == [_loss]
