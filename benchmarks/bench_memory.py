@@ -16,7 +16,6 @@ Writes benchmarks/results/memory.json and docs/benchmarks_memory.md.
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time

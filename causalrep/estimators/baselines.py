@@ -33,8 +33,7 @@ from pyro import poutine
 from torch import nn
 from torch.nn import functional as F
 
-from .._validation import (FLOAT32_LIMIT, as_float_array, as_generator, check_positive,
-                           check_standardisable)
+from .._validation import FLOAT32_LIMIT, as_float_array, as_generator, check_positive, check_standardisable
 from ..data import InterventionalData
 from .base import BaseEstimator
 from .nets import MLP, Standardizer, autoencoder, reconstruction_loss

@@ -37,8 +37,7 @@ from .._validation import column_stats
 from ..graphs import learn_latent_graph
 from . import do_stage2, varpro
 from .base import BaseEstimator
-from .nets import (PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder,
-                   reconstruction_loss)
+from .nets import PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder, reconstruction_loss
 
 __all__ = ["InterventionalCRL", "IdentifiabilityWarning", "ioss_penalty"]
 
