@@ -48,8 +48,8 @@ def test_fit_needs_actions_and_outcome(data):
         Rep4Ex(latent_dim=2, **FAST).fit(without_a)
     with pytest.raises(ValueError, match=r"data\.Y"):
         Rep4Ex(latent_dim=2, **FAST).fit(without_y)
-    with pytest.raises(TypeError, match="InterventionalData"):
-        Rep4Ex(latent_dim=2, **FAST).fit(data.X)
+    with pytest.raises(ValueError, match=r"data\.A"):
+        Rep4Ex(latent_dim=2, **FAST).fit(data.X)  # arrays alone: no actions
 
 
 @pytest.mark.parametrize("params, match", [

@@ -38,6 +38,7 @@ from ..graphs import learn_latent_graph
 from . import do_stage2, varpro
 from .base import BaseEstimator
 from .nets import PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder, reconstruction_loss
+from .progress import logger
 
 __all__ = ["InterventionalCRL", "IdentifiabilityWarning", "ioss_penalty"]
 
@@ -224,6 +225,9 @@ class InterventionalCRL(BaseEstimator):
         floor = subspace.noise_floor()
         u = subspace.whiten(X[fit_rows])
         observational = np.flatnonzero(regime[fit_rows] == 0)
+        if self.verbose:
+            logger.info("InterventionalCRL: exact stage 1, a linear code of %d whitened principal "
+                        "components (degree %d decoder in closed form)", needed, p)
         code = varpro.fit_linear_code(
             u, d, p, restarts=_LINEAR_RESTARTS * self.restarts, seed=self.seed,
             search_rows=observational if observational.size >= 4 * (needed + 1) else None,
@@ -254,19 +258,26 @@ class InterventionalCRL(BaseEstimator):
             modules["decoder"].linear.weight.copy_(torch.from_numpy(decoder_map.T / spread))
         self.modules_ = modules.to(self.device_).eval()
         self.dims_ = {"dim_x": int(X.shape[1]), "encoder": "linear"}
-        self.history_ = {"terms": {"residual": [code.residual]}, "val": [heldout_residual],
-                         "best_epoch": 0, "steps": code.iterations}
+        if self.verbose:
+            logger.info("InterventionalCRL: stage 1 done after %d L-BFGS iterations and %d "
+                        "search(es); held-out residual %.3g, noise floor %.3g", code.iterations,
+                        code.restarts, heldout_residual, floor)
+        # Rounded to 12 digits: BLAS's alignment-dependent rounding must not make
+        # two fits with one seed report different last digits.
+        self.history_ = {"terms": {"residual": [_rounded(code.residual)]},
+                         "val": [_rounded(heldout_residual)], "best_epoch": 0,
+                         "steps": code.iterations}
         self.stage1_ = {
-            "encoder": "linear", "heldout_error": heldout_error,
-            "heldout_residual": heldout_residual, "noise_floor": floor,
-            "fit_residual": code.residual, "restarts": code.restarts,
+            "encoder": "linear", "heldout_error": _rounded(heldout_error),
+            "heldout_residual": _rounded(heldout_residual), "noise_floor": _rounded(floor),
+            "fit_residual": _rounded(code.residual), "restarts": code.restarts,
             "iterations": code.iterations,
             **_spectrum_check(subspace.eigenvalues, needed, subspace.noise_variance, d, p),
         }
 
     def _fit_mlp(self, X, val_rows):
         """Stage 1 by an MLP autoencoder trained with the shared loop."""
-        x = torch.from_numpy(X)  # the scaler standardises in float64, then casts
+        x = torch.tensor(X)  # float64: the scaler standardises, then casts
         dims = {"dim_x": int(X.shape[1])}
 
         def build():
@@ -559,6 +570,11 @@ def ioss_penalty(z, n_draws=1000, quantile=0.01):
     draws = lo + torch.rand(n_draws, z.shape[1], device=z.device) * (hi - lo)
     nearest = torch.cdist(draws, z).min(dim=1).values
     return torch.quantile(nearest, 1 - quantile)
+
+
+def _rounded(value):
+    """``value`` to 12 significant digits (diagnostics, not results)."""
+    return float(f"{value:.12g}")
 
 
 def _complete(directions, found):
