@@ -65,6 +65,7 @@ regression function.
 
 import numbers
 import warnings
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -405,6 +406,12 @@ class Rep4Ex(BaseEstimator):
         >>> est.predict_interventional(np.array([[3.0, 3.0]]))     # doctest: +SKIP
     """
 
+    _array_shapes = MappingProxyType({
+        "cf_offset": ("latent_dim",), "cf_M": ("latent_dim", "*"), "cf_V": ("*", "latent_dim"),
+        **{f"cf_{name}": ("latent_dim",) for name in ("z_mean", "z_scale", "v_mean", "v_scale")},
+        "cf_z_centers": ("*", "latent_dim"), "cf_v_centers": ("*", "latent_dim"),
+        "cf_beta": ("*",), "cf_penalty": (), "cf_psi_mean": (), "cf_widths": (2,),
+        "cf_z_whiten": ("*", "*"), "cf_v_whiten": ("*", "*")})
     _saved_json = ("history_", "diagnostics_", "bandwidth_", "hsic_bandwidth_")
 
     def __init__(self, latent_dim, lam=30.0, hsic=30.0, kernel_bandwidth="local", hidden=(64, 64),
@@ -454,7 +461,7 @@ class Rep4Ex(BaseEstimator):
             bandwidth = float(self.kernel_bandwidth)
         self.bandwidth_ = bandwidth
         self.hsic_bandwidth_ = median_bandwidth(A, seed=self.seed)
-        x = torch.tensor(data.X, dtype=torch.float32)
+        x = torch.tensor(data.X)  # float64: the scaler standardises, then casts
         a = torch.tensor(A, dtype=torch.float32)
         lam, hsic = float(self.lam), float(self.hsic)
 
