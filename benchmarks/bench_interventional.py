@@ -169,6 +169,7 @@ def main():
     parser.add_argument("--suite", nargs="+", default=list(SUITES), choices=list(SUITES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", default=None, help="run settings whose name contains this")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file")
     parser.add_argument("--timing", type=int, default=0, metavar="REPEATS",
                         help="only time the d=6, degree-2, 20,000-sample fit")
     args = parser.parse_args()
@@ -183,8 +184,8 @@ def main():
                   f"wall {statistics.median(wall):.1f} s over {len(cpu)} runs")
         return
     records = []
-    if RESULTS.exists() and args.only:
-        records = [r for r in json.loads(RESULTS.read_text()).get("records", [])
+    if args.out.exists() and args.only:
+        records = [r for r in json.loads(args.out.read_text()).get("records", [])
                    if "suite" in r and args.only not in r["setting"]]
     for suite in args.suite:
         for name, make in SUITES[suite]():
@@ -194,8 +195,8 @@ def main():
                 records.append(run_one(suite, name, make, seed))
                 shown = {k: v for k, v in records[-1].items() if k != "warnings"}
                 print(json.dumps(shown), len(records[-1]["warnings"]), "warnings", flush=True)
-                RESULTS.parent.mkdir(exist_ok=True)
-                RESULTS.write_text(json.dumps({
+                args.out.parent.mkdir(exist_ok=True)
+                args.out.write_text(json.dumps({
                     "version": causalrep.__version__, "torch": torch.__version__,
                     "machine": platform.machine(), "threads": 1, "records": records},
                     indent=2))
