@@ -149,6 +149,8 @@ class MultiEnvCRL(_VAE):
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of initialisation, splits, batch order and ELBO samples.
         verbose: Show progress bars.
+        n_threads: CPU threads while fitting and transforming: ``"auto"`` (from
+            the model's size and the cores available), an int, or None.
 
     Attributes:
         modules_: ``scaler``, ``encoder``, ``decoder``, ``likelihood`` and
@@ -174,7 +176,7 @@ class MultiEnvCRL(_VAE):
 
     def __init__(self, latent_dim, degree=2, min_environments=MIN_ENVIRONMENTS,
                  hidden=(256, 256), max_steps=6000, max_epochs=None, batch_size=256, lr=1e-3,
-                 restarts=1, device="auto", seed=0, verbose=1):
+                 restarts=1, device="auto", seed=0, verbose=1, n_threads="auto"):
         self.latent_dim = latent_dim
         self.degree = degree
         self.min_environments = min_environments
@@ -187,6 +189,7 @@ class MultiEnvCRL(_VAE):
         self.device = device
         self.seed = seed
         self.verbose = verbose
+        self.n_threads = n_threads
 
     def fit(self, data):
         """Maximise the ELBO under the environment-dependent polynomial prior; returns self.
