@@ -127,21 +127,17 @@ class LinearCode:
     iterations: int
 
 
-def residual(u: torch.Tensor, basis: torch.Tensor, features: PolynomialFeatures,
-             weights: torch.Tensor | None = None) -> torch.Tensor:
+def residual(u: torch.Tensor, basis: torch.Tensor, features: PolynomialFeatures) -> torch.Tensor:
     """Mean squared residual of ``u`` (n, M) projected on the monomials of ``u @ basis``.
 
-    ``basis`` (M, d) is orthonormalised first, so only its span matters;
-    ``weights`` (M,) weighs the coordinates' squared residuals (default 1).
+    ``basis`` (M, d) is orthonormalised first, so only its span matters.
     """
     q, _ = torch.linalg.qr(basis)
     design, _ = torch.linalg.qr(features(u @ q))
-    error = (u - design @ (design.T @ u)) ** 2
-    return (error.mean(0) * weights).sum() if weights is not None else error.mean()
+    return ((u - design @ (design.T @ u)) ** 2).mean()
 
 
 def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, search_rows=None,
-                    weights=None,
                     restarts: int = 4, tolerance: float = 1e-9, seed: int = 0,
                     max_iter: int = 2000, max_search_samples: int = 20000) -> LinearCode:
     """Search the d-dimensional linear code of ``u`` best explained by its monomials.
@@ -162,7 +158,6 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, search_rows=
             at one value), which changes the objective's local minima: we
             measured settings where only the observational rows, and others
             where only all rows, led L-BFGS to the exact solution.
-        weights: Optional (M,) weights of the coordinates in the residual, summing to 1.
         restarts: Most random initialisations.
         tolerance: Residual at which a search is accepted at once.
         seed: Seed of the initialisations and of the subsamples.
@@ -177,7 +172,6 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, search_rows=
     dim = u.shape[1]
     features = PolynomialFeatures(latent_dim, degree).double()
     n_features = features.out_dim
-    w = None if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float64))
 
     def subsample(size, pool=None):
         pool = np.arange(u.shape[0]) if pool is None else np.asarray(pool)
@@ -188,7 +182,7 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, search_rows=
     def search(data, start, max_iter):
         def objective(flat):
             basis = torch.from_numpy(flat.reshape(dim, latent_dim)).requires_grad_(True)
-            value = residual(data, basis, features, w)
+            value = residual(data, basis, features)
             (grad,) = torch.autograd.grad(value, basis)
             return float(value.detach()), grad.numpy().ravel()
 
