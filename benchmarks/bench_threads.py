@@ -8,8 +8,8 @@ own thread policy (``n_threads="auto"``) is what is measured. For each case
 (``demo``: the fit ``causalrep demo`` makes; ``d6``: six latents into 200
 dimensions), fits InterventionalCRL once with the machine as it is ("quiet")
 and once while this script runs one busy-looping process per available core
-("loaded"), and reports wall and CPU seconds of each fit. The target is
-loaded <= 2 x quiet. Writes benchmarks/results/threads.json and prints a
+("loaded"), and reports wall and CPU seconds of each fit (median of ``--repeats`` fits,
+quiet and loaded interleaved). The target is loaded <= 2 x quiet. Writes benchmarks/results/threads.json and prints a
 markdown table for docs/benchmarks.md.
 """
 
@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -73,16 +74,21 @@ def measure(case, n_threads, loaded):
             "n_threads": n_threads, "load_average_1min": load_before, **record}
 
 
+def _median(records, case, loaded, key):
+    values = sorted(r[key] for r in records if r["case"] == case and r["loaded"] == loaded)
+    return statistics.median(values)
+
+
 def table(records):
     header = ("| case | threads used | quiet wall (s) | quiet CPU (s) | loaded wall (s) "
               "| loaded CPU (s) | loaded / quiet |")
     lines = [header, "|" + "---|" * 7]
     for case in dict.fromkeys(r["case"] for r in records):
-        quiet = next(r for r in records if r["case"] == case and not r["loaded"])
-        loaded = next(r for r in records if r["case"] == case and r["loaded"])
-        lines.append(f"| {case} | {quiet['threads']} | {quiet['wall_s']:.1f} | "
-                     f"{quiet['cpu_s']:.1f} | {loaded['wall_s']:.1f} | {loaded['cpu_s']:.1f} | "
-                     f"{loaded['wall_s'] / quiet['wall_s']:.2f} |")
+        threads = next(r["threads"] for r in records if r["case"] == case)
+        quiet_wall, loaded_wall = (_median(records, case, flag, "wall_s") for flag in (False, True))
+        quiet_cpu, loaded_cpu = (_median(records, case, flag, "cpu_s") for flag in (False, True))
+        lines.append(f"| {case} | {threads} | {quiet_wall:.1f} | {quiet_cpu:.1f} | "
+                     f"{loaded_wall:.1f} | {loaded_cpu:.1f} | {loaded_wall / quiet_wall:.2f} |")
     return "\n".join(lines)
 
 
@@ -91,13 +97,14 @@ def main():
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--n-threads", default="auto",
                         help="estimator n_threads: auto, an int, or none for torch's default")
+    parser.add_argument("--repeats", type=int, default=3, help="fits per case and condition")
     args = parser.parse_args()
     n_threads = {"auto": "auto", "none": None}.get(args.n_threads.lower(), None)
     if n_threads is None and args.n_threads.lower() != "none":
         n_threads = int(args.n_threads)
     records = []
     for case in args.cases:
-        for loaded in (False, True):
+        for loaded in (False, True) * args.repeats:
             records.append(measure(case, n_threads, loaded))
             print(json.dumps(records[-1]), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

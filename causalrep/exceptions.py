@@ -5,7 +5,8 @@ Each derives from the built-in exception a caller would already catch, so
 kind of failure precisely.
 """
 
-__all__ = ["NotFittedError", "CheckpointError", "TrainingDivergedError", "SweepLockedError"]
+__all__ = ["NotFittedError", "CheckpointError", "TrainingDivergedError", "SweepLockedError",
+           "ConvergenceWarning", "IdentifiabilityWarning"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -22,3 +23,12 @@ class TrainingDivergedError(RuntimeError):
 
 class SweepLockedError(RuntimeError):
     """Another sweep is writing to the same records file; the message names it."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative fit stopped at its iteration limit before meeting its tolerance."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """A fitted model's diagnostics say the identification guarantee may not hold;
+    the message names the failing check."""

@@ -45,10 +45,19 @@ def test_linear_ica_recovers_non_gaussian_sources(seed):
     np.testing.assert_allclose(np.cov(z, rowvar=False, bias=True), np.eye(3), atol=1e-6)
 
 
+def test_linear_ica_with_fewer_samples_than_features_stays_finite():
+    rng = np.random.default_rng(0)
+    S = rng.laplace(size=(200, 3))
+    data = InterventionalData(X=S @ rng.normal(size=(3, 256)), Z=S)
+    z = LinearICA(latent_dim=3).fit(data).transform(data.X)
+    assert np.isfinite(z).all()
+    assert mcc(S, z).score > 0.9
+
+
 def test_linear_ica_warns_when_not_converged_and_refuses_low_rank():
     data = linear_sources(0)
-    with pytest.warns(ConvergenceWarning, match="did not converge in max_steps=1"):
-        assert not LinearICA(latent_dim=3, max_steps=1).fit(data).converged_
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=1"):
+        assert not LinearICA(latent_dim=3, max_iter=1).fit(data).converged_
     flat = InterventionalData(X=np.column_stack([data.X[:, :2], data.X[:, :2] @ [1.0, 2.0]]))
     with pytest.raises(ValueError, match="fewer than latent_dim=3 directions"):
         LinearICA(latent_dim=3).fit(flat)

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import sklearn.base
 import torch
 
 import causalrep
@@ -29,7 +30,7 @@ ESTIMATORS = {
     "beta_vae": lambda seed=0: BetaVAE(latent_dim=2, seed=seed, **TINY),
     "ivae": lambda seed=0: IVAE(latent_dim=2, seed=seed, **TINY),
     "multienv": lambda seed=0: MultiEnvCRL(latent_dim=2, seed=seed, min_environments=3, **TINY),
-    "linear_ica": lambda seed=0: LinearICA(latent_dim=2, seed=seed, max_steps=40, tol=1e-4),
+    "linear_ica": lambda seed=0: LinearICA(latent_dim=2, seed=seed, max_iter=40, tol=1e-4),
     "causaldiffae": lambda seed=0: CausalDiffAE(latent_dim=2, seed=seed, max_steps=40,
                                                 hidden=(16,), channels=4,
                                                 diffusion_steps=50, verbose=0),
@@ -50,7 +51,21 @@ def test_constructor_only_stores_parameters(make):
     assert est.set_params(seed=3) is est and est.seed == 3
     with pytest.raises(ValueError, match="has no parameter 'bogus'"):
         est.set_params(bogus=1)
-    assert repr(est).startswith(type(est).__name__ + "(latent_dim=2")
+    # scikit-learn's repr: the parameters that differ from their defaults
+    assert repr(est).startswith(type(est).__name__ + "(") and "latent_dim=2" in repr(est)
+    assert "seed=3" in repr(est) and "device=" not in repr(est)
+
+
+def test_sklearn_clone_keeps_parameters_and_drops_the_fit(make, tiny_data):
+    est = make().fit(tiny_data)
+    copy = sklearn.base.clone(est)
+    assert type(copy) is type(est) and copy is not est
+    given, cloned = est.get_params(deep=False), copy.get_params(deep=False)
+    assert given.keys() == cloned.keys()
+    assert all(cloned[k] is given[k] or cloned[k] == given[k] for k in given)
+    assert not hasattr(copy, "modules_")
+    np.testing.assert_array_equal(copy.fit(tiny_data).transform(tiny_data.X),
+                                  est.transform(tiny_data.X))
 
 
 def test_fit_returns_self_and_transform_shape(make, tiny_data):
@@ -105,7 +120,7 @@ def test_save_load_round_trip(make, tiny_data, tmp_path):
     path = tmp_path / "model.pt"
     est.save(path)
     back = causalrep.load(path)
-    assert type(back) is type(est) and back.get_params() == est.get_params()
+    assert type(back) is type(est) and back._json_params() == est._json_params()
     np.testing.assert_array_equal(back.transform(tiny_data.X), est.transform(tiny_data.X))
     assert back.history_ == est.history_
 

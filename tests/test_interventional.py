@@ -225,6 +225,7 @@ def test_one_latent():
     assert abs(np.corrcoef(est.transform(data.X)[:, 0], data.Z[:, 0])[0, 1]) > 0.9999
 
 
+@pytest.mark.filterwarnings("ignore::causalrep.exceptions.IdentifiabilityWarning")  # the others it raises
 @pytest.mark.parametrize("latent_dim,message", [(5, "too large"), (3, "too small")])
 def test_a_wrong_latent_dimension_warns(latent_dim, message):
     data = simulators.ahuja2023(latent_dim=4, obs_dim=40, degree=2, n_obs=1200, n_int=1200,
@@ -236,6 +237,7 @@ def test_a_wrong_latent_dimension_warns(latent_dim, message):
         InterventionalCRL(latent_dim=latent_dim, encoder="linear", verbose=0).fit(data)
 
 
+@pytest.mark.filterwarnings("ignore::causalrep.exceptions.IdentifiabilityWarning")  # the others it raises
 def test_non_polynomial_mixing_warns_and_falls_back_to_the_mlp():
     rng = np.random.default_rng(0)
     Z = rng.uniform(-2, 2, (900, 2))

@@ -52,7 +52,7 @@ FACTORIES = {  # every estimator at a tiny size, on `ctx.data` (Rep4Ex on `ctx.r
     "CausalDiffAE": lambda **kw: CausalDiffAE(**{"latent_dim": 2, "diffusion_steps": 20,
                                                  "channels": 4, **TINY, **kw}),
     "Rep4Ex": lambda **kw: Rep4Ex(**{"latent_dim": 2, "n_centers": 30, **TINY, **kw}),
-    "LinearICA": lambda **kw: LinearICA(**{"latent_dim": 2, "max_steps": 50, **kw}),
+    "LinearICA": lambda **kw: LinearICA(**{"latent_dim": 2, "max_iter": 50, **kw}),
 }
 TORCH_ESTIMATORS = [name for name in FACTORIES if name != "LinearICA"]
 

@@ -1,23 +1,34 @@
-"""The estimator contract shared by every method (scikit-learn conventions).
+"""The estimator contract shared by every method, and the template of the torch ones.
 
-The constructor stores hyperparameters as given; ``fit(data)`` validates them,
-learns, sets attributes ending in ``_`` and returns ``self``; ``transform(X)``
-maps observations to latents as numpy. Fitted networks live in ``modules_``
-(an ``nn.ModuleDict``), fitted arrays in ``arrays_`` and the sizes needed to
-rebuild the networks in ``dims_``: that is all a checkpoint holds.
+Two classes, one on top of the other:
 
-Every public computing method a subclass defines (``fit``, ``transform``,
-``predict_interventional``, ...) runs inside the estimator's thread policy
-(``n_threads``, see :mod:`causalrep.estimators.threads`), restored after the
-call; ``fit`` also accepts arrays, ``fit(X, regime=..., targets=...)``, and
-builds the InterventionalData itself.
+* :class:`BaseEstimator` is any estimator. It derives from scikit-learn's own
+  ``BaseEstimator`` (``get_params``/``set_params``, ``clone``, ``repr``): the
+  constructor stores hyperparameters exactly as given; ``fit(data)`` validates
+  them, learns, sets attributes ending in ``_`` and returns ``self``;
+  ``transform(X)`` maps observations to latents as numpy. Fitted modules live in
+  ``modules_`` (an ``nn.ModuleDict``), fitted arrays in ``arrays_`` and the sizes
+  needed to rebuild the modules in ``dims_``: that is all a checkpoint holds.
+  Every public computing method a subclass defines (``fit``, ``transform``,
+  ``predict_interventional``, ...) runs inside the estimator's thread policy
+  (``n_threads``, see :mod:`causalrep.estimators.threads`) and with Pyro's
+  module-local parameters (no network ever enters Pyro's global parameter
+  store, so several fitted models live side by side in one process), both
+  restored after the call. ``fit`` also accepts arrays,
+  ``fit(X, regime=..., targets=...)``, and builds the InterventionalData itself.
+* :class:`TorchEstimator` adds what every network estimator needs: device,
+  seeding, the shared hyperparameter checks, the shared training loop
+  (:func:`~causalrep.estimators.training.train_with_restarts`) and batched
+  inference. A subclass supplies ``_build(dims)`` (its networks), a loss and
+  the tensors it trains on, and ``_encode``.
 """
 
 import functools
-import inspect
 from itertools import pairwise
 
 import numpy as np
+import pyro
+import sklearn.base
 import torch
 from torch import nn
 
@@ -27,7 +38,7 @@ from ..exceptions import NotFittedError
 from .threads import resolve_threads, thread_scope
 from .training import TrainConfig, train_with_restarts
 
-__all__ = ["BaseEstimator", "resolve_device"]
+__all__ = ["BaseEstimator", "TorchEstimator", "resolve_device"]
 
 
 def resolve_device(device):
@@ -49,8 +60,51 @@ _THREADED = ("fit", "transform", "inverse_transform", "stage1_transform", "predi
 _ARRAY_FIELDS = ("regime", "targets", "Z", "A", "Y", "graph")
 
 
-class BaseEstimator:
-    """Base class: parameters, device, data checks, training, transform, save."""
+def local_params():
+    """Context in which Pyro modules keep their parameters to themselves (Pyro
+    fixes this when a module is built, and checks it when one is called)."""
+    return pyro.settings.context(module_local_params=True)
+
+
+def _threaded(method):
+    """``method`` run under the estimator's thread policy."""
+    @functools.wraps(method)
+    def scoped(self, *args, **kwargs):
+        with thread_scope(self._threads()), local_params():
+            return method(self, *args, **kwargs)
+
+    scoped._thread_scoped = True
+    return scoped
+
+
+def _fit_entry(fit):
+    """``fit(data)`` that also takes ``fit(X, regime=..., targets=..., Z=..., A=..., Y=...)``."""
+    @functools.wraps(fit)
+    def entry(self, data, *extra, **arrays):
+        if extra:
+            raise TypeError(
+                f"{type(self).__name__}.fit takes the data as one argument, got "
+                f"{1 + len(extra)} positional arguments: pass an InterventionalData, or "
+                "arrays by keyword, e.g. fit(X, regime=regime, targets={0: (), 1: (0,)})")
+        unknown = sorted(set(arrays) - set(_ARRAY_FIELDS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.fit got unexpected keyword(s) {unknown}; "
+                            f"with arrays it takes {list(_ARRAY_FIELDS)}")
+        if isinstance(data, InterventionalData):
+            if arrays:
+                raise TypeError(f"{type(self).__name__}.fit got an InterventionalData and "
+                                f"{sorted(arrays)}: pass one or the other")
+        elif isinstance(data, (np.ndarray, torch.Tensor, list)):
+            data = InterventionalData(X=data, **arrays)
+        with thread_scope(self._threads(getattr(data, "dim_x", 0))), local_params():
+            return fit(self, data)
+
+    entry._thread_scoped = True
+    return entry
+
+
+class BaseEstimator(sklearn.base.BaseEstimator):
+    """Any estimator: parameters, thread policy, data checks, transform, save."""
 
     _saved_json = ("history_",)
     #: Shapes of the fitted arrays in ``arrays_``, checked when a checkpoint is
@@ -83,26 +137,21 @@ class BaseEstimator:
             dim_x = getattr(self, "dims_", {}).get("dim_x", 0)
         return resolve_threads(getattr(self, "n_threads", None), self._layer_work(dim_x))
 
-    def get_params(self):
-        """Hyperparameters as a dict, exactly as given to the constructor."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
     def set_params(self, **params):
         """Set hyperparameters by name; returns self."""
-        valid = self.get_params()
-        for name, value in params.items():
+        valid = self.get_params(deep=False)
+        for name in params:
             if name not in valid:
                 raise ValueError(f"{type(self).__name__} has no parameter {name!r}; "
                                  f"valid: {sorted(valid)}")
-            setattr(self, name, value)
-        return self
+        return super().set_params(**params)
 
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+    def _json_params(self):
+        """Hyperparameters as JSON values, for checkpoints; the constructor
+        accepts them back (lists where it was given tuples)."""
+        return self.get_params(deep=False)
 
-    # -- fitting ----------------------------------------------------------
+    # -- checks -----------------------------------------------------------
 
     def _check_data(self, data, need=()):
         if not isinstance(data, InterventionalData):
@@ -120,15 +169,56 @@ class BaseEstimator:
             raise ValueError(f"{type(self).__name__}.fit needs at least {minimum} samples, "
                              f"data has {data.n}")
 
-    def _start_fit(self, data):
-        """Check the shared hyperparameters and that every column of X can be
-        standardised in float64, resolve the device, note dim_x."""
-        check_positive(self.latent_dim, "latent_dim", integer=True)
-        if self.latent_dim > data.dim_x:
-            raise ValueError(f"latent_dim={self.latent_dim} is larger than the "
+    def _check_latent_dim(self, data, latent_dim=None):
+        """Check ``latent_dim`` (the hyperparameter, or its resolved value) against ``data``."""
+        latent_dim = self.latent_dim if latent_dim is None else latent_dim
+        check_positive(latent_dim, "latent_dim", integer=True)
+        if latent_dim > data.dim_x:
+            raise ValueError(f"latent_dim={latent_dim} is larger than the "
                              f"observation dimension dim_x={data.dim_x}")
+
+    def _check_seed(self):
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+
+    def _check_fitted(self):
+        if not hasattr(self, "modules_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(data) first")
+
+    def _observations(self, X, name="X"):
+        """``X`` (array, tensor or InterventionalData) as float64 numpy, checked
+        against the fitted dimension."""
+        self._check_fitted()
+        if isinstance(X, InterventionalData):
+            X = X.X
+        X = as_float_array(X, name, ndim=2)
+        if X.shape[1] != self.dims_["dim_x"]:
+            raise ValueError(f"{name} has {X.shape[1]} features but {type(self).__name__} "
+                             f"was fitted on {self.dims_['dim_x']}")
+        return X
+
+    # -- using a fitted estimator -----------------------------------------
+
+    def fit_transform(self, data):
+        """``fit(data)`` then ``transform(data.X)``."""
+        return self.fit(data).transform(data.X)
+
+    def save(self, path):
+        """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``."""
+        from .checkpoint import save
+
+        save(self, path)
+
+
+class TorchEstimator(BaseEstimator):
+    """Network estimators: device, seeding, the shared training loop, batched inference."""
+
+    def _start_fit(self, data, latent_dim=None):
+        """Check the shared hyperparameters (``latent_dim`` resolved by the
+        subclass when given) and that every column of X can be standardised in
+        float64, resolve the device, note dim_x."""
+        self._check_latent_dim(data, latent_dim)
+        self._check_seed()
         check_positive(self.lr, "lr")
         check_positive(self.batch_size, "batch_size", integer=True)
         check_positive(self.max_steps, "max_steps", integer=True)
@@ -157,12 +247,6 @@ class BaseEstimator:
         """Networks for the given sizes, as an ``nn.ModuleDict``; overridden."""
         return nn.ModuleDict()
 
-    # -- using a fitted estimator -----------------------------------------
-
-    def _check_fitted(self):
-        if not hasattr(self, "modules_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(data) first")
-
     def _tensor(self, X, name="X", scaled=True):
         """Validate observations against the fitted dimension; float64 tensor.
 
@@ -170,13 +254,7 @@ class BaseEstimator:
         the values are checked in the fitted standardised units, where the
         float32 networks see them; otherwise as they are.
         """
-        self._check_fitted()
-        if isinstance(X, InterventionalData):
-            X = X.X
-        X = as_float_array(X, name, ndim=2)
-        if X.shape[1] != self.dims_["dim_x"]:
-            raise ValueError(f"{name} has {X.shape[1]} features but {type(self).__name__} "
-                             f"was fitted on {self.dims_['dim_x']}")
+        X = self._observations(X, name)
         scaler = self.modules_["scaler"] if scaled and "scaler" in self.modules_ else None
         if scaler is None:
             largest = float(np.max(np.abs(X)))
@@ -211,50 +289,3 @@ class BaseEstimator:
             numpy array of shape (n, latent_dim).
         """
         return self._batched(self._encode, self._tensor(X))
-
-    def fit_transform(self, data):
-        """``fit(data)`` then ``transform(data.X)``."""
-        return self.fit(data).transform(data.X)
-
-    def save(self, path):
-        """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``."""
-        from .checkpoint import save
-
-        save(self, path)
-
-
-def _threaded(method):
-    """``method`` run under the estimator's thread policy."""
-    @functools.wraps(method)
-    def scoped(self, *args, **kwargs):
-        with thread_scope(self._threads()):
-            return method(self, *args, **kwargs)
-
-    scoped._thread_scoped = True
-    return scoped
-
-
-def _fit_entry(fit):
-    """``fit(data)`` that also takes ``fit(X, regime=..., targets=..., Z=..., A=..., Y=...)``."""
-    @functools.wraps(fit)
-    def entry(self, data, *extra, **arrays):
-        if extra:
-            raise TypeError(
-                f"{type(self).__name__}.fit takes the data as one argument, got "
-                f"{1 + len(extra)} positional arguments: pass an InterventionalData, or "
-                "arrays by keyword, e.g. fit(X, regime=regime, targets={0: (), 1: (0,)})")
-        unknown = sorted(set(arrays) - set(_ARRAY_FIELDS))
-        if unknown:
-            raise TypeError(f"{type(self).__name__}.fit got unexpected keyword(s) {unknown}; "
-                            f"with arrays it takes {list(_ARRAY_FIELDS)}")
-        if isinstance(data, InterventionalData):
-            if arrays:
-                raise TypeError(f"{type(self).__name__}.fit got an InterventionalData and "
-                                f"{sorted(arrays)}: pass one or the other")
-        elif isinstance(data, (np.ndarray, torch.Tensor, list)):
-            data = InterventionalData(X=data, **arrays)
-        with thread_scope(self._threads(getattr(data, "dim_x", 0))):
-            return fit(self, data)
-
-    entry._thread_scoped = True
-    return entry

@@ -52,7 +52,7 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from .._validation import as_float_array, check_positive
-from .base import BaseEstimator
+from .base import TorchEstimator
 from .diffusion import (
     alpha_bars,
     ddim,
@@ -70,7 +70,7 @@ _INFERENCE_BATCH = 256
 _MIN_GRID = 8
 
 
-class CausalDiffAE(BaseEstimator):
+class CausalDiffAE(TorchEstimator):
     r"""Diffusion autoencoder with a causal latent layer; counterfactual images.
 
     Arguments:
@@ -149,10 +149,10 @@ class CausalDiffAE(BaseEstimator):
         self.verbose = verbose
         self.n_threads = n_threads
 
-    def get_params(self):
-        """Hyperparameters; a given ``graph`` is reported as ``{"nodes", "edges"}``
-        lists, so that parameters (and checkpoints) stay JSON."""
-        params = super().get_params()
+    def _json_params(self):
+        """Hyperparameters for checkpoints; a given ``graph`` is written as
+        ``{"nodes", "edges"}`` lists, so that they stay JSON."""
+        params = super()._json_params()
         if params["graph"] is not None:
             try:
                 graph = _as_graph(params["graph"], self.latent_dim)
@@ -165,24 +165,20 @@ class CausalDiffAE(BaseEstimator):
     # -- fitting ----------------------------------------------------------
 
     def _build(self, dims):
-        # Module-local parameters keep these networks out of Pyro's global
-        # parameter store (several fitted models can live in one process);
-        # Pyro fixes that choice when a module is created.
-        with pyro.settings.context(module_local_params=True):
-            d, image_shape = dims["latent_dim"], dims["image_shape"]
-            emb_dim = 4 * self.channels
-            if image_shape is None:
-                encoder = _VectorEncoder(dims["dim_x"], d, self.hidden)
-                backbone = _VectorDenoiser(dims["dim_x"], emb_dim, self.hidden)
-            else:
-                encoder = _ConvEncoder(image_shape, d, self.channels)
-                backbone = _UNet(image_shape, self.channels, emb_dim)
-            return nn.ModuleDict({
-                "scaler": Standardizer(dims["dim_x"]),
-                "encoder": encoder,
-                "causal": _CausalLayer(d, dims["edges"], self.hidden),
-                "denoiser": _Denoiser(backbone, d, emb_dim, image_shape),
-            })
+        d, image_shape = dims["latent_dim"], dims["image_shape"]
+        emb_dim = 4 * self.channels
+        if image_shape is None:
+            encoder = _VectorEncoder(dims["dim_x"], d, self.hidden)
+            backbone = _VectorDenoiser(dims["dim_x"], emb_dim, self.hidden)
+        else:
+            encoder = _ConvEncoder(image_shape, d, self.channels)
+            backbone = _UNet(image_shape, self.channels, emb_dim)
+        return nn.ModuleDict({
+            "scaler": Standardizer(dims["dim_x"]),
+            "encoder": encoder,
+            "causal": _CausalLayer(d, dims["edges"], self.hidden),
+            "denoiser": _Denoiser(backbone, d, emb_dim, image_shape),
+        })
 
     def fit(self, data):
         """Fit encoder, causal layer and denoiser on ``data``; returns self.
@@ -196,7 +192,7 @@ class CausalDiffAE(BaseEstimator):
         self._check_data(data)
         d, graph = self._resolve_graph(data)
         self._check_params(data, d)
-        self._start_fit_with(data, d)
+        self._start_fit(data, latent_dim=d)
         image_shape = data.meta.get("image_shape")
         if image_shape is not None:
             image_shape = [int(s) for s in image_shape]
@@ -224,10 +220,9 @@ class CausalDiffAE(BaseEstimator):
         def loss(modules, xb, yb, mb):
             return self._loss(modules, schedule, dropout, xb, yb, mb)
 
-        with pyro.settings.context(module_local_params=True):
-            modules, history = self._train(
-                build, loss, (x, labels, labeled), max_steps=self.max_steps,
-                max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr)
+        modules, history = self._train(
+            build, loss, (x, labels, labeled), max_steps=self.max_steps,
+            max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr)
         self.modules_, self.history_ = modules, history.to_dict()
         u = self._batched(self._exogenous, x)
         self.arrays_["u_mean"], self.arrays_["u_std"] = u.mean(0), u.std(0) + 1e-6
@@ -274,16 +269,6 @@ class CausalDiffAE(BaseEstimator):
             raise ValueError(f"data.Z has {data.Z.shape[1]} columns but there are {d} latents "
                              "(latent_dim / graph); labels must name one value per latent, "
                              "or set label_fraction=0 to ignore them")
-
-    def _start_fit_with(self, data, d):
-        # The base checks read self.latent_dim, which may be None (resolved
-        # from the graph or the labels): check the resolved value instead.
-        given = self.latent_dim
-        self.latent_dim = d
-        try:
-            self._start_fit(data)
-        finally:
-            self.latent_dim = given
 
     def _labels(self, data, d):
         """Standardised labels (n, d) and the mask of samples whose labels are used."""
@@ -349,16 +334,6 @@ class CausalDiffAE(BaseEstimator):
         std = torch.as_tensor(self.arrays_["label_std"], dtype=z.dtype, device=z.device)
         return (z - mean) / std
 
-    def transform(self, X):
-        """Causal latents z of ``X``, shape (n, latent_dim), in the labels' units.
-
-        Arguments:
-            X: Observations, shape (n, dim_x), numpy or torch, or an
-                InterventionalData.
-        """
-        with pyro.settings.context(module_local_params=True):
-            return self._batched(self._encode, self._tensor(X))
-
     def intervene(self, X, do):
         """Latents of ``X`` after ``do``, propagated to the descendants, (n, d).
 
@@ -375,9 +350,8 @@ class CausalDiffAE(BaseEstimator):
         """
         x = self._tensor(X)
         do = self._check_do(do, x.shape[0])
-        with pyro.settings.context(module_local_params=True):
-            return self._batched(lambda xb, *values: self._intervened(xb, dict(zip(do, values))),
-                                 x, *do.values(), batch_size=_INFERENCE_BATCH)
+        return self._batched(lambda xb, *values: self._intervened(xb, dict(zip(do, values))),
+                             x, *do.values(), batch_size=_INFERENCE_BATCH)
 
     def _intervened(self, x, do):
         u = self._exogenous(x)
@@ -430,12 +404,11 @@ class CausalDiffAE(BaseEstimator):
         times = self._times(steps)
         if isinstance(refine, bool) or not isinstance(refine, numbers.Integral) or refine < 0:
             raise ValueError(f"refine must be an int >= 0, got {refine!r}")
-        with pyro.settings.context(module_local_params=True):
-            return self._batched(
-                lambda xb: self._ddim(self._shaped(self.modules_["scaler"](xb)),
-                                      self.modules_["causal"](self._exogenous(xb)),
-                                      times, 1.0, invert=True, refine=refine).flatten(1),
-                x, batch_size=_INFERENCE_BATCH)
+        return self._batched(
+            lambda xb: self._ddim(self._shaped(self.modules_["scaler"](xb)),
+                                  self.modules_["causal"](self._exogenous(xb)),
+                                  times, 1.0, invert=True, refine=refine).flatten(1),
+            x, batch_size=_INFERENCE_BATCH)
 
     def decode(self, x_T, z, steps=50, strength=1.0):
         """DDIM sampling from noise ``x_T`` under latents ``z``.
@@ -458,12 +431,11 @@ class CausalDiffAE(BaseEstimator):
             raise ValueError(f"z must have shape ({x_T.shape[0]}, {self.dims_['latent_dim']}), "
                              f"got {tuple(z.shape)}")
         times, strength = self._times(steps), self._check_strength(strength)
-        with pyro.settings.context(module_local_params=True):
-            return self._batched(
-                lambda xb, zb: self._output(self._ddim(self._shaped(xb),
-                                                       self._from_label_units(zb),
-                                                       times, strength, invert=False)),
-                x_T, z, batch_size=_INFERENCE_BATCH)
+        return self._batched(
+            lambda xb, zb: self._output(self._ddim(self._shaped(xb),
+                                                   self._from_label_units(zb),
+                                                   times, strength, invert=False)),
+            x_T, z, batch_size=_INFERENCE_BATCH)
 
     def reconstruct(self, X, steps=50, refine=2):
         """``decode(invert(X), transform(X))``: X through the whole model, (n, dim_x)."""
@@ -518,8 +490,7 @@ class CausalDiffAE(BaseEstimator):
             u = torch.randn(n, self.dims_["latent_dim"], generator=generator)
             u = u * torch.as_tensor(self.arrays_["u_std"], dtype=torch.float32) \
                 + torch.as_tensor(self.arrays_["u_mean"], dtype=torch.float32)
-            with pyro.settings.context(module_local_params=True):
-                z = self._batched(lambda ub: self._to_label_units(self.modules_["causal"](ub)), u)
+            z = self._batched(lambda ub: self._to_label_units(self.modules_["causal"](ub)), u)
         x_T = torch.randn(n, self.dims_["dim_x"], generator=generator).numpy()
         return self.decode(x_T, z, steps), np.asarray(z, dtype=np.float64)
 

@@ -19,7 +19,7 @@ import torch
 from .. import __version__
 from ..data import atomic_write
 from ..exceptions import CheckpointError
-from .base import BaseEstimator, resolve_device
+from .base import BaseEstimator, local_params, resolve_device
 
 __all__ = ["save", "load"]
 
@@ -33,7 +33,7 @@ def save(estimator, path):
         "format": _FORMAT,
         "version": __version__,
         "class": type(estimator).__name__,
-        "params": json.dumps(estimator.get_params()),
+        "params": json.dumps(estimator._json_params()),
         "dims": json.dumps(estimator.dims_),
         "fitted": json.dumps({name: getattr(estimator, name)
                               for name in estimator._saved_json if hasattr(estimator, name)}),
@@ -107,7 +107,8 @@ def load(path, device="auto", allow_legacy=False):
         for key, value in payload["state"].items():
             if value.is_floating_point() and not bool(torch.isfinite(value).all()):
                 raise ValueError(f"network weight {key!r} holds non-finite values")
-        modules = estimator._build(estimator.dims_)
+        with local_params():
+            modules = estimator._build(estimator.dims_)
         modules.load_state_dict(payload["state"], strict=True)
         estimator.modules_ = modules.to(estimator.device_).eval()
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError,

@@ -34,9 +34,10 @@ import torch
 from torch import nn
 
 from .._validation import column_stats
+from ..exceptions import IdentifiabilityWarning
 from ..graphs import learn_latent_graph
 from . import do_stage2, varpro
-from .base import BaseEstimator
+from .base import TorchEstimator
 from .nets import PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder, reconstruction_loss
 from .progress import logger
 
@@ -56,11 +57,7 @@ _LINEAR_RESTARTS = 4
 _SIGNAL_FACTOR = 10.0
 
 
-class IdentifiabilityWarning(UserWarning):
-    """A fitted model's diagnostics say the identification guarantee may not hold."""
-
-
-class InterventionalCRL(BaseEstimator):
+class InterventionalCRL(TorchEstimator):
     """Latents up to permutation and scaling from hard do-interventions.
 
     Arguments:

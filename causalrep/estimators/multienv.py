@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._validation import as_float_array, check_positive
-from .baselines import _MIN_SCALE, _VAE
+from .autoencoders import _MIN_SCALE, _VAE
 
 __all__ = ["MIN_ENVIRONMENTS", "LatentPolynomialSCM", "MultiEnvCRL", "monomial_exponents"]
 

@@ -71,8 +71,8 @@ import numpy as np
 import torch
 
 from .._validation import as_float_array, check_float32_range, check_varying_columns
-from .base import BaseEstimator
-from .interventional import IdentifiabilityWarning
+from ..exceptions import IdentifiabilityWarning
+from .base import TorchEstimator
 from .nets import autoencoder
 
 __all__ = ["Rep4Ex", "ControlFunction", "mmr_penalty", "hsic_penalty", "invariance_residual",
@@ -365,7 +365,7 @@ class ControlFunction:
         return self.arrays_
 
 
-class Rep4Ex(BaseEstimator):
+class Rep4Ex(TorchEstimator):
     r"""Rep4Ex: an autoencoder with the linear invariance penalty, then a control function.
 
     See the module docstring for the objective. ``fit(data)`` needs

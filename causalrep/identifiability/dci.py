@@ -87,8 +87,8 @@ def dci(z_true, z_hat, test_fraction=0.5, seed=0, regressor="linear"):
             fitting part.
         seed: int or ``numpy.random.Generator`` for the split (and the forests).
         regressor: ``"linear"`` (least squares, standardised coefficients) or
-            ``"forest"`` (random forests, impurity importances; needs
-            scikit-learn). See the module docstring.
+            ``"forest"`` (scikit-learn's random forests, impurity
+            importances). See the module docstring.
 
     Returns:
         DCIResult with the three scores, the (k, d) importance matrix and the
@@ -96,7 +96,6 @@ def dci(z_true, z_hat, test_fraction=0.5, seed=0, regressor="linear"):
 
     Raises:
         ValueError: for an unknown ``regressor`` (and the checks of ``mcc``).
-        ImportError: for ``regressor="forest"`` without scikit-learn.
 
     Example:
         >>> z = np.random.default_rng(0).normal(size=(2000, 3))
@@ -145,11 +144,7 @@ def _linear_importance(parts, rng):
 
 def _forest_importance(parts, rng):
     """Impurity importances (k, d) of one random forest per factor, and the predictions."""
-    try:
-        from sklearn.ensemble import RandomForestRegressor
-    except ImportError as error:
-        raise ImportError('dci(regressor="forest") needs scikit-learn: '
-                          "pip install scikit-learn") from error
+    from sklearn.ensemble import RandomForestRegressor  # imported here: it takes seconds
     d = parts.fit_true.shape[1]
     importance = np.empty((parts.fit_hat.shape[1], d))
     prediction = np.empty((parts.score_hat.shape[0], d))

@@ -1,4 +1,4 @@
-r"""Baselines to compare identifiable estimators against.
+r"""Autoencoder baselines, to compare identifiable estimators against.
 
 * :class:`Autoencoder`: a deterministic MLP autoencoder. Its latents are some
   invertible function of the true ones at best; nothing pins down which.
@@ -11,9 +11,6 @@ r"""Baselines to compare identifiable estimators against.
   When the mean and variance move enough across values of :math:`u` (for a
   Gaussian prior, :math:`2d + 1` regimes in general position), the latents are
   identified up to permutation and element-wise affine maps.
-* :class:`LinearICA`: whitening then a FastICA-style symmetric fixed-point
-  rotation (Hyvarinen, 1999). Identifies independent non-Gaussian sources of a
-  linear mixture up to permutation and scaling.
 
 The VAEs are written in Pyro: the networks are ``PyroModule``\ s and the
 objective is a model/guide pair whose negative ELBO
@@ -22,7 +19,6 @@ so SVI runs through the same loop, early stopping and divergence guard as
 every other estimator.
 """
 
-import warnings
 from types import MappingProxyType
 
 import numpy as np
@@ -33,20 +29,15 @@ from pyro import poutine
 from torch import nn
 from torch.nn import functional as F
 
-from .._validation import FLOAT32_LIMIT, as_float_array, as_generator, check_positive, check_standardisable
-from ..data import InterventionalData
-from .base import BaseEstimator
+from .._validation import FLOAT32_LIMIT, as_float_array, check_positive, check_standardisable
+from .base import TorchEstimator
 from .nets import MLP, Standardizer, autoencoder, reconstruction_loss
 
-__all__ = ["Autoencoder", "BetaVAE", "IVAE", "LinearICA", "ConvergenceWarning"]
+__all__ = ["Autoencoder", "BetaVAE", "IVAE"]
 
 _MIN_SCALE = 1e-4
 # Width of the hidden layer of iVAE's prior network when u is a vector of actions.
 _PRIOR_HIDDEN = (64,)
-
-
-class ConvergenceWarning(UserWarning):
-    """An iterative fit stopped at its iteration limit before converging."""
 
 
 class _Decoding:
@@ -80,7 +71,7 @@ class _Decoding:
         return X
 
 
-class Autoencoder(_Decoding, BaseEstimator):
+class Autoencoder(_Decoding, TorchEstimator):
     """Deterministic MLP autoencoder on standardised observations.
 
     Arguments:
@@ -152,7 +143,7 @@ class Autoencoder(_Decoding, BaseEstimator):
         return self.modules_["encoder"](self.modules_["scaler"](x))
 
 
-class _VAE(_Decoding, BaseEstimator):
+class _VAE(_Decoding, TorchEstimator):
     r"""Gaussian VAE as a Pyro model/guide pair; subclasses choose the prior.
 
     Model: :math:`z \sim p(z \mid u)`, :math:`x \sim N(f(z), \mathrm{diag}(s^2))`
@@ -396,153 +387,6 @@ class IVAE(_VAE):
     def _prior(self, modules, u, n):
         loc, raw = modules["prior"](u).chunk(2, dim=-1)
         return loc, F.softplus(raw + 0.5413) + _MIN_SCALE  # softplus(0.5413) = 1
-
-
-class LinearICA(BaseEstimator):
-    r"""Linear ICA: PCA whitening to ``latent_dim`` components, then a
-    FastICA-style symmetric fixed-point rotation with the log-cosh contrast.
-
-    Each iteration updates all rows of the rotation :math:`W` at once,
-
-    .. math:: W \leftarrow E[g(W x) x^\top] - \mathrm{diag}(E[g'(W x)])\, W,
-              \qquad W \leftarrow (W W^\top)^{-1/2} W,
-
-    with :math:`g = \tanh` and :math:`x` the whitened data, until every row
-    moves by less than ``tol`` (:math:`\max_i |1 - |w_i^{new} \cdot w_i|| <`
-    ``tol``). Numpy only; the initial rotation is drawn from ``seed``. The
-    recovered sources have unit variance; their order and signs are arbitrary.
-
-    Arguments:
-        latent_dim: Number of sources d (<= dim_x).
-        max_steps: Maximum number of fixed-point iterations.
-        tol: Convergence tolerance.
-        seed: Seed of the initial rotation.
-        verbose: Unused beyond the estimator contract (the fit prints nothing).
-        n_threads: CPU threads while fitting and predicting: ``"auto"`` (one for
-            small networks, more only for large layers, never more than the
-            cores available), an int, or None to leave torch's setting.
-
-    Attributes:
-        modules_: ``unmixing``, holding ``mean`` (dim_x,) and ``weight``
-            (d, dim_x) as float64 buffers: ``transform(X) = (X - mean) @ weight.T``.
-        converged_: Whether the iteration met ``tol``.
-        history_: ``terms["change"]`` per iteration and ``steps``.
-
-    Example:
-        >>> import numpy as np
-        >>> from causalrep import InterventionalData
-        >>> from causalrep.identifiability import mcc
-        >>> rng = np.random.default_rng(0)
-        >>> S = rng.laplace(size=(2000, 2))
-        >>> data = InterventionalData(X=S @ rng.normal(size=(2, 4)))
-        >>> mcc(S, LinearICA(latent_dim=2).fit(data).transform(data.X)).score > 0.99
-        True
-    """
-
-    _saved_json = ("history_", "converged_")
-    _array_shapes = MappingProxyType({})
-
-    def __init__(self, latent_dim, max_steps=500, tol=1e-6, seed=0, verbose=0, n_threads="auto"):
-        self.latent_dim = latent_dim
-        self.max_steps = max_steps
-        self.tol = tol
-        self.seed = seed
-        self.verbose = verbose
-        self.n_threads = n_threads
-
-    def _build(self, dims):
-        return nn.ModuleDict({"unmixing": _LinearMap(dims["dim_x"], self.latent_dim)})
-
-    def fit(self, data):
-        """Whiten and rotate ``data.X`` (InterventionalData); returns self.
-
-        Raises:
-            ValueError: if the observations have fewer than ``latent_dim``
-                directions of non-zero variance, or bad hyperparameters.
-        """
-        self._check_data(data)
-        check_positive(self.latent_dim, "latent_dim", integer=True)
-        check_positive(self.max_steps, "max_steps", integer=True)
-        check_positive(self.tol, "tol")
-        if self.latent_dim > data.dim_x:
-            raise ValueError(f"latent_dim={self.latent_dim} is larger than the "
-                             f"observation dimension dim_x={data.dim_x}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
-        self._check_samples(data)
-        check_standardisable(data.X, "X", type(self).__name__)
-        d, X = self.latent_dim, data.X
-        # Whitening is scale-free: compute it on X / max|X| so that the
-        # covariance neither overflows nor underflows at extreme scales.
-        unit = float(np.max(np.abs(X))) or 1.0
-        scaled = X / unit
-        mean = scaled.mean(0)
-        centred = scaled - mean
-        values, vectors = np.linalg.eigh(centred.T @ centred / X.shape[0])
-        values, vectors = values[::-1][:d], vectors[:, ::-1][:, :d]
-        if values[-1] <= 1e-10 * max(values[0], 1e-300):
-            raise ValueError(f"X has fewer than latent_dim={d} directions of non-zero "
-                             "variance: cannot whiten to that many components")
-        whitening = (vectors / np.sqrt(values)).T
-        white = centred @ whitening.T
-        rotation = _symmetric_decorrelation(as_generator(self.seed).standard_normal((d, d)))
-        changes = []
-        for _ in range(self.max_steps):
-            g = np.tanh(white @ rotation.T)
-            update = g.T @ white / X.shape[0] - (1.0 - g**2).mean(0)[:, None] * rotation
-            update = _symmetric_decorrelation(update)
-            changes.append(float(np.max(np.abs(np.abs(np.sum(update * rotation, axis=1)) - 1.0))))
-            rotation = update
-            if changes[-1] < self.tol:
-                break
-        self.converged_ = bool(changes[-1] < self.tol)
-        if not self.converged_:
-            warnings.warn(f"LinearICA did not converge in max_steps={self.max_steps} "
-                          f"iterations (last change {changes[-1]:.2e} > tol={self.tol}); "
-                          "raise max_steps or tol", ConvergenceWarning, stacklevel=2)
-        self.device_ = torch.device("cpu")
-        self.dims_ = {"dim_x": int(data.dim_x)}
-        self.arrays_ = {}
-        modules = self._build(self.dims_)
-        modules["unmixing"].mean.copy_(torch.from_numpy(mean * unit))
-        modules["unmixing"].weight.copy_(torch.from_numpy(rotation @ whitening / unit))
-        self.modules_ = modules
-        self.history_ = {"terms": {"change": changes}, "val": [],
-                         "best_epoch": len(changes) - 1, "steps": len(changes)}
-        return self
-
-    def transform(self, X):
-        """Recovered sources, shape (n, latent_dim), computed in float64.
-
-        Arguments:
-            X: Observations, shape (n, dim_x), numpy or torch, or an
-                InterventionalData.
-        """
-        self._check_fitted()
-        if isinstance(X, InterventionalData):
-            X = X.X
-        X = as_float_array(X, "X", ndim=2)
-        if X.shape[1] != self.dims_["dim_x"]:
-            raise ValueError(f"X has {X.shape[1]} features but {type(self).__name__} "
-                             f"was fitted on {self.dims_['dim_x']}")
-        unmixing = self.modules_["unmixing"]
-        return (X - unmixing.mean.cpu().numpy()) @ unmixing.weight.cpu().numpy().T
-
-
-class _LinearMap(nn.Module):
-    """A fitted affine map ``(x - mean) @ weight.T`` kept as float64 buffers, so a
-    checkpoint stores it with its shapes checked on load."""
-
-    def __init__(self, dim_x, latent_dim):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim_x, dtype=torch.float64))
-        self.register_buffer("weight", torch.zeros(latent_dim, dim_x, dtype=torch.float64))
-
-
-def _symmetric_decorrelation(w):
-    """(W W^T)^{-1/2} W: the nearest matrix with orthonormal rows."""
-    values, vectors = np.linalg.eigh(w @ w.T)
-    return (vectors / np.sqrt(np.maximum(values, 1e-300))) @ vectors.T @ w
 
 
 def _check_restarts(restarts):
