@@ -174,7 +174,7 @@ class InterventionalCRL(TorchEstimator):
         n_val = max(1, int(round(0.1 * data.n)))
         fit_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
         if self._encoder_kind(data) == "linear":
-            self._fit_linear(X, fit_rows, val_rows, data.regime)
+            self._fit_linear(X, fit_rows, val_rows, data)
             if self.encoder == "auto" and not self._stage1_ok():
                 linear = (self.modules_, self.dims_, self.stage1_, self.history_)
                 self._fit_mlp(X, val_rows)
@@ -214,21 +214,23 @@ class InterventionalCRL(TorchEstimator):
             return "mlp"
         return "linear"
 
-    def _fit_linear(self, X, fit_rows, val_rows, regime):
+    def _fit_linear(self, X, fit_rows, val_rows, data):
         """Exact stage 1 (see :mod:`causalrep.estimators.varpro`)."""
         d, p = self.latent_dim, self.degree
         needed = varpro.n_monomials(d, p)
         subspace = varpro.principal_subspace(X[fit_rows], needed)
         floor = subspace.noise_floor()
         u = subspace.whiten(X[fit_rows])
-        observational = np.flatnonzero(regime[fit_rows] == 0)
+        regime = data.regime[fit_rows]
+        observational = np.flatnonzero(regime == 0)
         if self.verbose:
             logger.info("InterventionalCRL: exact stage 1, a linear code of %d whitened principal "
                         "components (degree %d decoder in closed form)", needed, p)
+        init, covered = self._fixed_value_start(u, regime, data.targets)
         code = varpro.fit_linear_code(
             u, d, p, restarts=_LINEAR_RESTARTS * self.restarts, seed=self.seed,
             search_rows=observational if observational.size >= 4 * (needed + 1) else None,
-            tolerance=_FLOOR_FACTOR * floor + 1e-9)
+            tolerance=_FLOOR_FACTOR * floor + 1e-9, init=init)
         features = PolynomialFeatures(d, p).double()
         z = torch.from_numpy(u @ code.basis)
         coef = torch.linalg.lstsq(features(z), torch.from_numpy(u)).solution   # (K, M)
@@ -268,9 +270,44 @@ class InterventionalCRL(TorchEstimator):
             "encoder": "linear", "heldout_error": _rounded(heldout_error),
             "heldout_residual": _rounded(heldout_residual), "noise_floor": _rounded(floor),
             "fit_residual": _rounded(code.residual), "restarts": code.restarts,
-            "iterations": code.iterations,
+            "iterations": code.iterations, "directions_from_regimes": covered,
             **_spectrum_check(subspace.eigenvalues, needed, subspace.noise_variance, d, p),
         }
+
+    def _fixed_value_start(self, u, regime, targets):
+        """A starting code (M, d) from the fixed-value do-regimes, and how many of
+        its d directions they gave (:func:`varpro.fixed_value_directions`); the
+        rest is random. None when no regime fixes a latent."""
+        d, p = self.latent_dim, self.degree
+        needed = u.shape[1]
+        columns = []
+        for k in np.unique(regime):
+            rows = regime == k
+            if k == 0 or rows.sum() < 2 * needed + 2:
+                continue
+            values, vectors = np.linalg.eigh(np.atleast_2d(np.cov(u[rows], rowvar=False)))
+            known = targets[int(k)]
+            n_targets = len(known) if known is not None else varpro.count_fixed_targets(
+                values, d, p, do_stage2.FIXED_SHARE)
+            if n_targets == 0:
+                continue
+            count = varpro.n_fixed_functionals(d, p, n_targets)
+            if values[count - 1] >= do_stage2.FIXED_SHARE:
+                continue        # not held at one value: a random-valued or soft intervention
+            found, _ = varpro.fixed_value_directions(u, vectors[:, :count], p, n_targets,
+                                                     seed=self.seed + int(k))
+            columns.append(found)
+        if not columns:
+            return None, 0
+        stacked = np.hstack(columns)
+        left, singular, _ = np.linalg.svd(stacked, full_matrices=False)
+        covered = int(min(d, np.sum(singular > 1e-3 * singular[0])))
+        start = left[:, :covered]
+        if covered < d:
+            rng = np.random.default_rng(self.seed)
+            rest = rng.standard_normal((needed, d - covered))
+            start = np.hstack([start, rest - start @ (start.T @ rest)])
+        return start, covered
 
     def _fit_mlp(self, X, val_rows):
         """Stage 1 by an MLP autoencoder trained with the shared loop."""
