@@ -17,7 +17,8 @@ docs/benchmarks.md.
   Erdos-Renyi graphs with tanh mechanisms, Laplace and Student-t noise,
   full-strength quadratic mixing (no rescaling of the degree-2 part),
   unbalanced regimes (20,000 observational, 500 per interventional regime),
-  multi-target regimes, unknown targets, 1% observation noise and one latent.
+  multi-target regimes, unknown targets, 1% observation noise, do with a random
+  value (linear and tanh SCMs, known and unknown targets) and one latent.
 """
 
 import argparse
@@ -53,13 +54,19 @@ def ahuja_settings():
 
 
 def _scm_data(seed, d, obs_dim, noise="gaussian", degree=2, sizes=2000, interventions=None,
-              expected_degree=3.0):
+              expected_degree=3.0, mechanism="mlp"):
     graph = simulators.erdos_renyi(d, min(expected_degree, d - 1), seed=seed)
-    scm = simulators.LatentSCM(graph, mechanism="mlp", noise=noise, seed=seed)
+    scm = simulators.LatentSCM(graph, mechanism=mechanism, noise=noise, seed=seed)
     mixing = simulators.PolynomialMixing(d, obs_dim, degree, nonlinear_scale=1.0, seed=seed)
     if interventions is None:
         interventions = [simulators.do({j: 1.5}) for j in range(d)]
     return simulators.interventional(scm, mixing, sizes, interventions, seed=seed)
+
+
+def _random_do(d):
+    """A do with a random value on each latent: N(0.5, 1) and U(-2, 2), alternating."""
+    laws = [lambda rng, m: rng.normal(0.5, 1.0, m), lambda rng, m: rng.uniform(-2.0, 2.0, m)]
+    return [simulators.do({j: laws[j % 2]}) for j in range(d)]
 
 
 def _hidden_targets(data):
@@ -87,6 +94,14 @@ def hard_settings():
                                  do({4: 1.0, 5: -1.0})]))
     yield "unknown targets, d=6", lambda s: _hidden_targets(_scm_data(s, 6, 40))
     yield "1% observation noise, d=6", lambda s: _noisy(_scm_data(s, 6, 40), 0.01, s)
+    yield ("random-valued do, linear SCM, Laplace, d=6", lambda s: _scm_data(
+        s, 6, 40, noise="laplace", mechanism="linear", sizes=[10000] + [3000] * 6,
+        interventions=_random_do(6)))
+    yield ("random-valued do, unknown targets, linear SCM, d=6", lambda s: _hidden_targets(
+        _scm_data(s, 6, 40, mechanism="linear", sizes=[10000] + [3000] * 6,
+                  interventions=_random_do(6))))
+    yield ("random-valued do, tanh SCM, d=6", lambda s: _scm_data(
+        s, 6, 40, sizes=[10000] + [3000] * 6, interventions=_random_do(6)))
     yield ("one latent, D=5", lambda s: _scm_data(
         s, 1, 5, interventions=[do({0: 1.0})], expected_degree=0.0))
 

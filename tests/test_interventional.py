@@ -61,11 +61,12 @@ def test_negative_control_wrong_targets_fail_scaling(fitted):
     assert not check(test.Z, est.transform(test.X), up_to="scaling").passed
 
 
+@pytest.mark.filterwarnings("ignore::causalrep.exceptions.IdentifiabilityWarning")  # the others it raises
 def test_negative_control_shuffled_regimes_fail_and_warn(fitted):
     _, train, test = fitted
     shuffled = np.random.default_rng(0).permutation(train.regime)
     data = InterventionalData(X=train.X, regime=shuffled, targets=train.targets, Z=train.Z)
-    with pytest.warns(IdentifiabilityWarning, match="still vary"):
+    with pytest.warns(IdentifiabilityWarning, match="do not differ from the observational"):
         est = InterventionalCRL(latent_dim=3, **SMALL).fit(data)
     assert not check(test.Z, est.transform(test.X), up_to="permutation").passed
 
@@ -261,6 +262,50 @@ def test_noise_is_measured_against_the_floor_without_a_warning():
     est = fit_quietly(train, latent_dim=3)
     assert 0 < est.stage1_["noise_floor"] < est.stage1_["heldout_residual"]
     assert mcc(test.Z, est.transform(test.X)).score > 0.99
+
+
+def random_do_setting(mechanism="linear", noise="laplace", d=4, n=(6000, 2500), seed=0):
+    """Every latent set by a do with a random value (two laws), full-strength mixing."""
+    scm = simulators.LatentSCM(simulators.erdos_renyi(d, 2.0, seed=seed), mechanism=mechanism,
+                               noise=noise, seed=seed)
+    laws = [lambda rng, m: rng.normal(0.5, 1.0, m), lambda rng, m: rng.uniform(-2.0, 2.0, m)]
+    mixing = simulators.PolynomialMixing(d, 30, 2, nonlinear_scale=1.0, seed=seed)
+    return simulators.interventional(scm, mixing, [n[0]] + [n[1]] * d,
+                                     [simulators.do({j: laws[j % 2]}) for j in range(d)],
+                                     seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_valued_do_is_identified_on_a_linear_scm(seed):
+    train, test = random_do_setting(seed=seed).split(0.2, seed=0)
+    est = fit_quietly(train, latent_dim=4)
+    report = check(test.Z, est.transform(test.X), up_to="scaling")
+    assert report.passed and report.mcc.score > 0.98, report.summary()
+    assert {r["found_by"] for r in est.diagnostics_} == {"random do"}
+    assert all(r["rank_one_ratio"] < 0.15 and r["change_pvalue"] < 1e-3 for r in est.diagnostics_)
+
+
+def test_random_valued_do_with_unknown_targets_is_identified_up_to_permutation():
+    data = random_do_setting(seed=2)
+    hidden = {k: (None if k else ()) for k in data.targets}
+    data = InterventionalData(X=data.X, regime=data.regime, targets=hidden, Z=data.Z)
+    train, test = data.split(0.2, seed=0)
+    est = fit_quietly(train, latent_dim=4)
+    report = check(test.Z, est.transform(test.X), up_to="permutation")
+    assert report.passed and report.mcc.score > 0.98, report.summary()
+
+
+def test_random_valued_do_on_two_latents_declared_as_one_warns():
+    d = 4
+    scm = simulators.LatentSCM(simulators.chain(d), mechanism="linear", seed=0)
+    mixing = simulators.PolynomialMixing(d, 30, 2, seed=0)
+    law = lambda rng, m: rng.uniform(-2.0, 2.0, m)  # noqa: E731
+    interventions = [simulators.do({0: law, 2: law})] + [simulators.do({j: law}) for j in (1, 2, 3)]
+    data = simulators.interventional(scm, mixing, [6000] + [2500] * 4, interventions, seed=0)
+    targets = {**data.targets, 1: (0,)}
+    data = InterventionalData(X=data.X, regime=data.regime, targets=targets, Z=data.Z)
+    with pytest.warns(IdentifiabilityWarning, match="change more than one latent"):
+        InterventionalCRL(latent_dim=d, verbose=0).fit(data)
 
 
 def test_encoder_switch_is_validated():

@@ -16,9 +16,19 @@ offset, and the task is to find the unit vectors :math:`g_j`.
   ``threshold``, at the largest gap) says how many latents the regime fixed;
   their directions join the known ones, matched by angle, and the result is
   identified up to permutation and scaling.
-- A **do with a random value** leaves the coordinate varying: its smallest
-  eigenvalue stays above ``FIXED_SHARE``, which the estimator reports; the
-  direction found is then not guaranteed.
+- A **do with a random value** (drawn independently of everything) leaves
+  the coordinate varying: its smallest eigenvalue stays above
+  ``FIXED_SHARE``. Such regimes are compared with the observational one
+  (:func:`peel_random_do`): the log-density ratio of regime k to regime 0
+  depends only on :math:`z_j` and its parents, so its gradients span the
+  functionals :math:`z_j` and :math:`z_{pa(j)}`. With the Gaussian plug-in
+  ratio (first and second moments) this holds exactly for linear SCMs with
+  any noise and any law of the random value, and approximately for
+  nonlinear ones. Roots have rank one; a node whose parents are known has
+  rank one once the known functionals are projected out, which gives an
+  order (roots first) and the node's functional up to known ones; the hard
+  intervention makes :math:`z_j` independent of its non-descendants, so
+  decorrelating it from them in regime k leaves :math:`z_j` itself.
 """
 
 from __future__ import annotations
@@ -27,8 +37,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.stats
 
-__all__ = ["Whitener", "smallest_directions", "count_fixed", "intersect"]
+__all__ = ["Whitener", "smallest_directions", "count_fixed", "intersect", "peel_random_do",
+           "RandomDoResult", "moment_change_pvalue"]
 
 # A regime's coordinate "is fixed" when its variance there is below this share
 # of its variance over all samples.
@@ -92,3 +104,114 @@ def intersect(first: np.ndarray, second: np.ndarray, dim: int) -> np.ndarray:
     """
     u, _, _ = np.linalg.svd(first.T @ second)
     return first @ u[:, :dim]
+
+
+@dataclass(frozen=True)
+class RandomDoResult:
+    """Functionals found from random-valued do-regimes.
+
+    Attributes:
+        directions: Regime -> unit row (d,) in whitened coordinates.
+        order: Regimes in the order they were resolved (roots first).
+        change_pvalue: Regime -> p-value of "its mean and covariance equal the
+            observational regime's" (a regime that changed nothing identifies nothing).
+        rank_one_ratio: Regime -> second over first eigenvalue of its
+            ratio-gradient matrix with the known functionals projected out
+            (0 in the population of a linear SCM; large when the regime's
+            change is not one latent's mechanism).
+    """
+
+    directions: dict
+    order: list
+    rank_one_ratio: dict
+    change_pvalue: dict
+
+
+def peel_random_do(y: np.ndarray, regime: np.ndarray, regimes: list, known: np.ndarray,
+                   invariant_known: bool = False) -> RandomDoResult:
+    """Functionals of the latents targeted by random-valued do-regimes.
+
+    Arguments:
+        y: Whitened codes of all samples, (n, d).
+        regime: Regime of each sample, (n,); regime 0 is observational.
+        regimes: The random-valued single-target regimes to resolve.
+        known: Unit rows (m, d) of functionals already identified (e.g. by
+            fixed-value regimes), possibly m = 0.
+        invariant_known: Whether every known functional is a non-descendant of
+            every target; otherwise a known one is decorrelated against only
+            where its mean and variance are unchanged by the regime.
+
+    Returns:
+        RandomDoResult.
+    """
+    d = y.shape[1]
+    y0 = y[regime == 0]
+    m0, p0 = y0.mean(0), _precision(y0)
+    gram = {}
+    for k in regimes:
+        yk = y[regime == k]
+        mk, pk = yk.mean(0), _precision(yk)
+        both = np.vstack([y0, yk])
+        gradients = both @ (p0 - pk) + (pk @ mk - p0 @ m0)
+        gram[k] = gradients.T @ gradients / both.shape[0]
+    found = [np.asarray(row, dtype=np.float64) for row in known]
+    peeled, directions, order, ratios = [], {}, [], {}
+    todo = list(regimes)
+    while todo:
+        rest = scipy.linalg.null_space(np.array(found)) if found else np.eye(d)
+        if rest.shape[1] == 0:
+            break       # every direction is taken: the remaining regimes add nothing
+        best = None
+        for k in todo:
+            values, vectors = np.linalg.eigh(rest.T @ gram[k] @ rest)
+            ratio = float(values[-2] / max(values[-1], 1e-300)) if values.size > 1 else 0.0
+            if best is None or ratio < best[0]:
+                best = (ratio, k, rest @ vectors[:, -1])
+        ratio, k, row = best
+        yk = y[regime == k]
+        ancestors = peeled + [f for f in found[:len(known)]
+                              if invariant_known or _unchanged(y0 @ f, yk @ f)]
+        if ancestors:
+            basis = np.array(ancestors)
+            codes = yk @ basis.T
+            coef = np.linalg.lstsq(codes - codes.mean(0), yk @ row - (yk @ row).mean(),
+                                   rcond=None)[0]
+            row = row - basis.T @ coef
+        row = row / np.linalg.norm(row)
+        found.append(row)
+        peeled.append(row)
+        directions[k], ratios[k] = row, ratio
+        order.append(k)
+        todo.remove(k)
+    pvalues = {k: moment_change_pvalue(y0, y[regime == k]) for k in order}
+    return RandomDoResult(directions, order, ratios, pvalues)
+
+
+def moment_change_pvalue(before: np.ndarray, after: np.ndarray) -> float:
+    """p-value of equal means and covariances of two samples (n0, d) and (n1, d).
+
+    The Gaussian likelihood-ratio statistic, twice the effective sample size
+    times the Kullback-Leibler divergence between the fitted Gaussians, against
+    a chi-square law with d + d (d + 1) / 2 degrees of freedom.
+    """
+    d = before.shape[1]
+    n = before.shape[0] * after.shape[0] / (before.shape[0] + after.shape[0])
+    c0, c1 = (np.atleast_2d(np.cov(x, rowvar=False)) for x in (before, after))
+    shift = after.mean(0) - before.mean(0)
+    solved = np.linalg.solve(c0, np.column_stack([c1, shift]))
+    kl = 0.5 * (np.trace(solved[:, :d]) - d + shift @ solved[:, d]
+                - np.linalg.slogdet(c1)[1] + np.linalg.slogdet(c0)[1])
+    return float(scipy.stats.chi2.sf(2.0 * n * max(kl, 0.0), d + d * (d + 1) // 2))
+
+
+def _precision(y):
+    return np.linalg.inv(np.atleast_2d(np.cov(y, rowvar=False)))
+
+
+def _unchanged(before, after, z=4.0):
+    """Mean and variance of a code equal in two samples, within ``z`` standard errors."""
+    n0, n1 = before.size, after.size
+    v0, v1 = before.var(), after.var()
+    mean_z = abs(before.mean() - after.mean()) / np.sqrt(v0 / n0 + v1 / n1 + 1e-300)
+    log_ratio_z = abs(np.log(max(v1, 1e-300) / max(v0, 1e-300))) / np.sqrt(2 / n0 + 2 / n1)
+    return bool(mean_z < z and log_ratio_z < z)

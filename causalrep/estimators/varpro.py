@@ -269,50 +269,61 @@ def count_fixed_targets(eigenvalues: np.ndarray, latent_dim: int, degree: int,
     return best
 
 
-def fixed_value_directions(u: np.ndarray, fixed: np.ndarray, degree: int, n_targets: int, *,
-                           seed: int = 0, restarts: int = 8,
-                           max_rows: int = 2000) -> tuple[np.ndarray, float]:
+def fixed_value_directions(u: np.ndarray, vectors: np.ndarray, count: int, degree: int,
+                           n_targets: int, *, seed: int = 0, restarts: int = 4,
+                           max_rows: int = 2000, tolerance: float = 1e-10
+                           ) -> tuple[np.ndarray, float]:
     """The linear code's directions for the latents a fixed-value do holds constant.
 
     Arguments:
         u: Whitened principal coordinates of all samples, (n, M).
-        fixed: Orthonormal directions (M, k) of least variance on the regime,
-            k = :func:`n_fixed_functionals` of its targets.
+        vectors: Eigenvectors (M, M) of the regime's covariance of u, by
+            ascending eigenvalue.
+        count: How many of them the do holds fixed (:func:`n_fixed_functionals`).
         degree: Degree p of the polynomial mixing.
         n_targets: How many latents the do fixes, |T| >= 1.
         seed: Seed of the row subsample and of the restarts.
-        restarts: Most Levenberg-Marquardt starts.
+        restarts: Most Levenberg-Marquardt starts per attempt.
         max_rows: Most rows of ``u`` the least-squares problem uses.
+        tolerance: Relative residual at which a solution is accepted.
 
     Returns:
         Orthonormal columns (M, |T|) spanning the functionals z_t, t in T, and
         the relative residual of the power test at the solution (0 when exact).
+        When nearly deterministic relations among the latents put other
+        directions at the regime's numerical zero, the least-variance
+        directions miss some fixed ones: the search is then repeated on twice
+        as many, where any solution is still a linear functional of z (what a
+        starting code needs), though not necessarily ``z_t``.
     """
     rng = np.random.default_rng(seed)
     n, dim = u.shape
     size = min(n, max(max_rows, 4 * (dim + 1)))
     sample = np.sort(rng.choice(n, size, replace=False)) if n > size else np.arange(n)
     span, _ = np.linalg.qr(np.column_stack([np.ones(sample.size), u[sample]]))
-    F = u[sample] @ fixed
     power = max(degree, 2)
     best = None
-    for _ in range(restarts):
-        a = rng.standard_normal(F.shape[1])
-        a, value = _power_test(F, span, a / np.linalg.norm(a), 2)
-        if power > 2:
-            a, value = _power_test(F, span, a, power)
-        if best is None or value < best[1]:
-            best = (a, value)
-        if best[1] <= 1e-10:
+    for width in dict.fromkeys((count, min(dim, 2 * count))):
+        F = u[sample] @ vectors[:, :width]
+        for _ in range(restarts):
+            a = rng.standard_normal(width)
+            a, value = _power_test(F, span, a / np.linalg.norm(a), 2)
+            if power > 2:
+                a, value = _power_test(F, span, a, power)
+            if best is None or value < best[1]:
+                best = (a, value, F, width)
+            if best[1] <= tolerance:
+                break
+        if best[1] <= tolerance:
             break
-    a, value = best
+    a, value, F, width = best
     a = a[:, None]
     if n_targets > 1:
         # The solutions form the linear span of the targets' functionals: the
         # null space of the power test's Jacobian at any one of them.
         _, _, vt = np.linalg.svd(_power_jacobian(F, span, best[0], power), full_matrices=False)
         a = vt[-n_targets:].T
-    return np.linalg.qr(fixed @ a)[0], float(value)
+    return np.linalg.qr(vectors[:, :width] @ a)[0], float(value)
 
 
 def _power_jacobian(F, span, a, power):
