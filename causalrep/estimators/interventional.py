@@ -63,6 +63,9 @@ _RANK_ONE_LIMIT = 0.15
 # A random-valued regime whose first two moments equal the observational ones
 # at this level changed nothing that stage 2 can see.
 _UNCHANGED_PVALUE = 1e-3
+# The directions a fixed-value do holds constant are told apart from the others
+# when the regime's spectrum jumps by at least this factor after them.
+_FIXED_GAP = 1e3
 # Spectrum checks of the latent dimension: a kept principal component within
 # this factor of the noise level is noise; a discarded one above it is signal.
 _SIGNAL_FACTOR = 10.0
@@ -305,7 +308,11 @@ class InterventionalCRL(TorchEstimator):
             count = varpro.n_fixed_functionals(d, p, n_targets)
             if values[count - 1] >= do_stage2.FIXED_SHARE:
                 continue        # not held at one value: a random-valued or soft intervention
-            found, _ = varpro.fixed_value_directions(u, vectors, count, p, n_targets,
+            if count < needed and values[count] < _FIXED_GAP * max(values[count - 1], 1e-300):
+                # Nearly deterministic relations among the latents put other directions
+                # at the regime's numerical zero too: the fixed ones are not told apart.
+                continue
+            found, _ = varpro.fixed_value_directions(u, vectors[:, :count], p, n_targets,
                                                      seed=self.seed + int(k))
             columns.append(found)
         if not columns:

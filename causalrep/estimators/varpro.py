@@ -27,10 +27,12 @@ zero on its regime: those are the directions of least variance of u there,
 :math:`k_T = M - \binom{d - |T| + p}{p} + 1` of them. Among them, the
 linear functionals :math:`z_t - c_t` are the only ones whose p-th power is
 again a polynomial of degree <= p, that is, lies in the span of 1 and u: a
-zero-residual least-squares problem in :math:`k_T` unknowns, solved by
-Levenberg-Marquardt, first on the square (its basin is wide), then on the
-p-th power (its zero is regular, so convergence is quadratic). The null space
-of that problem's Jacobian at the solution spans every :math:`z_t`, t in T.
+zero-residual least-squares problem in :math:`k_T` unknowns. At p = 2 it is
+linear in the quadratic forms and solved in closed form (a null space); at
+p >= 3 by Levenberg-Marquardt, first on the square (its basin is wide), then
+on the p-th power (its zero is regular, so convergence is quadratic), and the
+null space of that problem's Jacobian at the solution spans every
+:math:`z_t`, t in T.
 With one regime per latent the code is then exact before any search.
 
 At a zero residual :math:`\hat z` is an invertible affine map of z (the
@@ -269,61 +271,71 @@ def count_fixed_targets(eigenvalues: np.ndarray, latent_dim: int, degree: int,
     return best
 
 
-def fixed_value_directions(u: np.ndarray, vectors: np.ndarray, count: int, degree: int,
-                           n_targets: int, *, seed: int = 0, restarts: int = 4,
-                           max_rows: int = 2000, tolerance: float = 1e-10
-                           ) -> tuple[np.ndarray, float]:
+def fixed_value_directions(u: np.ndarray, fixed: np.ndarray, degree: int, n_targets: int, *,
+                           seed: int = 0, restarts: int = 4, max_rows: int = 2000,
+                           tolerance: float = 1e-10) -> tuple[np.ndarray, float]:
     """The linear code's directions for the latents a fixed-value do holds constant.
 
     Arguments:
         u: Whitened principal coordinates of all samples, (n, M).
-        vectors: Eigenvectors (M, M) of the regime's covariance of u, by
-            ascending eigenvalue.
-        count: How many of them the do holds fixed (:func:`n_fixed_functionals`).
+        fixed: Orthonormal directions (M, k) of least variance on the regime,
+            k = :func:`n_fixed_functionals` of its targets.
         degree: Degree p of the polynomial mixing.
         n_targets: How many latents the do fixes, |T| >= 1.
         seed: Seed of the row subsample and of the restarts.
-        restarts: Most Levenberg-Marquardt starts per attempt.
+        restarts: Most Levenberg-Marquardt starts.
         max_rows: Most rows of ``u`` the least-squares problem uses.
         tolerance: Relative residual at which a solution is accepted.
 
     Returns:
         Orthonormal columns (M, |T|) spanning the functionals z_t, t in T, and
         the relative residual of the power test at the solution (0 when exact).
-        When nearly deterministic relations among the latents put other
-        directions at the regime's numerical zero, the least-variance
-        directions miss some fixed ones: the search is then repeated on twice
-        as many, where any solution is still a linear functional of z (what a
-        starting code needs), though not necessarily ``z_t``.
     """
     rng = np.random.default_rng(seed)
     n, dim = u.shape
     size = min(n, max(max_rows, 4 * (dim + 1)))
     sample = np.sort(rng.choice(n, size, replace=False)) if n > size else np.arange(n)
     span, _ = np.linalg.qr(np.column_stack([np.ones(sample.size), u[sample]]))
-    power = max(degree, 2)
+    F = u[sample] @ fixed
+    if degree <= 2:
+        return _square_test_null_space(F, span, fixed, n_targets)
+    power = degree
     best = None
-    for width in dict.fromkeys((count, min(dim, 2 * count))):
-        F = u[sample] @ vectors[:, :width]
-        for _ in range(restarts):
-            a = rng.standard_normal(width)
-            a, value = _power_test(F, span, a / np.linalg.norm(a), 2)
-            if power > 2:
-                a, value = _power_test(F, span, a, power)
-            if best is None or value < best[1]:
-                best = (a, value, F, width)
-            if best[1] <= tolerance:
-                break
+    for _ in range(restarts):
+        a = rng.standard_normal(F.shape[1])
+        a, value = _power_test(F, span, a / np.linalg.norm(a), 2)
+        if power > 2:
+            a, value = _power_test(F, span, a, power)
+        if best is None or value < best[1]:
+            best = (a, value)
         if best[1] <= tolerance:
             break
-    a, value, F, width = best
+    a, value = best
     a = a[:, None]
     if n_targets > 1:
         # The solutions form the linear span of the targets' functionals: the
         # null space of the power test's Jacobian at any one of them.
         _, _, vt = np.linalg.svd(_power_jacobian(F, span, best[0], power), full_matrices=False)
         a = vt[-n_targets:].T
-    return np.linalg.qr(vectors[:, :width] @ a)[0], float(value)
+    return np.linalg.qr(fixed @ a)[0], float(value)
+
+
+def _square_test_null_space(F, span, fixed, n_targets):
+    """Degree 2 in closed form: the symmetric W with sum W_ab F_a F_b in span(1, u)
+    are the quadratic forms of the targets' functionals (a t (t + 1) / 2
+    dimensional null space); their common range is the span of those functionals."""
+    k = F.shape[1]
+    rows, cols = np.triu_indices(k)
+    products = F[:, rows] * F[:, cols]
+    products -= span @ (span.T @ products)
+    _, singular, vt = np.linalg.svd(products, full_matrices=False)
+    size = n_targets * (n_targets + 1) // 2
+    forms = np.zeros((size, k, k))
+    forms[:, rows, cols] = vt[-size:]
+    forms = forms + forms.transpose(0, 2, 1)
+    _, vectors = np.linalg.eigh(np.einsum("sab,sbc->ac", forms, forms))
+    value = float(np.sum(singular[-size:] ** 2) / max(np.sum(singular**2), 1e-300))
+    return np.linalg.qr(fixed @ vectors[:, -n_targets:])[0], value
 
 
 def _power_jacobian(F, span, a, power):
