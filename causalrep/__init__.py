@@ -12,7 +12,7 @@ from .exceptions import CheckpointError, NotFittedError, TrainingDivergedError
 
 __version__ = "0.1.0"
 
-_ESTIMATORS = ("IVAE", "Autoencoder", "BetaVAE", "CausalDiffAE", "InterventionalCRL",
+_LAZY = ("IVAE", "Autoencoder", "BetaVAE", "CausalDiffAE", "InterventionalCRL",
                "LinearICA", "MultiEnvCRL", "Rep4Ex", "load")
 
 __all__ = [
@@ -36,7 +36,7 @@ __all__ = [
 def __getattr__(name):
     if name == "estimators":
         return importlib.import_module(".estimators", __name__)
-    if name in _ESTIMATORS:
+    if name in _LAZY:
         value = getattr(importlib.import_module(".estimators", __name__), name)
         globals()[name] = value
         return value

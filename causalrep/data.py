@@ -12,7 +12,7 @@ from types import MappingProxyType
 import networkx as nx
 import numpy as np
 
-from ._validation import as_float_array, as_generator, check_fraction
+from .validation import as_float_array, as_generator, check_fraction
 
 __all__ = ["InterventionalData"]
 

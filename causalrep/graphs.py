@@ -57,7 +57,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from causalrep._validation import as_float_array, check_fraction
+from causalrep.validation import as_float_array, check_fraction
 
 __all__ = ["CORRECTIONS", "learn_latent_graph"]
 

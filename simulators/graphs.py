@@ -12,7 +12,7 @@ import numbers
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_generator, check_positive
+from causalrep.validation import as_generator, check_positive
 
 __all__ = [
     "check_dag",

@@ -26,8 +26,8 @@ import numbers
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_float_array, as_generator, check_positive
 from causalrep.data import InterventionalData
+from causalrep.validation import as_float_array, as_generator, check_positive
 
 __all__ = [
     "PENDULUM_VARIABLES",

@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from causalrep._validation import as_float_array, as_generator, check_positive
+from causalrep.validation import as_float_array, as_generator, check_positive
 
 __all__ = ["LinearMixing", "PolynomialMixing", "MLPMixing"]
 

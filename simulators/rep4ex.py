@@ -21,8 +21,8 @@ import numbers
 
 import numpy as np
 
-from causalrep._validation import as_float_array, as_generator, check_positive
 from causalrep.data import InterventionalData
+from causalrep.validation import as_float_array, as_generator, check_positive
 
 from .mixing import LinearMixing, MLPMixing, PolynomialMixing
 

@@ -24,7 +24,7 @@ import warnings
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_generator, check_positive
+from causalrep.validation import as_generator, check_positive
 
 from .graphs import check_dag
 from .interventions import Intervention

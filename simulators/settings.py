@@ -5,8 +5,8 @@ import numbers
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_generator, check_positive
 from causalrep.data import InterventionalData
+from causalrep.validation import as_generator, check_positive
 
 from .graphs import erdos_renyi
 from .interventions import do

@@ -32,7 +32,6 @@ from causalrep import (
     Rep4Ex,
     bench,
 )
-from causalrep._validation import check_standardisable, column_stats
 from causalrep.cli import _finite_or_null, main
 from causalrep.estimators.checkpoint import _digest
 from causalrep.estimators.nets import Standardizer
@@ -45,6 +44,7 @@ from causalrep.identifiability import (
     permutation_scaling_r2,
 )
 from causalrep.testing.maps import latent_samples, permutation_scalings
+from causalrep.validation import check_standardisable, column_stats
 
 torch.set_num_threads(1)
 

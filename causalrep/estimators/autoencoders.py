@@ -29,7 +29,7 @@ from pyro import poutine
 from torch import nn
 from torch.nn import functional as F
 
-from .._validation import FLOAT32_LIMIT, as_float_array, check_positive, check_standardisable
+from ..validation import FLOAT32_LIMIT, as_float_array, check_positive, check_standardisable
 from .base import TorchEstimator
 from .nets import MLP, Standardizer, autoencoder, reconstruction_loss
 

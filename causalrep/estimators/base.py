@@ -32,9 +32,9 @@ import sklearn.base
 import torch
 from torch import nn
 
-from .._validation import FLOAT32_LIMIT, as_float_array, check_positive, check_standardisable
 from ..data import InterventionalData
 from ..exceptions import NotFittedError
+from ..validation import FLOAT32_LIMIT, as_float_array, check_positive, check_standardisable
 from .threads import resolve_threads, thread_scope
 from .training import TrainConfig, train_with_restarts
 

@@ -20,8 +20,8 @@ from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from torch import nn
 
-from .._validation import check_positive, check_standardisable
 from ..exceptions import ConvergenceWarning
+from ..validation import check_positive, check_standardisable
 from .base import BaseEstimator
 
 __all__ = ["LinearICA"]

@@ -70,8 +70,8 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
-from .._validation import as_float_array, check_float32_range, check_varying_columns
 from ..exceptions import IdentifiabilityWarning
+from ..validation import as_float_array, check_float32_range, check_varying_columns
 from .base import TorchEstimator
 from .nets import autoencoder
 

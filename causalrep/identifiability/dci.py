@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causalrep._validation import as_generator
 from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.metrics import (
     _check_pair,
@@ -40,6 +39,7 @@ from causalrep.identifiability.metrics import (
     _read_only,
     _split,
 )
+from causalrep.validation import as_generator
 
 __all__ = ["DCIResult", "dci"]
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causalrep._validation import as_generator, check_positive
 from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.metrics import _check_pair, _read_only, _split
+from causalrep.validation import as_generator, check_positive
 
 __all__ = [
     "INFORMATION_FLOOR",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_float_array
 from causalrep.identifiability._json import JSONFields
+from causalrep.validation import as_float_array
 
 __all__ = ["GraphDistance", "amari_distance", "structural_hamming_distance"]
 

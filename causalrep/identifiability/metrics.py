@@ -25,8 +25,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
-from causalrep._validation import as_float_array, as_generator, check_fraction
 from causalrep.identifiability._json import JSONFields
+from causalrep.validation import as_float_array, as_generator, check_fraction
 
 __all__ = [
     "MCCResult",

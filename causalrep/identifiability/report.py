@@ -28,7 +28,6 @@ from types import MappingProxyType
 
 import numpy as np
 
-from causalrep._validation import as_generator
 from causalrep.identifiability import disentanglement as scores
 from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.graph_metrics import (
@@ -50,6 +49,7 @@ from causalrep.identifiability.metrics import (
     _read_only,
     _split,
 )
+from causalrep.validation import as_generator
 
 __all__ = [
     "UP_TO",

@@ -1,0 +1,213 @@
+"""Input checks shared by every layer: arrays, seeds and hyperparameters.
+
+numpy only (no torch), so that :mod:`simulators`, :mod:`causalrep.data` and
+:mod:`causalrep.identifiability` use the same checks as the estimators without
+loading them. Every check raises ``ValueError`` or ``TypeError`` with a
+message that names the argument.
+"""
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_float_array", "as_generator", "check_positive", "check_fraction",
+           "check_float32_range", "check_standardisable", "check_varying_columns", "column_stats", "FLOAT32_LIMIT",
+           "FLOAT64_LIMITS"]
+
+#: Largest magnitude (and, inverted, smallest spread) the float32 networks accept:
+#: standardising features of a larger magnitude overflows float32 (max 3.4e38).
+FLOAT32_LIMIT = 1e30
+
+#: Smallest standard deviation and largest magnitude of a column that estimators
+#: standardising in float64 accept: below 1e-300 a spread nears float64's
+#: subnormal numbers (precision is lost), above 1e305 decoded values overflow.
+FLOAT64_LIMITS = (1e-300, 1e305)
+
+# A column whose standard deviation is below this many float64 steps of its
+# magnitude holds rounding noise, not a representable spread.
+_ROUNDING_STEPS = 64
+
+
+def as_float_array(x, name, ndim=None, allow_empty=False):
+    """Return ``x`` as a finite float64 numpy array or raise naming ``name``.
+
+    Arguments:
+        x: numpy array, torch tensor, or nested sequence of numbers.
+        name: Name of the argument, used in error messages.
+        ndim: Required number of dimensions; a 1-d input is accepted where 2 is
+            asked only if the caller reshapes it (no silent reshaping here).
+        allow_empty: Whether zero rows are accepted.
+
+    Returns:
+        float64 numpy array (a copy when the input was not already float64).
+    """
+    if x is None:
+        raise ValueError(f"{name} is required, got None")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
+    ):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(
+            f"{name} must be {ndim}-dimensional, got shape {tuple(arr.shape)}"
+        )
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(arr.shape)})")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} non-finite values (NaN or inf)")
+    return arr
+
+
+def as_generator(seed):
+    """Return a ``numpy.random.Generator`` from an int, a Generator or None."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, numbers.Integral) and seed >= 0):
+        return np.random.default_rng(seed)
+    raise TypeError(
+        f"seed must be a non-negative int, a numpy Generator or None, got {seed!r}"
+    )
+
+
+def check_positive(value, name, integer=False):
+    """Raise ``ValueError`` unless ``value`` is a finite positive (int) number."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not 0 < value < np.inf:
+        what = "a positive int" if integer else "a positive number"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
+def check_fraction(value, name, allow_zero=True):
+    """Raise ``ValueError`` unless ``value`` lies in [0, 1) (or (0, 1))."""
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not isinstance(value, numbers.Real) or not (low_ok and value < 1):
+        bounds = "[0, 1)" if allow_zero else "(0, 1)"
+        raise ValueError(f"{name} must lie in {bounds}, got {value!r}")
+    return value
+
+
+def check_float32_range(arr, name, owner):
+    """Raise ``ValueError`` unless a float64 array survives float32 networks.
+
+    The networks compute in float32 on per-feature standardised inputs, so any
+    scale works as long as the magnitudes stay within ``FLOAT32_LIMIT`` and
+    the array varies by at least ``1 / FLOAT32_LIMIT`` in some column (a
+    single column varying by less is harmless: it is constant in float32).
+
+    Arguments:
+        arr: Finite float64 array, (n,) or (n, k).
+        name: Name of the argument, used in the message.
+        owner: Who needs float32 (e.g. ``"Autoencoder"``), used in the message.
+    """
+    if arr.size == 0:
+        return arr
+    largest = float(np.max(np.abs(arr)))
+    if largest > FLOAT32_LIMIT:
+        raise ValueError(
+            f"{name} has values up to {largest:.3g} in magnitude; {owner} computes in "
+            f"float32 and accepts magnitudes up to {FLOAT32_LIMIT:g}: rescale {name}")
+    if arr.shape[0] > 1:
+        spread = float(np.max(np.std(arr.reshape(arr.shape[0], -1), axis=0)))
+        if 0 < spread < 1 / FLOAT32_LIMIT:
+            raise ValueError(
+                f"{name} varies by less than {1 / FLOAT32_LIMIT:g} in every column (largest "
+                f"standard deviation {spread:.3g}); {owner} computes in float32 and accepts "
+                f"spreads down to {1 / FLOAT32_LIMIT:g}: rescale {name}")
+    return arr
+
+
+def column_stats(arr):
+    """Per-column mean and standard deviation of a float64 array, free of over- and underflow.
+
+    Each column is divided by its largest magnitude before it is summed and
+    again, once centred, before it is squared, so that a column of values
+    near 1e300 or 1e-300 gets exact statistics. A standard deviation below
+    ``64`` float64 steps of the column's magnitude is rounding noise and
+    reported as 0 (the column is constant).
+
+    Arguments:
+        arr: Finite float64 array, shape (n, k), n >= 1.
+
+    Returns:
+        Tuple (mean, std), each of shape (k,), float64; std uses ``ddof=0``.
+    """
+    peak = np.max(np.abs(arr), axis=0)
+    unit = np.where(peak > 0, peak, 1.0)
+    mean = np.mean(arr / unit, axis=0) * unit
+    centred = arr - mean
+    spread = np.max(np.abs(centred), axis=0)
+    unit_c = np.where(spread > 0, spread, 1.0)
+    std = np.std(centred / unit_c, axis=0) * unit_c
+    std[std <= _ROUNDING_STEPS * np.finfo(np.float64).eps * peak] = 0.0
+    return mean, std
+
+
+def check_standardisable(arr, name, owner):
+    """Refuse an array whose columns cannot be standardised in float64; return its stats.
+
+    Estimators standardise each column in float64 (before any float32 cast),
+    which works at any offset and scale as long as every column's spread and
+    magnitude lie within :data:`FLOAT64_LIMITS`, and some column varies.
+
+    Arguments:
+        arr: Finite float64 array, shape (n, k).
+        name: Name of the argument, used in the message.
+        owner: Who standardises (e.g. ``"Autoencoder"``), used in the message.
+
+    Returns:
+        Tuple (mean, std) of :func:`column_stats`.
+
+    Raises:
+        ValueError: naming the first column out of range, or saying that
+            every column is constant.
+    """
+    low, high = FLOAT64_LIMITS
+    arr2 = arr.reshape(arr.shape[0], -1)
+    peak = np.max(np.abs(arr2), axis=0)
+    for j in np.flatnonzero(peak > high)[:1]:
+        raise ValueError(
+            f"{name} column {j} has values up to {peak[j]:.3g} in magnitude; {owner} "
+            f"accepts magnitudes up to {high:g} (its decoded values would overflow "
+            f"float64): rescale {name}")
+    mean, std = column_stats(arr2)
+    for j in np.flatnonzero((std > 0) & (std < low))[:1]:
+        raise ValueError(
+            f"{name} column {j} has standard deviation {std[j]:.3g}, below {low:g}: "
+            f"{owner} cannot represent so small a spread in float64: rescale {name}")
+    if arr2.shape[0] > 1 and not np.any(std > 0):
+        raise ValueError(
+            f"{name} is constant: all {arr2.shape[0]} rows are identical (up to float64 "
+            f"rounding), so {owner} has nothing to learn from")
+    return mean, std
+
+
+def check_varying_columns(arr, name, owner, why):
+    """Refuse a 2-d array with a constant column or linearly dependent columns.
+
+    Arguments:
+        arr: Finite float64 array, shape (n, k).
+        name: Name of the argument, used in the message.
+        owner: Who needs the columns to vary (e.g. ``"Rep4Ex"``).
+        why: The reason, ending the message.
+
+    Raises:
+        ValueError: naming the first constant column, or giving the rank.
+    """
+    mean, std = column_stats(arr)
+    for j in np.flatnonzero(std == 0)[:1]:
+        raise ValueError(f"{name} column {j} is constant (every row holds {arr[0, j]:.6g}): "
+                         f"{owner} needs {name} to vary, {why}")
+    unit = (arr - mean) / std
+    rank = int(np.linalg.matrix_rank(unit, tol=1e-10 * np.sqrt(arr.shape[0])))
+    if rank < arr.shape[1]:
+        raise ValueError(f"the {arr.shape[1]} columns of {name} are linearly dependent "
+                         f"(rank {rank}): {owner} needs them independent, {why}")
+    return arr
