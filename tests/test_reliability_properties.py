@@ -37,10 +37,10 @@ from causalrep.estimators.checkpoint import _digest
 from causalrep.estimators.nets import Standardizer
 from causalrep.exceptions import SweepLockedError
 from causalrep.identifiability import (
+    _core,
     affine_r2,
     check,
     mcc,
-    metrics,
     permutation_scaling_r2,
 )
 from causalrep.testing.maps import latent_samples, permutation_scalings
@@ -407,7 +407,7 @@ def test_cli_refuses_huge_grids_and_unwritable_outputs(tmp_path, capsys, argv, m
 def test_metrics_need_a_fraction_of_their_inputs(monkeypatch, name):
     """With chunks far smaller than the inputs, extra memory stays under half of them
     (benchmarks/bench_memory.py measures 2M x 200)."""
-    monkeypatch.setattr(metrics, "_CHUNK_BYTES", 2**20)
+    monkeypatch.setattr(_core, "CHUNK_BYTES", 2**20)
     rng = np.random.default_rng(0)
     z = rng.normal(size=(40_000, 20))
     z_hat = z + 0.1 * rng.normal(size=z.shape)

@@ -29,6 +29,7 @@ from types import MappingProxyType
 import numpy as np
 
 from causalrep.identifiability import disentanglement as scores
+from causalrep.identifiability._core import check_blocks, check_pair, read_only, split_parts
 from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.graph_metrics import (
     GraphDistance,
@@ -42,12 +43,8 @@ from causalrep.identifiability.metrics import (
     PermutationScalingR2Result,
     _affine_r2,
     _block_r2,
-    _check_blocks,
-    _check_pair,
     _mcc,
     _permutation_scaling_r2,
-    _read_only,
-    _split,
 )
 from causalrep.validation import as_generator
 
@@ -319,12 +316,12 @@ def check(
     if up_to == "block" and blocks is None:
         raise ValueError('up_to="block" needs blocks, e.g. blocks=[(0, 1), (2,)]')
     thresholds = _resolve_thresholds(up_to, threshold)
-    z_true, z_hat = _check_pair(z_true, z_hat, need_k_ge_d=True)
+    z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=True)
     if blocks is not None:
-        blocks = _check_blocks(blocks, z_true.shape[1], z_hat.shape[1])
+        blocks = check_blocks(blocks, z_true.shape[1], z_hat.shape[1])
     if not isinstance(seed, numbers.Integral):
         seed = int(as_generator(seed).integers(2**63))
-    parts = _split(z_true, z_hat, test_fraction, seed, z_hat.shape[1] + 2)
+    parts = split_parts(z_true, z_hat, test_fraction, seed, z_hat.shape[1] + 2)
 
     mcc = _mcc(parts, "pearson")
     affine = _affine_r2(parts)
@@ -356,8 +353,8 @@ def check(
         affine=affine,
         permutation=permutation,
         block=block,
-        plot_true=_read_only(parts.rows("score", "true", rows)),
-        plot_hat=_read_only(parts.rows("score", "hat", rows)[:, list(mcc.matching)]),
+        plot_true=read_only(parts.rows("score", "true", rows)),
+        plot_hat=read_only(parts.rows("score", "hat", rows)[:, list(mcc.matching)]),
         graph=_graph_distance(graph_true, graph_hat, mcc.matching),
         disentanglement=(_disentanglement(parts, affine, seed) if disentanglement else None),
     )
