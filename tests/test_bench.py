@@ -128,5 +128,5 @@ def test_named_suites_run_end_to_end_at_tiny_size(suite):
 def test_every_named_suite_is_well_formed():
     assert {"smoke", "ahuja2023", "rep4ex", "pendulum"} <= set(bench.SUITES)
     for spec in bench.SUITES.values():
-        tasks = bench._tasks(spec["settings"], spec["methods"], spec["seeds"])
+        tasks = bench.tasks.make_tasks(spec["settings"], spec["methods"], spec["seeds"])
         assert len(tasks) == len(spec["settings"]) * len(spec["methods"]) * len(spec["seeds"])

@@ -349,13 +349,13 @@ def _alive(pid):
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
 def test_workers_die_with_their_parent():
-    """A worker watches its parent (bench._worker_init starts the watch) and ends with it."""
+    """A worker watches its parent (bench.engines.worker_init starts the watch) and ends with it."""
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # stands for the sweep's process: starts a worker, then dies at once
         worker = os.fork()
         if worker == 0:
-            bench._watch_parent(os.getppid(), period=0.05)
+            bench.engines.watch_parent(os.getppid(), period=0.05)
             time.sleep(60)  # reached only if the watch returned instead of ending the worker
             os._exit(0)
         os.write(write, str(worker).encode())
