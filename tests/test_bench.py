@@ -114,10 +114,10 @@ def test_named_suites_run_end_to_end_at_tiny_size(suite):
     settings = [{**spec["settings"][0], "params": {**spec["settings"][0]["params"],
                                                    **setting_params}}]
     methods = [{**m, "params": {**m["params"], **method_params}}
-               if m["estimator"] != "LinearICA" else m for m in spec["methods"]]
+               if m["estimator"] != "linear_ica" else m for m in spec["methods"]]
     if suite == "pendulum":
         for m in methods:
-            if m["estimator"] == "CausalDiffAE":
+            if m["estimator"] == "causaldiffae":
                 m["params"].update(channels=8, diffusion_steps=20)
     records = bench.run(settings, methods, [0], workers=1)
     assert [r["status"] for r in records] == ["ok"] * len(methods), \

@@ -2,12 +2,14 @@ r"""Benchmark sweeps: settings x methods x seeds, on local processes or on Ray.
 
 A sweep is plain data, so every task pickles and runs the same anywhere:
 
-* a *setting* names a simulator of :mod:`simulators` and its parameters,
+* a *setting* names a ready-made setting of :data:`simulators.SETTINGS` and its
+  parameters,
   ``{"name": "uniform d=2", "simulator": "ahuja2023", "params": {...}}``,
   optionally with ``"test_fraction"`` (default 0.2): the share of each regime
   held out to score on;
-* a *method* names an estimator of :mod:`causalrep.estimators` and its
-  parameters, ``{"name": "iVAE", "estimator": "IVAE", "params": {...}}``,
+* a *method* names an estimator of :mod:`causalrep.estimators.registry` (by
+  any of its names: ``"ivae"``, ``"IVAE"``) and its parameters,
+  ``{"name": "iVAE", "estimator": "ivae", "params": {...}}``,
   optionally with ``"from_setting"``: the setting parameters copied into the
   estimator's (default ``["latent_dim"]``; add ``"degree"`` for a polynomial
   decoder that matches the mixing).

@@ -78,10 +78,14 @@ def run_ray(tasks, address=None, workers=None):
 
 
 def _uses_cuda(method, cluster_has_gpu):
-    device = str(method["params"].get("device", "auto"))
-    if method["estimator"] == "LinearICA":
+    from causalrep.estimators.registry import lookup
+
+    try:
+        on_device = lookup(method["estimator"]).device
+    except ValueError:  # the task records the unknown name as its error
         return False
-    return device.startswith("cuda") or (device == "auto" and cluster_has_gpu)
+    device = str(method["params"].get("device", "auto"))
+    return on_device and (device.startswith("cuda") or (device == "auto" and cluster_has_gpu))
 
 
 def _lost(task, err):

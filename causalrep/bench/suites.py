@@ -7,12 +7,12 @@ def _methods(d_steps, **overrides):
     """The five methods of the ahuja2023 suite, with shared sizes."""
     common = dict(overrides, verbose=0)
     return [
-        {"name": "InterventionalCRL", "estimator": "InterventionalCRL",
+        {"name": "InterventionalCRL", "estimator": "interventional",
          "params": {**common, "max_steps": d_steps}, "from_setting": ["latent_dim", "degree"]},
-        {"name": "Autoencoder", "estimator": "Autoencoder", "params": {**common, "max_steps": d_steps}},
-        {"name": "BetaVAE", "estimator": "BetaVAE", "params": {**common, "max_steps": d_steps}},
-        {"name": "iVAE", "estimator": "IVAE", "params": {**common, "max_steps": d_steps}},
-        {"name": "LinearICA", "estimator": "LinearICA", "params": {"verbose": 0}},
+        {"name": "Autoencoder", "estimator": "autoencoder", "params": {**common, "max_steps": d_steps}},
+        {"name": "BetaVAE", "estimator": "beta_vae", "params": {**common, "max_steps": d_steps}},
+        {"name": "iVAE", "estimator": "ivae", "params": {**common, "max_steps": d_steps}},
+        {"name": "LinearICA", "estimator": "linear_ica", "params": {"verbose": 0}},
     ]
 
 
@@ -34,11 +34,11 @@ def _rep4ex_methods():
     """Rep4Ex against the baselines, each at its defaults; iVAE conditions on the actions."""
     quiet = {"verbose": 0}
     return [
-        {"name": "Rep4Ex", "estimator": "Rep4Ex", "params": quiet},
-        {"name": "Autoencoder", "estimator": "Autoencoder", "params": quiet},
-        {"name": "BetaVAE", "estimator": "BetaVAE", "params": quiet},
-        {"name": "iVAE", "estimator": "IVAE", "params": {**quiet, "auxiliary": "actions"}},
-        {"name": "LinearICA", "estimator": "LinearICA", "params": quiet},
+        {"name": "Rep4Ex", "estimator": "rep4ex", "params": quiet},
+        {"name": "Autoencoder", "estimator": "autoencoder", "params": quiet},
+        {"name": "BetaVAE", "estimator": "beta_vae", "params": quiet},
+        {"name": "iVAE", "estimator": "ivae", "params": {**quiet, "auxiliary": "actions"}},
+        {"name": "LinearICA", "estimator": "linear_ica", "params": quiet},
     ]
 
 
@@ -46,11 +46,11 @@ def _pendulum_methods():
     """CausalDiffAE with the scene's DAG and without it, and two baselines."""
     quiet = {"verbose": 0}
     return [
-        {"name": "CausalDiffAE", "estimator": "CausalDiffAE", "params": quiet},
-        {"name": "no causal layer", "estimator": "CausalDiffAE",
+        {"name": "CausalDiffAE", "estimator": "causaldiffae", "params": quiet},
+        {"name": "no causal layer", "estimator": "causaldiffae",
          "params": {**quiet, "latent_dim": 4, "graph": []}},
-        {"name": "BetaVAE", "estimator": "BetaVAE", "params": {**quiet, "latent_dim": 4}},
-        {"name": "LinearICA", "estimator": "LinearICA", "params": {**quiet, "latent_dim": 4}},
+        {"name": "BetaVAE", "estimator": "beta_vae", "params": {**quiet, "latent_dim": 4}},
+        {"name": "LinearICA", "estimator": "linear_ica", "params": {**quiet, "latent_dim": 4}},
     ]
 
 

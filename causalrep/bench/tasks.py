@@ -57,14 +57,14 @@ def run_task(task, threads=1):
     torch.set_num_threads(threads)
     _warm_up(torch)
     import simulators
-    from causalrep import estimators
+    from causalrep.estimators.registry import lookup
     from causalrep.identifiability import affine_r2, check, mcc
 
     setting, method, seed = task["setting"], task["method"], task["seed"]
     record = blank(task)
     try:
-        simulate = _lookup(simulators, setting["simulator"], "simulator")
-        estimator = _lookup(estimators, method["estimator"], "estimator")
+        simulate = simulators.setting(setting["simulator"])
+        estimator = lookup(method["estimator"]).load()
         data = simulate(**setting["params"], seed=seed)
         train, test = data.split(setting["test_fraction"], seed=seed)
         params = {name: setting["params"][name] for name in method["from_setting"]
@@ -96,12 +96,6 @@ def _warm_up(torch):
     optimiser = torch.optim.Adam([weight])
     weight.sum().backward()
     optimiser.step()
-
-
-def _lookup(module, name, kind):
-    if name not in getattr(module, "__all__", ()) or not callable(getattr(module, name)):
-        raise ValueError(f"unknown {kind} {name!r}; choose from {sorted(module.__all__)}")
-    return getattr(module, name)
 
 
 def error_text(err):

@@ -1,6 +1,7 @@
 """Checkpoints: state dicts and JSON, written atomically, read without pickle code.
 
-A file holds the estimator's class name, its hyperparameters, the sizes of its
+A file holds the estimator's class name (resolved through
+:mod:`~causalrep.estimators.registry`, which keeps every former name), its hyperparameters, the sizes of its
 networks (JSON), the networks' state dict and fitted arrays (tensors), and a
 SHA-256 digest of all of these. It is read with
 ``torch.load(weights_only=True)``, so a tampered file cannot run code; a file
@@ -19,7 +20,8 @@ import torch
 from .. import __version__
 from ..data import atomic_write
 from ..exceptions import CheckpointError
-from .base import BaseEstimator, local_params, resolve_device
+from .base import local_params, resolve_device
+from .registry import lookup
 
 __all__ = ["save", "load"]
 
@@ -76,10 +78,11 @@ def load(path, device="auto", allow_legacy=False):
                               f"{str(err).splitlines()[0] if str(err) else ''}") from None
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise CheckpointError(f"{path} is not a causalrep estimator checkpoint")
-    classes = _estimator_classes()
     name = payload.get("class")
-    if not isinstance(name, str) or name not in classes:
-        raise CheckpointError(f"checkpoint {path} names unknown estimator {name!r}")
+    try:
+        cls = lookup(name).load()
+    except ValueError:
+        raise CheckpointError(f"checkpoint {path} names unknown estimator {name!r}") from None
     # The digest is checked before anything is built from the file, so that
     # corrupted sizes never reach the network constructors.
     if "sha256" not in payload and not allow_legacy:
@@ -95,7 +98,7 @@ def load(path, device="auto", allow_legacy=False):
                               "file is corrupt or was modified after it was saved")
     try:
         params = json.loads(payload["params"])
-        estimator = classes[name](**{k: tuple(v) if isinstance(v, list) else v
+        estimator = cls(**{k: tuple(v) if isinstance(v, list) else v
                                      for k, v in params.items()})
         estimator.device_ = device
         estimator.dims_ = json.loads(payload["dims"])
@@ -172,11 +175,3 @@ def _digest(payload):
         feed(key, payload[key])
     return digest.hexdigest()
 
-
-def _estimator_classes():
-    found, stack = {}, [BaseEstimator]
-    while stack:
-        for cls in stack.pop().__subclasses__():
-            found[cls.__name__] = cls
-            stack.append(cls)
-    return found
