@@ -423,6 +423,8 @@ def _demo(args):
 
 def _parameter_help(factories, title, skip=()):
     """The parameters of each factory (signature defaults, docstring text) for ``--help``."""
+    from causalrep.estimators.base import DEPRECATED
+
     docs = {name: _argument_docs(f) for name, f in factories.items()}
     shared = {}
     for described in docs.values():
@@ -433,7 +435,8 @@ def _parameter_help(factories, title, skip=()):
         summary = (inspect.getdoc(factory) or "").splitlines()[0] if factory.__doc__ else ""
         lines.append(f"  {name}: {summary}")
         for param in inspect.signature(factory).parameters.values():
-            if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) \
+                    or param.default == DEPRECATED:  # a former name, not advertised
                 continue
             default = (" (required)" if param.default is param.empty
                        else "=" + _json_default(param.default))

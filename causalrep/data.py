@@ -12,7 +12,7 @@ from types import MappingProxyType
 import networkx as nx
 import numpy as np
 
-from .validation import as_float_array, as_generator, check_fraction
+from .validation import as_dag, as_float_array, as_generator, check_fraction
 
 __all__ = ["InterventionalData"]
 
@@ -487,20 +487,7 @@ def _optional(value, name, n, ndims):
 def _as_graph(graph, d):
     if not isinstance(graph, nx.DiGraph):
         raise TypeError(f"graph must be a networkx.DiGraph, got {type(graph).__name__}")
-    odd = [node for node in graph.nodes if not _is_index(node)]
-    if odd:
-        raise TypeError(f"graph nodes must be the ints 0..d-1, got node {odd[0]!r} of type "
-                        f"{type(odd[0]).__name__}")
-    # numpy ints become Python ints, so that the graph saves as JSON and loads back equal.
-    clean = nx.DiGraph()
-    clean.add_nodes_from(int(node) for node in graph.nodes)
-    clean.add_edges_from((int(a), int(b)) for a, b in graph.edges)
-    graph = clean
-    nodes = sorted(graph.nodes)
-    if nodes != list(range(len(nodes))):
-        raise ValueError(f"graph nodes must be 0..d-1, got {nodes}")
-    if d is not None and len(nodes) != d:
-        raise ValueError(f"graph has {len(nodes)} nodes but Z has {d} columns")
-    if not nx.is_directed_acyclic_graph(graph):
-        raise ValueError(f"graph has a cycle: {nx.find_cycle(graph)}")
+    graph = as_dag(graph)
+    if d is not None and graph.number_of_nodes() != d:
+        raise ValueError(f"graph has {graph.number_of_nodes()} nodes but Z has {d} columns")
     return graph

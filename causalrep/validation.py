@@ -1,4 +1,4 @@
-"""Input checks shared by every layer: arrays, seeds and hyperparameters.
+"""Input checks shared by every layer: arrays, seeds, hyperparameters, graphs and interventions.
 
 numpy only (no torch), so that :mod:`simulators`, :mod:`causalrep.data` and
 :mod:`causalrep.identifiability` use the same checks as the estimators without
@@ -8,11 +8,12 @@ message that names the argument.
 
 import numbers
 
+import networkx as nx
 import numpy as np
 
-__all__ = ["as_float_array", "as_generator", "check_positive", "check_fraction",
-           "check_float32_range", "check_standardisable", "check_varying_columns", "column_stats", "FLOAT32_LIMIT",
-           "FLOAT64_LIMITS"]
+__all__ = ["as_float_array", "as_generator", "as_dag", "as_do", "check_positive", "check_fraction",
+           "check_float32_range", "check_standardisable", "check_varying_columns", "column_stats",
+           "FLOAT32_LIMIT", "FLOAT64_LIMITS"]
 
 #: Largest magnitude (and, inverted, smallest spread) the float32 networks accept:
 #: standardising features of a larger magnitude overflows float32 (max 3.4e38).
@@ -211,3 +212,139 @@ def check_varying_columns(arr, name, owner, why):
         raise ValueError(f"the {arr.shape[1]} columns of {name} are linearly dependent "
                          f"(rank {rank}): {owner} needs them independent, {why}")
     return arr
+
+
+def as_dag(graph, n_nodes=None):
+    """A directed acyclic graph on the nodes ``0..d-1``, as a fresh ``networkx.DiGraph``.
+
+    The one reader of graphs over latents: data containers, simulators and
+    estimators all accept what it accepts and refuse what it refuses, with the
+    same messages.
+
+    Arguments:
+        graph: A ``networkx.DiGraph``; an iterable of ``(parent, child)``
+            pairs of ints; or a dict ``{"nodes": [...], "edges": [...]}``
+            (the form checkpoints store).
+        n_nodes: Required number of nodes d, or None to accept any. For an
+            iterable of edges, the nodes are ``0..n_nodes-1`` (by default,
+            up to the largest index in an edge).
+
+    Returns:
+        A new DiGraph whose nodes are the Python ints ``0..d-1`` (numpy ints
+        become ints, so it saves as JSON and loads back equal), with the
+        same edges.
+
+    Raises:
+        TypeError: for something that is none of these (an undirected graph
+            or an array included), or a node that is not an int.
+        ValueError: for a multigraph, nodes other than ``0..d-1``, a number
+            of nodes other than ``n_nodes``, or a cycle (self-loops
+            included), which the message names.
+
+    Example:
+        >>> as_dag([(0, 1), (1, 0)])
+        Traceback (most recent call last):
+        ...
+        ValueError: graph has a cycle: 0 -> 1 -> 0
+    """
+    if isinstance(graph, nx.Graph):
+        if not graph.is_directed():
+            raise TypeError("graph must be a networkx.DiGraph, got an undirected "
+                            f"{type(graph).__name__}")
+        if graph.is_multigraph():
+            raise ValueError("graph must be a simple DiGraph, got a multigraph")
+        nodes, edges = list(graph.nodes), list(graph.edges)
+    else:
+        nodes, edges = _nodes_and_edges(graph)
+        if nodes is None:
+            count = n_nodes if n_nodes is not None else max((max(e) for e in edges), default=-1) + 1
+            nodes = list(range(count))
+    odd = [node for node in nodes if not _is_int(node)]
+    if odd:
+        raise TypeError(f"graph nodes must be the ints 0..d-1, got node {odd[0]!r} of type "
+                        f"{type(odd[0]).__name__}")
+    clean = nx.DiGraph()
+    clean.add_nodes_from(sorted(int(node) for node in nodes))
+    clean.add_edges_from((int(a), int(b)) for a, b in edges)
+    labels = list(clean.nodes)
+    if labels != list(range(len(labels))):
+        raise ValueError(f"graph nodes must be 0..d-1, got {labels[:10]}"
+                         + (" ..." if len(labels) > 10 else ""))
+    if n_nodes is not None and len(labels) != n_nodes:
+        raise ValueError(f"graph has {len(labels)} nodes, expected {n_nodes}")
+    try:
+        cycle = nx.find_cycle(clean)
+    except nx.NetworkXNoCycle:
+        return clean
+    path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[-1][1]}"
+    raise ValueError(f"graph has a cycle: {path}")
+
+
+def _nodes_and_edges(graph):
+    """(nodes or None, edges as int pairs) of an edge iterable or a nodes/edges dict."""
+    what = ("graph must be a networkx.DiGraph, an iterable of (parent, child) edges or a dict "
+            "with 'nodes' and 'edges'")
+    if isinstance(graph, (str, bytes, np.ndarray)) or not hasattr(graph, "__iter__"):
+        raise TypeError(f"{what}, got {type(graph).__name__}")
+    nodes = None
+    if isinstance(graph, dict):
+        if set(graph) - {"nodes", "edges"}:
+            raise ValueError(f"graph dict takes 'nodes' and 'edges', got {sorted(graph)}")
+        nodes, graph = graph.get("nodes"), graph.get("edges", ())
+        nodes = None if nodes is None else list(nodes)
+    edges = []
+    for edge in graph:
+        pair = tuple(edge) if hasattr(edge, "__iter__") and not isinstance(edge, str) else ()
+        if len(pair) != 2 or not all(_is_int(end) for end in pair):
+            raise TypeError(f"{what}; an edge must be a pair of ints, got {edge!r}")
+        edges.append((int(pair[0]), int(pair[1])))
+    return nodes, edges
+
+
+def as_do(do, variables, n):
+    """Hard-intervention values ``{node: value}`` as ``{index: (n,) float64 array}``.
+
+    The one reader of ``do`` arguments, in simulators and estimators alike.
+
+    Arguments:
+        do: Mapping from a node (its index, or its name when ``variables``
+            names them) to a number (the same value for every sample) or an
+            array of shape (n,).
+        variables: The nodes' names (a sequence of str), or their number d
+            when they have none.
+        n: Number of samples the values apply to.
+
+    Returns:
+        dict from node index to a float64 array of shape (n,), in index order.
+
+    Raises:
+        TypeError: if ``do`` is not a mapping.
+        ValueError: for an unknown node, one node given twice (by index and
+            by name), a non-finite value or a value of another shape.
+    """
+    if not hasattr(do, "items"):
+        raise TypeError(f"do must be a dict node -> value, got {type(do).__name__}")
+    names = [] if isinstance(variables, numbers.Integral) else list(variables)
+    d = int(variables) if isinstance(variables, numbers.Integral) else len(names)
+    clean = {}
+    for key, value in do.items():
+        if isinstance(key, str) and key in names:
+            j = names.index(key)
+        elif _is_int(key) and 0 <= key < d:
+            j = int(key)
+        else:
+            known = f"indices 0..{d - 1}" + (f" or names {names}" if names else "")
+            raise ValueError(f"unknown do node {key!r}; use {known}")
+        if j in clean:
+            raise ValueError(f"do names node {j} twice")
+        value = as_float_array(value, f"do[{key!r}]")
+        if value.ndim == 0:
+            value = np.full(n, float(value))
+        elif value.shape != (n,):
+            raise ValueError(f"do[{key!r}] must be a number or have shape ({n},), got {value.shape}")
+        clean[j] = value
+    return dict(sorted(clean.items()))
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -12,7 +12,7 @@ import numbers
 import networkx as nx
 import numpy as np
 
-from causalrep.validation import as_generator, check_positive
+from causalrep.validation import as_dag, as_generator, check_positive
 
 __all__ = [
     "check_dag",
@@ -36,10 +36,12 @@ def check_dag(graph, n_nodes=None):
         The graph, unchanged.
 
     Raises:
-        TypeError: if ``graph`` is not a ``networkx.DiGraph``.
+        TypeError: if ``graph`` is not a ``networkx.DiGraph``, or has a node
+            that is not an int.
         ValueError: if the graph is a multigraph, has a cycle (self-loops
             included), has nodes other than ``0..d-1``, or has a number of
-            nodes other than ``n_nodes``.
+            nodes other than ``n_nodes`` (the checks of
+            :func:`causalrep.validation.as_dag`).
 
     Example:
         >>> check_dag(nx.DiGraph([(0, 1), (1, 0)]))
@@ -49,27 +51,8 @@ def check_dag(graph, n_nodes=None):
     """
     if not isinstance(graph, nx.DiGraph):
         raise TypeError(f"graph must be a networkx.DiGraph, got {type(graph).__name__}")
-    if graph.is_multigraph():
-        raise ValueError("graph must be a simple DiGraph, got a multigraph")
-    nodes = list(graph.nodes)
-    d = len(nodes)
-    labels_ok = all(
-        isinstance(j, numbers.Integral) and not isinstance(j, bool) for j in nodes
-    ) and sorted(nodes) == list(range(d))
-    if not labels_ok:
-        shown = sorted(map(repr, nodes))[:10]
-        raise ValueError(
-            f"graph nodes must be the ints 0..{d - 1}, got {', '.join(shown)}"
-            + (", ..." if d > 10 else "")
-        )
-    if n_nodes is not None and d != n_nodes:
-        raise ValueError(f"graph has {d} nodes, expected {n_nodes}")
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return graph
-    path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[-1][1]}"
-    raise ValueError(f"graph has a cycle: {path}")
+    as_dag(graph, n_nodes)
+    return graph
 
 
 def erdos_renyi(n_nodes, expected_degree, seed=0):

@@ -27,7 +27,7 @@ import networkx as nx
 import numpy as np
 
 from causalrep.data import InterventionalData
-from causalrep.validation import as_float_array, as_generator, check_positive
+from causalrep.validation import as_do, as_float_array, as_generator, check_positive
 
 __all__ = [
     "PENDULUM_VARIABLES",
@@ -457,28 +457,5 @@ def _check_digits(digits, n):
 
 
 def _check_do(do, variables, n):
-    """``{index or name: value}`` -> ``{index: float or (n,) array}``."""
-    if do is None:
-        return {}
-    if not hasattr(do, "items"):
-        raise TypeError(f"do must be a dict variable -> value, got {type(do).__name__}")
-    clean = {}
-    for key, value in do.items():
-        if isinstance(key, str):
-            if key not in variables:
-                raise ValueError(f"unknown variable {key!r} in do; known: {list(variables)}")
-            j = variables.index(key)
-        elif isinstance(key, numbers.Integral) and not isinstance(key, bool) \
-                and 0 <= key < len(variables):
-            j = int(key)
-        else:
-            raise ValueError(f"unknown variable {key!r} in do; use a name in "
-                             f"{list(variables)} or an index 0..{len(variables) - 1}")
-        value = as_float_array(value, f"do[{key!r}]")
-        if value.ndim == 0:
-            value = float(value)
-        elif value.shape != (n,):
-            raise ValueError(f"do[{key!r}] must be a number or have shape ({n},), "
-                             f"got {value.shape}")
-        clean[j] = value
-    return clean
+    """``{index or name: value}`` -> ``{index: (n,) array}``; None is no intervention."""
+    return {} if do is None else as_do(do, variables, n)

@@ -24,7 +24,7 @@ import numpy as np
 from causalrep.data import InterventionalData
 from causalrep.validation import as_float_array, as_generator, check_positive
 
-from .mixing import LinearMixing, MLPMixing, PolynomialMixing
+from .mixing import LinearMixing, MLPMixing, PolynomialMixing, _orthonormal
 
 __all__ = ["rep4ex", "rep4ex_truth"]
 
@@ -230,7 +230,3 @@ def _outcome(spec, z):
     """ell(z) for z of shape (n, d)."""
     return np.sin(z) @ np.asarray(spec["alpha"]) + z @ np.asarray(spec["beta"])
 
-
-def _orthonormal(rng, rows, cols):
-    q, r = np.linalg.qr(rng.standard_normal((rows, cols)))
-    return q * np.sign(np.diag(r))

@@ -107,3 +107,10 @@ def test_settings_registry():
         assert "seed" in inspect.signature(function).parameters
     with pytest.raises(ValueError, match=r"unknown setting 'ahuja'; choose from \['ahuja2023', "):
         simulators.setting("ahuja")
+
+
+@pytest.mark.parametrize("module", [registry, simulators.registry])
+def test_docstring_examples(module):
+    import doctest
+
+    assert doctest.testmod(module).failed == 0

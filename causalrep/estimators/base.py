@@ -24,7 +24,10 @@ Two classes, one on top of the other:
 """
 
 import functools
+import inspect
+import warnings
 from itertools import pairwise
+from types import MappingProxyType
 
 import numpy as np
 import pyro
@@ -38,7 +41,10 @@ from ..validation import FLOAT32_LIMIT, as_float_array, check_positive, check_st
 from .threads import resolve_threads, thread_scope
 from .training import TrainConfig, train_with_restarts
 
-__all__ = ["BaseEstimator", "TorchEstimator", "resolve_device"]
+__all__ = ["BaseEstimator", "TorchEstimator", "resolve_device", "DEPRECATED"]
+
+#: Default of a hyperparameter's former name, kept for one release after a rename.
+DEPRECATED = "deprecated"
 
 
 def resolve_device(device):
@@ -113,6 +119,12 @@ class BaseEstimator(sklearn.base.BaseEstimator):
     #: for any size. ``None``: the class declares none, and only finiteness
     #: is checked.
     _array_shapes = None
+    #: Hyperparameters renamed in this release, former name -> name. The former
+    #: name stays in the constructor for one release with the default
+    #: :data:`DEPRECATED`: a value given under it is used, with a FutureWarning
+    #: in ``fit``; checkpoints store the new name and a checkpoint that carries
+    #: the former one loads under the new one.
+    _renamed = MappingProxyType({})
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -148,8 +160,38 @@ class BaseEstimator(sklearn.base.BaseEstimator):
 
     def _json_params(self):
         """Hyperparameters as JSON values, for checkpoints; the constructor
-        accepts them back (lists where it was given tuples)."""
-        return self.get_params(deep=False)
+        accepts them back (lists where it was given tuples). Renamed
+        hyperparameters are stored under their new name only."""
+        return self._current_params(self.get_params(deep=False))
+
+    @classmethod
+    def _current_params(cls, params):
+        """``params`` with the former names of renamed hyperparameters replaced by the new ones."""
+        params = dict(params)
+        for old, new in cls._renamed.items():
+            value = params.pop(old, DEPRECATED)
+            if value != DEPRECATED:
+                params[new] = value
+        return params
+
+    def _param(self, name):
+        """Hyperparameter ``name``, or its former name's value when that was given
+        (FutureWarning); ``fit`` reads renamed hyperparameters through this.
+
+        Raises:
+            ValueError: when both names were given.
+        """
+        for old, new in self._renamed.items():
+            given = getattr(self, old)
+            if new != name or given == DEPRECATED:
+                continue
+            if getattr(self, new) != inspect.signature(type(self)).parameters[new].default:
+                raise ValueError(f"{type(self).__name__} got both {new} and its former name "
+                                 f"{old}; give {new} only")
+            warnings.warn(f"{type(self).__name__}: {old} is renamed {new}; {old} still works in "
+                          "this release and will then be removed", FutureWarning, stacklevel=3)
+            return given
+        return getattr(self, name)
 
     # -- checks -----------------------------------------------------------
 

@@ -97,7 +97,7 @@ def load(path, device="auto", allow_legacy=False):
         raise CheckpointError(f"checkpoint {path} does not match its SHA-256 digest: the "
                               "file is corrupt or was modified after it was saved")
     try:
-        params = json.loads(payload["params"])
+        params = cls._current_params(json.loads(payload["params"]))
         estimator = cls(**{k: tuple(v) if isinstance(v, list) else v
                                      for k, v in params.items()})
         estimator.device_ = device

@@ -10,7 +10,7 @@ Stage 1 learns an encoder :math:`\phi` whose output is an affine function of
 :math:`Z`. Among injective encoders, exactly those make the residual of
 :math:`\phi(X)` after its linear regression on :math:`A` mean-independent of
 :math:`A` (the paper's linear invariance constraint). An autoencoder is
-trained on reconstruction plus ``lam`` times the maximum moment restriction
+trained on reconstruction plus ``mmr_lambda`` times the maximum moment restriction
 (MMR) that measures how far that constraint is from holding, on each batch
 :math:`(x_i, a_i)_{i \le n}`:
 
@@ -31,7 +31,7 @@ kernel, the population MMR is zero exactly when :math:`E[r \mid A] = 0`.
 Two departures from the raw penalty on :math:`\phi(x)`, both measured on
 ``simulators.rep4ex``: (1) without whitening the encoder shrinks its output
 (the decoder scales back up) until the penalty is negligible, and the
-learned latents were then no closer to affine than with ``lam=0`` (affine R2
+learned latents were then no closer to affine than with ``mmr_lambda=0`` (affine R2
 ~0.75 either way); whitening makes the penalty invariant to affine maps of
 :math:`\phi`, so only nonlinearity costs. (2) :math:`\sigma` defaults to the
 scale a batch resolves (:func:`local_bandwidth`, the median distance to the
@@ -42,13 +42,13 @@ R2 stayed at 0.75-0.86 where the local width reached 0.95-0.99.
 
 A third term goes beyond the paper. Actions are exogenous, :math:`A \perp V`,
 so for an affine representation the residual :math:`r` is independent of
-:math:`A`, not only mean-independent. ``hsic`` times the Hilbert-Schmidt
+:math:`A`, not only mean-independent. ``hsic_lambda`` times the Hilbert-Schmidt
 independence criterion between :math:`r` and :math:`A`
 (:func:`hsic_penalty`) penalises any dependence, for instance a spread of
 :math:`r` that changes with :math:`A`, which is how a representation that
 flattens in the tails of :math:`Z` shows. On ``simulators.rep4ex`` (5 seeds)
 it lowered the extrapolation error 2.1-fold in the median, 0.8- to 22-fold
-per seed (docs: Rep4Ex, "What limits the extrapolation"). ``hsic=0`` is the
+per seed (docs: Rep4Ex, "What limits the extrapolation"). ``hsic_lambda=0`` is the
 paper's objective.
 
 Stage 2 is the control-function step (:class:`ControlFunction`): regress
@@ -72,7 +72,7 @@ import torch
 
 from ..exceptions import IdentifiabilityWarning
 from ..validation import as_float_array, check_float32_range, check_varying_columns
-from .base import TorchEstimator
+from .base import DEPRECATED, TorchEstimator
 from .control import ControlFunction
 from .kernels import (
     hsic_penalty,
@@ -102,9 +102,9 @@ class Rep4Ex(TorchEstimator):
 
     Arguments:
         latent_dim: Number of latents d (at most the number of actions k).
-        lam: Weight of the MMR penalty; 0 (with ``hsic=0``) trains a plain
+        mmr_lambda: Weight of the MMR penalty; 0 (with ``hsic_lambda=0``) trains a plain
             autoencoder (the ablation without the invariance constraint).
-        hsic: Weight of the HSIC penalty between the residual and the actions
+        hsic_lambda: Weight of the HSIC penalty between the residual and the actions
             (:func:`hsic_penalty`, width of the kernel on the actions: their
             median pairwise distance); 0 gives the paper's objective.
         kernel_bandwidth: ``"local"`` (:func:`local_bandwidth`, the default),
@@ -119,6 +119,12 @@ class Rep4Ex(TorchEstimator):
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of initialisation, splits, batch order and centres.
         verbose: Show progress bars.
+        n_threads: CPU threads while fitting and predicting: ``"auto"`` (one for
+            small networks, more only for large layers, never more than the
+            cores available), an int, or None to leave torch's setting.
+        lam: Former name of ``mmr_lambda``, accepted (with a FutureWarning)
+            until the next release.
+        hsic: Former name of ``hsic_lambda``, likewise.
 
     Attributes:
         modules_: Fitted networks (``scaler``, ``encoder``, ``decoder``).
@@ -142,13 +148,15 @@ class Rep4Ex(TorchEstimator):
         "cf_beta": ("*",), "cf_penalty": (), "cf_psi_mean": (), "cf_widths": (2,),
         "cf_z_whiten": ("*", "*"), "cf_v_whiten": ("*", "*")})
     _saved_json = ("history_", "diagnostics_", "bandwidth_", "hsic_bandwidth_")
+    _renamed = MappingProxyType({"lam": "mmr_lambda", "hsic": "hsic_lambda"})
 
-    def __init__(self, latent_dim, lam=30.0, hsic=30.0, kernel_bandwidth="local", hidden=(64, 64),
-                 max_steps=3000, batch_size=512, lr=3e-3, restarts=1, n_centers=300,
-                 device="auto", seed=0, verbose=1, n_threads="auto"):
+    def __init__(self, latent_dim, mmr_lambda=30.0, hsic_lambda=30.0, kernel_bandwidth="local",
+                 hidden=(64, 64), max_steps=3000, batch_size=512, lr=3e-3, restarts=1,
+                 n_centers=300, device="auto", seed=0, verbose=1, n_threads="auto",
+                 lam=DEPRECATED, hsic=DEPRECATED):
         self.latent_dim = latent_dim
-        self.lam = lam
-        self.hsic = hsic
+        self.mmr_lambda = mmr_lambda
+        self.hsic_lambda = hsic_lambda
         self.kernel_bandwidth = kernel_bandwidth
         self.hidden = hidden
         self.max_steps = max_steps
@@ -160,6 +168,8 @@ class Rep4Ex(TorchEstimator):
         self.seed = seed
         self.verbose = verbose
         self.n_threads = n_threads
+        self.lam = lam
+        self.hsic = hsic
 
     def _build(self, dims):
         return autoencoder(dims["dim_x"], self.latent_dim, self.hidden, decoder="mlp")
@@ -176,7 +186,9 @@ class Rep4Ex(TorchEstimator):
         """
         self._check_data(data, need=("A", "Y"))
         Y = self._outcome(data.Y)
-        self._check_params(data)
+        weights = {name: self._param(name) for name in ("mmr_lambda", "hsic_lambda")}
+        self._check_params(data, weights)
+        mmr_lambda, hsic_lambda = (float(w) for w in weights.values())
         check_varying_columns(data.A, "A", type(self).__name__,
                               "since it regresses the latents on the actions")
         self._start_fit(data)
@@ -192,7 +204,6 @@ class Rep4Ex(TorchEstimator):
         self.hsic_bandwidth_ = median_bandwidth(A, seed=self.seed)
         x = torch.tensor(data.X)  # float64: the scaler standardises, then casts
         a = torch.tensor(A, dtype=torch.float32)
-        lam, hsic = float(self.lam), float(self.hsic)
 
         def build():
             modules = self._build(self.dims_).to(self.device_)
@@ -203,12 +214,12 @@ class Rep4Ex(TorchEstimator):
             xs = modules["scaler"](xb)
             z = modules["encoder"](xs)
             terms = {"reconstruction": ((modules["decoder"](z) - xs) ** 2).mean()}
-            if lam > 0 or hsic > 0:
+            if mmr_lambda > 0 or hsic_lambda > 0:
                 r = invariance_residual(z, ab)
-            if lam > 0:
-                terms["mmr"] = lam * residual_mmr(r, ab, bandwidth)
-            if hsic > 0:
-                terms["hsic"] = hsic * residual_hsic(r, ab, self.hsic_bandwidth_)
+            if mmr_lambda > 0:
+                terms["mmr"] = mmr_lambda * residual_mmr(r, ab, bandwidth)
+            if hsic_lambda > 0:
+                terms["hsic"] = hsic_lambda * residual_hsic(r, ab, self.hsic_bandwidth_)
             return terms
 
         modules, history = self._train(
@@ -234,9 +245,8 @@ class Rep4Ex(TorchEstimator):
             Y = Y[:, 0]
         return Y
 
-    def _check_params(self, data):
-        for name in ("lam", "hsic"):
-            value = getattr(self, name)
+    def _check_params(self, data, weights):
+        for name, value in weights.items():
             real = isinstance(value, numbers.Real) and not isinstance(value, bool)
             if not (real and value >= 0 and np.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -265,7 +275,7 @@ class Rep4Ex(TorchEstimator):
                 f"latent(s) {flagged} depend nonlinearly on the actions (RESET p < "
                 f"{_RESET_ALPHA} and R2 gain > {_RESET_R2_GAIN}, see diagnostics_): the "
                 "representation is likely not affine in Z and extrapolation has no "
-                "guarantee; raise lam or max_steps", IdentifiabilityWarning, stacklevel=3)
+                "guarantee; raise mmr_lambda or max_steps", IdentifiabilityWarning, stacklevel=3)
 
     @property
     def control(self):
