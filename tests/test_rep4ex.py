@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn.base
 import torch
 
 import causalrep
@@ -190,6 +191,9 @@ def test_control_function_on_true_latents_extrapolates():
     np.testing.assert_array_equal(rebuilt.predict(data.Z, data.A), cf.predict(data.Z, data.A))
     with pytest.raises(NotFittedError):
         ControlFunction().predict_interventional(FAR)
+    copy = sklearn.base.clone(cf)
+    assert copy.get_params() == {"n_centers": 100, "folds": 5, "seed": 0}
+    assert not hasattr(copy, "arrays_") and repr(copy) == "ControlFunction(n_centers=100)"
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ own, for instance on the true latents as an oracle.
 """
 
 import numpy as np
+import sklearn.base
 
 from ..exceptions import NotFittedError
 from ..validation import as_float_array
@@ -14,7 +15,7 @@ from .kernels import median_bandwidth, sqdist
 __all__ = ["ControlFunction"]
 
 
-class ControlFunction:
+class ControlFunction(sklearn.base.BaseEstimator):
     r"""Control-function regression for :math:`E[Y \mid do(A = a)]` given latents.
 
     Fits :math:`Z = \hat M A + \hat c + \hat V` by least squares, then the
@@ -27,7 +28,8 @@ class ControlFunction:
     the median heuristic) and the ridge penalty (1e-6 to 1e-2 per sample) are
     chosen by ``folds``-fold cross-validation.
 
-    Usable on its own, e.g. on the true latents as an oracle.
+    Usable on its own, e.g. on the true latents as an oracle; a scikit-learn
+    estimator (``get_params``, ``clone``, ``repr``).
 
     Arguments:
         n_centers: Kernel centres per function (a seeded subsample of rows).
