@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 import warnings
+from collections.abc import Sequence
 
 __all__ = ["main"]
 
@@ -44,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``causalrep`` console script; returns the exit code.
 
     Any error, an interrupt (Ctrl-C) included, is reported in one line on

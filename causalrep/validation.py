@@ -7,13 +7,24 @@ message that names the argument.
 """
 
 import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 import networkx as nx
 import numpy as np
+from numpy.typing import ArrayLike
 
-__all__ = ["as_float_array", "as_generator", "as_dag", "as_do", "check_positive", "check_fraction",
+__all__ = ["ArrayLike", "Seed", "GraphLike", "as_float_array", "as_generator", "as_dag", "as_do",
+           "check_positive", "check_fraction",
            "check_float32_range", "check_standardisable", "check_varying_columns", "column_stats",
            "FLOAT32_LIMIT", "FLOAT64_LIMITS"]
+
+#: A seed: a non-negative int, a ``numpy.random.Generator`` (used as it is), or None (fresh entropy).
+Seed: TypeAlias = int | np.random.Generator | None
+
+#: A graph over latents as :func:`as_dag` reads it: a ``networkx.DiGraph``, an
+#: iterable of ``(parent, child)`` int pairs, or ``{"nodes": [...], "edges": [...]}``.
+GraphLike: TypeAlias = nx.DiGraph | Iterable[tuple[int, int]] | Mapping[str, Any]
 
 #: Largest magnitude (and, inverted, smallest spread) the float32 networks accept:
 #: standardising features of a larger magnitude overflows float32 (max 3.4e38).
@@ -29,7 +40,8 @@ FLOAT64_LIMITS = (1e-300, 1e305)
 _ROUNDING_STEPS = 64
 
 
-def as_float_array(x, name, ndim=None, allow_empty=False):
+def as_float_array(x: ArrayLike, name: str, ndim: int | None = None,
+                   allow_empty: bool = False) -> np.ndarray:
     """Return ``x`` as a finite float64 numpy array or raise naming ``name``.
 
     Arguments:
@@ -66,7 +78,7 @@ def as_float_array(x, name, ndim=None, allow_empty=False):
     return arr
 
 
-def as_generator(seed):
+def as_generator(seed: Seed) -> np.random.Generator:
     """Return a ``numpy.random.Generator`` from an int, a Generator or None."""
     if isinstance(seed, np.random.Generator):
         return seed
@@ -77,7 +89,7 @@ def as_generator(seed):
     )
 
 
-def check_positive(value, name, integer=False):
+def check_positive(value: float, name: str, integer: bool = False) -> float:
     """Raise ``ValueError`` unless ``value`` is a finite positive (int) number."""
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind) or not 0 < value < np.inf:
@@ -86,7 +98,7 @@ def check_positive(value, name, integer=False):
     return value
 
 
-def check_fraction(value, name, allow_zero=True):
+def check_fraction(value: float, name: str, allow_zero: bool = True) -> float:
     """Raise ``ValueError`` unless ``value`` lies in [0, 1) (or (0, 1))."""
     low_ok = value >= 0 if allow_zero else value > 0
     if not isinstance(value, numbers.Real) or not (low_ok and value < 1):
@@ -95,7 +107,7 @@ def check_fraction(value, name, allow_zero=True):
     return value
 
 
-def check_float32_range(arr, name, owner):
+def check_float32_range(arr: np.ndarray, name: str, owner: str) -> np.ndarray:
     """Raise ``ValueError`` unless a float64 array survives float32 networks.
 
     The networks compute in float32 on per-feature standardised inputs, so any
@@ -125,7 +137,7 @@ def check_float32_range(arr, name, owner):
     return arr
 
 
-def column_stats(arr):
+def column_stats(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and standard deviation of a float64 array, free of over- and underflow.
 
     Each column is divided by its largest magnitude before it is summed and
@@ -151,7 +163,7 @@ def column_stats(arr):
     return mean, std
 
 
-def check_standardisable(arr, name, owner):
+def check_standardisable(arr: np.ndarray, name: str, owner: str) -> tuple[np.ndarray, np.ndarray]:
     """Refuse an array whose columns cannot be standardised in float64; return its stats.
 
     Estimators standardise each column in float64 (before any float32 cast),
@@ -190,7 +202,7 @@ def check_standardisable(arr, name, owner):
     return mean, std
 
 
-def check_varying_columns(arr, name, owner, why):
+def check_varying_columns(arr: np.ndarray, name: str, owner: str, why: str) -> np.ndarray:
     """Refuse a 2-d array with a constant column or linearly dependent columns.
 
     Arguments:
@@ -214,7 +226,7 @@ def check_varying_columns(arr, name, owner, why):
     return arr
 
 
-def as_dag(graph, n_nodes=None):
+def as_dag(graph: GraphLike, n_nodes: int | None = None) -> nx.DiGraph:
     """A directed acyclic graph on the nodes ``0..d-1``, as a fresh ``networkx.DiGraph``.
 
     The one reader of graphs over latents: data containers, simulators and
@@ -301,7 +313,8 @@ def _nodes_and_edges(graph):
     return nodes, edges
 
 
-def as_do(do, variables, n):
+def as_do(do: Mapping[int | str, ArrayLike], variables: Sequence[str] | int,
+          n: int) -> dict[int, np.ndarray]:
     """Hard-intervention values ``{node: value}`` as ``{index: (n,) float64 array}``.
 
     The one reader of ``do`` arguments, in simulators and estimators alike.

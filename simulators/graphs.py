@@ -12,7 +12,7 @@ import numbers
 import networkx as nx
 import numpy as np
 
-from causalrep.validation import as_dag, as_generator, check_positive
+from causalrep.validation import Seed, as_dag, as_generator, check_positive
 
 __all__ = [
     "check_dag",
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-def check_dag(graph, n_nodes=None):
+def check_dag(graph: nx.DiGraph, n_nodes: int | None = None) -> nx.DiGraph:
     r"""Raise unless ``graph`` is a DAG with nodes ``0..d-1``.
 
     Arguments:
@@ -55,7 +55,7 @@ def check_dag(graph, n_nodes=None):
     return graph
 
 
-def erdos_renyi(n_nodes, expected_degree, seed=0):
+def erdos_renyi(n_nodes: int, expected_degree: float, seed: Seed = 0) -> nx.DiGraph:
     r"""Random DAG where each pair of nodes is linked with the same probability.
 
     A causal order is drawn uniformly at random and each of the
@@ -88,7 +88,7 @@ def erdos_renyi(n_nodes, expected_degree, seed=0):
     return _dag(n_nodes, zip(order[rows].tolist(), order[cols].tolist()))
 
 
-def scale_free(n_nodes, edges_per_node=1, seed=0):
+def scale_free(n_nodes: int, edges_per_node: int = 1, seed: Seed = 0) -> nx.DiGraph:
     r"""Random DAG grown by preferential attachment (Barabasi-Albert).
 
     Nodes arrive one at a time in a random causal order; each new node takes
@@ -122,25 +122,25 @@ def scale_free(n_nodes, edges_per_node=1, seed=0):
     return _dag(n_nodes, edges)
 
 
-def chain(n_nodes):
+def chain(n_nodes: int) -> nx.DiGraph:
     """The chain ``0 -> 1 -> ... -> d-1``."""
     check_positive(n_nodes, "n_nodes", integer=True)
     return _dag(n_nodes, ((j, j + 1) for j in range(n_nodes - 1)))
 
 
-def fork(n_nodes):
+def fork(n_nodes: int) -> nx.DiGraph:
     """Node 0 is the common cause of every other node."""
     check_positive(n_nodes, "n_nodes", integer=True)
     return _dag(n_nodes, ((0, j) for j in range(1, n_nodes)))
 
 
-def collider(n_nodes):
+def collider(n_nodes: int) -> nx.DiGraph:
     """Node d-1 is the common effect of every other node."""
     check_positive(n_nodes, "n_nodes", integer=True)
     return _dag(n_nodes, ((j, n_nodes - 1) for j in range(n_nodes - 1)))
 
 
-def fully_connected(n_nodes):
+def fully_connected(n_nodes: int) -> nx.DiGraph:
     """Edges ``i -> j`` for every ``i < j``: the densest DAG."""
     check_positive(n_nodes, "n_nodes", integer=True)
     return _dag(

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Iterator, Sequence
 
 from .records import blank
 from .tasks import error_text, run_task
@@ -18,7 +19,7 @@ from .tasks import error_text, run_task
 __all__ = ["worker_init", "watch_parent", "run_local", "run_ray"]
 
 
-def worker_init(parent):
+def worker_init(parent: int) -> None:
     """One torch thread, and death with the parent process ``parent`` (a pid)."""
     import torch
 
@@ -28,14 +29,15 @@ def worker_init(parent):
     threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
 
 
-def watch_parent(parent, period=0.5):
+def watch_parent(parent: int, period: float = 0.5) -> None:
     """End this worker as soon as ``parent`` is no longer its parent (it died)."""
     while os.getppid() == parent:
         time.sleep(period)
     os._exit(1)
 
 
-def run_local(tasks, address=None, workers=None):
+def run_local(tasks: Sequence[dict], address: str | None = None,
+              workers: int | None = None) -> Iterator[tuple[dict, bool]]:
     """Yield (record, persist) as tasks finish on a spawn-context process pool."""
     workers = min(workers or os.cpu_count() or 1, len(tasks))
     context = multiprocessing.get_context("spawn")
@@ -50,7 +52,8 @@ def run_local(tasks, address=None, workers=None):
                 yield _lost(futures[future], err), False
 
 
-def run_ray(tasks, address=None, workers=None):
+def run_ray(tasks: Sequence[dict], address: str | None = None,
+            workers: int | None = None) -> Iterator[tuple[dict, bool]]:
     """Yield (record, persist) as Ray tasks finish; one CPU (and GPU if used) each."""
     try:
         import ray

@@ -3,7 +3,9 @@
 import contextlib
 import json
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = ["TIMING_FIELDS", "RESULT_FIELDS", "read_records", "key", "same_params", "blank",
            "Appender", "exclusive"]
@@ -31,20 +33,20 @@ def read_records(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-def key(item):
+def key(item: Mapping[str, Any]) -> tuple:
     """(setting name, method name, seed) of a task or a record."""
     if isinstance(item["setting"], dict):
         return (item["setting"]["name"], item["method"]["name"], item["seed"])
     return tuple(item[k] for k in _KEY)
 
 
-def same_params(record, task):
+def same_params(record: Mapping[str, Any], task: Mapping[str, Any]) -> bool:
     """Whether ``record`` was made with the parameters of ``task``."""
     return (record.get("setting_params") == task["setting"]["params"]
             and record.get("method_params") == task["method"]["params"])
 
 
-def blank(task):
+def blank(task: Mapping[str, Any]) -> dict:
     """The record of a task before it ran: names, parameters, empty results."""
     from causalrep import __version__
 
@@ -58,7 +60,7 @@ def blank(task):
 
 
 @contextlib.contextmanager
-def exclusive(out):
+def exclusive(out: str | os.PathLike | None) -> Iterator[None]:
     """Hold an exclusive lock on the records file ``out`` (POSIX ``flock``) for the sweep.
 
     Two sweeps into one file would both run every task and double the
@@ -92,7 +94,7 @@ def exclusive(out):
 class Appender:
     """Appends records to a JSONL file, one flushed line each."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike | None):
         self.path = None if path is None else Path(path)
         if self.path is None:
             return
@@ -105,7 +107,7 @@ class Appender:
                 with open(self.path, "a") as handle:
                     handle.write("\n")
 
-    def append(self, record):
+    def append(self, record: Mapping[str, Any]) -> None:
         if self.path is None:
             return
         with open(self.path, "a") as handle:

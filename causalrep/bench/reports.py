@@ -1,8 +1,14 @@
 """Reports of a sweep's records: a markdown table, CSV, JSON and a plot of the MCC."""
 
 import json
+import os
 import statistics
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["markdown_table", "write_json", "write_csv", "plot"]
 
@@ -24,7 +30,7 @@ def _mean_std(values, digits):
     return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def markdown_table(records):
+def markdown_table(records: Iterable[Mapping[str, Any]]) -> str:
     """Mean ± standard deviation over seeds for each setting x method, as markdown.
 
     Columns: MCC, affine R2, how many seeds passed the permutation and the
@@ -45,12 +51,12 @@ def markdown_table(records):
     return "\n".join(lines) + "\n"
 
 
-def write_json(records, path):
+def write_json(records: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> None:
     """Write the records as one JSON list."""
     Path(path).write_text(json.dumps(list(records), indent=1, sort_keys=True) + "\n")
 
 
-def write_csv(records, path):
+def write_csv(records: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> None:
     """Write the records as CSV, one row each; dict fields as JSON text."""
     import csv
 
@@ -66,7 +72,7 @@ def write_csv(records, path):
                              for k, v in record.items()})
 
 
-def plot(records, path=None):
+def plot(records: Iterable[Mapping[str, Any]], path: str | os.PathLike | None = None) -> "Figure":
     """MCC per method, grouped by setting: bars at the mean, dots per seed.
 
     Returns:

@@ -1,6 +1,9 @@
 """Running a sweep: tasks in, records out, resumable from the records file."""
 
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .engines import run_local, run_ray
 from .records import Appender, exclusive, key, read_records, same_params
@@ -11,7 +14,9 @@ from .tasks import make_tasks
 __all__ = ["run", "main_args"]
 
 
-def run(settings, methods, seeds, engine="local", address=None, out=None, workers=None):
+def run(settings: Sequence[Mapping[str, Any]], methods: Sequence[Mapping[str, Any]], seeds: Iterable[int],
+        engine: str = "local", address: str | None = None, out: str | os.PathLike | None = None,
+        workers: int | None = None) -> list[dict]:
     """Run every (setting, method, seed) and return one record per task.
 
     Arguments:
@@ -72,7 +77,8 @@ def _run_unlocked(tasks, engine, address, out, workers):
     return [done[key(task)] for task in tasks]
 
 
-def main_args(suite, engine="local", address=None, seeds=None, out=None):
+def main_args(suite: str, engine: str = "local", address: str | None = None,
+              seeds: int | Iterable[int] | None = None, out: str | os.PathLike | None = None) -> str:
     """Run a named suite and write its results folder; returns the markdown table.
 
     Arguments:

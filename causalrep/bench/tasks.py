@@ -3,13 +3,16 @@
 import json
 import time
 import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .records import blank
 
 __all__ = ["make_tasks", "run_task", "error_text"]
 
 
-def make_tasks(settings, methods, seeds):
+def make_tasks(settings: Iterable[Mapping[str, Any]], methods: Iterable[Mapping[str, Any]],
+               seeds: Iterable[int]) -> list[dict]:
     """Every (setting, method, seed) as a task dict, specs checked and normalised.
 
     Raises:
@@ -50,7 +53,7 @@ def _check_spec(spec, kind, field):
     return clean
 
 
-def run_task(task, threads=1):
+def run_task(task: Mapping[str, Any], threads: int = 1) -> dict:
     """Simulate, split, fit and score one task; never raises."""
     import torch
 
@@ -98,7 +101,7 @@ def _warm_up(torch):
     optimiser.step()
 
 
-def error_text(err):
+def error_text(err: BaseException) -> str:
     """``"Type: first line of the message"``."""
     message = str(err).splitlines()[0] if str(err) else ""
     return f"{type(err).__name__}: {message}".rstrip(": ")

@@ -23,11 +23,14 @@ Two classes, one on top of the other:
   the tensors it trains on, and ``_encode``.
 """
 
+import contextlib
 import functools
 import inspect
+import os
 import warnings
 from itertools import pairwise
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pyro
@@ -37,7 +40,7 @@ from torch import nn
 
 from ..data import InterventionalData
 from ..exceptions import NotFittedError
-from ..validation import FLOAT32_LIMIT, as_float_array, check_positive, check_standardisable
+from ..validation import FLOAT32_LIMIT, ArrayLike, as_float_array, check_positive, check_standardisable
 from .threads import resolve_threads, thread_scope
 from .training import TrainConfig, train_with_restarts
 
@@ -47,7 +50,7 @@ __all__ = ["BaseEstimator", "TorchEstimator", "resolve_device", "DEPRECATED"]
 DEPRECATED = "deprecated"
 
 
-def resolve_device(device):
+def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> CUDA when available else CPU; else ``torch.device(device)``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -66,7 +69,7 @@ _THREADED = ("fit", "transform", "inverse_transform", "stage1_transform", "predi
 _ARRAY_FIELDS = ("regime", "targets", "Z", "A", "Y", "graph")
 
 
-def local_params():
+def local_params() -> contextlib.AbstractContextManager:
     """Context in which Pyro modules keep their parameters to themselves (Pyro
     fixes this when a module is built, and checks it when one is called)."""
     return pyro.settings.context(module_local_params=True)
@@ -149,7 +152,7 @@ class BaseEstimator(sklearn.base.BaseEstimator):
             dim_x = getattr(self, "dims_", {}).get("dim_x", 0)
         return resolve_threads(getattr(self, "n_threads", None), self._layer_work(dim_x))
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> "BaseEstimator":
         """Set hyperparameters by name; returns self."""
         valid = self.get_params(deep=False)
         for name in params:
@@ -241,11 +244,11 @@ class BaseEstimator(sklearn.base.BaseEstimator):
 
     # -- using a fitted estimator -----------------------------------------
 
-    def fit_transform(self, data):
+    def fit_transform(self, data: InterventionalData) -> np.ndarray:
         """``fit(data)`` then ``transform(data.X)``."""
         return self.fit(data).transform(data.X)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``."""
         from .checkpoint import save
 
@@ -320,7 +323,7 @@ class TorchEstimator(BaseEstimator):
             outputs.append(fn(*chunk).cpu())
         return torch.cat(outputs).numpy().astype(np.float64)
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike | InterventionalData) -> np.ndarray:
         """Estimated latents of ``X``.
 
         Arguments:

@@ -20,7 +20,7 @@ import torch
 from .. import __version__
 from ..data import atomic_write
 from ..exceptions import CheckpointError
-from .base import local_params, resolve_device
+from .base import BaseEstimator, local_params, resolve_device
 from .registry import lookup
 
 __all__ = ["save", "load"]
@@ -28,7 +28,7 @@ __all__ = ["save", "load"]
 _FORMAT = "causalrep.estimator"
 
 
-def save(estimator, path):
+def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     """Write a fitted estimator to ``path``; the old file survives a failed write."""
     estimator._check_fitted()
     payload = {
@@ -46,7 +46,8 @@ def save(estimator, path):
     atomic_write(os.fspath(path), lambda handle: torch.save(payload, handle))
 
 
-def load(path, device="auto", allow_legacy=False):
+def load(path: str | os.PathLike, device: str | torch.device = "auto",
+         allow_legacy: bool = False) -> BaseEstimator:
     """Read an estimator saved with ``estimator.save(path)``.
 
     Arguments:

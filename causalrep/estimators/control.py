@@ -5,11 +5,13 @@ features, widths and ridge chosen by cross-validation), so it is usable on its
 own, for instance on the true latents as an oracle.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 import sklearn.base
 
 from ..exceptions import NotFittedError
-from ..validation import as_float_array
+from ..validation import ArrayLike, as_float_array
 from .kernels import median_bandwidth, sqdist
 
 __all__ = ["ControlFunction"]
@@ -46,19 +48,19 @@ class ControlFunction(sklearn.base.BaseEstimator):
     _WIDTHS = (1.0, 1.5, 2.0, 3.0)
     _PENALTIES = tuple(10.0 ** np.arange(-6, -1))
 
-    def __init__(self, n_centers=300, folds=5, seed=0):
+    def __init__(self, n_centers: int = 300, folds: int = 5, seed: int = 0):
         self.n_centers = n_centers
         self.folds = folds
         self.seed = seed
 
     @classmethod
-    def from_arrays(cls, arrays):
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "ControlFunction":
         """Rebuild a fitted instance from ``arrays_``."""
         fitted = cls()
         fitted.arrays_ = dict(arrays)
         return fitted
 
-    def fit(self, Z, A, Y):
+    def fit(self, Z: ArrayLike, A: ArrayLike, Y: ArrayLike) -> "ControlFunction":
         """Fit on latents Z (n, d), actions A (n, k), outcomes Y (n,); returns self."""
         Z, A, Y = _rows(Z, "Z"), _rows(A, "A"), as_float_array(Y, "Y", ndim=1)
         n, d = Z.shape
@@ -128,26 +130,26 @@ class ControlFunction(sklearn.base.BaseEstimator):
         tail = arrays["beta"][self._split(arrays):]
         return vs @ tail[: vs.shape[1]] + kv @ tail[vs.shape[1]:]
 
-    def nu(self, Z):
+    def nu(self, Z: ArrayLike) -> np.ndarray:
         r""":math:`\nu(z)` (intercept included), Z of shape (n, d) -> (n,)."""
         arrays = self._fitted()
         return self._nu(arrays, (_rows(Z, "Z") - arrays["z_mean"]) / arrays["z_scale"])
 
-    def psi(self, V):
+    def psi(self, V: ArrayLike) -> np.ndarray:
         r""":math:`\psi(v)` (no intercept), V of shape (n, d) -> (n,)."""
         arrays = self._fitted()
         return self._psi(arrays, (_rows(V, "V") - arrays["v_mean"]) / arrays["v_scale"])
 
-    def residuals(self, Z, A):
+    def residuals(self, Z: ArrayLike, A: ArrayLike) -> np.ndarray:
         r""":math:`\hat V = Z - \hat M A - \hat c`, shape (n, d)."""
         arrays = self._fitted()
         return _rows(Z, "Z") - self._shift(arrays, A)
 
-    def predict(self, Z, A):
+    def predict(self, Z: ArrayLike, A: ArrayLike) -> np.ndarray:
         r""":math:`E[Y \mid Z, do(A)] = \nu(Z) + \psi(Z - \hat M A - \hat c)`, shape (n,)."""
         return self.nu(Z) + self.psi(self.residuals(Z, A))
 
-    def predict_interventional(self, a, batch_size=None):
+    def predict_interventional(self, a: ArrayLike) -> np.ndarray:
         r""":math:`E[Y \mid do(A = a)]`, the mean over the training :math:`\hat V`.
 
         Arguments:

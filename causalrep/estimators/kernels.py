@@ -13,11 +13,13 @@ except the widths (numpy, computed once before training).
 import numpy as np
 import torch
 
+from ..validation import ArrayLike
+
 __all__ = ["mmr_penalty", "hsic_penalty", "invariance_residual", "residual_mmr", "residual_hsic",
            "median_bandwidth", "local_bandwidth", "sqdist"]
 
 
-def median_bandwidth(a, max_points=2000, seed=0):
+def median_bandwidth(a: ArrayLike, max_points: int = 2000, seed: int = 0) -> float:
     """Median pairwise Euclidean distance of the rows of ``a`` (n, k).
 
     At most ``max_points`` rows (a seeded subsample) are used.
@@ -31,7 +33,7 @@ def median_bandwidth(a, max_points=2000, seed=0):
     return median if median > 0 else 1.0
 
 
-def local_bandwidth(a, batch_size=512, neighbours=5, seed=0):
+def local_bandwidth(a: ArrayLike, batch_size: int = 512, neighbours: int = 5, seed: int = 0) -> float:
     """Median distance from an action to its ``neighbours``-th nearest neighbour
     among ``batch_size`` training actions (a seeded subsample of ``a`` (n, k)).
 
@@ -48,7 +50,7 @@ def local_bandwidth(a, batch_size=512, neighbours=5, seed=0):
     return width if width > 0 else median_bandwidth(a, seed=seed)
 
 
-def mmr_penalty(z, a, bandwidth):
+def mmr_penalty(z: torch.Tensor, a: torch.Tensor, bandwidth: float) -> torch.Tensor:
     r"""Kernel MMR of the linear invariance constraint on one batch.
 
     ``(1/n^2) sum_ij r_i^T r_j k(a_i, a_j)``, where ``r`` is
@@ -68,7 +70,7 @@ def mmr_penalty(z, a, bandwidth):
     return residual_mmr(invariance_residual(z, a), a, bandwidth)
 
 
-def hsic_penalty(z, a, bandwidth):
+def hsic_penalty(z: torch.Tensor, a: torch.Tensor, bandwidth: float) -> torch.Tensor:
     r"""Hilbert-Schmidt independence criterion between the residual and the actions.
 
     The biased estimator ``(1/n^2) tr(K H L H)`` (Gretton et al., 2005), with
@@ -89,7 +91,7 @@ def hsic_penalty(z, a, bandwidth):
     return residual_hsic(invariance_residual(z, a), a, bandwidth)
 
 
-def invariance_residual(z, a):
+def invariance_residual(z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     r"""Residual of the whitened representation after its regression on the actions.
 
     :math:`r = \tilde z - \hat W a - \hat c` with
@@ -120,12 +122,12 @@ def invariance_residual(z, a):
     return z_w - a_c @ coef
 
 
-def residual_mmr(r, a, bandwidth):
+def residual_mmr(r: torch.Tensor, a: torch.Tensor, bandwidth: float) -> torch.Tensor:
     """:func:`mmr_penalty` given the residual ``r`` (n, d) of :func:`invariance_residual`."""
     return (_gaussian_gram(a, bandwidth) * (r @ r.T)).sum() / r.shape[0] ** 2
 
 
-def residual_hsic(r, a, bandwidth):
+def residual_hsic(r: torch.Tensor, a: torch.Tensor, bandwidth: float) -> torch.Tensor:
     """:func:`hsic_penalty` given the residual ``r`` (n, d) of :func:`invariance_residual`."""
     sq = torch.cdist(r, r).pow(2)
     k = torch.exp(-sq / sq.detach().median().clamp_min(1e-12))
@@ -137,6 +139,6 @@ def _gaussian_gram(a, bandwidth):
     return torch.exp(-torch.cdist(a, a).pow(2) / (2 * bandwidth**2))
 
 
-def sqdist(x, c):
+def sqdist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances between the rows of ``x`` (n, d) and ``c`` (m, d), (n, m), >= 0."""
     return np.maximum((x**2).sum(1)[:, None] + (c**2).sum(1)[None, :] - 2 * x @ c.T, 0.0)

@@ -65,13 +65,15 @@ regression function.
 
 import numbers
 import warnings
+from collections.abc import Sequence
 from types import MappingProxyType
 
 import numpy as np
 import torch
 
+from ..data import InterventionalData
 from ..exceptions import IdentifiabilityWarning
-from ..validation import as_float_array, check_float32_range, check_varying_columns
+from ..validation import ArrayLike, as_float_array, check_float32_range, check_varying_columns
 from .base import DEPRECATED, TorchEstimator
 from .control import ControlFunction
 from .kernels import (
@@ -150,10 +152,12 @@ class Rep4Ex(TorchEstimator):
     _saved_json = ("history_", "diagnostics_", "bandwidth_", "hsic_bandwidth_")
     _renamed = MappingProxyType({"lam": "mmr_lambda", "hsic": "hsic_lambda"})
 
-    def __init__(self, latent_dim, mmr_lambda=30.0, hsic_lambda=30.0, kernel_bandwidth="local",
-                 hidden=(64, 64), max_steps=3000, batch_size=512, lr=3e-3, restarts=1,
-                 n_centers=300, device="auto", seed=0, verbose=1, n_threads="auto",
-                 lam=DEPRECATED, hsic=DEPRECATED):
+    def __init__(self, latent_dim: int, mmr_lambda: float = 30.0, hsic_lambda: float = 30.0,
+                 kernel_bandwidth: str | float = "local", hidden: Sequence[int] = (64, 64),
+                 max_steps: int = 3000, batch_size: int = 512, lr: float = 3e-3, restarts: int = 1,
+                 n_centers: int = 300, device: str | torch.device = "auto", seed: int = 0,
+                 verbose: int = 1, n_threads: int | str | None = "auto",
+                 lam: float | str = DEPRECATED, hsic: float | str = DEPRECATED):
         self.latent_dim = latent_dim
         self.mmr_lambda = mmr_lambda
         self.hsic_lambda = hsic_lambda
@@ -177,7 +181,7 @@ class Rep4Ex(TorchEstimator):
     def _encode(self, xb):
         return self.modules_["encoder"](self.modules_["scaler"](xb))
 
-    def fit(self, data):
+    def fit(self, data: InterventionalData) -> "Rep4Ex":
         """Fit both stages on ``data`` (InterventionalData with A and Y); returns self.
 
         Raises:
@@ -278,7 +282,7 @@ class Rep4Ex(TorchEstimator):
                 "guarantee; raise mmr_lambda or max_steps", IdentifiabilityWarning, stacklevel=3)
 
     @property
-    def control(self):
+    def control(self) -> ControlFunction:
         """The fitted :class:`ControlFunction` (rebuilt from ``arrays_`` after loading)."""
         self._check_fitted()
         if not hasattr(self, "control_"):
@@ -286,12 +290,12 @@ class Rep4Ex(TorchEstimator):
                 {k[3:]: v for k, v in self.arrays_.items() if k.startswith("cf_")})
         return self.control_
 
-    def predict_interventional(self, a):
+    def predict_interventional(self, a: ArrayLike) -> np.ndarray:
         r""":math:`E[Y \mid do(A = a)]` for actions ``a`` of shape (m, k) (or (k,)); shape (m,)."""
         a = self._actions(a)
         return self.control.predict_interventional(a)
 
-    def predict(self, X, A):
+    def predict(self, X: ArrayLike, A: ArrayLike) -> np.ndarray:
         r""":math:`E[Y \mid X, do(A)] = \nu(\hat z) + \psi(\hat z - \hat M A - \hat c)`.
 
         Arguments:
@@ -318,7 +322,7 @@ class Rep4Ex(TorchEstimator):
         return a
 
 
-def linearity_diagnostics(z_hat, A):
+def linearity_diagnostics(z_hat: ArrayLike, A: ArrayLike) -> dict[str, list[float]]:
     """R2 of each latent on the actions and a RESET test of linearity in them.
 
     For each column of ``z_hat`` an OLS on ``[1, A]`` gives the R2; Ramsey's

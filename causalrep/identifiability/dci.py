@@ -33,7 +33,7 @@ import numpy as np
 
 from causalrep.identifiability._core import check_pair, fit_affine, r2_per_column, read_only, split_parts
 from causalrep.identifiability._json import JSONFields
-from causalrep.validation import as_generator
+from causalrep.validation import ArrayLike, Seed, as_generator
 
 __all__ = ["DCIResult", "dci"]
 
@@ -69,7 +69,8 @@ class DCIResult(JSONFields):
     n_score: int
 
 
-def dci(z_true, z_hat, test_fraction=0.5, seed=0, regressor="linear"):
+def dci(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0,
+        regressor: str = "linear") -> DCIResult:
     r"""Disentanglement, completeness and informativeness.
 
     Arguments:

@@ -32,7 +32,7 @@ import numpy as np
 
 from causalrep.identifiability._core import check_pair, read_only, split_parts
 from causalrep.identifiability._json import JSONFields
-from causalrep.validation import as_generator, check_positive
+from causalrep.validation import ArrayLike, Seed, as_generator, check_positive
 
 __all__ = [
     "INFORMATION_FLOOR",
@@ -182,7 +182,8 @@ class InfoMECResult(JSONFields):
     n_score: int
 
 
-def mutual_information(z_true, z_hat, bins=None, n_neighbors=DEFAULT_NEIGHBORS, seed=0):
+def mutual_information(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None,
+                       n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0) -> MutualInformation:
     r"""Mutual information between every estimated coordinate and every true latent.
 
     Continuous (default): the Kraskov-Stoegbauer-Grassberger estimator
@@ -221,7 +222,8 @@ def mutual_information(z_true, z_hat, bins=None, n_neighbors=DEFAULT_NEIGHBORS, 
     return _mutual_information(z_true, z_hat, bins, n_neighbors, as_generator(seed))
 
 
-def mig(z_true, z_hat, bins=None, n_neighbors=DEFAULT_NEIGHBORS, seed=0):
+def mig(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None,
+        n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0) -> MIGResult:
     r"""Mutual information gap of estimated latents.
 
     For each factor, the difference between the largest and the second
@@ -250,7 +252,7 @@ def mig(z_true, z_hat, bins=None, n_neighbors=DEFAULT_NEIGHBORS, seed=0):
     return _mig(information)
 
 
-def sap(z_true, z_hat, test_fraction=0.5, seed=0):
+def sap(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0) -> SAPResult:
     r"""Separated attribute predictability of estimated latents.
 
     For each factor and each code, an affine regression of the factor on
@@ -281,8 +283,9 @@ def sap(z_true, z_hat, test_fraction=0.5, seed=0):
     return _sap(split_parts(z_true, z_hat, test_fraction, seed))
 
 
-def modularity_explicitness(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAULT_NEIGHBORS,
-                            test_fraction=0.5, seed=0):
+def modularity_explicitness(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = DEFAULT_BINS,
+                            n_neighbors: int = DEFAULT_NEIGHBORS, test_fraction: float = 0.5,
+                            seed: Seed = 0) -> ModularityExplicitnessResult:
     r"""Modularity and explicitness of estimated latents (Ridgeway and Zemel, 2018).
 
     Ridgeway and Zemel, "Learning deep disentangled embeddings with the
@@ -330,8 +333,9 @@ def modularity_explicitness(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAUL
     return _modularity_explicitness(information, auc, bins, parts)
 
 
-def infomec(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAULT_NEIGHBORS,
-            test_fraction=0.5, seed=0):
+def infomec(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = DEFAULT_BINS,
+            n_neighbors: int = DEFAULT_NEIGHBORS, test_fraction: float = 0.5,
+            seed: Seed = 0) -> InfoMECResult:
     r"""InfoM, InfoE and InfoC of estimated latents.
 
     Hsu, Dorrell, Whittington, Wu and Finn, "Disentanglement via latent

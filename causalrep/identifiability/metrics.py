@@ -19,6 +19,7 @@ Conventions shared by all functions:
   called with the same ``seed`` and ``test_fraction`` refer to the same rows.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ from causalrep.identifiability._core import (
     split_parts,
 )
 from causalrep.identifiability._json import JSONFields
+from causalrep.validation import ArrayLike, Seed
 
 __all__ = [
     "MCCResult",
@@ -155,7 +157,8 @@ class BlockR2Result(JSONFields):
     n_score: int
 
 
-def mcc(z_true, z_hat, kind="pearson", test_fraction=0.5, seed=0):
+def mcc(z_true: ArrayLike, z_hat: ArrayLike, kind: str = "pearson", test_fraction: float = 0.5,
+        seed: Seed = 0) -> MCCResult:
     r"""Mean correlation coefficient between true and estimated latents.
 
     Each true latent is matched to a distinct estimated coordinate by the
@@ -194,7 +197,8 @@ def mcc(z_true, z_hat, kind="pearson", test_fraction=0.5, seed=0):
     return _mcc(split_parts(z_true, z_hat, test_fraction, seed), kind)
 
 
-def affine_r2(z_true, z_hat, test_fraction=0.5, seed=0):
+def affine_r2(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5,
+              seed: Seed = 0) -> AffineR2Result:
     r"""Out-of-sample R2 of the best affine map from estimated to true latents.
 
     Fits ``z_true ~ z_hat @ W + b`` by least squares on the fitting part (the
@@ -222,8 +226,9 @@ def affine_r2(z_true, z_hat, test_fraction=0.5, seed=0):
 
 
 def permutation_scaling_r2(
-    z_true, z_hat, matching=None, monotone=False, test_fraction=0.5, seed=0
-):
+    z_true: ArrayLike, z_hat: ArrayLike, matching: Sequence[int] | None = None,
+    monotone: bool = False, test_fraction: float = 0.5, seed: Seed = 0,
+) -> PermutationScalingR2Result:
     r"""R2 of each true latent from its matched estimated coordinate alone.
 
     For each true latent ``i``, fits ``z_true[:, i] ~ a * z_hat[:, matching[i]] + c``
@@ -264,7 +269,9 @@ def permutation_scaling_r2(
     )
 
 
-def block_r2(z_true, z_hat, blocks, assignment=None, test_fraction=0.5, seed=0):
+def block_r2(z_true: ArrayLike, z_hat: ArrayLike, blocks: Sequence[Sequence[int]],
+             assignment: Sequence[Sequence[int]] | None = None, test_fraction: float = 0.5,
+             seed: Seed = 0) -> BlockR2Result:
     r"""R2 of each block of true latents from the estimated coordinates assigned to it.
 
     For block identifiability (e.g. under imperfect interventions), each block of

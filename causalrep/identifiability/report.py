@@ -21,11 +21,14 @@ reaches out of sample (correlations of order ``1 / sqrt(n_score)``).
 
 import math
 import numbers
+import os
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
+import networkx as nx
 import numpy as np
 
 from causalrep.identifiability import disentanglement as scores
@@ -46,7 +49,10 @@ from causalrep.identifiability.metrics import (
     _mcc,
     _permutation_scaling_r2,
 )
-from causalrep.validation import as_generator
+from causalrep.validation import ArrayLike, Seed, as_generator
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "UP_TO",
@@ -123,11 +129,11 @@ class Report:
     disentanglement: "DisentanglementScores | None" = None
 
     @property
-    def matching(self):
+    def matching(self) -> tuple[int, ...]:
         """Estimated coordinate matched to each true latent, length d."""
         return self.mcc.matching
 
-    def summary(self):
+    def summary(self) -> str:
         """Return a short plain-text table of the verdict and the numbers."""
         mcc = self.mcc
         where = "in sample" if mcc.test_fraction == 0 else "out of sample"
@@ -175,7 +181,7 @@ class Report:
                 if isinstance(value, float)))
         return lines
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-safe plain types (without the plot rows)."""
         return {
             "up_to": self.up_to,
@@ -192,7 +198,7 @@ class Report:
                                 else self.disentanglement.to_dict()),
         }
 
-    def plot(self, path=None):
+    def plot(self, path: str | os.PathLike | None = None) -> "Figure":
         r"""Scatter each true latent against its matched estimate, one panel each.
 
         The figure is built without pyplot (no global figure registry, no
@@ -260,17 +266,17 @@ class Report:
 
 
 def check(
-    z_true,
-    z_hat,
-    up_to="permutation",
-    blocks=None,
-    threshold=None,
-    test_fraction=0.5,
-    seed=0,
-    graph_true=None,
-    graph_hat=None,
-    disentanglement=False,
-):
+    z_true: ArrayLike,
+    z_hat: ArrayLike,
+    up_to: str = "permutation",
+    blocks: Sequence[Sequence[int]] | None = None,
+    threshold: float | Mapping[str, float] | None = None,
+    test_fraction: float = 0.5,
+    seed: Seed = 0,
+    graph_true: nx.DiGraph | None = None,
+    graph_hat: nx.DiGraph | None = None,
+    disentanglement: bool = False,
+) -> "Report":
     r"""Check that estimated latents identify the true ones up to a class of maps.
 
     Computes, on one shared split, the Pearson MCC with its matching, the affine
@@ -414,14 +420,14 @@ def _disentanglement(parts, affine, seed):
 
 
 def assert_identified(
-    z_true,
-    z_hat,
-    up_to="permutation",
-    blocks=None,
-    test_fraction=0.5,
-    seed=0,
-    **thresholds,
-):
+    z_true: ArrayLike,
+    z_hat: ArrayLike,
+    up_to: str = "permutation",
+    blocks: Sequence[Sequence[int]] | None = None,
+    test_fraction: float = 0.5,
+    seed: Seed = 0,
+    **thresholds: float,
+) -> "Report":
     r"""Assert that estimated latents identify the true ones; one line for a test suite.
 
     Arguments:
