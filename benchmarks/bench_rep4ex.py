@@ -8,9 +8,9 @@ the grid points outside the training support (max |a_j| > 1), and inside it.
 
 Methods:
 - ``rep4ex``: ``causalrep.Rep4Ex`` with its default hyperparameters;
-- ``mmr_only``: ``Rep4Ex(hsic=0)``, the paper's objective (MMR penalty only);
+- ``mmr_only``: ``Rep4Ex(hsic_lambda=0)``, the paper's objective (MMR penalty only);
 - ``oracle``: the same control-function stage fitted on the true latents Z;
-- ``no_mmr``: ``Rep4Ex(lam=0, hsic=0)``, the same pipeline on a plain autoencoder;
+- ``no_mmr``: ``Rep4Ex(mmr_lambda=0, hsic_lambda=0)``, the same pipeline on a plain autoencoder;
 - ``mlp_y_on_a``: an MLP regressing Y on A (what one does without latents).
 
 Writes benchmarks/results/rep4ex.json, docs/benchmarks_rep4ex.md, the plot
@@ -89,7 +89,7 @@ def run_seed(seed):
            "truth_slices": {k: simulators.rep4ex_truth(data.meta, a).tolist()
                             for k, a in slices.items()}}
     predictors = {}
-    variants = {"rep4ex": {}, "mmr_only": {"hsic": 0.0}, "no_mmr": {"lam": 0.0, "hsic": 0.0}}
+    variants = {"rep4ex": {}, "mmr_only": {"hsic_lambda": 0.0}, "no_mmr": {"mmr_lambda": 0.0, "hsic_lambda": 0.0}}
     for name, params in variants.items():
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
@@ -146,9 +146,9 @@ def summarise(rows):
 
 
 def markdown(rows, summary, threads):
-    names = {"rep4ex": "Rep4Ex (default: MMR + HSIC)", "mmr_only": "Rep4Ex, hsic=0 (MMR only)",
+    names = {"rep4ex": "Rep4Ex (default: MMR + HSIC)", "mmr_only": "Rep4Ex, hsic_lambda=0 (MMR only)",
              "oracle": "control function on true Z (oracle)",
-             "no_mmr": "plain autoencoder, lam=0, hsic=0", "mlp_y_on_a": "MLP of Y on A"}
+             "no_mmr": "plain autoencoder, mmr_lambda=0, hsic_lambda=0", "mlp_y_on_a": "MLP of Y on A"}
     lines = [
         "## Rep4Ex: intervention extrapolation",
         "",

@@ -6,14 +6,29 @@ estimators (torch and Pyro) are imported on first use, so that
 """
 
 import importlib
+from typing import TYPE_CHECKING
 
 from .data import InterventionalData
 from .exceptions import CheckpointError, NotFittedError, TrainingDivergedError
 
+if TYPE_CHECKING:  # what the lazy attributes resolve to, for type checkers and editors
+    from .estimators import (
+        IVAE,
+        Autoencoder,
+        BetaVAE,
+        CausalDiffAE,
+        InterventionalCRL,
+        LinearICA,
+        MultiEnvCRL,
+        Rep4Ex,
+        load,
+    )
+
 __version__ = "0.1.0"
 
-_ESTIMATORS = ("IVAE", "Autoencoder", "BetaVAE", "CausalDiffAE", "InterventionalCRL",
-               "LinearICA", "MultiEnvCRL", "Rep4Ex", "load")
+# Resolved from causalrep.estimators on first access.
+_LAZY = ("IVAE", "Autoencoder", "BetaVAE", "CausalDiffAE", "InterventionalCRL", "LinearICA",
+         "MultiEnvCRL", "Rep4Ex", "load")
 
 __all__ = [
     "__version__",
@@ -36,7 +51,7 @@ __all__ = [
 def __getattr__(name):
     if name == "estimators":
         return importlib.import_module(".estimators", __name__)
-    if name in _ESTIMATORS:
+    if name in _LAZY:
         value = getattr(importlib.import_module(".estimators", __name__), name)
         globals()[name] = value
         return value

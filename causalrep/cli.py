@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 import warnings
+from collections.abc import Sequence
 
 __all__ = ["main"]
 
@@ -44,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``causalrep`` console script; returns the exit code.
 
     Any error, an interrupt (Ctrl-C) included, is reported in one line on
@@ -81,6 +82,7 @@ def main(argv=None):
 
 def _parser():
     from causalrep import __version__
+    from causalrep.estimators.registry import ESTIMATORS
 
     parser = _Parser(
         prog="causalrep", description="Causal representation learning that proves its own claims.",
@@ -126,7 +128,8 @@ def _parser():
                + _parameter_help(_methods(), "estimator hyperparameters",
                                  skip=("device",)),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    fit.add_argument("method", choices=sorted(_methods()), help="estimator")
+    fit.add_argument("method", type=_method_name, choices=sorted(ESTIMATORS),
+                     help="estimator (its class name works too)")
     fit.add_argument("--data", required=True, help="dataset written by 'simulate' or InterventionalData.save")
     fit.add_argument("--out", required=True, help="checkpoint to write")
     fit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -180,18 +183,23 @@ def _parser():
 def _settings():
     import simulators
 
-    return {"ahuja2023": simulators.ahuja2023, "rep4ex": simulators.rep4ex,
-            "pendulum": simulators.pendulum, "morpho_digits": simulators.morpho_digits,
-            "multienv": simulators.multienv}
+    return dict(simulators.SETTINGS)
 
 
 def _methods():
-    import causalrep
+    from causalrep.estimators.registry import ESTIMATORS
 
-    return {"interventional": causalrep.InterventionalCRL, "rep4ex": causalrep.Rep4Ex,
-            "autoencoder": causalrep.Autoencoder, "beta_vae": causalrep.BetaVAE,
-            "ivae": causalrep.IVAE, "linear_ica": causalrep.LinearICA,
-            "causaldiffae": causalrep.CausalDiffAE, "multienv": causalrep.MultiEnvCRL}
+    return {name: entry.load() for name, entry in ESTIMATORS.items()}
+
+
+def _method_name(text):
+    """The canonical name of the estimator called ``text`` (any of its names)."""
+    from causalrep.estimators.registry import lookup
+
+    try:
+        return lookup(text).name
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _params(pairs):
@@ -250,11 +258,13 @@ def _simulate(args):
 
 def _fit(args):
     from causalrep import InterventionalData
+    from causalrep.estimators.registry import lookup
 
     data = _read(args, "--data", InterventionalData.load)
-    method = _methods()[args.method]
+    entry = lookup(args.method)
+    method = entry.load()
     params = _params(args.param)
-    if "device" in inspect.signature(method).parameters:
+    if entry.device:
         params = {"device": args.device, **params}
     elif args.device != "auto":
         raise UsageError(f"--device: {args.method} runs on the CPU only, got {args.device!r}")
@@ -414,6 +424,8 @@ def _demo(args):
 
 def _parameter_help(factories, title, skip=()):
     """The parameters of each factory (signature defaults, docstring text) for ``--help``."""
+    from causalrep.estimators.base import DEPRECATED
+
     docs = {name: _argument_docs(f) for name, f in factories.items()}
     shared = {}
     for described in docs.values():
@@ -424,7 +436,8 @@ def _parameter_help(factories, title, skip=()):
         summary = (inspect.getdoc(factory) or "").splitlines()[0] if factory.__doc__ else ""
         lines.append(f"  {name}: {summary}")
         for param in inspect.signature(factory).parameters.values():
-            if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) \
+                    or param.default == DEPRECATED:  # a former name, not advertised
                 continue
             default = (" (required)" if param.default is param.empty
                        else "=" + _json_default(param.default))

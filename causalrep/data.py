@@ -6,13 +6,15 @@ import os
 import tempfile
 import tokenize
 import zipfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import IO, Any
 
 import networkx as nx
 import numpy as np
 
-from ._validation import as_float_array, as_generator, check_fraction
+from .validation import ArrayLike, Seed, as_dag, as_float_array, as_generator, check_fraction
 
 __all__ = ["InterventionalData"]
 
@@ -47,14 +49,14 @@ class InterventionalData:
         (4, (0, 1))
     """
 
-    X: np.ndarray
-    regime: np.ndarray = None
-    targets: dict = None
-    Z: np.ndarray = None
-    A: np.ndarray = None
-    Y: np.ndarray = None
-    graph: nx.DiGraph = None
-    meta: dict = field(default_factory=dict)
+    X: ArrayLike
+    regime: ArrayLike | None = None
+    targets: Mapping[int, tuple[int, ...] | None] | None = None
+    Z: ArrayLike | None = None
+    A: ArrayLike | None = None
+    Y: ArrayLike | None = None
+    graph: nx.DiGraph | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         X = as_float_array(self.X, "X", ndim=2)
@@ -89,26 +91,26 @@ class InterventionalData:
         object.__setattr__(self, "meta", meta)
 
     @property
-    def n(self):
+    def n(self) -> int:
         """Number of samples."""
         return self.X.shape[0]
 
     @property
-    def dim_x(self):
+    def dim_x(self) -> int:
         """Dimension of the observations."""
         return self.X.shape[1]
 
     @property
-    def regimes(self):
+    def regimes(self) -> tuple[int, ...]:
         """Sorted tuple of the regimes present in the samples."""
         return tuple(int(k) for k in np.unique(self.regime))
 
-    def counts(self):
+    def counts(self) -> dict[int, int]:
         """Number of samples in each regime present, as a dict."""
         values, counts = np.unique(self.regime, return_counts=True)
         return {int(k): int(c) for k, c in zip(values, counts)}
 
-    def take(self, index):
+    def take(self, index: ArrayLike) -> "InterventionalData":
         """A new container holding the samples ``index``.
 
         Arguments:
@@ -128,7 +130,7 @@ class InterventionalData:
             graph=self.graph, meta=self.meta,
         )
 
-    def subset(self, regimes):
+    def subset(self, regimes: Iterable[int]) -> "InterventionalData":
         """The samples of the given regimes, e.g. ``subset([0])``.
 
         Raises:
@@ -142,7 +144,8 @@ class InterventionalData:
             raise ValueError(f"unknown regime(s) {unknown}; present: {list(self.regimes)}")
         return self.take(np.isin(self.regime, regimes))
 
-    def split(self, test_fraction=0.2, seed=0):
+    def split(self, test_fraction: float = 0.2,
+              seed: Seed = 0) -> tuple["InterventionalData", "InterventionalData"]:
         """Split into (train, test), stratified by regime.
 
         Arguments:
@@ -166,7 +169,7 @@ class InterventionalData:
             test[rng.choice(members, n_test, replace=False)] = True
         return self.take(~test), self.take(test)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write to ``path`` (.npz of arrays + JSON header), atomically.
 
         The data go to a temporary file in the same folder, are flushed to
@@ -191,7 +194,7 @@ class InterventionalData:
         atomic_write(path, lambda handle: np.savez(handle, **arrays), suffix=".npz")
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> "InterventionalData":
         """Read a file written by ``save``; never unpickles anything.
 
         Raises:
@@ -258,7 +261,8 @@ class InterventionalData:
                 f"regimes={self.counts()}, with={extra})")
 
 
-def atomic_write(path, write, suffix=""):
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object],
+                 suffix: str = "") -> None:
     """Write a file through ``write(handle)`` so that ``path`` is never half-written.
 
     ``write`` fills a temporary file in the folder of ``path``; the file is
@@ -487,20 +491,7 @@ def _optional(value, name, n, ndims):
 def _as_graph(graph, d):
     if not isinstance(graph, nx.DiGraph):
         raise TypeError(f"graph must be a networkx.DiGraph, got {type(graph).__name__}")
-    odd = [node for node in graph.nodes if not _is_index(node)]
-    if odd:
-        raise TypeError(f"graph nodes must be the ints 0..d-1, got node {odd[0]!r} of type "
-                        f"{type(odd[0]).__name__}")
-    # numpy ints become Python ints, so that the graph saves as JSON and loads back equal.
-    clean = nx.DiGraph()
-    clean.add_nodes_from(int(node) for node in graph.nodes)
-    clean.add_edges_from((int(a), int(b)) for a, b in graph.edges)
-    graph = clean
-    nodes = sorted(graph.nodes)
-    if nodes != list(range(len(nodes))):
-        raise ValueError(f"graph nodes must be 0..d-1, got {nodes}")
-    if d is not None and len(nodes) != d:
-        raise ValueError(f"graph has {len(nodes)} nodes but Z has {d} columns")
-    if not nx.is_directed_acyclic_graph(graph):
-        raise ValueError(f"graph has a cycle: {nx.find_cycle(graph)}")
+    graph = as_dag(graph)
+    if d is not None and graph.number_of_nodes() != d:
+        raise ValueError(f"graph has {graph.number_of_nodes()} nodes but Z has {d} columns")
     return graph

@@ -57,7 +57,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from causalrep._validation import as_float_array, check_fraction
+from causalrep.validation import ArrayLike, as_float_array, check_fraction
 
 __all__ = ["CORRECTIONS", "learn_latent_graph"]
 
@@ -65,7 +65,9 @@ __all__ = ["CORRECTIONS", "learn_latent_graph"]
 CORRECTIONS = ("fdr_bh", "holm", "bonferroni", "fdr_by")
 
 
-def learn_latent_graph(z, regime, targets, alpha=0.05, correction="fdr_bh", min_effect=0.1):
+def learn_latent_graph(z: ArrayLike, regime: ArrayLike, targets: Mapping[int, tuple[int, ...] | None],
+                       alpha: float = 0.05, correction: str = "fdr_bh",
+                       min_effect: float = 0.1) -> nx.DiGraph:
     r"""Learn the DAG over latents from their observational and interventional regimes.
 
     See the module documentation for the procedure and how regimes with

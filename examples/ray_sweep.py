@@ -28,10 +28,10 @@ def sweep(n, max_steps):
     ]
     small = {"hidden": (64, 64), "max_steps": max_steps, "restarts": 1, "verbose": 0}
     methods = [
-        {"name": "InterventionalCRL", "estimator": "InterventionalCRL", "params": small,
+        {"name": "InterventionalCRL", "estimator": "interventional", "params": small,
          "from_setting": ["latent_dim", "degree"]},
-        {"name": "iVAE", "estimator": "IVAE", "params": small},
-        {"name": "LinearICA", "estimator": "LinearICA", "params": {"verbose": 0}},
+        {"name": "iVAE", "estimator": "ivae", "params": small},
+        {"name": "LinearICA", "estimator": "linear_ica", "params": {"verbose": 0}},
     ]
     return settings, methods
 

@@ -5,7 +5,7 @@ Graphs (:mod:`~simulators.graphs`) carry a latent SCM
 change some of its mechanisms; a mixing (:mod:`~simulators.mixing`) maps the
 latents to observations; :mod:`~simulators.settings` puts the pieces together
 into :class:`causalrep.InterventionalData`, including the synthetic settings
-of published papers.
+of published papers; :data:`SETTINGS` names every ready-made setting.
 """
 
 from .graphs import chain, check_dag, collider, erdos_renyi, fork, fully_connected, scale_free
@@ -13,6 +13,7 @@ from .images import morpho_counterfactual, morpho_digits, pendulum, pendulum_cou
 from .interventions import Intervention, do, shift, soft
 from .mixing import LinearMixing, MLPMixing, PolynomialMixing
 from .multienv import multienv, multienv_noise
+from .registry import SETTINGS, setting
 from .rep4ex import rep4ex, rep4ex_truth
 from .scm import LatentSCM
 from .settings import ahuja2023, interventional
@@ -43,4 +44,6 @@ __all__ = [
     "pendulum_counterfactual",
     "morpho_digits",
     "morpho_counterfactual",
+    "SETTINGS",
+    "setting",
 ]

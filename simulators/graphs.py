@@ -12,7 +12,7 @@ import numbers
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_generator, check_positive
+from causalrep.validation import Seed, as_dag, as_generator, check_positive
 
 __all__ = [
     "check_dag",
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-def check_dag(graph, n_nodes=None):
+def check_dag(graph: nx.DiGraph, n_nodes: int | None = None) -> nx.DiGraph:
     r"""Raise unless ``graph`` is a DAG with nodes ``0..d-1``.
 
     Arguments:
@@ -36,10 +36,12 @@ def check_dag(graph, n_nodes=None):
         The graph, unchanged.
 
     Raises:
-        TypeError: if ``graph`` is not a ``networkx.DiGraph``.
+        TypeError: if ``graph`` is not a ``networkx.DiGraph``, or has a node
+            that is not an int.
         ValueError: if the graph is a multigraph, has a cycle (self-loops
             included), has nodes other than ``0..d-1``, or has a number of
-            nodes other than ``n_nodes``.
+            nodes other than ``n_nodes`` (the checks of
+            :func:`causalrep.validation.as_dag`).
 
     Example:
         >>> check_dag(nx.DiGraph([(0, 1), (1, 0)]))
@@ -49,30 +51,11 @@ def check_dag(graph, n_nodes=None):
     """
     if not isinstance(graph, nx.DiGraph):
         raise TypeError(f"graph must be a networkx.DiGraph, got {type(graph).__name__}")
-    if graph.is_multigraph():
-        raise ValueError("graph must be a simple DiGraph, got a multigraph")
-    nodes = list(graph.nodes)
-    d = len(nodes)
-    labels_ok = all(
-        isinstance(j, numbers.Integral) and not isinstance(j, bool) for j in nodes
-    ) and sorted(nodes) == list(range(d))
-    if not labels_ok:
-        shown = sorted(map(repr, nodes))[:10]
-        raise ValueError(
-            f"graph nodes must be the ints 0..{d - 1}, got {', '.join(shown)}"
-            + (", ..." if d > 10 else "")
-        )
-    if n_nodes is not None and d != n_nodes:
-        raise ValueError(f"graph has {d} nodes, expected {n_nodes}")
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return graph
-    path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[-1][1]}"
-    raise ValueError(f"graph has a cycle: {path}")
+    as_dag(graph, n_nodes)
+    return graph
 
 
-def erdos_renyi(n_nodes, expected_degree, seed=0):
+def erdos_renyi(n_nodes: int, expected_degree: float, seed: Seed = 0) -> nx.DiGraph:
     r"""Random DAG where each pair of nodes is linked with the same probability.
 
     A causal order is drawn uniformly at random and each of the
@@ -105,7 +88,7 @@ def erdos_renyi(n_nodes, expected_degree, seed=0):
     return _dag(n_nodes, zip(order[rows].tolist(), order[cols].tolist()))
 
 
-def scale_free(n_nodes, edges_per_node=1, seed=0):
+def scale_free(n_nodes: int, edges_per_node: int = 1, seed: Seed = 0) -> nx.DiGraph:
     r"""Random DAG grown by preferential attachment (Barabasi-Albert).
 
     Nodes arrive one at a time in a random causal order; each new node takes
@@ -139,25 +122,25 @@ def scale_free(n_nodes, edges_per_node=1, seed=0):
     return _dag(n_nodes, edges)
 
 
-def chain(n_nodes):
+def chain(n_nodes: int) -> nx.DiGraph:
     """The chain ``0 -> 1 -> ... -> d-1``."""
     check_positive(n_nodes, "n_nodes", integer=True)
     return _dag(n_nodes, ((j, j + 1) for j in range(n_nodes - 1)))
 
 
-def fork(n_nodes):
+def fork(n_nodes: int) -> nx.DiGraph:
     """Node 0 is the common cause of every other node."""
     check_positive(n_nodes, "n_nodes", integer=True)
     return _dag(n_nodes, ((0, j) for j in range(1, n_nodes)))
 
 
-def collider(n_nodes):
+def collider(n_nodes: int) -> nx.DiGraph:
     """Node d-1 is the common effect of every other node."""
     check_positive(n_nodes, "n_nodes", integer=True)
     return _dag(n_nodes, ((j, n_nodes - 1) for j in range(n_nodes - 1)))
 
 
-def fully_connected(n_nodes):
+def fully_connected(n_nodes: int) -> nx.DiGraph:
     """Edges ``i -> j`` for every ``i < j``: the densest DAG."""
     check_positive(n_nodes, "n_nodes", integer=True)
     return _dag(

@@ -22,12 +22,13 @@ samples) with one pixel of anti-aliasing, in chunks to bound memory.
 """
 
 import numbers
+from collections.abc import Mapping
 
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_float_array, as_generator, check_positive
 from causalrep.data import InterventionalData
+from causalrep.validation import ArrayLike, Seed, as_do, as_float_array, as_generator, check_positive
 
 __all__ = [
     "PENDULUM_VARIABLES",
@@ -57,7 +58,8 @@ _SHADOW_NOISE = 0.03               # half-width of the uniform shadow noises
 _MIN_SHADOW = 0.04                 # a shadow seen edge-on still has some length
 
 
-def pendulum(n, size=32, seed=0, do=None):
+def pendulum(n: int, size: int = 32, seed: Seed = 0,
+             do: Mapping[int | str, ArrayLike] | None = None) -> InterventionalData:
     r"""Images of a pendulum whose shadow depends on its angle and the light.
 
     The sun sits at height 0.9 and horizontal position ``light``; its rays are
@@ -108,12 +110,13 @@ def pendulum(n, size=32, seed=0, do=None):
                      "pendulum", PENDULUM_VARIABLES, pendulum_graph())
 
 
-def pendulum_graph():
+def pendulum_graph() -> nx.DiGraph:
     """The pendulum scene's DAG: angle and light cause both shadow variables."""
     return nx.DiGraph([(0, 2), (0, 3), (1, 2), (1, 3)])
 
 
-def pendulum_counterfactual(labels, noise, do, size=32):
+def pendulum_counterfactual(labels: ArrayLike, noise: ArrayLike | None, do: Mapping[int | str, ArrayLike],
+                            size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     r"""The true counterfactual pendulum images under ``do``.
 
     The factual world is ``labels`` (its roots) and ``noise`` (its shadow
@@ -152,7 +155,7 @@ def pendulum_counterfactual(labels, noise, do, size=32):
     return render_pendulum(values, size), values
 
 
-def render_pendulum(labels, size=32):
+def render_pendulum(labels: ArrayLike, size: int = 32) -> np.ndarray:
     """Draw pendulum scenes from their four variables.
 
     Arguments:
@@ -231,7 +234,8 @@ _CELL = 3.5                        # spacing of the font's cells, same units
 _THICKNESS_SHAPE, _THICKNESS_SCALE, _THICKNESS_MIN = 10.0, 0.15, 1.0
 
 
-def morpho_digits(n, size=28, seed=0, do=None):
+def morpho_digits(n: int, size: int = 28, seed: Seed = 0,
+                  do: Mapping[int | str, ArrayLike] | None = None) -> InterventionalData:
     r"""Digits whose stroke thickness causes their brightness.
 
     A digit (uniform over 0-9) is drawn from a 5x7 bitmap font as the line
@@ -282,7 +286,8 @@ def morpho_digits(n, size=28, seed=0, do=None):
                               meta={**data.meta, "digit": digits.tolist()})
 
 
-def morpho_counterfactual(labels, noise, digits, do, size=28):
+def morpho_counterfactual(labels: ArrayLike, noise: ArrayLike | None, digits: ArrayLike,
+                          do: Mapping[int | str, ArrayLike], size: int = 28) -> tuple[np.ndarray, np.ndarray]:
     """The true counterfactual digit images under ``do``.
 
     Arguments:
@@ -312,7 +317,7 @@ def morpho_counterfactual(labels, noise, digits, do, size=28):
     return render_digits(values, digits, size), values
 
 
-def render_digits(labels, digits, size=28):
+def render_digits(labels: ArrayLike, digits: ArrayLike, size: int = 28) -> np.ndarray:
     """Draw digits of given thickness and intensity.
 
     Arguments:
@@ -457,28 +462,5 @@ def _check_digits(digits, n):
 
 
 def _check_do(do, variables, n):
-    """``{index or name: value}`` -> ``{index: float or (n,) array}``."""
-    if do is None:
-        return {}
-    if not hasattr(do, "items"):
-        raise TypeError(f"do must be a dict variable -> value, got {type(do).__name__}")
-    clean = {}
-    for key, value in do.items():
-        if isinstance(key, str):
-            if key not in variables:
-                raise ValueError(f"unknown variable {key!r} in do; known: {list(variables)}")
-            j = variables.index(key)
-        elif isinstance(key, numbers.Integral) and not isinstance(key, bool) \
-                and 0 <= key < len(variables):
-            j = int(key)
-        else:
-            raise ValueError(f"unknown variable {key!r} in do; use a name in "
-                             f"{list(variables)} or an index 0..{len(variables) - 1}")
-        value = as_float_array(value, f"do[{key!r}]")
-        if value.ndim == 0:
-            value = float(value)
-        elif value.shape != (n,):
-            raise ValueError(f"do[{key!r}] must be a number or have shape ({n},), "
-                             f"got {value.shape}")
-        clean[j] = value
-    return clean
+    """``{index or name: value}`` -> ``{index: (n,) array}``; None is no intervention."""
+    return {} if do is None else as_do(do, variables, n)

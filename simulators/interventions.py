@@ -18,13 +18,18 @@ counterfactual twins.
 """
 
 import numbers
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 
 __all__ = ["Intervention", "do", "shift", "soft"]
 
 _KINDS = ("do", "shift", "soft")
+
+#: Node -> value, as a mapping or a sequence of pairs; a value is a number or a callable.
+Values: TypeAlias = Mapping[int, float | Callable] | Iterable[tuple[int, float | Callable]]
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,11 @@ class Intervention:
         object.__setattr__(self, "changes", _as_changes(self.kind, self.changes))
 
     @property
-    def targets(self):
+    def targets(self) -> tuple[int, ...]:
         """Sorted tuple of the intervened nodes."""
         return tuple(j for j, _ in self.changes)
 
-    def check(self, n_nodes):
+    def check(self, n_nodes: int) -> None:
         """Raise ``ValueError`` if a target is not a node of a d-node model."""
         missing = [j for j in self.targets if j >= n_nodes]
         if missing:
@@ -63,7 +68,8 @@ class Intervention:
                 f"d={n_nodes} nodes (0..{n_nodes - 1})"
             )
 
-    def apply(self, node, parents, effect, noise, rng):
+    def apply(self, node: int, parents: np.ndarray, effect: np.ndarray, noise: np.ndarray,
+              rng: np.random.Generator) -> np.ndarray:
         r"""Value of an intervened node for a batch of samples.
 
         Arguments:
@@ -93,7 +99,7 @@ class Intervention:
             )
         return value * effect + noise
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe description; callables appear by their qualified name."""
         return {
             "kind": self.kind,
@@ -105,7 +111,7 @@ class Intervention:
         }
 
 
-def do(values):
+def do(values: Values) -> Intervention:
     r"""Hard intervention: the targets no longer listen to their parents.
 
     Arguments:
@@ -123,7 +129,7 @@ def do(values):
     return Intervention("do", _pairs(values))
 
 
-def shift(values):
+def shift(values: Values) -> Intervention:
     r"""Shift intervention: each target keeps its mechanism plus a constant.
 
     Arguments:
@@ -135,7 +141,7 @@ def shift(values):
     return Intervention("shift", _pairs(values))
 
 
-def soft(values):
+def soft(values: Values) -> Intervention:
     r"""Imperfect intervention: each target gets a new mechanism of its parents.
 
     Arguments:

@@ -7,10 +7,11 @@ vectorised function with an analytic Jacobian, so injectivity can be checked
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
-from causalrep._validation import as_float_array, as_generator, check_positive
+from causalrep.validation import ArrayLike, Seed, as_float_array, as_generator, check_positive
 
 __all__ = ["LinearMixing", "PolynomialMixing", "MLPMixing"]
 
@@ -21,7 +22,7 @@ _BLOCK_ROWS = 4096
 
 
 class _Mixing:
-    def __init__(self, latent_dim, obs_dim, seed):
+    def __init__(self, latent_dim: int, obs_dim: int, seed: Seed):
         check_positive(latent_dim, "latent_dim", integer=True)
         check_positive(obs_dim, "obs_dim", integer=True)
         self.latent_dim = int(latent_dim)
@@ -43,7 +44,7 @@ class _Mixing:
                 "the map cannot be injective"
             )
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe constructor arguments."""
         return {
             "class": type(self).__name__,
@@ -70,16 +71,16 @@ class LinearMixing(_Mixing):
         (3, 5)
     """
 
-    def __init__(self, latent_dim, obs_dim, seed=0):
+    def __init__(self, latent_dim: int, obs_dim: int, seed: Seed = 0):
         super().__init__(latent_dim, obs_dim, seed)
         self._require_lift()
         self.weight = _well_conditioned(as_generator(seed), self.latent_dim, self.obs_dim)
 
-    def __call__(self, z):
+    def __call__(self, z: ArrayLike) -> np.ndarray:
         """Mix latents ``z`` of shape (n, d) into observations (n, D)."""
         return self._latents(z) @ self.weight
 
-    def jacobian(self, z):
+    def jacobian(self, z: ArrayLike) -> np.ndarray:
         """Jacobian at each row of ``z`` (n, d), shape (n, D, d)."""
         z = self._latents(z)
         return np.broadcast_to(self.weight.T, (z.shape[0], self.obs_dim, self.latent_dim)).copy()
@@ -113,7 +114,8 @@ class PolynomialMixing(_Mixing):
         ValueError: if D is smaller than the number of monomials.
     """
 
-    def __init__(self, latent_dim, obs_dim, degree=2, nonlinear_scale=1.0, seed=0):
+    def __init__(self, latent_dim: int, obs_dim: int, degree: int = 2, nonlinear_scale: float = 1.0,
+                 seed: Seed = 0):
         super().__init__(latent_dim, obs_dim, seed)
         check_positive(degree, "degree", integer=True)
         check_positive(nonlinear_scale, "nonlinear_scale")
@@ -137,7 +139,7 @@ class PolynomialMixing(_Mixing):
         self.bias = rng.standard_normal(self.obs_dim)
         self.weight = scale[:, None] * rng.standard_normal((self.n_monomials, self.obs_dim))
 
-    def features(self, z):
+    def features(self, z: ArrayLike) -> np.ndarray:
         r"""Monomials :math:`\phi(z)` of ``z`` (n, d), shape (n, n_monomials)."""
         return self._features(self._latents(z)).T
 
@@ -156,7 +158,7 @@ class PolynomialMixing(_Mixing):
             start, end = end, pos
         return out
 
-    def __call__(self, z):
+    def __call__(self, z: ArrayLike) -> np.ndarray:
         """Mix latents ``z`` of shape (n, d) into observations (n, D)."""
         z = self._latents(z)
         out = np.empty((z.shape[0], self.obs_dim))
@@ -166,7 +168,7 @@ class PolynomialMixing(_Mixing):
             out[block] += self.bias
         return out
 
-    def jacobian(self, z):
+    def jacobian(self, z: ArrayLike) -> np.ndarray:
         """Jacobian at each row of ``z`` (n, d), shape (n, D, d)."""
         z = self._latents(z)
         jac = np.empty((z.shape[0], self.obs_dim, self.latent_dim))
@@ -177,7 +179,7 @@ class PolynomialMixing(_Mixing):
             jac[:, :, i] = partial @ self.weight
         return jac
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "degree": self.degree,
                 "nonlinear_scale": self.nonlinear_scale}
 
@@ -200,7 +202,7 @@ class MLPMixing(_Mixing):
         seed: int or numpy Generator.
     """
 
-    def __init__(self, latent_dim, obs_dim, n_layers=3, seed=0):
+    def __init__(self, latent_dim: int, obs_dim: int, n_layers: int = 3, seed: Seed = 0):
         super().__init__(latent_dim, obs_dim, seed)
         self._require_lift()
         check_positive(n_layers, "n_layers", integer=True)
@@ -213,7 +215,7 @@ class MLPMixing(_Mixing):
         ]
         self.lift = _well_conditioned(rng, d, self.obs_dim)
 
-    def __call__(self, z):
+    def __call__(self, z: ArrayLike) -> np.ndarray:
         """Mix latents ``z`` of shape (n, d) into observations (n, D)."""
         h = self._latents(z)
         for weight, bias in self.layers:
@@ -221,7 +223,7 @@ class MLPMixing(_Mixing):
             h = np.where(h > 0, h, _NEGATIVE_SLOPE * h)
         return h @ self.lift
 
-    def jacobian(self, z):
+    def jacobian(self, z: ArrayLike) -> np.ndarray:
         """Jacobian at each row of ``z`` (n, d), shape (n, D, d)."""
         h = self._latents(z)
         jac = np.broadcast_to(np.eye(self.latent_dim), (h.shape[0],) + (self.latent_dim,) * 2)
@@ -232,7 +234,7 @@ class MLPMixing(_Mixing):
             h = slope * h
         return np.einsum("ji,njk->nik", self.lift, jac)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "n_layers": self.n_layers}
 
 

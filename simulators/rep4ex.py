@@ -18,13 +18,15 @@ outside the support of :math:`A` (Saengkyongam et al., Section 2).
 """
 
 import numbers
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from causalrep._validation import as_float_array, as_generator, check_positive
 from causalrep.data import InterventionalData
+from causalrep.validation import ArrayLike, Seed, as_float_array, as_generator, check_positive
 
-from .mixing import LinearMixing, MLPMixing, PolynomialMixing
+from .mixing import LinearMixing, MLPMixing, PolynomialMixing, _orthonormal
 
 __all__ = ["rep4ex", "rep4ex_truth"]
 
@@ -38,9 +40,11 @@ _TRUTH_SAMPLES = 200_000
 _TRUTH_SEED = 20240507
 
 
-def rep4ex(latent_dim=2, action_dim=2, obs_dim=10, n=5000, confounding=1.0,
-           action_support=(-1.0, 1.0), mixing="mlp", outcome="nonlinear",
-           latent_noise=0.5, noise_std=0.1, do_action=None, seed=0):
+def rep4ex(latent_dim: int = 2, action_dim: int = 2, obs_dim: int = 10, n: int = 5000,
+           confounding: float = 1.0, action_support: tuple[float, float] = (-1.0, 1.0),
+           mixing: str = "mlp", outcome: str = "nonlinear", latent_noise: float = 0.5,
+           noise_std: float = 0.1, do_action: ArrayLike | None = None,
+           seed: Seed = 0) -> InterventionalData:
     r"""Actions, latents, observations and a confounded outcome; see the module docstring.
 
     The model (:math:`M`, :math:`\Sigma_V`, :math:`\gamma`, :math:`\ell`, the
@@ -146,7 +150,7 @@ def rep4ex(latent_dim=2, action_dim=2, obs_dim=10, n=5000, confounding=1.0,
                               Z=Z, A=A, Y=Y, meta=meta)
 
 
-def rep4ex_truth(meta, a, n_samples=_TRUTH_SAMPLES):
+def rep4ex_truth(meta: Mapping[str, Any], a: ArrayLike, n_samples: int = _TRUTH_SAMPLES) -> np.ndarray:
     r""":math:`E[Y \mid do(A = a)] = E_V[\ell(M a + V)] + E[U]` from a dataset's ``meta``.
 
     A Monte-Carlo average over ``n_samples`` antithetic draws of :math:`V`
@@ -230,7 +234,3 @@ def _outcome(spec, z):
     """ell(z) for z of shape (n, d)."""
     return np.sin(z) @ np.asarray(spec["alpha"]) + z @ np.asarray(spec["beta"])
 
-
-def _orthonormal(rng, rows, cols):
-    q, r = np.linalg.qr(rng.standard_normal((rows, cols)))
-    return q * np.sign(np.diag(r))

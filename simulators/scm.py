@@ -20,11 +20,12 @@ grow doubly exponentially with k. It is meant for shallow graphs, and
 
 import numbers
 import warnings
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_generator, check_positive
+from causalrep.validation import Seed, as_generator, check_positive
 
 from .graphs import check_dag
 from .interventions import Intervention
@@ -100,7 +101,8 @@ class LatentSCM:
         array([2., 2., 2., 2., 2.])
     """
 
-    def __init__(self, graph, mechanism="linear", noise="gaussian", noise_scale=1.0, seed=0):
+    def __init__(self, graph: nx.DiGraph, mechanism: str = "linear", noise: str = "gaussian",
+                 noise_scale: float = 1.0, seed: Seed = 0):
         check_dag(graph)
         if mechanism not in _MECHANISMS:
             raise ValueError(f"unknown mechanism {mechanism!r}; use one of {_MECHANISMS}")
@@ -132,17 +134,18 @@ class LatentSCM:
         self._calibrate(rng)
 
     @property
-    def latent_dim(self):
+    def latent_dim(self) -> int:
         """Number of latent nodes d."""
         return self.graph.number_of_nodes()
 
-    def parents(self, j):
+    def parents(self, j: int) -> tuple[int, ...]:
         """Sorted tuple of the parents of node ``j``."""
         if not isinstance(j, numbers.Integral) or not 0 <= j < self.latent_dim:
             raise ValueError(f"node {j!r} is not in the graph (nodes 0..{self.latent_dim - 1})")
         return self._parents[j]
 
-    def sample(self, n, intervention=None, seed=None):
+    def sample(self, n: int, intervention: Intervention | None = None,
+               seed: Seed = None) -> np.ndarray:
         r"""Draw latents, observationally or under an intervention.
 
         The noise of all nodes is drawn first, from ``seed``, then pushed
@@ -163,7 +166,7 @@ class LatentSCM:
         noise = self._draw_noise(rng, n)
         return _propagate(noise, self._order, self._parents, self._effect, intervention, rng)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe constructor arguments (the graph is stored apart)."""
         return {
             "class": "LatentSCM",

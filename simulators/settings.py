@@ -1,17 +1,18 @@
 """Ready-made datasets: latents under several regimes, mixed into observations."""
 
 import numbers
+from collections.abc import Callable, Sequence
 
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_generator, check_positive
 from causalrep.data import InterventionalData
+from causalrep.validation import Seed, as_generator, check_positive
 
 from .graphs import erdos_renyi
-from .interventions import do
+from .interventions import Intervention, do
 from .mixing import PolynomialMixing
-from .scm import _check_intervention, _check_request, _propagate
+from .scm import LatentSCM, _check_intervention, _check_request, _propagate
 
 __all__ = ["interventional", "ahuja2023"]
 
@@ -22,7 +23,8 @@ _AHUJA_DEGREE = {"scm_sparse": 1.0, "scm_dense": 2.0}
 _AHUJA_DO_VALUE = 2.0
 
 
-def interventional(scm, mixing, n_per_regime, interventions, seed=0):
+def interventional(scm: LatentSCM, mixing: Callable[[np.ndarray], np.ndarray], n_per_regime: int | Sequence[int],
+                   interventions: Sequence[Intervention], seed: Seed = 0) -> InterventionalData:
     r"""Sample an SCM observationally and under each intervention, then mix.
 
     Regime 0 is observational; regime k >= 1 follows ``interventions[k-1]``.
@@ -63,8 +65,8 @@ def interventional(scm, mixing, n_per_regime, interventions, seed=0):
     return _assemble(scm, mixing, sizes, interventions, as_generator(seed), meta)
 
 
-def ahuja2023(latent_dim=6, obs_dim=200, degree=2, latents="uniform",
-              n_obs=10000, n_int=10000, seed=0):
+def ahuja2023(latent_dim: int = 6, obs_dim: int = 200, degree: int = 2, latents: str = "uniform",
+              n_obs: int = 10000, n_int: int = 10000, seed: Seed = 0) -> InterventionalData:
     r"""The synthetic polynomial-mixing setting of Interventional CRL.
 
     Reproduces the synthetic data of Ahuja, Mahajan, Wang and Bengio,

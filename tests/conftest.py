@@ -26,3 +26,11 @@ def tiny_data():
     X = Z @ rng.normal(size=(2, 5))
     regime = np.repeat([0, 1, 2], n)
     return InterventionalData(X=X, regime=regime, targets={0: (), 1: (0,), 2: (1,)}, Z=Z)
+
+
+@pytest.fixture(scope="session")
+def tiny_action_data():
+    """Actions acting on 2 latents, mixed into 5 dimensions, with an outcome (immutable)."""
+    from simulators import rep4ex
+
+    return rep4ex(latent_dim=2, action_dim=2, obs_dim=5, n=180, seed=0)

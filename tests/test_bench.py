@@ -114,10 +114,10 @@ def test_named_suites_run_end_to_end_at_tiny_size(suite):
     settings = [{**spec["settings"][0], "params": {**spec["settings"][0]["params"],
                                                    **setting_params}}]
     methods = [{**m, "params": {**m["params"], **method_params}}
-               if m["estimator"] != "LinearICA" else m for m in spec["methods"]]
+               if m["estimator"] != "linear_ica" else m for m in spec["methods"]]
     if suite == "pendulum":
         for m in methods:
-            if m["estimator"] == "CausalDiffAE":
+            if m["estimator"] == "causaldiffae":
                 m["params"].update(channels=8, diffusion_steps=20)
     records = bench.run(settings, methods, [0], workers=1)
     assert [r["status"] for r in records] == ["ok"] * len(methods), \
@@ -128,5 +128,5 @@ def test_named_suites_run_end_to_end_at_tiny_size(suite):
 def test_every_named_suite_is_well_formed():
     assert {"smoke", "ahuja2023", "rep4ex", "pendulum"} <= set(bench.SUITES)
     for spec in bench.SUITES.values():
-        tasks = bench._tasks(spec["settings"], spec["methods"], spec["seeds"])
+        tasks = bench.tasks.make_tasks(spec["settings"], spec["methods"], spec["seeds"])
         assert len(tasks) == len(spec["settings"]) * len(spec["methods"]) * len(spec["seeds"])

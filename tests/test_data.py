@@ -207,11 +207,3 @@ def test_copies_share_the_immutable_container(tiny_data):
     assert copy.copy(tiny_data) is tiny_data
     assert copy.deepcopy({"d": tiny_data})["d"] is tiny_data
 
-
-def test_the_numpy_layers_do_not_import_torch():
-    import subprocess
-    import sys
-
-    script = ("import sys, simulators, causalrep.identifiability, causalrep.data; "
-              "sys.exit(3 if 'torch' in sys.modules else 0)")
-    assert subprocess.run([sys.executable, "-c", script]).returncode == 0

@@ -16,7 +16,7 @@ from causalrep.identifiability import (
     mutual_information,
     sap,
 )
-from causalrep.identifiability.metrics import _split
+from causalrep.identifiability._core import split_parts
 from causalrep.testing.maps import latent_samples, permutation_scalings
 
 PROPERTY = settings(max_examples=8, deadline=None)
@@ -93,7 +93,7 @@ def test_scores_agree_with_straightforward_reference_computations():
     gaps = [np.subtract(*sorted(nmi[:, i])[:-3:-1]) for i in range(3)]
     assert mig(z, z_hat).score == pytest.approx(np.mean(gaps))
 
-    parts = _split(z, z_hat, 0.5, 0)
+    parts = split_parts(z, z_hat, 0.5, 0)
     r2 = np.empty((3, 3))
     for j in range(3):
         for i in range(3):

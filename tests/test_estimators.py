@@ -18,6 +18,7 @@ from causalrep import (
     LinearICA,
     MultiEnvCRL,
     NotFittedError,
+    Rep4Ex,
 )
 from causalrep.estimators.training import TrainConfig, train
 
@@ -34,12 +35,27 @@ ESTIMATORS = {
     "causaldiffae": lambda seed=0: CausalDiffAE(latent_dim=2, seed=seed, max_steps=40,
                                                 hidden=(16,), channels=4,
                                                 diffusion_steps=50, verbose=0),
+    "rep4ex": lambda seed=0: Rep4Ex(latent_dim=2, seed=seed, max_steps=40, hidden=(16,),
+                                    n_centers=20, verbose=0),
 }
+# Estimators that need more than observations and regimes, and the data they get.
+NEEDS_ACTIONS = {"rep4ex"}
 
 
 @pytest.fixture(params=sorted(ESTIMATORS))
-def make(request):
-    return ESTIMATORS[request.param]
+def name(request):
+    return request.param
+
+
+@pytest.fixture
+def make(name):
+    return ESTIMATORS[name]
+
+
+@pytest.fixture
+def data(name, tiny_data, tiny_action_data):
+    """The tiny dataset the estimator can fit: with actions and an outcome where it needs them."""
+    return tiny_action_data if name in NEEDS_ACTIONS else tiny_data
 
 
 def test_constructor_only_stores_parameters(make):
@@ -56,35 +72,35 @@ def test_constructor_only_stores_parameters(make):
     assert "seed=3" in repr(est) and "device=" not in repr(est)
 
 
-def test_sklearn_clone_keeps_parameters_and_drops_the_fit(make, tiny_data):
-    est = make().fit(tiny_data)
+def test_sklearn_clone_keeps_parameters_and_drops_the_fit(make, data):
+    est = make().fit(data)
     copy = sklearn.base.clone(est)
     assert type(copy) is type(est) and copy is not est
     given, cloned = est.get_params(deep=False), copy.get_params(deep=False)
     assert given.keys() == cloned.keys()
     assert all(cloned[k] is given[k] or cloned[k] == given[k] for k in given)
     assert not hasattr(copy, "modules_")
-    np.testing.assert_array_equal(copy.fit(tiny_data).transform(tiny_data.X),
-                                  est.transform(tiny_data.X))
+    np.testing.assert_array_equal(copy.fit(data).transform(data.X),
+                                  est.transform(data.X))
 
 
-def test_fit_returns_self_and_transform_shape(make, tiny_data):
+def test_fit_returns_self_and_transform_shape(make, data):
     est = make()
-    assert est.fit(tiny_data) is est
-    z = est.transform(tiny_data.X)
-    assert isinstance(z, np.ndarray) and z.shape == (tiny_data.n, 2) and z.dtype == np.float64
-    np.testing.assert_array_equal(est.transform(torch.tensor(tiny_data.X)), z)
-    np.testing.assert_array_equal(est.transform(tiny_data), z)
+    assert est.fit(data) is est
+    z = est.transform(data.X)
+    assert isinstance(z, np.ndarray) and z.shape == (data.n, 2) and z.dtype == np.float64
+    np.testing.assert_array_equal(est.transform(torch.tensor(data.X)), z)
+    np.testing.assert_array_equal(est.transform(data), z)
     assert set(est.history_) >= {"terms", "val", "best_epoch", "steps"}
 
 
-def test_transform_before_fit_raises(make, tiny_data):
+def test_transform_before_fit_raises(make, data):
     with pytest.raises(NotFittedError, match="not fitted yet"):
-        make().transform(tiny_data.X)
+        make().transform(data.X)
 
 
-def test_transform_checks_its_input(make, tiny_data):
-    est = make().fit(tiny_data)
+def test_transform_checks_its_input(make, data):
+    est = make().fit(data)
     with pytest.raises(ValueError, match="X has 4 features but .* was fitted on 5"):
         est.transform(np.ones((3, 4)))
     with pytest.raises(ValueError, match="X contains 1 non-finite"):
@@ -93,35 +109,35 @@ def test_transform_checks_its_input(make, tiny_data):
         est.transform(np.ones(5))
 
 
-def test_fit_rejects_what_is_neither_data_nor_arrays(make, tiny_data):
+def test_fit_rejects_what_is_neither_data_nor_arrays(make, data):
     # arrays are accepted by keyword, fit(X, regime=..., ...): see test_threads.py
     with pytest.raises(TypeError, match="fit expects a causalrep.InterventionalData"):
-        make().fit({"X": tiny_data.X})
+        make().fit({"X": data.X})
 
 
-def test_same_seed_gives_bit_identical_latents(make, tiny_data):
-    first = make(seed=5).fit(tiny_data).transform(tiny_data.X)
-    again = make(seed=5).fit(tiny_data).transform(tiny_data.X)
-    other = make(seed=6).fit(tiny_data).transform(tiny_data.X)
+def test_same_seed_gives_bit_identical_latents(make, data):
+    first = make(seed=5).fit(data).transform(data.X)
+    again = make(seed=5).fit(data).transform(data.X)
+    other = make(seed=6).fit(data).transform(data.X)
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
 
 
-def test_fit_leaves_global_torch_rng_alone(make, tiny_data):
+def test_fit_leaves_global_torch_rng_alone(make, data):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    make().fit(tiny_data)
+    make().fit(data)
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_save_load_round_trip(make, tiny_data, tmp_path):
-    est = make().fit(tiny_data)
+def test_save_load_round_trip(make, data, tmp_path):
+    est = make().fit(data)
     path = tmp_path / "model.pt"
     est.save(path)
     back = causalrep.load(path)
     assert type(back) is type(est) and back._json_params() == est._json_params()
-    np.testing.assert_array_equal(back.transform(tiny_data.X), est.transform(tiny_data.X))
+    np.testing.assert_array_equal(back.transform(data.X), est.transform(data.X))
     assert back.history_ == est.history_
 
 
@@ -130,8 +146,8 @@ def test_save_before_fit_raises(make, tmp_path):
         make().save(tmp_path / "m.pt")
 
 
-def test_failed_save_keeps_previous_checkpoint(make, tiny_data, tmp_path, monkeypatch):
-    est = make().fit(tiny_data)
+def test_failed_save_keeps_previous_checkpoint(make, data, tmp_path, monkeypatch):
+    est = make().fit(data)
     path = tmp_path / "model.pt"
     est.save(path)
     before = path.read_bytes()
@@ -145,10 +161,10 @@ def test_failed_save_keeps_previous_checkpoint(make, tiny_data, tmp_path, monkey
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
 
-def test_load_refuses_corrupt_and_foreign_files(make, tiny_data, tmp_path):
+def test_load_refuses_corrupt_and_foreign_files(make, data, tmp_path):
     with pytest.raises(FileNotFoundError):
         causalrep.load(tmp_path / "absent.pt")
-    est = make().fit(tiny_data)
+    est = make().fit(data)
     good = tmp_path / "model.pt"
     est.save(good)
     truncated = tmp_path / "truncated.pt"

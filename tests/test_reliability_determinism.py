@@ -127,9 +127,9 @@ def test_same_seed_same_benchmark_records():
                 "from_setting": ["latent_dim", "degree"]},
                {"name": "iVAE", "estimator": "IVAE",
                 "params": {"max_steps": 40, "hidden": [16], "verbose": 0}}]
-    tasks = bench._tasks([setting], methods, [4])
-    first = [bench._run_task(task) for task in tasks]
-    again = [bench._run_task(task) for task in tasks]
+    tasks = bench.tasks.make_tasks([setting], methods, [4])
+    first = [bench.tasks.run_task(task) for task in tasks]
+    again = [bench.tasks.run_task(task) for task in tasks]
     assert [r["status"] for r in first] == ["ok", "ok"], [r["error"] for r in first]
     strip = [{k: v for k, v in r.items() if k not in bench.TIMING_FIELDS} for r in first]
     strip_again = [{k: v for k, v in r.items() if k not in bench.TIMING_FIELDS} for r in again]

@@ -32,19 +32,19 @@ from causalrep import (
     Rep4Ex,
     bench,
 )
-from causalrep._validation import check_standardisable, column_stats
 from causalrep.cli import _finite_or_null, main
 from causalrep.estimators.checkpoint import _digest
 from causalrep.estimators.nets import Standardizer
 from causalrep.exceptions import SweepLockedError
 from causalrep.identifiability import (
+    _core,
     affine_r2,
     check,
     mcc,
-    metrics,
     permutation_scaling_r2,
 )
 from causalrep.testing.maps import latent_samples, permutation_scalings
+from causalrep.validation import check_standardisable, column_stats
 
 torch.set_num_threads(1)
 
@@ -349,13 +349,13 @@ def _alive(pid):
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
 def test_workers_die_with_their_parent():
-    """A worker watches its parent (bench._worker_init starts the watch) and ends with it."""
+    """A worker watches its parent (bench.engines.worker_init starts the watch) and ends with it."""
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # stands for the sweep's process: starts a worker, then dies at once
         worker = os.fork()
         if worker == 0:
-            bench._watch_parent(os.getppid(), period=0.05)
+            bench.engines.watch_parent(os.getppid(), period=0.05)
             time.sleep(60)  # reached only if the watch returned instead of ending the worker
             os._exit(0)
         os.write(write, str(worker).encode())
@@ -407,7 +407,7 @@ def test_cli_refuses_huge_grids_and_unwritable_outputs(tmp_path, capsys, argv, m
 def test_metrics_need_a_fraction_of_their_inputs(monkeypatch, name):
     """With chunks far smaller than the inputs, extra memory stays under half of them
     (benchmarks/bench_memory.py measures 2M x 200)."""
-    monkeypatch.setattr(metrics, "_CHUNK_BYTES", 2**20)
+    monkeypatch.setattr(_core, "CHUNK_BYTES", 2**20)
     rng = np.random.default_rng(0)
     z = rng.normal(size=(40_000, 20))
     z_hat = z + 0.1 * rng.normal(size=z.shape)

@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn.base
 import torch
 
 import causalrep
@@ -53,10 +54,10 @@ def test_fit_needs_actions_and_outcome(data):
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"lam": -1.0}, "lam"),
-    ({"lam": float("inf")}, "lam"),
-    ({"hsic": -1.0}, "hsic"),
-    ({"hsic": float("inf")}, "hsic"),
+    ({"mmr_lambda": -1.0}, "mmr_lambda"),
+    ({"mmr_lambda": float("inf")}, "mmr_lambda"),
+    ({"hsic_lambda": -1.0}, "hsic_lambda"),
+    ({"hsic_lambda": float("inf")}, "hsic_lambda"),
     ({"kernel_bandwidth": "silverman"}, "kernel_bandwidth"),
     ({"kernel_bandwidth": 0.0}, "kernel_bandwidth"),
     ({"latent_dim": 3}, "actions"),
@@ -172,7 +173,7 @@ def test_hsic_sees_dependence_the_mean_constraint_misses():
 def test_penalty_weights_select_the_loss_terms(fitted, data):
     terms = {}
     for lam, hsic in ((0.0, 0.0), (30.0, 0.0), (0.0, 30.0)):
-        est = _quiet_fit(Rep4Ex(latent_dim=2, lam=lam, hsic=hsic, seed=0, **FAST), data)
+        est = _quiet_fit(Rep4Ex(latent_dim=2, mmr_lambda=lam, hsic_lambda=hsic, seed=0, **FAST), data)
         terms[lam, hsic] = set(est.history_["terms"])
     assert terms[0.0, 0.0] == {"reconstruction"}
     assert terms[30.0, 0.0] == {"reconstruction", "mmr"}
@@ -190,6 +191,9 @@ def test_control_function_on_true_latents_extrapolates():
     np.testing.assert_array_equal(rebuilt.predict(data.Z, data.A), cf.predict(data.Z, data.A))
     with pytest.raises(NotFittedError):
         ControlFunction().predict_interventional(FAR)
+    copy = sklearn.base.clone(cf)
+    assert copy.get_params() == {"n_centers": 100, "folds": 5, "seed": 0}
+    assert not hasattr(copy, "arrays_") and repr(copy) == "ControlFunction(n_centers=100)"
 
 
 @pytest.mark.slow
@@ -198,7 +202,7 @@ def test_invariance_penalty_beats_the_plain_autoencoder():
     train, test = rep4ex(n=2500, seed=0).split(0.2, seed=0)
     params = dict(max_steps=500, device="cpu", verbose=0, seed=0)
     est = _quiet_fit(Rep4Ex(latent_dim=2, **params), train)
-    control = _quiet_fit(Rep4Ex(latent_dim=2, lam=0.0, hsic=0.0, **params), train)
+    control = _quiet_fit(Rep4Ex(latent_dim=2, mmr_lambda=0.0, hsic_lambda=0.0, **params), train)
     r2 = affine_r2(test.Z, est.transform(test.X)).mean
     r2_control = affine_r2(test.Z, control.transform(test.X)).mean
     assert r2 > 0.8 and r2 > r2_control + 0.1
@@ -216,3 +220,36 @@ def test_extrapolation_beats_regressing_the_outcome_on_the_actions():
     baseline = np.mean((np.c_[np.ones(len(FAR)), FAR] @ coef - truth) ** 2)
     error = np.mean((est.predict_interventional(FAR) - truth) ** 2)
     assert error < 0.5 * baseline
+
+
+def test_former_penalty_names_still_work_for_one_release(data):
+    old = Rep4Ex(latent_dim=2, lam=5.0, hsic=0.0, seed=0, **FAST)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        _quiet_fit(old, data)
+    assert sorted(str(w.message).split(";")[0] for w in caught if w.category is FutureWarning) == [
+        "Rep4Ex: hsic is renamed hsic_lambda", "Rep4Ex: lam is renamed mmr_lambda"]
+    new = _quiet_fit(Rep4Ex(latent_dim=2, mmr_lambda=5.0, hsic_lambda=0.0, seed=0, **FAST), data)
+    np.testing.assert_array_equal(old.transform(data.X), new.transform(data.X))
+    assert old._json_params() == new._json_params()  # checkpoints store the new names
+    assert "lam" not in new._json_params() and set(old.history_["terms"]) == {"reconstruction", "mmr"}
+    with pytest.raises(ValueError, match="got both mmr_lambda and its former name lam"):
+        Rep4Ex(latent_dim=2, lam=5.0, mmr_lambda=1.0, **FAST).fit(data)
+
+
+def test_a_checkpoint_with_the_former_names_loads(fitted, data, tmp_path):
+    from causalrep.estimators.checkpoint import _digest
+
+    path = tmp_path / "old.pt"
+    fitted.save(path)
+    payload = torch.load(path, weights_only=True)
+    params = json.loads(payload["params"])
+    params["lam"], params["hsic"] = params.pop("mmr_lambda"), params.pop("hsic_lambda")
+    payload["params"] = json.dumps(params)
+    payload["sha256"] = _digest(payload)
+    torch.save(payload, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        back = causalrep.load(path)
+    assert back.mmr_lambda == fitted.mmr_lambda and back.lam == "deprecated"
+    np.testing.assert_array_equal(back.transform(data.X), fitted.transform(data.X))

@@ -19,6 +19,7 @@ so SVI runs through the same loop, early stopping and divergence guard as
 every other estimator.
 """
 
+from collections.abc import Sequence
 from types import MappingProxyType
 
 import numpy as np
@@ -29,7 +30,8 @@ from pyro import poutine
 from torch import nn
 from torch.nn import functional as F
 
-from .._validation import FLOAT32_LIMIT, as_float_array, check_positive, check_standardisable
+from ..data import InterventionalData
+from ..validation import FLOAT32_LIMIT, ArrayLike, as_float_array, check_positive, check_standardisable
 from .base import TorchEstimator
 from .nets import MLP, Standardizer, autoencoder, reconstruction_loss
 
@@ -43,7 +45,7 @@ _PRIOR_HIDDEN = (64,)
 class _Decoding:
     """``inverse_transform`` for estimators with ``scaler`` and ``decoder``."""
 
-    def inverse_transform(self, Z):
+    def inverse_transform(self, Z: ArrayLike) -> np.ndarray:
         """Observations the decoder maps latents to (the mean, for a VAE).
 
         Arguments:
@@ -99,9 +101,10 @@ class Autoencoder(_Decoding, TorchEstimator):
         >>> est.inverse_transform(est.transform(data.X))       # doctest: +SKIP
     """
 
-    def __init__(self, latent_dim, hidden=(256, 256), max_steps=6000, max_epochs=None,
-                 batch_size=256, lr=3e-3, restarts=1, device="auto", seed=0, verbose=1,
-                 n_threads="auto"):
+    def __init__(self, latent_dim: int, hidden: Sequence[int] = (256, 256), max_steps: int = 6000,
+                 max_epochs: int | None = None, batch_size: int = 256, lr: float = 3e-3,
+                 restarts: int = 1, device: str | torch.device = "auto", seed: int = 0, verbose: int = 1,
+                 n_threads: int | str | None = "auto"):
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.max_steps = max_steps
@@ -119,7 +122,7 @@ class Autoencoder(_Decoding, TorchEstimator):
     def _build(self, dims):
         return autoencoder(dims["dim_x"], self.latent_dim, self.hidden, decoder="mlp")
 
-    def fit(self, data):
+    def fit(self, data: InterventionalData) -> "Autoencoder":
         """Minimise the reconstruction error on ``data`` (InterventionalData); returns self."""
         self._check_data(data)
         _check_restarts(self.restarts)
@@ -263,9 +266,10 @@ class BetaVAE(_VAE):
         history_: Training history of the negative ELBO per sample.
     """
 
-    def __init__(self, latent_dim, beta=4.0, hidden=(256, 256), max_steps=6000,
-                 max_epochs=None, batch_size=256, lr=1e-3, restarts=1, device="auto",
-                 seed=0, verbose=1, n_threads="auto"):
+    def __init__(self, latent_dim: int, beta: float = 4.0, hidden: Sequence[int] = (256, 256),
+                 max_steps: int = 6000, max_epochs: int | None = None, batch_size: int = 256,
+                 lr: float = 1e-3, restarts: int = 1, device: str | torch.device = "auto",
+                 seed: int = 0, verbose: int = 1, n_threads: int | str | None = "auto"):
         self.latent_dim = latent_dim
         self.beta = beta
         self.hidden = hidden
@@ -283,7 +287,7 @@ class BetaVAE(_VAE):
     def _beta(self):
         return float(self.beta)
 
-    def fit(self, data):
+    def fit(self, data: InterventionalData) -> "BetaVAE":
         """Fit by maximising the beta-weighted ELBO on ``data``; returns self."""
         self._check_data(data)
         check_positive(self.beta, "beta")
@@ -335,9 +339,10 @@ class IVAE(_VAE):
 
     _array_shapes = MappingProxyType({"regimes": ("n_regimes",)})
 
-    def __init__(self, latent_dim, auxiliary="regime", hidden=(256, 256), max_steps=6000,
-                 max_epochs=None, batch_size=256, lr=1e-3, restarts=1, device="auto",
-                 seed=0, verbose=1, n_threads="auto"):
+    def __init__(self, latent_dim: int, auxiliary: str = "regime", hidden: Sequence[int] = (256, 256),
+                 max_steps: int = 6000, max_epochs: int | None = None, batch_size: int = 256,
+                 lr: float = 1e-3, restarts: int = 1, device: str | torch.device = "auto",
+                 seed: int = 0, verbose: int = 1, n_threads: int | str | None = "auto"):
         self.latent_dim = latent_dim
         self.auxiliary = auxiliary
         self.hidden = hidden
@@ -351,7 +356,7 @@ class IVAE(_VAE):
         self.verbose = verbose
         self.n_threads = n_threads
 
-    def fit(self, data):
+    def fit(self, data: InterventionalData) -> "IVAE":
         """Fit by maximising the ELBO under the conditional prior; returns self.
 
         Raises:

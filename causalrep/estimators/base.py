@@ -23,8 +23,14 @@ Two classes, one on top of the other:
   the tensors it trains on, and ``_encode``.
 """
 
+import contextlib
 import functools
+import inspect
+import os
+import warnings
 from itertools import pairwise
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pyro
@@ -32,16 +38,19 @@ import sklearn.base
 import torch
 from torch import nn
 
-from .._validation import FLOAT32_LIMIT, as_float_array, check_positive, check_standardisable
 from ..data import InterventionalData
 from ..exceptions import NotFittedError
+from ..validation import FLOAT32_LIMIT, ArrayLike, as_float_array, check_positive, check_standardisable
 from .threads import resolve_threads, thread_scope
 from .training import TrainConfig, train_with_restarts
 
-__all__ = ["BaseEstimator", "TorchEstimator", "resolve_device"]
+__all__ = ["BaseEstimator", "TorchEstimator", "resolve_device", "DEPRECATED"]
+
+#: Default of a hyperparameter's former name, kept for one release after a rename.
+DEPRECATED = "deprecated"
 
 
-def resolve_device(device):
+def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> CUDA when available else CPU; else ``torch.device(device)``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -60,7 +69,7 @@ _THREADED = ("fit", "transform", "inverse_transform", "stage1_transform", "predi
 _ARRAY_FIELDS = ("regime", "targets", "Z", "A", "Y", "graph")
 
 
-def local_params():
+def local_params() -> contextlib.AbstractContextManager:
     """Context in which Pyro modules keep their parameters to themselves (Pyro
     fixes this when a module is built, and checks it when one is called)."""
     return pyro.settings.context(module_local_params=True)
@@ -113,6 +122,12 @@ class BaseEstimator(sklearn.base.BaseEstimator):
     #: for any size. ``None``: the class declares none, and only finiteness
     #: is checked.
     _array_shapes = None
+    #: Hyperparameters renamed in this release, former name -> name. The former
+    #: name stays in the constructor for one release with the default
+    #: :data:`DEPRECATED`: a value given under it is used, with a FutureWarning
+    #: in ``fit``; checkpoints store the new name and a checkpoint that carries
+    #: the former one loads under the new one.
+    _renamed = MappingProxyType({})
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -137,7 +152,7 @@ class BaseEstimator(sklearn.base.BaseEstimator):
             dim_x = getattr(self, "dims_", {}).get("dim_x", 0)
         return resolve_threads(getattr(self, "n_threads", None), self._layer_work(dim_x))
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> "BaseEstimator":
         """Set hyperparameters by name; returns self."""
         valid = self.get_params(deep=False)
         for name in params:
@@ -148,8 +163,38 @@ class BaseEstimator(sklearn.base.BaseEstimator):
 
     def _json_params(self):
         """Hyperparameters as JSON values, for checkpoints; the constructor
-        accepts them back (lists where it was given tuples)."""
-        return self.get_params(deep=False)
+        accepts them back (lists where it was given tuples). Renamed
+        hyperparameters are stored under their new name only."""
+        return self._current_params(self.get_params(deep=False))
+
+    @classmethod
+    def _current_params(cls, params):
+        """``params`` with the former names of renamed hyperparameters replaced by the new ones."""
+        params = dict(params)
+        for old, new in cls._renamed.items():
+            value = params.pop(old, DEPRECATED)
+            if value != DEPRECATED:
+                params[new] = value
+        return params
+
+    def _param(self, name):
+        """Hyperparameter ``name``, or its former name's value when that was given
+        (FutureWarning); ``fit`` reads renamed hyperparameters through this.
+
+        Raises:
+            ValueError: when both names were given.
+        """
+        for old, new in self._renamed.items():
+            given = getattr(self, old)
+            if new != name or given == DEPRECATED:
+                continue
+            if getattr(self, new) != inspect.signature(type(self)).parameters[new].default:
+                raise ValueError(f"{type(self).__name__} got both {new} and its former name "
+                                 f"{old}; give {new} only")
+            warnings.warn(f"{type(self).__name__}: {old} is renamed {new}; {old} still works in "
+                          "this release and will then be removed", FutureWarning, stacklevel=3)
+            return given
+        return getattr(self, name)
 
     # -- checks -----------------------------------------------------------
 
@@ -199,11 +244,11 @@ class BaseEstimator(sklearn.base.BaseEstimator):
 
     # -- using a fitted estimator -----------------------------------------
 
-    def fit_transform(self, data):
+    def fit_transform(self, data: InterventionalData) -> np.ndarray:
         """``fit(data)`` then ``transform(data.X)``."""
         return self.fit(data).transform(data.X)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``."""
         from .checkpoint import save
 
@@ -278,7 +323,7 @@ class TorchEstimator(BaseEstimator):
             outputs.append(fn(*chunk).cpu())
         return torch.cat(outputs).numpy().astype(np.float64)
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike | InterventionalData) -> np.ndarray:
         """Estimated latents of ``X``.
 
         Arguments:

@@ -1,6 +1,7 @@
 """Checkpoints: state dicts and JSON, written atomically, read without pickle code.
 
-A file holds the estimator's class name, its hyperparameters, the sizes of its
+A file holds the estimator's class name (resolved through
+:mod:`~causalrep.estimators.registry`, which keeps every former name), its hyperparameters, the sizes of its
 networks (JSON), the networks' state dict and fitted arrays (tensors), and a
 SHA-256 digest of all of these. It is read with
 ``torch.load(weights_only=True)``, so a tampered file cannot run code; a file
@@ -20,13 +21,14 @@ from .. import __version__
 from ..data import atomic_write
 from ..exceptions import CheckpointError
 from .base import BaseEstimator, local_params, resolve_device
+from .registry import lookup
 
 __all__ = ["save", "load"]
 
 _FORMAT = "causalrep.estimator"
 
 
-def save(estimator, path):
+def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     """Write a fitted estimator to ``path``; the old file survives a failed write."""
     estimator._check_fitted()
     payload = {
@@ -44,7 +46,8 @@ def save(estimator, path):
     atomic_write(os.fspath(path), lambda handle: torch.save(payload, handle))
 
 
-def load(path, device="auto", allow_legacy=False):
+def load(path: str | os.PathLike, device: str | torch.device = "auto",
+         allow_legacy: bool = False) -> BaseEstimator:
     """Read an estimator saved with ``estimator.save(path)``.
 
     Arguments:
@@ -76,10 +79,11 @@ def load(path, device="auto", allow_legacy=False):
                               f"{str(err).splitlines()[0] if str(err) else ''}") from None
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise CheckpointError(f"{path} is not a causalrep estimator checkpoint")
-    classes = _estimator_classes()
     name = payload.get("class")
-    if not isinstance(name, str) or name not in classes:
-        raise CheckpointError(f"checkpoint {path} names unknown estimator {name!r}")
+    try:
+        cls = lookup(name).load()
+    except ValueError:
+        raise CheckpointError(f"checkpoint {path} names unknown estimator {name!r}") from None
     # The digest is checked before anything is built from the file, so that
     # corrupted sizes never reach the network constructors.
     if "sha256" not in payload and not allow_legacy:
@@ -94,8 +98,8 @@ def load(path, device="auto", allow_legacy=False):
         raise CheckpointError(f"checkpoint {path} does not match its SHA-256 digest: the "
                               "file is corrupt or was modified after it was saved")
     try:
-        params = json.loads(payload["params"])
-        estimator = classes[name](**{k: tuple(v) if isinstance(v, list) else v
+        params = cls._current_params(json.loads(payload["params"]))
+        estimator = cls(**{k: tuple(v) if isinstance(v, list) else v
                                      for k, v in params.items()})
         estimator.device_ = device
         estimator.dims_ = json.loads(payload["dims"])
@@ -172,11 +176,3 @@ def _digest(payload):
         feed(key, payload[key])
     return digest.hexdigest()
 
-
-def _estimator_classes():
-    found, stack = {}, [BaseEstimator]
-    while stack:
-        for cls in stack.pop().__subclasses__():
-            found[cls.__name__] = cls
-            stack.append(cls)
-    return found

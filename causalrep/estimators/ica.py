@@ -20,8 +20,9 @@ from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from torch import nn
 
-from .._validation import check_positive, check_standardisable
+from ..data import InterventionalData
 from ..exceptions import ConvergenceWarning
+from ..validation import ArrayLike, check_positive, check_standardisable
 from .base import BaseEstimator
 
 __all__ = ["LinearICA"]
@@ -69,7 +70,8 @@ class LinearICA(BaseEstimator):
     _saved_json = ("history_", "converged_")
     _array_shapes = MappingProxyType({})
 
-    def __init__(self, latent_dim, max_iter=500, tol=1e-6, seed=0, verbose=0, n_threads="auto"):
+    def __init__(self, latent_dim: int, max_iter: int = 500, tol: float = 1e-6, seed: int = 0,
+                 verbose: int = 0, n_threads: int | str | None = "auto"):
         self.latent_dim = latent_dim
         self.max_iter = max_iter
         self.tol = tol
@@ -80,7 +82,7 @@ class LinearICA(BaseEstimator):
     def _build(self, dims):
         return nn.ModuleDict({"unmixing": _LinearMap(dims["dim_x"], self.latent_dim)})
 
-    def fit(self, data):
+    def fit(self, data: InterventionalData) -> "LinearICA":
         """Whiten and rotate ``data.X`` (InterventionalData); returns self.
 
         Raises:
@@ -127,7 +129,7 @@ class LinearICA(BaseEstimator):
                          "steps": int(ica.n_iter_)}
         return self
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike | InterventionalData) -> np.ndarray:
         """Recovered sources, shape (n, latent_dim), computed in float64.
 
         Arguments:

@@ -11,6 +11,8 @@ lines; in Python, show them with ``logging.basicConfig(level=logging.INFO)``.
 import logging
 import sys
 import time
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -19,7 +21,7 @@ __all__ = ["LogProgress", "in_notebook", "progress"]
 logger = logging.getLogger("causalrep")
 
 
-def in_notebook():
+def in_notebook() -> bool:
     """Whether the code runs in a Jupyter kernel (where tqdm draws a widget)."""
     shell = sys.modules.get("IPython")
     if shell is None:
@@ -28,7 +30,8 @@ def in_notebook():
     return ipython is not None and type(ipython).__name__ == "ZMQInteractiveShell"
 
 
-def progress(epochs, desc, verbose=True, steps_per_epoch=1):
+def progress(epochs: Sequence[int], desc: str, verbose: bool = True,
+             steps_per_epoch: int = 1) -> Iterable[int]:
     """An iterable over ``epochs`` that reports progress.
 
     Arguments:
@@ -59,8 +62,8 @@ class LogProgress:
         min_seconds, max_seconds: Least and most time between two lines.
     """
 
-    def __init__(self, epochs, desc, steps_per_epoch=1, fraction=0.1, min_seconds=5.0,
-                 max_seconds=30.0):
+    def __init__(self, epochs: Sequence[int], desc: str, steps_per_epoch: int = 1, fraction: float = 0.1,
+                 min_seconds: float = 5.0, max_seconds: float = 30.0):
         self.epochs = epochs
         self.desc = desc
         self.steps_per_epoch = steps_per_epoch
@@ -82,7 +85,7 @@ class LogProgress:
             self.done += 1
             self._maybe_log()
 
-    def set_postfix(self, **values):
+    def set_postfix(self, **values: Any) -> None:
         """Remember values (e.g. ``loss``) for the next line."""
         self.postfix = values
 
@@ -97,7 +100,7 @@ class LogProgress:
     def _values(self):
         return ", ".join(f"{name} {value}" for name, value in self.postfix.items()) or "no loss yet"
 
-    def close(self):
+    def close(self) -> None:
         """Log the end of the run: epochs done, steps, last values, time."""
         if self.closed:
             return

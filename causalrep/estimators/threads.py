@@ -10,6 +10,7 @@ to split, and never more threads than the cores this process may run on.
 import contextlib
 import numbers
 import os
+from collections.abc import Iterator
 
 import torch
 
@@ -20,7 +21,7 @@ WORK_PER_THREAD = 2**26
 (a 512 x 512 layer on a batch of 256)."""
 
 
-def available_cores():
+def available_cores() -> int:
     """Cores this process may run on (its CPU affinity), at least 1."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -28,7 +29,7 @@ def available_cores():
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_threads(n_threads, layer_work=0):
+def resolve_threads(n_threads: int | str | None, layer_work: int = 0) -> int | None:
     """The thread count ``n_threads`` asks for.
 
     Arguments:
@@ -59,7 +60,7 @@ def resolve_threads(n_threads, layer_work=0):
 
 
 @contextlib.contextmanager
-def thread_scope(threads):
+def thread_scope(threads: int | None) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(threads)`` and numpy's BLAS
     limited alike; restore both after. ``threads=None`` changes nothing.
 

@@ -31,15 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causalrep._validation import as_generator
+from causalrep.identifiability._core import check_pair, fit_affine, r2_per_column, read_only, split_parts
 from causalrep.identifiability._json import JSONFields
-from causalrep.identifiability.metrics import (
-    _check_pair,
-    _fit_affine,
-    _r2,
-    _read_only,
-    _split,
-)
+from causalrep.validation import ArrayLike, Seed, as_generator
 
 __all__ = ["DCIResult", "dci"]
 
@@ -75,7 +69,8 @@ class DCIResult(JSONFields):
     n_score: int
 
 
-def dci(z_true, z_hat, test_fraction=0.5, seed=0, regressor="linear"):
+def dci(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0,
+        regressor: str = "linear") -> DCIResult:
     r"""Disentanglement, completeness and informativeness.
 
     Arguments:
@@ -106,11 +101,11 @@ def dci(z_true, z_hat, test_fraction=0.5, seed=0, regressor="linear"):
     """
     if regressor not in _REGRESSORS:
         raise ValueError(f"regressor must be one of {sorted(_REGRESSORS)}, got {regressor!r}")
-    z_true, z_hat = _check_pair(z_true, z_hat, need_k_ge_d=False)
+    z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=False)
     rng = as_generator(seed)
-    parts = _split(z_true, z_hat, test_fraction, rng, z_hat.shape[1] + 2)
+    parts = split_parts(z_true, z_hat, test_fraction, rng, z_hat.shape[1] + 2)
     importance, prediction = _REGRESSORS[regressor](parts, rng)
-    per_latent_r2 = _r2(parts.score_true, prediction)
+    per_latent_r2 = r2_per_column(parts.score_true, prediction)
     k, d = importance.shape
     code_totals = importance.sum(axis=1)
     per_code = _one_minus_entropy(importance, code_totals, base=d)
@@ -121,10 +116,10 @@ def dci(z_true, z_hat, test_fraction=0.5, seed=0, regressor="linear"):
         disentanglement=disentanglement,
         completeness=float(per_latent.mean()),
         informativeness=float(per_latent_r2.mean()),
-        importance=_read_only(importance),
-        per_code_disentanglement=_read_only(per_code),
-        per_latent_completeness=_read_only(per_latent),
-        per_latent_r2=_read_only(per_latent_r2),
+        importance=read_only(importance),
+        per_code_disentanglement=read_only(per_code),
+        per_latent_completeness=read_only(per_latent),
+        per_latent_r2=read_only(per_latent_r2),
         test_fraction=float(parts.test_fraction),
         n_fit=parts.n_fit,
         n_score=parts.n_score,
@@ -133,7 +128,7 @@ def dci(z_true, z_hat, test_fraction=0.5, seed=0, regressor="linear"):
 
 def _linear_importance(parts, rng):
     """Absolute standardised least-squares coefficients (k, d) and the predictions."""
-    weights, intercept = _fit_affine(parts.fit_hat, parts.fit_true)
+    weights, intercept = fit_affine(parts.fit_hat, parts.fit_true)
     importance = (
         np.abs(weights)
         * parts.fit_hat.std(axis=0)[:, None]

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causalrep._validation import as_generator, check_positive
+from causalrep.identifiability._core import check_pair, read_only, split_parts
 from causalrep.identifiability._json import JSONFields
-from causalrep.identifiability.metrics import _check_pair, _read_only, _split
+from causalrep.validation import ArrayLike, Seed, as_generator, check_positive
 
 __all__ = [
     "INFORMATION_FLOOR",
@@ -182,7 +182,8 @@ class InfoMECResult(JSONFields):
     n_score: int
 
 
-def mutual_information(z_true, z_hat, bins=None, n_neighbors=DEFAULT_NEIGHBORS, seed=0):
+def mutual_information(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None,
+                       n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0) -> MutualInformation:
     r"""Mutual information between every estimated coordinate and every true latent.
 
     Continuous (default): the Kraskov-Stoegbauer-Grassberger estimator
@@ -210,7 +211,7 @@ def mutual_information(z_true, z_hat, bins=None, n_neighbors=DEFAULT_NEIGHBORS, 
         >>> np.round(mutual_information(z, 2 * z[:, ::-1]).nmi, 2).tolist()
         [[0.0, 1.0], [1.0, 0.0]]
     """
-    z_true, z_hat = _check_pair(z_true, z_hat, need_k_ge_d=False)
+    z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=False)
     check_positive(n_neighbors, "n_neighbors", integer=True)
     if bins is not None:
         check_positive(bins, "bins", integer=True)
@@ -221,7 +222,8 @@ def mutual_information(z_true, z_hat, bins=None, n_neighbors=DEFAULT_NEIGHBORS, 
     return _mutual_information(z_true, z_hat, bins, n_neighbors, as_generator(seed))
 
 
-def mig(z_true, z_hat, bins=None, n_neighbors=DEFAULT_NEIGHBORS, seed=0):
+def mig(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None,
+        n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0) -> MIGResult:
     r"""Mutual information gap of estimated latents.
 
     For each factor, the difference between the largest and the second
@@ -250,7 +252,7 @@ def mig(z_true, z_hat, bins=None, n_neighbors=DEFAULT_NEIGHBORS, seed=0):
     return _mig(information)
 
 
-def sap(z_true, z_hat, test_fraction=0.5, seed=0):
+def sap(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0) -> SAPResult:
     r"""Separated attribute predictability of estimated latents.
 
     For each factor and each code, an affine regression of the factor on
@@ -275,14 +277,15 @@ def sap(z_true, z_hat, test_fraction=0.5, seed=0):
         >>> round(sap(z, 5 * z[:, [1, 2, 0]]).score, 6)
         1.0
     """
-    z_true, z_hat = _check_pair(z_true, z_hat, need_k_ge_d=False)
+    z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=False)
     if z_hat.shape[1] < 2:
         raise ValueError("sap needs at least 2 codes (z_hat columns) to take a gap")
-    return _sap(_split(z_true, z_hat, test_fraction, seed))
+    return _sap(split_parts(z_true, z_hat, test_fraction, seed))
 
 
-def modularity_explicitness(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAULT_NEIGHBORS,
-                            test_fraction=0.5, seed=0):
+def modularity_explicitness(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = DEFAULT_BINS,
+                            n_neighbors: int = DEFAULT_NEIGHBORS, test_fraction: float = 0.5,
+                            seed: Seed = 0) -> ModularityExplicitnessResult:
     r"""Modularity and explicitness of estimated latents (Ridgeway and Zemel, 2018).
 
     Ridgeway and Zemel, "Learning deep disentangled embeddings with the
@@ -321,17 +324,18 @@ def modularity_explicitness(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAUL
         >>> round(result.modularity, 2), result.explicitness > 0.9
         (1.0, True)
     """
-    z_true, z_hat = _check_pair(z_true, z_hat, need_k_ge_d=False)
+    z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=False)
     bins = _check_bins(bins)
     rng = as_generator(seed)
     information = mutual_information(z_true, z_hat, None, n_neighbors, rng)
-    parts = _split(z_true, z_hat, test_fraction, rng)
+    parts = split_parts(z_true, z_hat, test_fraction, rng)
     auc, _ = _linear_probes(parts, bins, rng)
     return _modularity_explicitness(information, auc, bins, parts)
 
 
-def infomec(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAULT_NEIGHBORS,
-            test_fraction=0.5, seed=0):
+def infomec(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = DEFAULT_BINS,
+            n_neighbors: int = DEFAULT_NEIGHBORS, test_fraction: float = 0.5,
+            seed: Seed = 0) -> InfoMECResult:
     r"""InfoM, InfoE and InfoC of estimated latents.
 
     Hsu, Dorrell, Whittington, Wu and Finn, "Disentanglement via latent
@@ -376,13 +380,13 @@ def infomec(z_true, z_hat, bins=DEFAULT_BINS, n_neighbors=DEFAULT_NEIGHBORS,
         >>> round(result.infom, 2), round(result.infoc, 2), result.infoe > 0.7
         (1.0, 1.0, True)
     """
-    z_true, z_hat = _check_pair(z_true, z_hat, need_k_ge_d=False)
+    z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=False)
     if z_true.shape[1] < 2:
         raise ValueError("infomec needs at least 2 true latents (InfoM is rescaled by 1 - 1/d)")
     bins = _check_bins(bins)
     rng = as_generator(seed)
     information = mutual_information(z_true, z_hat, None, n_neighbors, rng)
-    parts = _split(z_true, z_hat, test_fraction, rng)
+    parts = split_parts(z_true, z_hat, test_fraction, rng)
     _, infoe = _linear_probes(parts, bins, rng)
     return _infomec(information, infoe, bins, parts)
 
@@ -404,14 +408,14 @@ def _mutual_information(z_true, z_hat, bins, n_neighbors, rng):
             normaliser[i] = from_codes(z_true[:, [i]], z_true[:, i], n_neighbors=n_neighbors,
                                        random_state=state)[0]
     nmi = mi / np.where(normaliser > 0, normaliser, 1.0)
-    return MutualInformation(mi=_read_only(mi), normaliser=_read_only(normaliser),
-                             nmi=_read_only(nmi), bins=bins, n_neighbors=int(n_neighbors))
+    return MutualInformation(mi=read_only(mi), normaliser=read_only(normaliser),
+                             nmi=read_only(nmi), bins=bins, n_neighbors=int(n_neighbors))
 
 
 def _mig(information):
     nmi = np.sort(information.nmi, axis=0)[::-1]
     per_latent = nmi[0] - nmi[1] if len(nmi) > 1 else nmi[0].copy()
-    return MIGResult(score=float(per_latent.mean()), per_latent=_read_only(per_latent),
+    return MIGResult(score=float(per_latent.mean()), per_latent=read_only(per_latent),
                      information=information)
 
 
@@ -430,8 +434,8 @@ def _sap(parts):
     r2 = np.clip(r2, 0.0, None)
     best = np.sort(r2, axis=0)[::-1]
     per_latent = best[0] - best[1]
-    return SAPResult(score=float(per_latent.mean()), per_latent=_read_only(per_latent),
-                     r2=_read_only(r2), test_fraction=float(parts.test_fraction),
+    return SAPResult(score=float(per_latent.mean()), per_latent=read_only(per_latent),
+                     r2=read_only(r2), test_fraction=float(parts.test_fraction),
                      n_fit=parts.n_fit, n_score=parts.n_score)
 
 
@@ -447,7 +451,7 @@ def _modularity_explicitness(information, auc, bins, parts):
         per_code = np.where(theta > 0, 1.0 - off_peak / (safe**2 * (d - 1)), 0.0)
     return ModularityExplicitnessResult(
         modularity=float(per_code.mean()), explicitness=float(auc.mean()),
-        per_code_modularity=_read_only(per_code), per_latent_explicitness=_read_only(auc),
+        per_code_modularity=read_only(per_code), per_latent_explicitness=read_only(auc),
         information=information, bins=bins, test_fraction=float(parts.test_fraction),
         n_fit=parts.n_fit, n_score=parts.n_score)
 
@@ -473,7 +477,7 @@ def _infomec(information, infoe, bins, parts):
 def _infomec_result(infom, infoe, infoc, active, information, bins, parts):
     return InfoMECResult(
         infom=float(infom), infoe=float(infoe.mean()), infoc=float(infoc),
-        per_latent_infoe=_read_only(infoe), active=_read_only(active),
+        per_latent_infoe=read_only(infoe), active=read_only(active),
         information=information, bins=bins, test_fraction=float(parts.test_fraction),
         n_fit=parts.n_fit, n_score=parts.n_score)
 

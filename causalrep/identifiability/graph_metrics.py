@@ -7,13 +7,14 @@ r"""Distances between graphs over latents and between linear maps.
   permutation, the score of linear unmixing.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_float_array
 from causalrep.identifiability._json import JSONFields
+from causalrep.validation import ArrayLike, as_float_array
 
 __all__ = ["GraphDistance", "amari_distance", "structural_hamming_distance"]
 
@@ -37,7 +38,8 @@ class GraphDistance(JSONFields):
     matching: tuple
 
 
-def structural_hamming_distance(graph_true, graph_hat, matching=None):
+def structural_hamming_distance(graph_true: nx.DiGraph, graph_hat: nx.DiGraph,
+                                matching: Sequence[int] | None = None) -> GraphDistance:
     r"""Structural Hamming distance between a true and a learned DAG over latents.
 
     The number of unordered pairs of latents whose link differs: a missing
@@ -91,7 +93,7 @@ def structural_hamming_distance(graph_true, graph_hat, matching=None):
                          reversed=reversed_, matching=tuple(int(j) for j in arr))
 
 
-def amari_distance(matrix):
+def amari_distance(matrix: ArrayLike) -> float:
     r"""Amari distance of a square matrix from the scaled permutations.
 
     For :math:`P \in \mathbb{R}^{d \times d}` (the product of an estimated

@@ -21,15 +21,18 @@ reaches out of sample (correlations of order ``1 / sqrt(n_score)``).
 
 import math
 import numbers
+import os
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
+import networkx as nx
 import numpy as np
 
-from causalrep._validation import as_generator
 from causalrep.identifiability import disentanglement as scores
+from causalrep.identifiability._core import check_blocks, check_pair, read_only, split_parts
 from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.graph_metrics import (
     GraphDistance,
@@ -43,13 +46,13 @@ from causalrep.identifiability.metrics import (
     PermutationScalingR2Result,
     _affine_r2,
     _block_r2,
-    _check_blocks,
-    _check_pair,
     _mcc,
     _permutation_scaling_r2,
-    _read_only,
-    _split,
 )
+from causalrep.validation import ArrayLike, Seed, as_generator
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "UP_TO",
@@ -126,11 +129,11 @@ class Report:
     disentanglement: "DisentanglementScores | None" = None
 
     @property
-    def matching(self):
+    def matching(self) -> tuple[int, ...]:
         """Estimated coordinate matched to each true latent, length d."""
         return self.mcc.matching
 
-    def summary(self):
+    def summary(self) -> str:
         """Return a short plain-text table of the verdict and the numbers."""
         mcc = self.mcc
         where = "in sample" if mcc.test_fraction == 0 else "out of sample"
@@ -178,7 +181,7 @@ class Report:
                 if isinstance(value, float)))
         return lines
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-safe plain types (without the plot rows)."""
         return {
             "up_to": self.up_to,
@@ -195,7 +198,7 @@ class Report:
                                 else self.disentanglement.to_dict()),
         }
 
-    def plot(self, path=None):
+    def plot(self, path: str | os.PathLike | None = None) -> "Figure":
         r"""Scatter each true latent against its matched estimate, one panel each.
 
         The figure is built without pyplot (no global figure registry, no
@@ -263,17 +266,17 @@ class Report:
 
 
 def check(
-    z_true,
-    z_hat,
-    up_to="permutation",
-    blocks=None,
-    threshold=None,
-    test_fraction=0.5,
-    seed=0,
-    graph_true=None,
-    graph_hat=None,
-    disentanglement=False,
-):
+    z_true: ArrayLike,
+    z_hat: ArrayLike,
+    up_to: str = "permutation",
+    blocks: Sequence[Sequence[int]] | None = None,
+    threshold: float | Mapping[str, float] | None = None,
+    test_fraction: float = 0.5,
+    seed: Seed = 0,
+    graph_true: nx.DiGraph | None = None,
+    graph_hat: nx.DiGraph | None = None,
+    disentanglement: bool = False,
+) -> "Report":
     r"""Check that estimated latents identify the true ones up to a class of maps.
 
     Computes, on one shared split, the Pearson MCC with its matching, the affine
@@ -319,12 +322,12 @@ def check(
     if up_to == "block" and blocks is None:
         raise ValueError('up_to="block" needs blocks, e.g. blocks=[(0, 1), (2,)]')
     thresholds = _resolve_thresholds(up_to, threshold)
-    z_true, z_hat = _check_pair(z_true, z_hat, need_k_ge_d=True)
+    z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=True)
     if blocks is not None:
-        blocks = _check_blocks(blocks, z_true.shape[1], z_hat.shape[1])
+        blocks = check_blocks(blocks, z_true.shape[1], z_hat.shape[1])
     if not isinstance(seed, numbers.Integral):
         seed = int(as_generator(seed).integers(2**63))
-    parts = _split(z_true, z_hat, test_fraction, seed, z_hat.shape[1] + 2)
+    parts = split_parts(z_true, z_hat, test_fraction, seed, z_hat.shape[1] + 2)
 
     mcc = _mcc(parts, "pearson")
     affine = _affine_r2(parts)
@@ -356,8 +359,8 @@ def check(
         affine=affine,
         permutation=permutation,
         block=block,
-        plot_true=_read_only(parts.rows("score", "true", rows)),
-        plot_hat=_read_only(parts.rows("score", "hat", rows)[:, list(mcc.matching)]),
+        plot_true=read_only(parts.rows("score", "true", rows)),
+        plot_hat=read_only(parts.rows("score", "hat", rows)[:, list(mcc.matching)]),
         graph=_graph_distance(graph_true, graph_hat, mcc.matching),
         disentanglement=(_disentanglement(parts, affine, seed) if disentanglement else None),
     )
@@ -417,14 +420,14 @@ def _disentanglement(parts, affine, seed):
 
 
 def assert_identified(
-    z_true,
-    z_hat,
-    up_to="permutation",
-    blocks=None,
-    test_fraction=0.5,
-    seed=0,
-    **thresholds,
-):
+    z_true: ArrayLike,
+    z_hat: ArrayLike,
+    up_to: str = "permutation",
+    blocks: Sequence[Sequence[int]] | None = None,
+    test_fraction: float = 0.5,
+    seed: Seed = 0,
+    **thresholds: float,
+) -> "Report":
     r"""Assert that estimated latents identify the true ones; one line for a test suite.
 
     Arguments:

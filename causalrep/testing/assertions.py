@@ -9,12 +9,16 @@ Example:
     False
 """
 
-from causalrep.identifiability.report import assert_identified, check
+from typing import Any
+
+from causalrep.identifiability.report import Report, assert_identified, check
+from causalrep.validation import ArrayLike
 
 __all__ = ["assert_identified", "assert_not_identified"]
 
 
-def assert_not_identified(z_true, z_hat, up_to="permutation", **kwargs):
+def assert_not_identified(z_true: ArrayLike, z_hat: ArrayLike, up_to: str = "permutation",
+                          **kwargs: Any) -> Report:
     r"""Assert that a check fails: for negative controls (shuffled or random latents).
 
     Arguments:

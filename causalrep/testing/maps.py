@@ -18,6 +18,7 @@ Drawing needs hypothesis; importing this module does not need pytest.
 import functools
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -71,11 +72,11 @@ class AffineMap:
     matrix: np.ndarray
     offset: np.ndarray
 
-    def __call__(self, z):
+    def __call__(self, z: np.ndarray) -> np.ndarray:
         """Apply the map to latents of shape (n, d)."""
         return np.asarray(z) @ self.matrix + self.offset
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Return the map as JSON-safe plain types."""
         return {"matrix": self.matrix.tolist(), "offset": self.offset.tolist()}
 
@@ -97,14 +98,14 @@ class PermutationScaling:
     scales: np.ndarray
     offsets: np.ndarray
 
-    def __call__(self, z):
+    def __call__(self, z: np.ndarray) -> np.ndarray:
         """Apply the map to latents of shape (n, d)."""
         z = np.asarray(z)
         out = np.empty_like(z, dtype=float)
         out[:, list(self.permutation)] = z * self.scales + self.offsets
         return out
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Return the map as JSON-safe plain types."""
         return {
             "permutation": list(self.permutation),
@@ -130,7 +131,7 @@ class ElementwiseMonotone:
     signs: np.ndarray
     permutation: tuple
 
-    def __call__(self, z):
+    def __call__(self, z: np.ndarray) -> np.ndarray:
         """Apply the map to latents of shape (n, d)."""
         z = np.asarray(z, dtype=float)
         out = np.empty_like(z)
@@ -138,7 +139,7 @@ class ElementwiseMonotone:
             out[:, self.permutation[i]] = sign * MONOTONE_FUNCTIONS[name](z[:, i])
         return out
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Return the map as JSON-safe plain types."""
         return {
             "functions": list(self.functions),
@@ -149,7 +150,7 @@ class ElementwiseMonotone:
 
 @_sizes_checked
 @st.composite
-def latent_samples(draw, d, n):
+def latent_samples(draw: st.DrawFn, d: int, n: int) -> np.ndarray:
     r"""Independent latents, each of a drawn family, scale and location.
 
     Each column is normal, uniform or Laplace, with scale in [0.1, 10] and
@@ -172,7 +173,7 @@ def latent_samples(draw, d, n):
 
 @_sizes_checked
 @st.composite
-def invertible_affine_maps(draw, d):
+def invertible_affine_maps(draw: st.DrawFn, d: int) -> "AffineMap":
     r"""Well-conditioned invertible affine maps of dimension d.
 
     The matrix is ``U diag(s) V^T`` with U and V random orthogonal matrices and
@@ -192,7 +193,7 @@ def invertible_affine_maps(draw, d):
 
 @_sizes_checked
 @st.composite
-def permutation_scalings(draw, d):
+def permutation_scalings(draw: st.DrawFn, d: int) -> "PermutationScaling":
     r"""Permutations with nonzero scalings (|s| in [0.2, 5], random signs) and offsets.
 
     Arguments:
@@ -212,7 +213,7 @@ def permutation_scalings(draw, d):
 
 @_sizes_checked
 @st.composite
-def elementwise_monotone_maps(draw, d):
+def elementwise_monotone_maps(draw: st.DrawFn, d: int) -> "ElementwiseMonotone":
     r"""Strictly monotone nonlinear element-wise maps followed by a permutation.
 
     Arguments:

@@ -11,11 +11,13 @@ Example:
 """
 
 import math
+from collections.abc import Sequence
 
 import networkx as nx
 from hypothesis import strategies as st
 
 from simulators import (
+    Intervention,
     LatentSCM,
     LinearMixing,
     MLPMixing,
@@ -33,7 +35,7 @@ _POLYNOMIAL_DEPTH = 3
 
 
 @st.composite
-def dags(draw, min_nodes=2, max_nodes=6):
+def dags(draw: st.DrawFn, min_nodes: int = 2, max_nodes: int = 6) -> nx.DiGraph:
     """DAGs with nodes 0..d-1, d in [min_nodes, max_nodes], in a random causal order.
 
     Shrinks towards few nodes, no edges and the identity order.
@@ -49,7 +51,7 @@ def dags(draw, min_nodes=2, max_nodes=6):
 
 
 @st.composite
-def latent_scms(draw, min_nodes=2, max_nodes=6):
+def latent_scms(draw: st.DrawFn, min_nodes: int = 2, max_nodes: int = 6) -> LatentSCM:
     """:class:`simulators.LatentSCM` over :func:`dags`, any mechanism and noise law.
 
     ``"polynomial"`` is only drawn on graphs whose longest path has at most
@@ -69,7 +71,8 @@ def latent_scms(draw, min_nodes=2, max_nodes=6):
 
 
 @st.composite
-def interventions(draw, scm, kinds=("do", "shift", "soft")):
+def interventions(draw: st.DrawFn, scm: LatentSCM,
+                  kinds: Sequence[str] = ("do", "shift", "soft")) -> Intervention:
     """A valid intervention on one or more nodes of ``scm``.
 
     ``do`` and ``shift`` values are finite numbers in [-3, 3]. ``soft``
@@ -105,7 +108,8 @@ class _NoiseScale:
 
 
 @st.composite
-def mixings(draw, latent_dim, obs_dim):
+def mixings(draw: st.DrawFn, latent_dim: int,
+            obs_dim: int) -> LinearMixing | MLPMixing | PolynomialMixing:
     """An injective mixing from ``latent_dim`` to ``obs_dim`` dimensions.
 
     Linear or leaky-ReLU MLP always; polynomial of degree 2 or 3 when

@@ -1,0 +1,76 @@
+"""What the package ships beyond code: type hints on the public API and the py.typed marker."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("causalrep", "simulators")
+
+
+def test_py_typed_is_shipped_with_every_package():
+    # the [tool.setuptools.package-data] table (tomllib is Python 3.11+; 3.10 is supported)
+    table = (ROOT / "pyproject.toml").read_text().split("[tool.setuptools.package-data]\n")[1]
+    data = {}
+    for line in table.split("\n[")[0].splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            data[key.strip()] = ast.literal_eval(value.strip())
+    for package in PACKAGES:
+        assert "py.typed" in data[package] and (ROOT / package / "py.typed").is_file()
+
+
+def _public_modules():
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if not any(part.startswith("_") and part != "__init__" for part in parts):
+                yield path.relative_to(ROOT).as_posix()
+
+
+def _unannotated(path):
+    """Public functions and methods of a module that lack a parameter or return annotation."""
+    found = []
+
+    def visit(body, owner=""):
+        for node in body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                visit(node.body, f"{node.name}.")
+            elif isinstance(node, ast.FunctionDef):
+                if node.name.startswith("_") and node.name not in ("__init__", "__call__"):
+                    continue
+                arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+                arguments += [a for a in (node.args.vararg, node.args.kwarg) if a is not None]
+                bare = [a.arg for a in arguments if a.annotation is None and a.arg not in ("self", "cls")]
+                if bare or (node.returns is None and node.name != "__init__"):
+                    found.append(f"{owner}{node.name}")
+
+    visit(ast.parse((ROOT / path).read_text()).body)
+    return found
+
+
+# Modules whose hints are still to come; strict, so that each mark fails (and is
+# removed) once its module is annotated.
+PENDING = {
+    "causalrep/estimators/causaldiffae.py", "causalrep/estimators/diffusion.py",
+    "causalrep/estimators/interventional.py", "causalrep/estimators/multienv.py",
+    "causalrep/estimators/nets.py", "causalrep/estimators/training.py",
+    "causalrep/estimators/varpro.py",
+    "simulators/multienv.py",
+}
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="type hints pending"))
+    if p in PENDING else p for p in _public_modules()])
+def test_the_public_api_has_type_hints(path):
+    assert _unannotated(path) == []
+
+
+def test_the_hint_checker_sees_a_bare_function(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f(x: int) -> int: ...\ndef g(x, y: int = 0) -> None: ...\n"
+                      "class C:\n    def __init__(self, a: int): ...\n    def m(self, **kw): ...\n"
+                      "def _private(x): ...\n")
+    assert _unannotated(module) == ["g", "C.m"]

@@ -1,0 +1,107 @@
+"""The shared readers of graphs and interventions in causalrep.validation."""
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from causalrep.testing.simulation import dags
+from causalrep.validation import as_dag, as_do
+
+SMALL = settings(max_examples=40, deadline=None)
+
+
+def _same(a, b):
+    return sorted(a.nodes) == sorted(b.nodes) and set(a.edges) == set(b.edges)
+
+
+@SMALL
+@given(graph=dags(min_nodes=1))
+def test_every_form_of_a_dag_reads_as_the_same_graph(graph):
+    d = graph.number_of_nodes()
+    edges = list(graph.edges)
+    forms = [graph, edges, {"nodes": list(graph.nodes), "edges": [list(e) for e in edges]},
+             nx.relabel_nodes(graph, {j: np.int64(j) for j in graph.nodes})]
+    for form in forms:
+        read = as_dag(form, d)
+        assert _same(read, graph) and all(type(j) is int for j in read.nodes)
+        assert list(read.nodes) == list(range(d))
+    assert as_dag(graph) is not graph  # a fresh graph: the caller's stays theirs
+
+
+@SMALL
+@given(graph=dags(min_nodes=2), data=st.data())
+def test_any_back_edge_is_refused_naming_a_cycle(graph, data):
+    a, b = data.draw(st.lists(st.sampled_from(list(graph.nodes)), min_size=2, max_size=2,
+                              unique=True))
+    cyclic = list(graph.edges) + [(a, b), (b, a)]
+    with pytest.raises(ValueError, match=r"graph has a cycle: (\d+ -> )+\d+$"):
+        as_dag(cyclic)
+
+
+def test_edges_alone_take_their_nodes_from_n_nodes():
+    assert list(as_dag([(0, 1)], 4).nodes) == [0, 1, 2, 3]
+    assert list(as_dag([(0, 2)]).nodes) == [0, 1, 2]
+    assert list(as_dag([], 2).nodes) == [0, 1]
+
+
+@pytest.mark.parametrize("graph,error,message", [
+    (nx.Graph([(0, 1)]), TypeError, "undirected Graph"),
+    (np.eye(2), TypeError, "got ndarray"),
+    (3, TypeError, "got int"),
+    ([(0, 1, 2)], TypeError, r"an edge must be a pair of ints, got \(0, 1, 2\)"),
+    ([(0.0, 1)], TypeError, "an edge must be a pair of ints"),
+    (nx.DiGraph([("a", "b")]), TypeError, "graph nodes must be the ints 0..d-1, got node 'a'"),
+    ({"nodes": [1, 2], "edges": [[1, 2]]}, ValueError, r"^graph nodes must be 0..d-1, got \[1, 2\]$"),
+    ({"edges": [], "weights": []}, ValueError, "graph dict takes 'nodes' and 'edges'"),
+    (nx.MultiDiGraph([(0, 1), (0, 1)]), ValueError, "multigraph"),
+    ([(0, 0)], ValueError, "^graph has a cycle: 0 -> 0$"),
+])
+def test_bad_graphs_are_refused_by_name(graph, error, message):
+    with pytest.raises(error, match=message):
+        as_dag(graph)
+
+
+def test_the_number_of_nodes_is_checked():
+    with pytest.raises(ValueError, match="graph has 3 nodes, expected 4"):
+        as_dag(nx.DiGraph([(0, 1), (1, 2)]), 4)
+
+
+@SMALL
+@given(n=st.integers(1, 6), value=st.floats(-1e6, 1e6), data=st.data())
+def test_do_values_become_one_array_per_node(n, value, data):
+    names = ["a", "b", "c"]
+    node = data.draw(st.sampled_from([0, 1, 2, "a", "b", "c"]))
+    index = node if isinstance(node, int) else names.index(node)
+    read = as_do({node: value}, names, n)
+    assert list(read) == [index] and read[index].shape == (n,) and read[index].dtype == np.float64
+    np.testing.assert_array_equal(read[index], np.full(n, value))
+    array = np.arange(n, dtype=float)
+    np.testing.assert_array_equal(as_do({index: array}, 3, n)[index], array)
+
+
+def test_do_keeps_index_order_and_refuses_bad_requests():
+    assert list(as_do({2: 1.0, "a": 0.0}, ["a", "b", "c"], 2)) == [0, 2]
+    with pytest.raises(ValueError, match=r"unknown do node 'mass'; use indices 0..2 or names \['a'"):
+        as_do({"mass": 1.0}, ["a", "b", "c"], 2)
+    with pytest.raises(ValueError, match="^unknown do node 3; use indices 0..2$"):
+        as_do({3: 1.0}, 3, 2)
+    with pytest.raises(ValueError, match="unknown do node True"):
+        as_do({True: 1.0}, 3, 2)
+    with pytest.raises(ValueError, match="do names node 0 twice"):
+        as_do({0: 1.0, "a": 2.0}, ["a", "b"], 2)
+    with pytest.raises(ValueError, match=r"do\[1\] must be a number or have shape \(2,\)"):
+        as_do({1: np.ones(3)}, 3, 2)
+    with pytest.raises(ValueError, match=r"do\[1\] contains 1 non-finite"):
+        as_do({1: np.nan}, 3, 2)
+    with pytest.raises(TypeError, match="do must be a dict node -> value, got list"):
+        as_do([1.0], 3, 2)
+
+
+def test_docstring_examples():
+    import doctest
+
+    from causalrep import validation
+
+    assert doctest.testmod(validation).failed == 0
