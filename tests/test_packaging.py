@@ -54,9 +54,8 @@ def _unannotated(path):
 # removed) once its module is annotated.
 PENDING = {
     "causalrep/estimators/causaldiffae.py", "causalrep/estimators/diffusion.py",
-    "causalrep/estimators/interventional.py", "causalrep/estimators/multienv.py",
+    "causalrep/estimators/multienv.py",
     "causalrep/estimators/nets.py", "causalrep/estimators/training.py",
-    "causalrep/estimators/varpro.py",
     "simulators/multienv.py",
 }
 

@@ -28,6 +28,7 @@ independent, the comparison point the paper uses.
 
 import numbers
 import warnings
+from collections.abc import Sequence
 from types import MappingProxyType
 
 import networkx as nx
@@ -36,9 +37,10 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from .._validation import column_stats
+from ..data import InterventionalData
 from ..exceptions import IdentifiabilityWarning
 from ..graphs import learn_latent_graph
+from ..validation import ArrayLike, column_stats
 from . import do_stage2, varpro
 from .base import TorchEstimator
 from .nets import PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder, reconstruction_loss
@@ -134,10 +136,12 @@ class InterventionalCRL(TorchEstimator):
     _array_shapes = MappingProxyType({"center": ("latent_dim",),
                                       "gamma": ("latent_dim", "latent_dim")})
 
-    def __init__(self, latent_dim, decoder="polynomial", degree=2, encoder="auto",
-                 hidden=(256, 256), stage2="auto", max_steps=6000, max_epochs=None,
-                 batch_size=256, lr=3e-3, restarts=4, ioss_lambda=10.0, device="auto",
-                 seed=0, verbose=1, n_threads="auto"):
+    def __init__(self, latent_dim: int, decoder: str = "polynomial", degree: int = 2,
+                 encoder: str = "auto", hidden: Sequence[int] = (256, 256), stage2: str = "auto",
+                 max_steps: int = 6000, max_epochs: int | None = None, batch_size: int = 256,
+                 lr: float = 3e-3, restarts: int = 4, ioss_lambda: float = 10.0,
+                 device: str | torch.device = "auto", seed: int = 0, verbose: int = 1,
+                 n_threads: int | str | None = "auto"):
         self.latent_dim = latent_dim
         self.decoder = decoder
         self.degree = degree
@@ -171,7 +175,7 @@ class InterventionalCRL(TorchEstimator):
             modules["unrotation"] = nn.Linear(self.latent_dim, self.latent_dim)
         return modules
 
-    def fit(self, data):
+    def fit(self, data: InterventionalData) -> "InterventionalCRL":
         """Fit both stages on ``data`` (an InterventionalData); returns self.
 
         Raises:
@@ -531,7 +535,7 @@ class InterventionalCRL(TorchEstimator):
         self.graph_edges_ = sorted([int(a), int(b)] for a, b in graph.edges)
 
     @property
-    def graph_(self):
+    def graph_(self) -> nx.DiGraph:
         """The learned DAG over the recovered latents (``networkx.DiGraph`` over
         ``range(latent_dim)``, in the order of ``transform``'s columns)."""
         if "graph_edges_" not in vars(self):
@@ -628,7 +632,7 @@ class InterventionalCRL(TorchEstimator):
                         "gamma": weight / scale.double().numpy()[None, :]}
         self.diagnostics_ = []
 
-    def stage1_transform(self, X):
+    def stage1_transform(self, X: ArrayLike | InterventionalData) -> np.ndarray:
         """Latents of stage 1 alone (affine identification), (n, d)."""
         self._check_fitted()
         modules = self.modules_
@@ -640,12 +644,12 @@ class InterventionalCRL(TorchEstimator):
         return self._batched(lambda xb: modules["encoder"](modules["scaler"](xb)),
                              self._tensor(X))
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike | InterventionalData) -> np.ndarray:
         """Recovered latents, shape (n, latent_dim): stage 1 then the stage-2 map."""
         z_hat = self.stage1_transform(X)
         return (z_hat - self.arrays_["center"]) @ self.arrays_["gamma"].T
 
-    def diagnostics_table(self):
+    def diagnostics_table(self) -> str:
         """Stage-1 fit and the do-regime diagnostics as a short text table."""
         self._check_fitted()
         info = self.stage1_
@@ -660,7 +664,7 @@ class InterventionalCRL(TorchEstimator):
         return "\n".join(lines)
 
 
-def ioss_penalty(z, n_draws=1000, quantile=0.01):
+def ioss_penalty(z: torch.Tensor, n_draws: int = 1000, quantile: float = 0.01) -> torch.Tensor:
     """Independence-of-support penalty of a pair of latents (Ahuja et al., 2023).
 
     Both coordinates are min-max normalised; points drawn uniformly in their

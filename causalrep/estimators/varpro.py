@@ -153,7 +153,8 @@ def residual(u: torch.Tensor, basis: torch.Tensor, features: PolynomialFeatures)
     return ((u - design @ (design.T @ u)) ** 2).mean()
 
 
-def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *, search_rows=None,
+def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
+                    search_rows: np.ndarray | None = None,
                     restarts: int = 4, tolerance: float = 1e-9, seed: int = 0,
                     max_iter: int = 2000, max_search_samples: int = 20000,
                     init: np.ndarray | None = None) -> LinearCode:
