@@ -68,6 +68,9 @@ _UNCHANGED_PVALUE = 1e-3
 # The directions a fixed-value do holds constant are told apart from the others
 # when the regime's spectrum jumps by at least this factor after them.
 _FIXED_GAP = 1e3
+# Residuals below this (squared, whitened units: an RMS error of 1e-10) are
+# float64 rounding, whose digits vary with memory alignment between runs.
+_ROUNDING_ZERO = 1e-20
 # Spectrum checks of the latent dimension: a kept principal component within
 # this factor of the noise level is noise; a discarded one above it is signal.
 _SIGNAL_FACTOR = 10.0
@@ -112,7 +115,12 @@ class InterventionalCRL(TorchEstimator):
         stage1_: How stage 1 was solved and how well: ``encoder``, held-out
             ``heldout_error`` (share of the observations' variance not
             reconstructed), for the linear encoder also ``heldout_residual``
-            and ``noise_floor`` (whitened units) and the spectrum check.
+            and ``noise_floor`` (whitened units), the spectrum check, how many
+            code directions the fixed-value regimes gave in closed form
+            (``directions_from_regimes``) and the smallest over the largest
+            kept principal variance (``lift_conditioning``: near 1e-10 or below,
+            some latents are nearly deterministic functions of others and the
+            search is slow).
         diagnostics_: One record per regime and target: ``variance_ratio``
             (variance left on the intervened coordinate relative to regime 0)
             and how the direction was found.
@@ -281,14 +289,16 @@ class InterventionalCRL(TorchEstimator):
                         code.restarts, heldout_residual, floor)
         # Rounded to 12 digits: BLAS's alignment-dependent rounding must not make
         # two fits with one seed report different last digits.
-        self.history_ = {"terms": {"residual": [_rounded(code.residual)]},
-                         "val": [_rounded(heldout_residual)], "best_epoch": 0,
+        self.history_ = {"terms": {"residual": [_rounded(code.residual, _ROUNDING_ZERO)]},
+                         "val": [_rounded(heldout_residual, _ROUNDING_ZERO)], "best_epoch": 0,
                          "steps": code.iterations}
         self.stage1_ = {
-            "encoder": "linear", "heldout_error": _rounded(heldout_error),
-            "heldout_residual": _rounded(heldout_residual), "noise_floor": _rounded(floor),
-            "fit_residual": _rounded(code.residual), "restarts": code.restarts,
+            "encoder": "linear", "heldout_error": _rounded(heldout_error, _ROUNDING_ZERO),
+            "heldout_residual": _rounded(heldout_residual, _ROUNDING_ZERO),
+            "noise_floor": _rounded(floor, _ROUNDING_ZERO),
+            "fit_residual": _rounded(code.residual, _ROUNDING_ZERO), "restarts": code.restarts,
             "iterations": code.iterations, "directions_from_regimes": covered,
+            "lift_conditioning": _rounded(subspace.eigenvalues[needed - 1] / subspace.eigenvalues[0]),
             **_spectrum_check(subspace.eigenvalues, needed, subspace.noise_variance, d, p),
         }
 
@@ -688,9 +698,10 @@ def ioss_penalty(z: torch.Tensor, n_draws: int = 1000, quantile: float = 0.01) -
     return torch.quantile(nearest, 1 - quantile)
 
 
-def _rounded(value):
-    """``value`` to 12 significant digits (diagnostics, not results)."""
-    return float(f"{value:.12g}")
+def _rounded(value, zero=0.0):
+    """``value`` to 12 significant digits (diagnostics, not results); values
+    below ``zero`` (float64 rounding, not information) are reported as 0."""
+    return 0.0 if abs(value) < zero else float(f"{value:.12g}")
 
 
 def _complete(directions, found):

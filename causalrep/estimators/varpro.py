@@ -60,6 +60,8 @@ _CHUNK_ROWS = 65536
 # Rows x features^2 of one polish iteration's QR: bounds its cost when the
 # decoder has hundreds of monomials (degree 3 in 10 latents has 286).
 _POLISH_BUDGET = 4e7
+# Most L-BFGS iterations of all restarts together, in units of max_iter.
+_SEARCH_BUDGET = 3
 
 
 def n_monomials(latent_dim: int, degree: int) -> int:
@@ -134,7 +136,7 @@ class LinearCode:
             z on the samples searched, per whitened coordinate (1 = nothing
             explained).
         restarts: Initialisations tried.
-        iterations: L-BFGS iterations of the accepted solution.
+        iterations: L-BFGS iterations of all searches and of the polish.
     """
 
     basis: np.ndarray
@@ -176,7 +178,8 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
             at one value), which changes the objective's local minima: we
             measured settings where only the observational rows, and others
             where only all rows, led L-BFGS to the exact solution.
-        restarts: Most random initialisations.
+        restarts: Most random initialisations (fewer once the searches have used
+            three times ``max_iter`` iterations together).
         tolerance: Residual at which a search is accepted at once.
         seed: Seed of the initialisations and of the subsamples.
         max_iter: L-BFGS iterations per search.
@@ -221,14 +224,19 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
             value = float(residual(data, torch.from_numpy(basis), features))
         return (value, basis, 0) if value <= tolerance else None
 
-    best, attempt = None, 0
+    best, attempt, spent = None, 0, 0
     if init is not None:
         start = np.linalg.qr(init)[0]
         best = exact(pools[-1], start) or search(pools[-1], start, max_iter)
-    while (best is None or best[0] > tolerance) and attempt < restarts:
+        spent = best[2]
+    # Restarts stop at the tolerance, or once the searches together used
+    # _SEARCH_BUDGET x max_iter iterations (each costs a QR of the design).
+    while (best is None or best[0] > tolerance) and attempt < restarts \
+            and spent < _SEARCH_BUDGET * max_iter:
         attempt += 1
         pool = pools[(attempt - 1) % len(pools)]
         found = search(pool, rng.standard_normal((dim, latent_dim)), max_iter)
+        spent += found[2]
         if best is None or found[0] < best[0]:
             best = found
     polish_rows = min(max_search_samples, max(small_rows, int(_POLISH_BUDGET / n_features**2)))
@@ -236,7 +244,7 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
     value, basis, iterations = exact(polish, best[1]) or search(polish, best[1], max_iter // 2)
     basis, _ = np.linalg.qr(basis)
     return LinearCode(basis=basis, residual=value, restarts=attempt + (init is not None),
-                      iterations=best[2] + iterations)
+                      iterations=spent + iterations)
 
 
 def n_fixed_functionals(latent_dim: int, degree: int, n_targets: int) -> int:
