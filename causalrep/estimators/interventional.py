@@ -284,9 +284,10 @@ class InterventionalCRL(TorchEstimator):
         self.modules_ = modules.to(self.device_).eval()
         self.dims_ = {"dim_x": int(X.shape[1]), "encoder": "linear"}
         if self.verbose:
-            logger.info("InterventionalCRL: stage 1 done after %d L-BFGS iterations and %d "
-                        "search(es); held-out residual %.3g, noise floor %.3g", code.iterations,
-                        code.restarts, heldout_residual, floor)
+            logger.info("InterventionalCRL: stage 1 done: %d of %d code directions in closed form "
+                        "from the fixed-value regimes, then %d L-BFGS iterations over %d "
+                        "search(es); held-out residual %.3g, noise floor %.3g", covered, d,
+                        code.iterations, code.restarts, heldout_residual, floor)
         # Rounded to 12 digits: BLAS's alignment-dependent rounding must not make
         # two fits with one seed report different last digits.
         self.history_ = {"terms": {"residual": [_rounded(code.residual, _ROUNDING_ZERO)]},
