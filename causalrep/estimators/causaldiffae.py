@@ -15,8 +15,9 @@ negative ELBO written in Pyro: the prior :math:`u \sim N(0, I)` pushed through
 the causal layer, and a label-informed term that ties each :math:`z_i` to its
 label :math:`y_i` (standardised) as :math:`y_i \sim N(z_i, s^2)` with
 :math:`s` = ``label_scale``, for the samples whose labels are known. The
-ELBO is ``pyro.infer.Trace_ELBO().differentiable_loss`` of that model and the
-encoder's guide; both terms go through the shared training loop. The
+ELBO is estimated from Pyro traces of that model and the encoder's guide
+(one reparameterised sample, what ``pyro.infer.Trace_ELBO`` computes, without
+its four host reads per call); both terms go through the shared training loop. The
 diffusion times of a batch are stratified over the schedule, and the schedule
 and DDIM live in :mod:`causalrep.estimators.diffusion`.
 
@@ -45,9 +46,9 @@ import networkx as nx
 import numpy as np
 import pyro
 import pyro.distributions as dist
+import pyro.poutine as poutine
 import torch
 import torch.nn.functional as F
-from pyro.infer import Trace_ELBO
 from pyro.nn import PyroModule
 from torch import nn
 
@@ -59,15 +60,20 @@ from .diffusion import (
     ddim_times,
     noised,
     stratified_times,
-    timestep_embedding,
 )
-from .nets import MLP, Standardizer
+from .nets import (
+    MLP,
+    ConditionalDenoiser,
+    ConvEncoder,
+    Standardizer,
+    UNet,
+    VectorDenoiser,
+    VectorEncoder,
+)
 
 __all__ = ["CausalDiffAE"]
 
-_LOG_SCALE_RANGE = (-7.0, 2.0)
 _INFERENCE_BATCH = 256
-_MIN_GRID = 8
 
 
 class CausalDiffAE(TorchEstimator):
@@ -168,16 +174,16 @@ class CausalDiffAE(TorchEstimator):
         d, image_shape = dims["latent_dim"], dims["image_shape"]
         emb_dim = 4 * self.channels
         if image_shape is None:
-            encoder = _VectorEncoder(dims["dim_x"], d, self.hidden)
-            backbone = _VectorDenoiser(dims["dim_x"], emb_dim, self.hidden)
+            encoder = VectorEncoder(dims["dim_x"], d, self.hidden)
+            backbone = VectorDenoiser(dims["dim_x"], emb_dim, self.hidden)
         else:
-            encoder = _ConvEncoder(image_shape, d, self.channels)
-            backbone = _UNet(image_shape, self.channels, emb_dim)
+            encoder = ConvEncoder(image_shape, d, self.channels)
+            backbone = UNet(image_shape, self.channels, emb_dim)
         return nn.ModuleDict({
             "scaler": Standardizer(dims["dim_x"]),
             "encoder": encoder,
-            "causal": _CausalLayer(d, dims["edges"], self.hidden),
-            "denoiser": _Denoiser(backbone, d, emb_dim, image_shape),
+            "causal": CausalLayer(d, dims["edges"], self.hidden),
+            "denoiser": ConditionalDenoiser(backbone, d, emb_dim),
         })
 
     def fit(self, data):
@@ -310,9 +316,8 @@ class CausalDiffAE(TorchEstimator):
         # Validation off: a diverged network gives a NaN ELBO, which the
         # training loop reports by name, not an error inside a distribution.
         with pyro.validation_enabled(False):
-            elbo = Trace_ELBO().differentiable_loss(
-                _model, _guide, modules["causal"], mu, log_scale, labels, labeled,
-                self.label_scale)
+            elbo = _negative_elbo(modules["causal"], mu, log_scale, labels, labeled,
+                                  self.label_scale)
         return {"diffusion": F.mse_loss(eps, noise), "elbo": self.beta * elbo / n}
 
     # -- latents ----------------------------------------------------------
@@ -538,6 +543,16 @@ class CausalDiffAE(TorchEstimator):
 
 # -- the variational part (Pyro) ----------------------------------------------
 
+def _negative_elbo(*args):
+    """-ELBO of :func:`_model` and :func:`_guide` on ``args``, one reparameterised
+    draw of u: the value and gradient of ``Trace_ELBO().differentiable_loss``,
+    which also reads four values to the host per call (a wait at every step
+    on a GPU)."""
+    guide = poutine.trace(_guide).get_trace(*args)
+    model = poutine.trace(poutine.replay(_model, trace=guide)).get_trace(*args)
+    return guide.log_prob_sum() - model.log_prob_sum()
+
+
 def _model(causal, mu, log_scale, labels, labeled, label_scale):
     """Prior u ~ N(0, I), z = causal(u), labels ~ N(z, label_scale^2) where known."""
     n, d = mu.shape
@@ -555,9 +570,9 @@ def _guide(causal, mu, log_scale, labels, labeled, label_scale):
         pyro.sample("u", dist.Normal(mu, log_scale.exp()).to_event(1))
 
 
-# -- networks -------------------------------------------------------------------
+# -- the causal layer ----------------------------------------------------------
 
-class _CausalLayer(PyroModule):
+class CausalLayer(PyroModule):
     """z_i = f_i(z_pa(i)) + u_i in topological order; f_i an MLP per node with parents.
 
     Shapes:
@@ -576,163 +591,18 @@ class _CausalLayer(PyroModule):
 
     def forward(self, u, do=None):
         do = do or {}
+        # Read once: each read of a plain child announces its parameters to Pyro.
+        mechanisms = self.mechanisms
         z = [None] * u.shape[1]
         for j in self.order:
             if j in do:
                 z[j] = do[j].to(u)
             elif self.parents[j]:
                 parents = torch.stack([z[p] for p in self.parents[j]], dim=1)
-                z[j] = self.mechanisms[str(j)](parents)[:, 0] + u[:, j]
+                z[j] = mechanisms[str(j)](parents)[:, 0] + u[:, j]
             else:
                 z[j] = u[:, j]
         return torch.stack(z, dim=1)
-
-
-class _VectorEncoder(nn.Module):
-    """(n, dim_x) -> mean and log-scale of q(u | x), each (n, d)."""
-
-    def __init__(self, dim_x, d, hidden):
-        super().__init__()
-        self.net = MLP(dim_x, 2 * d, tuple(hidden), skip=True)
-
-    def forward(self, x):
-        mu, log_scale = self.net(x).chunk(2, dim=1)
-        return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
-
-
-class _ConvEncoder(nn.Module):
-    """(n, C*H*W) -> mean and log-scale of q(u | x): two strided convolutions, one plain."""
-
-    def __init__(self, image_shape, d, channels):
-        super().__init__()
-        self.image_shape = tuple(image_shape)
-        c = channels
-        self.features = nn.Sequential(
-            nn.Conv2d(image_shape[0], c, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.SiLU(), nn.Flatten())
-        with torch.no_grad():
-            flat = self.features(torch.zeros(1, *image_shape)).shape[1]
-        self.head = nn.Sequential(nn.Linear(flat, 4 * c), nn.SiLU(), nn.Linear(4 * c, 2 * d))
-
-    def forward(self, x):
-        mu, log_scale = self.head(self.features(x.view(-1, *self.image_shape))).chunk(2, dim=1)
-        return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
-
-
-class _Denoiser(nn.Module):
-    """Noise prediction eps(x_t, t, z): time and condition embeddings + a backbone.
-
-    ``keep`` (n,) in {0, 1} selects the condition (1) or a learned null
-    embedding (0), for classifier-free guidance.
-    """
-
-    def __init__(self, backbone, d, emb_dim, image_shape):
-        super().__init__()
-        self.emb_dim = emb_dim
-        self.time = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(),
-                                  nn.Linear(emb_dim, emb_dim))
-        self.condition = nn.Sequential(nn.Linear(d, emb_dim), nn.SiLU(),
-                                       nn.Linear(emb_dim, emb_dim))
-        self.null = nn.Parameter(torch.zeros(emb_dim))
-        self.backbone = backbone
-
-    def forward(self, x, t, z, keep):
-        keep = keep[:, None]
-        cond = keep * self.condition(z) + (1 - keep) * self.null
-        return self.backbone(x, self.time(timestep_embedding(t, self.emb_dim)) + cond)
-
-
-class _VectorDenoiser(nn.Module):
-    """MLP on [x_t, embedding]: (n, dim_x), (n, emb) -> (n, dim_x)."""
-
-    def __init__(self, dim_x, emb_dim, hidden):
-        super().__init__()
-        self.net = MLP(dim_x + emb_dim, dim_x, tuple(hidden))
-
-    def forward(self, x, emb):
-        return self.net(torch.cat([x, F.silu(emb)], dim=1))
-
-
-class _ResBlock(nn.Module):
-    """GroupNorm-SiLU-conv twice, the embedding as a per-channel scale and shift."""
-
-    def __init__(self, cin, cout, emb_dim):
-        super().__init__()
-        self.norm1 = nn.GroupNorm(_groups(cin), cin)
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.film = nn.Linear(emb_dim, 2 * cout)
-        self.norm2 = nn.GroupNorm(_groups(cout), cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
-        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
-
-    def forward(self, x, emb):
-        h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.film(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
-        h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
-        return h + self.skip(x)
-
-
-class _UNet(nn.Module):
-    """A small UNet: one residual block per resolution, up to two 2x downsamplings.
-
-    Shapes:
-        (n, C, H, W), (n, emb) -> (n, C, H, W)
-    """
-
-    def __init__(self, image_shape, channels, emb_dim):
-        super().__init__()
-        c_in, height, width = image_shape
-        self.patch = _patch_size(height, width)
-        c_in, height, width = c_in * self.patch ** 2, height // self.patch, width // self.patch
-        levels = 0
-        while levels < 2 and height % 2 ** (levels + 1) == 0 and width % 2 ** (levels + 1) == 0:
-            levels += 1
-        widths = [channels * m for m in (1, 2, 2)][:levels + 1]
-        self.levels = levels
-        self.inp = nn.Conv2d(c_in, widths[0], 3, padding=1)
-        self.down = nn.ModuleList(
-            _ResBlock(widths[max(i - 1, 0)], widths[i], emb_dim) for i in range(levels + 1))
-        self.mid = _ResBlock(widths[-1], widths[-1], emb_dim)
-        self.up = nn.ModuleList(
-            _ResBlock(widths[min(i + 1, levels)] + widths[i], widths[i], emb_dim)
-            for i in range(levels + 1))
-        self.out = nn.Sequential(nn.GroupNorm(_groups(widths[0]), widths[0]), nn.SiLU(),
-                                 nn.Conv2d(widths[0], c_in, 3, padding=1))
-        nn.init.zeros_(self.out[-1].weight)
-        nn.init.zeros_(self.out[-1].bias)
-
-    def forward(self, x, emb):
-        if self.patch > 1:
-            x = F.pixel_unshuffle(x, self.patch)
-        h, skips = self.inp(x), []
-        for i, block in enumerate(self.down):
-            h = block(h, emb)
-            skips.append(h)
-            if i < self.levels:
-                h = F.avg_pool2d(h, 2)
-        h = self.mid(h, emb)
-        for i in reversed(range(self.levels + 1)):
-            if i < self.levels:
-                h = F.interpolate(h, scale_factor=2, mode="nearest")
-            h = self.up[i](torch.cat([h, skips[i]], dim=1), emb)
-        h = self.out(h)
-        return F.pixel_shuffle(h, self.patch) if self.patch > 1 else h
-
-
-def _patch_size(height, width):
-    """Side of the pixel patches that become channels (space-to-depth) before
-    the UNet: the largest of 4, 2, 1 that divides the image and leaves a grid of
-    at least ``_MIN_GRID`` cells a side. A patch of side p cuts the convolution
-    cost p^2 times at the same widths, and loses no detail."""
-    for p in (4, 2):
-        if height % p == 0 and width % p == 0 and min(height, width) // p >= _MIN_GRID:
-            return p
-    return 1
-
-
-def _groups(channels):
-    return 8 if channels % 8 == 0 else 1
 
 
 def _fit_scaler(scaler, x, image):
