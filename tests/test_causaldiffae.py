@@ -36,7 +36,7 @@ def fitted(scenes):
 
 def test_fit_reads_graph_labels_and_image_shape(fitted, scenes):
     assert fitted.dims_ == {"dim_x": 256, "latent_dim": 4, "image_shape": [1, 16, 16],
-                            "edges": [[0, 2], [0, 3], [1, 2], [1, 3]]}
+                            "edges": [[0, 2], [0, 3], [1, 2], [1, 3]], "channels": 8}
     assert fitted.variables_ == ["angle", "light", "shadow_length", "shadow_position"]
     np.testing.assert_allclose(fitted.arrays_["label_mean"], scenes.Z.mean(0))
     assert set(fitted.history_["terms"]) == {"diffusion", "elbo"}
@@ -264,3 +264,29 @@ def test_negative_elbo_is_pyro_trace_elbo(fitted, scenes):
     torch.testing.assert_close(ours, theirs)
     grad = torch.autograd.grad(ours, mu, retain_graph=True)[0]
     torch.testing.assert_close(grad, torch.autograd.grad(theirs, mu)[0])
+
+
+def test_prediction_is_checked_and_kept(scenes):
+    with pytest.raises(ValueError, match=r"prediction must be one of \['eps', 'v'\], got 'x0'"):
+        CausalDiffAE(prediction="x0", **TINY).fit(scenes)
+    est = CausalDiffAE(prediction="eps", **{**TINY, "max_steps": 3}).fit(scenes)
+    assert est.prediction_ == "eps"
+
+
+def test_checkpoint_from_before_prediction_and_width_were_recorded(scenes, tmp_path):
+    # Older files hold a noise predictor, an int ``channels`` and no
+    # ``prediction_`` or ``dims_["channels"]``: they load as what they are.
+    est = CausalDiffAE(prediction="eps", **{**TINY, "max_steps": 3}).fit(scenes)
+    est.save(tmp_path / "new.pt")
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    fitted, dims = json.loads(payload["fitted"]), json.loads(payload["dims"])
+    del fitted["prediction_"], dims["channels"], payload["sha256"]
+    payload["fitted"], payload["dims"] = json.dumps(fitted), json.dumps(dims)
+    params = json.loads(payload["params"])
+    del params["prediction"]
+    payload["params"] = json.dumps(params)
+    torch.save(payload, tmp_path / "old.pt")
+    old = causalrep.load(tmp_path / "old.pt", device="cpu", allow_legacy=True)
+    assert old._prediction() == "eps" and not hasattr(old, "prediction_")
+    np.testing.assert_array_equal(old.counterfactual(scenes.X[:3], {0: 5.0}, steps=4),
+                                  est.counterfactual(scenes.X[:3], {0: 5.0}, steps=4))

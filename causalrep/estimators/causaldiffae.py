@@ -55,11 +55,14 @@ from torch import nn
 from .._validation import as_float_array, check_positive
 from .base import TorchEstimator
 from .diffusion import (
+    PREDICTIONS,
     alpha_bars,
     ddim,
     ddim_times,
+    noise_from,
     noised,
     stratified_times,
+    target,
 )
 from .nets import (
     MLP,
@@ -69,6 +72,7 @@ from .nets import (
     UNet,
     VectorDenoiser,
     VectorEncoder,
+    patch_size,
 )
 
 __all__ = ["CausalDiffAE"]
@@ -96,7 +100,18 @@ class CausalDiffAE(TorchEstimator):
         cond_dropout: Probability of training the denoiser without its
             condition; None means 0.1 when ``label_fraction < 1`` else 0.
         diffusion_steps: Number of diffusion steps T (linear schedule).
-        channels: Base width of the convolutional encoder and UNet (images).
+        prediction: What the denoiser predicts: ``"v"``, the velocity
+            :math:`\sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1 - \bar\alpha_t}\,x_0`,
+            or ``"eps"``, the noise. A noise predictor learns almost nothing
+            at the noisy end of the schedule (see
+            :mod:`~causalrep.estimators.diffusion`), where the latents decide
+            what the image shows.
+        channels: Base width of the convolutional encoder and UNet (images),
+            and a quarter of the embedding width. None: twice the number of
+            values in one of the UNet's pixel patches, at least 16 (16 for
+            16 x 16 grey images on 2 x 2 patches, 32 for 32 x 32 ones on
+            4 x 4 patches), so that turning patches into channels leaves no
+            bottleneck at the first layer; 32 for vectors.
         hidden: Widths of the hidden layers of the causal mechanisms, the
             vector encoder and the vector denoiser.
         max_steps: Optimiser steps.
@@ -118,6 +133,7 @@ class CausalDiffAE(TorchEstimator):
         dims_: ``dim_x``, ``latent_dim``, ``image_shape`` (or None), ``edges``.
         variables_: Names of the latents (from ``data.meta["variables"]``) or None.
         guidance_: Whether the denoiser was trained without condition too.
+        prediction_: What the denoiser predicts (``"v"`` or ``"eps"``).
         history_: Training history.
 
     Example:
@@ -129,13 +145,13 @@ class CausalDiffAE(TorchEstimator):
         (8, 1024)
     """
 
-    _saved_json = ("history_", "variables_", "guidance_")
+    _saved_json = ("history_", "variables_", "guidance_", "prediction_")
     _array_shapes = MappingProxyType({name: ("latent_dim",) for name in (
         "u_mean", "u_std", "label_mean", "label_std")})
 
     def __init__(self, latent_dim=None, graph=None, label_fraction=1.0, label_scale=0.1,
-                 beta=0.05, cond_dropout=None, diffusion_steps=1000, channels=32,
-                 hidden=(128, 128), max_steps=3000, max_epochs=None, batch_size=64, lr=1e-3,
+                 beta=0.05, cond_dropout=None, diffusion_steps=1000, prediction="v", channels=None,
+                 hidden=(128, 128), max_steps=1000, max_epochs=None, batch_size=48, lr=3e-3,
                  device="auto", seed=0, verbose=1, n_threads="auto"):
         self.latent_dim = latent_dim
         self.graph = graph
@@ -143,6 +159,7 @@ class CausalDiffAE(TorchEstimator):
         self.label_scale = label_scale
         self.beta = beta
         self.cond_dropout = cond_dropout
+        self.prediction = prediction
         self.diffusion_steps = diffusion_steps
         self.channels = channels
         self.hidden = hidden
@@ -172,13 +189,15 @@ class CausalDiffAE(TorchEstimator):
 
     def _build(self, dims):
         d, image_shape = dims["latent_dim"], dims["image_shape"]
-        emb_dim = 4 * self.channels
+        # Checkpoints written before ``dims_["channels"]`` existed had an int.
+        channels = dims.get("channels", self.channels)
+        emb_dim = 4 * channels
         if image_shape is None:
             encoder = VectorEncoder(dims["dim_x"], d, self.hidden)
             backbone = VectorDenoiser(dims["dim_x"], emb_dim, self.hidden)
         else:
-            encoder = ConvEncoder(image_shape, d, self.channels)
-            backbone = UNet(image_shape, self.channels, emb_dim)
+            encoder = ConvEncoder(image_shape, d, channels)
+            backbone = UNet(image_shape, channels, emb_dim)
         return nn.ModuleDict({
             "scaler": Standardizer(dims["dim_x"]),
             "encoder": encoder,
@@ -206,7 +225,8 @@ class CausalDiffAE(TorchEstimator):
                 raise ValueError(f"meta['image_shape']={image_shape} does not match "
                                  f"dim_x={data.dim_x}; expected [C, H, W] with C*H*W = dim_x")
         self.dims_ = {"dim_x": int(data.dim_x), "latent_dim": d, "image_shape": image_shape,
-                      "edges": sorted([int(a), int(b)] for a, b in graph.edges)}
+                      "edges": sorted([int(a), int(b)] for a, b in graph.edges),
+                      "channels": self._channels(image_shape)}
         variables = data.meta.get("variables")
         named = isinstance(variables, (list, tuple)) and len(variables) == d
         self.variables_ = [str(v) for v in variables] if named else None
@@ -215,6 +235,7 @@ class CausalDiffAE(TorchEstimator):
         labels, labeled = self._labels(data, d)
         dropout = self._dropout()
         self.guidance_ = dropout > 0
+        self.prediction_ = self.prediction
 
         def build():
             modules = self._build(self.dims_).to(self.device_)
@@ -228,11 +249,19 @@ class CausalDiffAE(TorchEstimator):
 
         modules, history = self._train(
             build, loss, (x, labels, labeled), max_steps=self.max_steps,
-            max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr)
+            max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr, fused=True)
         self.modules_, self.history_ = modules, history.to_dict()
         u = self._batched(self._exogenous, x)
         self.arrays_["u_mean"], self.arrays_["u_std"] = u.mean(0), u.std(0) + 1e-6
         return self
+
+    def _channels(self, image_shape):
+        if self.channels is not None:
+            return int(self.channels)
+        if image_shape is None:
+            return 32
+        values = image_shape[0] * patch_size(*image_shape[1:]) ** 2
+        return max(16, 2 * values)
 
     def _resolve_graph(self, data):
         source = self.graph if self.graph is not None else data.graph
@@ -268,7 +297,11 @@ class CausalDiffAE(TorchEstimator):
             raise ValueError("cond_dropout must be None or lie in [0, 1), "
                              f"got {self.cond_dropout!r}")
         check_positive(self.diffusion_steps, "diffusion_steps", integer=True)
-        check_positive(self.channels, "channels", integer=True)
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {list(PREDICTIONS)}, "
+                             f"got {self.prediction!r}")
+        if self.channels is not None:
+            check_positive(self.channels, "channels", integer=True)
         if self.max_epochs is not None:
             check_positive(self.max_epochs, "max_epochs", integer=True)
         if data.Z is not None and fraction > 0 and data.Z.shape[1] != d:
@@ -312,13 +345,14 @@ class CausalDiffAE(TorchEstimator):
         keep = torch.ones(n, device=x.device)
         if dropout > 0 and modules.training:
             keep = (torch.rand(n, device=x.device) >= dropout).float()
-        eps = modules["denoiser"](noised(x, t, noise, alpha_bars), t, z, keep)
+        output = modules["denoiser"](noised(x, t, noise, alpha_bars), t, z, keep)
         # Validation off: a diverged network gives a NaN ELBO, which the
         # training loop reports by name, not an error inside a distribution.
         with pyro.validation_enabled(False):
             elbo = _negative_elbo(modules["causal"], mu, log_scale, labels, labeled,
                                   self.label_scale)
-        return {"diffusion": F.mse_loss(eps, noise), "elbo": self.beta * elbo / n}
+        return {"diffusion": F.mse_loss(output, target(x, t, noise, alpha_bars, self.prediction_)),
+                "elbo": self.beta * elbo / n}
 
     # -- latents ----------------------------------------------------------
 
@@ -391,7 +425,7 @@ class CausalDiffAE(TorchEstimator):
 
     # -- diffusion --------------------------------------------------------
 
-    def invert(self, X, steps=50, refine=2):
+    def invert(self, X, steps=20, refine=0):
         """Deterministic DDIM inversion of ``X`` under its own latents.
 
         Arguments:
@@ -415,7 +449,7 @@ class CausalDiffAE(TorchEstimator):
                                   times, 1.0, invert=True, refine=refine).flatten(1),
             x, batch_size=_INFERENCE_BATCH)
 
-    def decode(self, x_T, z, steps=50, strength=1.0):
+    def decode(self, x_T, z, steps=20, strength=1.0):
         """DDIM sampling from noise ``x_T`` under latents ``z``.
 
         Arguments:
@@ -442,11 +476,11 @@ class CausalDiffAE(TorchEstimator):
                                                    times, strength, invert=False)),
             x_T, z, batch_size=_INFERENCE_BATCH)
 
-    def reconstruct(self, X, steps=50, refine=2):
+    def reconstruct(self, X, steps=20, refine=0):
         """``decode(invert(X), transform(X))``: X through the whole model, (n, dim_x)."""
         return self.decode(self.invert(X, steps, refine), self.transform(X), steps)
 
-    def counterfactual(self, X, do, steps=50, strength=1.0, refine=2):
+    def counterfactual(self, X, do, steps=20, strength=1.0, refine=0):
         """What ``X`` would have looked like under ``do``.
 
         Encodes ``X``, intervenes in the causal layer (descendants follow),
@@ -474,7 +508,7 @@ class CausalDiffAE(TorchEstimator):
         z_cf = self.intervene(X, do)
         return self.decode(self.invert(X, steps, refine), z_cf, steps, strength)
 
-    def sample(self, n, steps=50, z=None, seed=0):
+    def sample(self, n, steps=20, z=None, seed=0):
         """Draw new observations from the model.
 
         Arguments:
@@ -525,20 +559,26 @@ class CausalDiffAE(TorchEstimator):
             x = torch.clamp(x, low, high)
         return x
 
-    def _eps(self, x, t, z, strength):
+    def _eps(self, x, t, a, z, strength):
         denoiser = self.modules_["denoiser"]
         steps = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
         keep = torch.ones(x.shape[0], device=x.device)
-        eps = denoiser(x, steps, z, keep)
+        output = denoiser(x, steps, z, keep)
         if strength != 1:
-            eps = strength * eps + (1 - strength) * denoiser(x, steps, z, torch.zeros_like(keep))
-        return eps
+            output = strength * output + (1 - strength) * denoiser(x, steps, z,
+                                                                   torch.zeros_like(keep))
+        return noise_from(output, x, a, self._prediction())
 
     def _ddim(self, x, z, times, strength, invert, refine=0):
         """DDIM under latents ``z`` (standardised), see :func:`diffusion.ddim`."""
-        schedule = alpha_bars(self.diffusion_steps).to(x.device)
-        return ddim(lambda xt, t: self._eps(xt, t, z, strength), x, schedule, times,
-                    invert, refine)
+        schedule = alpha_bars(self.diffusion_steps)
+        values = dict(zip(times, schedule[torch.tensor(times)].tolist()))
+        return ddim(lambda xt, t: self._eps(xt, t, values[t], z, strength), x,
+                    schedule.to(x.device), times, invert, refine)
+
+    def _prediction(self):
+        # Checkpoints written before ``prediction`` existed hold noise predictors.
+        return getattr(self, "prediction_", "eps")
 
 
 # -- the variational part (Pyro) ----------------------------------------------
