@@ -6,7 +6,8 @@ Usage:
 On one torch thread, at the estimator's defaults, for pendulum images of
 16 x 16 and 32 x 32 (a batch of the default size):
 
-- the CPU milliseconds of each part of a step (the encoder, the causal layer
+- the CPU milliseconds of each part of a step (drawing the times and the noise,
+  the encoder, the causal layer
   with the Pyro ELBO, the denoiser, the whole forward pass, the backward pass,
   gradient clipping, Adam with its fused kernel and with its per-tensor loop)
   and of a whole step, each the median of 7 blocks of 10 repetitions;
@@ -15,7 +16,8 @@ On one torch thread, at the estimator's defaults, for pendulum images of
 - the CPU time of a whole step with the same networks and weights as plain
   ``nn.Module``s, as shipped (Pyro modules at the top: encoder, causal layer,
   denoiser) and with every submodule a Pyro module
-  (``pyro.nn.module.to_pyro_module_``), as medians of 7 blocks of 10 steps.
+  (``pyro.nn.module.to_pyro_module_``), as medians of 21 blocks of 10 steps,
+  the three variants' blocks taking turns.
 
 Writes benchmarks/results/causaldiffae_profile.json and prints markdown tables.
 """
@@ -37,11 +39,12 @@ from torch import nn
 from causalrep import CausalDiffAE
 from causalrep.estimators.base import local_params
 from causalrep.estimators.causaldiffae import _negative_elbo
-from causalrep.estimators.diffusion import alpha_bars
+from causalrep.estimators.diffusion import alpha_bars, noised, stratified_times, target
 from simulators import pendulum
 
 RESULTS = Path(__file__).resolve().parent / "results" / "causaldiffae_profile.json"
 BLOCKS, REPEATS = 7, 10
+VARIANTS = ("plain nn.Module", "Pyro at the top (shipped)", "Pyro everywhere")
 
 
 def _timed(fn):
@@ -95,7 +98,13 @@ def _step_parts(size):
         torch.nn.utils.clip_grad_norm_(parameters, 10.0)
         fused.step()
 
+    def times_and_noise():
+        steps = stratified_times(x.shape[0], est.diffusion_steps, "cpu")
+        noise = torch.randn(xs.shape)
+        return noised(xs, steps, noise, schedule), target(xs, steps, noise, schedule, "v")
+
     parts = {
+        "times, noise, noised images, targets": _timed(times_and_noise),
         "encoder forward": _timed(lambda: modules["encoder"](xs)),
         "causal layer + ELBO forward": _timed(elbo),
         "denoiser forward": _timed(lambda: modules["denoiser"](xs, t, z, keep)),
@@ -131,16 +140,15 @@ def _plain(module):
 def _pyro_overhead(size):
     est, modules, x, labels, labeled = _setup(size)
     schedule = alpha_bars(est.diffusion_steps)
-    variants = {}
-    for variant in ("plain nn.Module", "Pyro at the top (shipped)", "Pyro everywhere"):
+    steps = {}
+    for variant in VARIANTS:
         nets = est._build(est.dims_)
         nets.load_state_dict(modules.state_dict())
         nets.train()
-        if variant == "plain nn.Module":
-            for name in ("encoder", "causal", "denoiser"):
+        for name in ("encoder", "causal", "denoiser"):
+            if variant == "plain nn.Module":
                 _plain(nets[name])
-        elif variant == "Pyro everywhere":
-            for name in ("encoder", "causal", "denoiser"):
+            elif variant == "Pyro everywhere":
                 to_pyro_module_(nets[name])
         optimiser = torch.optim.Adam(nets.parameters(), lr=1e-4, fused=True)
 
@@ -149,8 +157,19 @@ def _pyro_overhead(size):
             sum(est._loss(nets, schedule, 0.0, x, labels, labeled).values()).backward()
             optimiser.step()
 
-        variants[variant] = _timed(step)
-    return {"size": size, "step_ms": variants}
+        step()
+        steps[variant] = step
+    # Blocks of the variants in turn, so that a change of the machine's load
+    # falls on all of them alike.
+    blocks = {variant: [] for variant in VARIANTS}
+    for _ in range(3 * BLOCKS):
+        for variant, step in steps.items():
+            start = time.process_time()
+            for _ in range(REPEATS):
+                step()
+            blocks[variant].append(1e3 * (time.process_time() - start) / REPEATS)
+    return {"size": size, "step_ms": {v: statistics.median(b) for v, b in blocks.items()},
+            "step_ms_blocks": blocks}
 
 
 def markdown(results):

@@ -154,8 +154,9 @@ def _before_tree(commit, directory):
     return directory
 
 
-def run(commit, cases, repeats):
-    """Every case ``repeats`` times, one process at a time; returns the records."""
+def run(commit, cases, repeats, save):
+    """Every case ``repeats`` times, one process at a time; ``save(records)``
+    after each fit, so that a run stopped half way keeps what it measured."""
     records = []
     with tempfile.TemporaryDirectory() as before:
         trees = {"this": str(ROOT), "before": _before_tree(commit, before)}
@@ -170,8 +171,8 @@ def run(commit, cases, repeats):
                     cwd=trees[spec["code"]], env=env, stdout=subprocess.PIPE, text=True,
                     check=True).stdout
                 records.append(json.loads(out.strip().splitlines()[-1]))
+                save(records)
                 print(f"{case}: {records[-1]['fit_cpu_seconds']:.1f} CPU s", flush=True)
-    return records
 
 
 def _ratio(scores, name):
@@ -241,16 +242,19 @@ def main():
         worker(args.worker)
         return
     if not args.report_only:
-        records = run(args.before, args.cases, args.repeats)
         kept = []
         if RESULTS.exists():
             old = json.loads(RESULTS.read_text())
             if old.get("format") == 2:
                 kept = [r for r in old["records"] if r["case"] not in args.cases]
-        results = {"format": 2, "before_commit": args.before, "protocol": PROTOCOL,
-                   "cpu_count": os.cpu_count(), "records": kept + records}
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2))
+
+        def save(records):
+            results = {"format": 2, "before_commit": args.before, "protocol": PROTOCOL,
+                       "cpu_count": os.cpu_count(), "records": kept + records}
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=2))
+
+        run(args.before, args.cases, args.repeats, save)
     print(markdown(json.loads(RESULTS.read_text())))
 
 

@@ -139,7 +139,7 @@ class CausalDiffAE(TorchEstimator):
     Example:
         >>> from simulators import pendulum
         >>> data = pendulum(2000, size=32)
-        >>> est = CausalDiffAE(max_steps=2000).fit(data)            # doctest: +SKIP
+        >>> est = CausalDiffAE().fit(data)                          # doctest: +SKIP
         >>> x_cf = est.counterfactual(data.X[:8], do={"angle": 30.0})  # doctest: +SKIP
         >>> x_cf.shape                                               # doctest: +SKIP
         (8, 1024)
