@@ -28,7 +28,9 @@ counterfactuals are scored with the benchmark's fixed DDIM protocol (20 steps,
 inversion with 2 refinements, as in every earlier run), with the code's own
 defaults (``counterfactual`` without DDIM arguments), and for the ``after`` and
 ``eps`` cases along a curve of DDIM steps and refinements, with the CPU time
-of one counterfactual batch at each point.
+of one counterfactual batch at each point. Also recorded: the pixel MSE of
+images decoded from standard normal noise (20 DDIM steps) under the encoded
+latents of 100 test images, against those images.
 
 The speed figure is the fit's CPU time (``time.process_time``): the machine
 may be shared, which inflates wall-clock time but hardly CPU time.
@@ -112,6 +114,18 @@ def _counterfactuals(est, test, spec, ddim):
     return {**scores, "cpu_seconds": time.process_time() - cpu}
 
 
+def _from_noise(est, test):
+    """Pixel MSE of images decoded from standard normal noise under the encoded
+    latents of test images, against those images: whether the model can draw
+    an image from its latents alone (the pendulum's images are functions of
+    them)."""
+    import numpy as np
+
+    X = test.X[:N_CF]
+    noise = np.random.default_rng(0).standard_normal(X.shape)
+    return float(np.mean((est.decode(noise, est.transform(X), PROTOCOL["steps"]) - X) ** 2))
+
+
 def worker(case):
     """Fit and score one case in this process (its code is whatever
     ``causalrep`` imports); prints the record as JSON."""
@@ -139,7 +153,8 @@ def worker(case):
               "prediction": params.get("prediction", "eps"),
               "mcc": mcc(test.Z, est.transform(test.X)).score,
               "protocol": _counterfactuals(est, test, spec, PROTOCOL),
-              "defaults": _counterfactuals(est, test, spec, {})}
+              "defaults": _counterfactuals(est, test, spec, {}),
+              "from_noise_mse": _from_noise(est, test)}
     if spec.get("curve"):
         record["curve"] = [{"steps": s, "refine": r,
                             **_counterfactuals(est, test, spec, {"steps": s, "refine": r})}
@@ -189,8 +204,9 @@ def _by_case(records):
 def markdown(results):
     cases = _by_case(results["records"])
     lines = ["| case | images | settings | steps | fit CPU (s) | fit wall (s) | load avg | MCC | "
-             "do 1: unchanged / cf, 20 steps refine 2 | do 2 | do 1, defaults | do 2 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "do 1: unchanged / cf, 20 steps refine 2 | do 2 | do 1, defaults | do 2 | "
+             "from noise MSE |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for case, runs in cases.items():
         r = runs[0]
         cpu = statistics.median(x["fit_cpu_seconds"] for x in runs)
@@ -205,7 +221,8 @@ def markdown(results):
                  for name in names]
         lines.append(f"| {case} | {r['n']} x {r['size']}x{r['size']} {r['scene']} | {settings} | "
                      f"{r['steps']} | {cpu:.1f}{times} | {wall:.1f} | {load:.1f} | "
-                     f"{r['mcc']:.4f} | " + " | ".join(cells) + " |")
+                     f"{r['mcc']:.4f} | " + " | ".join(cells) + " | "
+                     + (f"{r['from_noise_mse']:.5f}" if "from_noise_mse" in r else "-") + " |")
     if "before" in cases:
         before = statistics.median(x["fit_cpu_seconds"] for x in cases["before"])
         for case in ("after 16", "eps 16"):

@@ -6,11 +6,13 @@ layer along a known DAG turns it into causal latents, in topological order,
 
 .. math:: z_i = f_i(z_{\mathrm{pa}(i)}) + u_i,
 
-with a small MLP :math:`f_i` per node that has parents; and a denoiser
-:math:`\epsilon_\theta(x_t, t, z)` learns the reverse diffusion of :math:`x`
-conditioned on :math:`z` (a small UNet for images, an MLP for vectors).
+with a small MLP :math:`f_i` per node that has parents; and a denoiser learns
+the reverse diffusion of :math:`x` conditioned on :math:`z` (a small UNet for
+images, an MLP for vectors). It predicts the velocity
+:math:`v = \sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1 - \bar\alpha_t}\,x` of the
+noised :math:`x_t` (or the noise :math:`\epsilon` itself, ``prediction="eps"``).
 
-Training minimises the DDPM noise-prediction loss plus ``beta`` times a
+Training minimises the squared error of that prediction plus ``beta`` times a
 negative ELBO written in Pyro: the prior :math:`u \sim N(0, I)` pushed through
 the causal layer, and a label-informed term that ties each :math:`z_i` to its
 label :math:`y_i` (standardised) as :math:`y_i \sim N(z_i, s^2)` with
@@ -130,7 +132,8 @@ class CausalDiffAE(TorchEstimator):
         arrays_: ``label_mean``, ``label_std`` (d,), the units of the latents;
             ``u_mean``, ``u_std`` (d,), the spread of the encoded noise, used
             by :meth:`sample`.
-        dims_: ``dim_x``, ``latent_dim``, ``image_shape`` (or None), ``edges``.
+        dims_: ``dim_x``, ``latent_dim``, ``image_shape`` (or None), ``edges``,
+            ``channels`` (the width used).
         variables_: Names of the latents (from ``data.meta["variables"]``) or None.
         guidance_: Whether the denoiser was trained without condition too.
         prediction_: What the denoiser predicts (``"v"`` or ``"eps"``).
