@@ -1,37 +1,49 @@
-"""CausalDiffAE fit time and accuracy on pendulum images, before and after the speed-up.
+"""CausalDiffAE fit time and accuracy at its defaults, against the code before the speed-up.
 
 Usage:
-    python benchmarks/bench_causaldiffae_speed.py [--before COMMIT] [--report-only]
+    python benchmarks/bench_causaldiffae_speed.py [--cases NAME ...] [--repeats 1]
+                                                  [--before COMMIT] [--report-only]
 
-Fits run at the same time in separate processes with one torch thread each:
+Every fit runs alone in its own process (one after the other, never two at a
+time), with one torch thread unless the case says otherwise:
 
 - ``before``: the code of commit ``--before`` (the last one before the speed-up,
   unpacked with ``git archive``), 800 pendulum images of 16 x 16, with the
-  settings its benchmark used (``BEFORE``);
-- ``after 16``: this tree, the same images, ``AFTER_16``;
-- ``after 16, batch 64``: the same with ``AFTER_16_B64`` (added after the first
-  run, see docs/benchmarks.md);
-- ``after 32``: this tree, 5,000 images of 32 x 32, ``AFTER_32``; and
-  ``after 32, batch 64`` with ``AFTER_32_B64`` (also added later).
+  settings the CausalDiffAE benchmark used then (``BEFORE``);
+- ``after 16``: this tree at its defaults, the same images;
+- ``after 32`` and ``after 32, 2 threads``: this tree at its defaults, 5,000
+  pendulum images of 32 x 32, with one and with two torch threads;
+- ``eps 16`` and ``eps 32``: as ``after 16`` / ``after 32`` but with a noise
+  predictor (``prediction="eps"``), to show what the velocity target buys;
+- ``confirm morpho 28`` and ``confirm pendulum 24``: settings the defaults
+  were not chosen on (another scene, other sizes and seeds).
 
-``--cases`` runs some of them and replaces their records in the JSON.
+Each is scored on held-out images of the same simulator (another seed): the
+MCC of the latents against the true variables (500 images), and for a
+do-intervention on each of the first two variables on 100 images (the value
+another test image has, so the scene stays in the training support) the pixel
+MSE of the generated counterfactual against the simulator's true
+counterfactual, next to that of leaving the image unchanged. The
+counterfactuals are scored with the benchmark's fixed DDIM protocol (20 steps,
+inversion with 2 refinements, as in every earlier run), with the code's own
+defaults (``counterfactual`` without DDIM arguments), and for the ``after`` and
+``eps`` cases along a curve of DDIM steps and refinements, with the CPU time
+of one counterfactual batch at each point. Also recorded: the pixel MSE of
+images decoded from standard normal noise (20 DDIM steps) under the encoded
+latents of 100 test images, against those images.
 
-Each is scored on held-out images: the MCC of the latents against the true
-variables (500 images), and for do(angle) and do(light) on 100 images (the
-value another test image has, so the scene stays in the training support) the
-pixel MSE of the generated counterfactual against the simulator's true
-counterfactual, next to that of leaving the image unchanged (DDIM: 20 steps,
-inversion with 2 refinements). The primary speed figure is the fit's CPU time
-(``time.process_time``, one thread): the machine may be shared, which inflates
-wall-clock time but hardly CPU time.
-
-Writes benchmarks/results/causaldiffae_speed.json and prints a markdown table
-(``--report-only`` prints it from the JSON).
+The speed figure is the fit's CPU time (``time.process_time``): the machine
+may be shared, which inflates wall-clock time but hardly CPU time.
+``--repeats N`` fits each case N times (the scores do not change: the fits are
+seeded) and the report gives the median times. Writes
+benchmarks/results/causaldiffae_speed.json (records of other cases are kept)
+and prints markdown tables (``--report-only`` prints them from the JSON).
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,53 +54,111 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "causaldiffae_speed.json"
 BEFORE_COMMIT = "2f4886b"
 BEFORE = {"channels": 16, "batch_size": 32, "max_steps": 2000, "lr": 1e-3}
-AFTER_16 = {"channels": 16, "batch_size": 32, "max_steps": 1000, "lr": 2e-3}
-AFTER_16_B64 = {"channels": 16, "batch_size": 64, "max_steps": 1000, "lr": 3e-3}
-AFTER_32_B64 = {"channels": 16, "batch_size": 64, "max_steps": 3500, "lr": 3e-3}
-AFTER_32 = {"channels": 16, "batch_size": 32, "max_steps": 4000, "lr": 2e-3}
+PENDULUM_16 = {"scene": "pendulum", "n": 800, "size": 16, "seed": 0}
+PENDULUM_32 = {"scene": "pendulum", "n": 5000, "size": 32, "seed": 0}
 CASES = {
-    "before": {"n": 800, "size": 16, "params": BEFORE, "code": "before"},
-    "after 16": {"n": 800, "size": 16, "params": AFTER_16, "code": "this"},
-    "after 16, batch 64": {"n": 800, "size": 16, "params": AFTER_16_B64, "code": "this"},
-    "after 32": {"n": 5000, "size": 32, "params": AFTER_32, "code": "this"},
-    "after 32, batch 64": {"n": 5000, "size": 32, "params": AFTER_32_B64, "code": "this"},
+    "before": {**PENDULUM_16, "params": BEFORE, "code": "before"},
+    "after 16": {**PENDULUM_16, "params": {}, "code": "this", "curve": True},
+    "after 32": {**PENDULUM_32, "params": {}, "code": "this", "curve": True},
+    "after 32, 2 threads": {**PENDULUM_32, "params": {}, "code": "this", "threads": 2},
+    "eps 16": {**PENDULUM_16, "params": {"prediction": "eps"}, "code": "this", "curve": True},
+    "eps 32": {**PENDULUM_32, "params": {"prediction": "eps"}, "code": "this", "curve": True},
+    "confirm morpho 28": {"scene": "morpho_digits", "n": 3000, "size": 28, "seed": 1,
+                          "params": {}, "code": "this"},
+    "confirm pendulum 24": {"scene": "pendulum", "n": 2000, "size": 24, "seed": 2,
+                            "params": {}, "code": "this"},
 }
-DDIM = {"steps": 20, "refine": 2}
+PROTOCOL = {"steps": 20, "refine": 2}
+CURVE = [(5, 0), (10, 0), (15, 0), (20, 0), (30, 0), (50, 0), (100, 0),
+         (10, 1), (20, 1), (50, 1), (10, 2), (20, 2), (50, 2)]
+N_TEST, N_CF = 500, 100
+
+
+def _scene(name, n, size, seed):
+    import simulators
+
+    return simulators.pendulum(n, size=size, seed=seed) if name == "pendulum" \
+        else simulators.morpho_digits(n, size=size, seed=seed)
+
+
+def _truth(name, data, index, do, size):
+    import numpy as np
+
+    import simulators
+
+    noise = np.asarray(data.meta["noise"])[index]
+    if name == "pendulum":
+        return simulators.pendulum_counterfactual(data.Z[index], noise, do, size=size)[0]
+    digits = np.asarray(data.meta["digit"])[index]
+    return simulators.morpho_counterfactual(data.Z[index], noise, digits, do, size=size)[0]
+
+
+def _counterfactuals(est, test, spec, ddim):
+    """Pixel MSE of do(variable) counterfactuals and of the unchanged images,
+    for the first two variables; ``ddim`` {} uses the estimator's defaults."""
+    import numpy as np
+
+    index = np.arange(N_CF)
+    X, Z = test.X[index], test.Z[index]
+    rng = np.random.default_rng(0)
+    cpu = time.process_time()
+    x_T = est.invert(X, **ddim)
+    decode = {"steps": ddim["steps"]} if ddim else {}
+    scores = {}
+    for j, name in enumerate(test.meta["variables"][:2]):
+        values = Z[rng.permutation(N_CF), j]
+        truth = _truth(spec["scene"], test, index, {j: values}, spec["size"])
+        generated = est.decode(x_T, est.intervene(X, {j: values}), **decode)
+        scores[name] = {"mse": float(np.mean((generated - truth) ** 2)),
+                        "unchanged_mse": float(np.mean((X - truth) ** 2))}
+    return {**scores, "cpu_seconds": time.process_time() - cpu}
+
+
+def _from_noise(est, test):
+    """Pixel MSE of images decoded from standard normal noise under the encoded
+    latents of test images, against those images: whether the model can draw
+    an image from its latents alone (the pendulum's images are functions of
+    them)."""
+    import numpy as np
+
+    X = test.X[:N_CF]
+    noise = np.random.default_rng(0).standard_normal(X.shape)
+    return float(np.mean((est.decode(noise, est.transform(X), PROTOCOL["steps"]) - X) ** 2))
 
 
 def worker(case):
     """Fit and score one case in this process (its code is whatever
     ``causalrep`` imports); prints the record as JSON."""
-    import numpy as np
     import torch
 
     from causalrep import CausalDiffAE
     from causalrep.identifiability import mcc
-    from simulators import pendulum, pendulum_counterfactual
 
-    torch.set_num_threads(1)
     spec = CASES[case]
-    train = pendulum(spec["n"], size=spec["size"], seed=0)
-    test = pendulum(500, size=spec["size"], seed=1)
-    est = CausalDiffAE(verbose=0, device="cpu", seed=0, **spec["params"])
+    torch.set_num_threads(spec.get("threads", 1))
+    train = _scene(spec["scene"], spec["n"], spec["size"], spec["seed"])
+    test = _scene(spec["scene"], N_TEST, spec["size"], spec["seed"] + 1)
+    # The code before the speed-up has no n_threads; None leaves torch's setting here.
+    threads = {"n_threads": None} if spec["code"] == "this" else {}
+    est = CausalDiffAE(verbose=0, device="cpu", seed=spec["seed"], **threads, **spec["params"])
     cpu, wall = time.process_time(), time.perf_counter()
     est.fit(train)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    params = est.get_params()
     record = {"case": case, **spec, "fit_cpu_seconds": cpu, "fit_seconds": wall,
-              "load_average": os.getloadavg(), "steps": est.history_["steps"],
-              "mcc": mcc(test.Z, est.transform(test.X)).score, "interventions": {}}
-    index = np.arange(100)
-    X, Z = test.X[index], test.Z[index]
-    noise = np.asarray(test.meta["noise"])[index]
-    rng = np.random.default_rng(0)
-    x_T = est.invert(X, **DDIM)
-    for j, name in enumerate(test.meta["variables"][:2]):
-        values = Z[rng.permutation(len(index)), j]
-        truth, _ = pendulum_counterfactual(Z, noise, {j: values}, size=spec["size"])
-        generated = est.decode(x_T, est.intervene(X, {j: values}), DDIM["steps"])
-        record["interventions"][name] = {
-            "mse": float(np.mean((generated - truth) ** 2)),
-            "unchanged_mse": float(np.mean((X - truth) ** 2))}
+              "load_average": os.getloadavg(), "threads": torch.get_num_threads(),
+              "steps": est.history_["steps"],
+              "settings": {k: params[k] for k in ("channels", "batch_size", "lr", "max_steps")},
+              "width": getattr(est, "dims_", {}).get("channels", params["channels"]),
+              "prediction": params.get("prediction", "eps"),
+              "mcc": mcc(test.Z, est.transform(test.X)).score,
+              "protocol": _counterfactuals(est, test, spec, PROTOCOL),
+              "defaults": _counterfactuals(est, test, spec, {}),
+              "from_noise_mse": _from_noise(est, test)}
+    if spec.get("curve"):
+        record["curve"] = [{"steps": s, "refine": r,
+                            **_counterfactuals(est, test, spec, {"steps": s, "refine": r})}
+                           for s, r in CURVE]
     print(json.dumps(record), flush=True)
 
 
@@ -99,43 +169,79 @@ def _before_tree(commit, directory):
     return directory
 
 
-def run(commit, cases):
+def run(commit, cases, repeats, save):
+    """Every case ``repeats`` times, one process at a time; ``save(records)``
+    after each fit, so that a run stopped half way keeps what it measured."""
+    records = []
     with tempfile.TemporaryDirectory() as before:
         trees = {"this": str(ROOT), "before": _before_tree(commit, before)}
-        start = time.perf_counter()
-        running = {}
         for case in cases:
             spec = CASES[case]
-            env = {**os.environ, "PYTHONPATH": trees[spec["code"]], "OMP_NUM_THREADS": "1",
-                   "MKL_NUM_THREADS": "1"}
-            running[case] = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--worker", case],
-                cwd=trees[spec["code"]], env=env, stdout=subprocess.PIPE, text=True)
-        records = []
-        for case, process in running.items():
-            out, _ = process.communicate()
-            if process.returncode:
-                raise RuntimeError(f"case {case!r} failed with exit status {process.returncode}")
-            records.append(json.loads(out.strip().splitlines()[-1]))
-    return {"before_commit": commit, "ddim": DDIM, "wall_seconds": time.perf_counter() - start,
-            "cpu_count": os.cpu_count(), "records": records}
+            threads = str(spec.get("threads", 1))
+            env = {**os.environ, "PYTHONPATH": trees[spec["code"]], "OMP_NUM_THREADS": threads,
+                   "MKL_NUM_THREADS": threads}
+            for _ in range(repeats):
+                out = subprocess.run(
+                    [sys.executable, str(Path(__file__).resolve()), "--worker", case],
+                    cwd=trees[spec["code"]], env=env, stdout=subprocess.PIPE, text=True,
+                    check=True).stdout
+                records.append(json.loads(out.strip().splitlines()[-1]))
+                save(records)
+                print(f"{case}: {records[-1]['fit_cpu_seconds']:.1f} CPU s", flush=True)
+
+
+def _ratio(scores, name):
+    return scores[name]["unchanged_mse"] / scores[name]["mse"]
+
+
+def _by_case(records):
+    cases = {}
+    for r in records:
+        cases.setdefault(r["case"], []).append(r)
+    return cases
 
 
 def markdown(results):
-    lines = ["| case | images | steps | fit CPU (s) | fit wall (s) | load avg | MCC | "
-             + " | ".join(f"do({v}) MSE / unchanged (x lower)" for v in ("angle", "light")) + " |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in results["records"]:
-        cells = [f"{i['mse']:.5f} / {i['unchanged_mse']:.5f} ({i['unchanged_mse'] / i['mse']:.1f}x)"
-                 for i in r["interventions"].values()]
-        lines.append(f"| {r['case']} | {r['n']} x {r['size']}x{r['size']} | {r['steps']} | "
-                     f"{r['fit_cpu_seconds']:.0f} | {r['fit_seconds']:.0f} | "
-                     f"{r['load_average'][0]:.1f} | {r['mcc']:.4f} | " + " | ".join(cells) + " |")
-    by_case = {r["case"]: r for r in results["records"]}
-    for case in ("after 16", "after 16, batch 64"):
-        if "before" in by_case and case in by_case:
-            ratio = by_case["before"]["fit_cpu_seconds"] / by_case[case]["fit_cpu_seconds"]
-            lines += ["", f"{case}: the fit takes {ratio:.1f}x less CPU time than before."]
+    cases = _by_case(results["records"])
+    lines = ["| case | images | settings | steps | fit CPU (s) | fit wall (s) | load avg | MCC | "
+             "do 1: unchanged / cf, 20 steps refine 2 | do 2 | do 1, defaults | do 2 | "
+             "from noise MSE |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for case, runs in cases.items():
+        r = runs[0]
+        cpu = statistics.median(x["fit_cpu_seconds"] for x in runs)
+        wall = statistics.median(x["fit_seconds"] for x in runs)
+        load = statistics.median(x["load_average"][0] for x in runs)
+        names = [k for k in r["protocol"] if k != "cpu_seconds"]
+        s = r["settings"]
+        settings = (f"width {r['width']}, batch {s['batch_size']}, lr {s['lr']:g}, "
+                    f"{r['prediction']}, {r['threads']} thread{'s' if r['threads'] > 1 else ''}")
+        times = "" if len(runs) == 1 else f" (median of {len(runs)})"
+        cells = [f"{_ratio(r[kind], name):.1f}x" for kind in ("protocol", "defaults")
+                 for name in names]
+        lines.append(f"| {case} | {r['n']} x {r['size']}x{r['size']} {r['scene']} | {settings} | "
+                     f"{r['steps']} | {cpu:.1f}{times} | {wall:.1f} | {load:.1f} | "
+                     f"{r['mcc']:.4f} | " + " | ".join(cells) + " | "
+                     + (f"{r['from_noise_mse']:.5f}" if "from_noise_mse" in r else "-") + " |")
+    if "before" in cases:
+        before = statistics.median(x["fit_cpu_seconds"] for x in cases["before"])
+        for case in ("after 16", "eps 16"):
+            if case in cases:
+                after = statistics.median(x["fit_cpu_seconds"] for x in cases[case])
+                lines += ["", f"{case}: the fit takes {before / after:.1f}x less CPU time "
+                              "than before."]
+    for case, runs in cases.items():
+        if "curve" not in runs[0]:
+            continue
+        names = [k for k in runs[0]["curve"][0] if k not in ("steps", "refine", "cpu_seconds")]
+        lines += ["", f"DDIM curve, {case}: unchanged MSE / counterfactual MSE "
+                      "(higher is better), CPU s of inverting and decoding 100 images twice",
+                  "", "| steps | refine | " + " | ".join(f"do({n})" for n in names)
+                  + " | CPU (s) |", "|---|---|" + "---|" * len(names) + "---|"]
+        for point in runs[0]["curve"]:
+            lines.append(f"| {point['steps']} | {point['refine']} | "
+                         + " | ".join(f"{_ratio(point, n):.1f}x" for n in names)
+                         + f" | {point['cpu_seconds']:.1f} |")
     return "\n".join(lines)
 
 
@@ -143,6 +249,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default=BEFORE_COMMIT)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES),
                         help="run these cases only; their records replace those of the "
                              "same name in the JSON")
@@ -152,13 +259,19 @@ def main():
         worker(args.worker)
         return
     if not args.report_only:
-        results = run(args.before, args.cases)
-        if RESULTS.exists() and set(args.cases) != set(CASES):
-            kept = [r for r in json.loads(RESULTS.read_text())["records"]
-                    if r["case"] not in args.cases]
-            results["records"] = kept + results["records"]
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2))
+        kept = []
+        if RESULTS.exists():
+            old = json.loads(RESULTS.read_text())
+            if old.get("format") == 2:
+                kept = [r for r in old["records"] if r["case"] not in args.cases]
+
+        def save(records):
+            results = {"format": 2, "before_commit": args.before, "protocol": PROTOCOL,
+                       "cpu_count": os.cpu_count(), "records": kept + records}
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=2))
+
+        run(args.before, args.cases, args.repeats, save)
     print(markdown(json.loads(RESULTS.read_text())))
 
 

@@ -13,7 +13,11 @@ pendulum images of 32 x 32), fit once at the estimator's defaults (or
 - the fit's wall-clock and CPU seconds, its optimiser steps and steps per second;
 - the peak memory: ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU the
   peak resident set size of the process (each case runs in its own process, so
-  that the figure is the case's own).
+  that the figure is the case's own);
+- on CUDA, the host synchronisations of the fit, counted with
+  ``torch.cuda.set_sync_debug_mode("warn")`` (one warning per synchronising
+  call), in total and per optimiser step: the training loop reads its loss
+  terms once per epoch, so a figure near 0 per step says the steps do not wait.
 
 ``--tiny`` shrinks data and steps to seconds and runs the cases in this process
 (the tests run it on the CPU). Writes ``benchmarks/results/gpu.json`` (or
@@ -21,12 +25,14 @@ pendulum images of 32 x 32), fit once at the estimator's defaults (or
 """
 
 import argparse
+import contextlib
 import json
 import platform
 import resource
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -82,11 +88,12 @@ def measure(name, device, max_steps=None, tiny=False):
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    cpu, wall = time.process_time(), time.perf_counter()
-    estimator.fit(data)
-    if cuda:
-        torch.cuda.synchronize()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with _sync_counter(cuda) as syncs:
+        cpu, wall = time.process_time(), time.perf_counter()
+        estimator.fit(data)
+        if cuda:
+            torch.cuda.synchronize()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     steps = estimator.history_.get("steps", 0) if isinstance(estimator.history_, dict) else 0
     if cuda:
         peak, kind = torch.cuda.max_memory_allocated(), "cuda max_memory_allocated"
@@ -96,19 +103,43 @@ def measure(name, device, max_steps=None, tiny=False):
     return {"estimator": name, "n": data.n, "dim_x": data.dim_x, "device": str(estimator.device_),
             "steps": steps, "fit_seconds": wall, "fit_cpu_seconds": cpu,
             "steps_per_second": steps / wall if wall > 0 else None,
-            "peak_memory_bytes": peak, "peak_memory_kind": kind}
+            "peak_memory_bytes": peak, "peak_memory_kind": kind,
+            "host_syncs": len(syncs) if cuda else None,
+            "host_syncs_per_step": len(syncs) / steps if cuda and steps else None}
+
+
+@contextlib.contextmanager
+def _sync_counter(cuda):
+    """A list that collects CUDA's synchronisation warnings raised in the block."""
+    if not cuda:
+        yield []
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            yield caught
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    caught[:] = [w for w in caught if "synchroniz" in str(w.message)]
 
 
 def markdown(records):
     header = ("| estimator | n | dim_x | device | steps | fit (s) | CPU (s) | steps/s | "
-              "peak memory (MiB) |")
-    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+              "peak memory (MiB) | host syncs per step |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         rate = "-" if r["steps_per_second"] is None else f"{r['steps_per_second']:.1f}"
         lines.append(f"| {r['estimator']} | {r['n']} | {r['dim_x']} | {r['device']} | "
                      f"{r['steps']} | {r['fit_seconds']:.1f} | {r['fit_cpu_seconds']:.1f} | "
-                     f"{rate} | {r['peak_memory_bytes'] / 2**20:.0f} ({r['peak_memory_kind']}) |")
+                     f"{rate} | {r['peak_memory_bytes'] / 2**20:.0f} ({r['peak_memory_kind']}) | "
+                     f"{_syncs(r)} |")
     return "\n".join(lines)
+
+
+def _syncs(record):
+    per_step = record.get("host_syncs_per_step")
+    return "-" if per_step is None else f"{per_step:.2f} ({record['host_syncs']})"
 
 
 def main(argv=None):

@@ -33,6 +33,8 @@ def test_tiny_run_measures_every_estimator(tmp_path, capsys):
         assert record["device"] == "cpu" and record["peak_memory_kind"] == "peak RSS"
         assert record["peak_memory_bytes"] > 2**20
         assert record["fit_cpu_seconds"] > 0 and record["fit_seconds"] > 0
+        # Synchronisations are counted on CUDA only.
+        assert record["host_syncs"] is None and record["host_syncs_per_step"] is None
     assert records["CausalDiffAE"]["steps"] >= bench.TINY_STEPS
     assert records["CausalDiffAE"]["steps_per_second"] > 0
     assert "| CausalDiffAE | 100 | 256 | cpu |" in capsys.readouterr().out

@@ -36,7 +36,7 @@ def fitted(scenes):
 
 def test_fit_reads_graph_labels_and_image_shape(fitted, scenes):
     assert fitted.dims_ == {"dim_x": 256, "latent_dim": 4, "image_shape": [1, 16, 16],
-                            "edges": [[0, 2], [0, 3], [1, 2], [1, 3]]}
+                            "edges": [[0, 2], [0, 3], [1, 2], [1, 3]], "channels": 8}
     assert fitted.variables_ == ["angle", "light", "shadow_length", "shadow_position"]
     np.testing.assert_allclose(fitted.arrays_["label_mean"], scenes.Z.mean(0))
     assert set(fitted.history_["terms"]) == {"diffusion", "elbo"}
@@ -190,21 +190,103 @@ def test_fit_leaves_global_rng_and_pyro_param_store_alone(scenes):
 
 
 def test_loss_reads_nothing_from_the_device(scenes, monkeypatch):
-    import sys
+    # Any value read to the host inside the loss (a float(), an .item(), a
+    # Python branch on a tensor, boolean-mask indexing) would make a GPU wait
+    # at every step: count them while the loss runs, wherever they happen
+    # (the estimator, its networks, the diffusion helpers, Pyro).
+    inside, reads = [False], []
+    loss = CausalDiffAE._loss
 
-    from causalrep.estimators import causaldiffae, diffusion
+    def watched(self, *args, **kwargs):
+        inside[0] = True
+        try:
+            return loss(self, *args, **kwargs)
+        finally:
+            inside[0] = False
 
-    files = {causaldiffae.__file__, diffusion.__file__}
-    reads = []
-    for name in ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__"):
+    monkeypatch.setattr(CausalDiffAE, "_loss", watched)
+    for name in ("item", "tolist", "cpu", "numpy", "nonzero", "__float__", "__int__", "__bool__",
+                 "__index__"):
         original = getattr(torch.Tensor, name)
 
-        def spy(self, *args, __original=original, **kwargs):
-            frame = sys._getframe(1)
-            if frame.f_code.co_filename in files and frame.f_code.co_name in ("_loss", "_model"):
-                reads.append(frame.f_code.co_name)
+        def spy(self, *args, __original=original, __name=name, **kwargs):
+            if inside[0]:
+                reads.append(__name)
             return __original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, spy)
-    CausalDiffAE(**{**TINY, "max_steps": 3, "label_fraction": 0.5}).fit(scenes)
+    getitem = torch.Tensor.__getitem__
+
+    def index_spy(self, index):
+        parts = index if isinstance(index, tuple) else (index,)
+        if inside[0] and any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in parts):
+            reads.append("boolean mask")
+        return getitem(self, index)
+
+    monkeypatch.setattr(torch.Tensor, "__getitem__", index_spy)
+    est = CausalDiffAE(**{**TINY, "max_steps": 3, "label_fraction": 0.5}).fit(scenes)
+    assert est.history_["steps"] >= 3
     assert reads == []
+
+
+def test_the_read_counter_sees_a_read_in_the_loss(scenes, monkeypatch):
+    # The counter above must be able to fail: a loss that reads a value is caught.
+    loss = CausalDiffAE._loss
+
+    def reading(self, *args, **kwargs):
+        terms = loss(self, *args, **kwargs)
+        if terms["diffusion"] > 1e9:
+            raise AssertionError("unreachable")
+        return terms
+
+    monkeypatch.setattr(CausalDiffAE, "_loss", reading)
+    with pytest.raises(AssertionError, match="boolean mask|__bool__"):
+        test_loss_reads_nothing_from_the_device(scenes, monkeypatch)
+
+
+def test_negative_elbo_is_pyro_trace_elbo(fitted, scenes):
+    import pyro
+    from pyro.infer import Trace_ELBO
+
+    from causalrep.estimators.base import local_params
+    from causalrep.estimators.causaldiffae import _guide, _model, _negative_elbo
+
+    x = fitted._shaped(fitted.modules_["scaler"](torch.tensor(scenes.X[:16])))
+    mu, log_scale = fitted.modules_["encoder"](x)
+    labels = torch.tensor((scenes.Z[:16] - scenes.Z.mean(0)) / scenes.Z.std(0), dtype=torch.float32)
+    labeled = torch.arange(16) % 3 > 0
+    args = (fitted.modules_["causal"], mu, log_scale, labels, labeled, 0.1)
+    with local_params(), pyro.validation_enabled(False):
+        torch.manual_seed(3)
+        ours = _negative_elbo(*args)
+        torch.manual_seed(3)
+        theirs = Trace_ELBO().differentiable_loss(_model, _guide, *args)
+    torch.testing.assert_close(ours, theirs)
+    grad = torch.autograd.grad(ours, mu, retain_graph=True)[0]
+    torch.testing.assert_close(grad, torch.autograd.grad(theirs, mu)[0])
+
+
+def test_prediction_is_checked_and_kept(scenes):
+    with pytest.raises(ValueError, match=r"prediction must be one of \['eps', 'v'\], got 'x0'"):
+        CausalDiffAE(prediction="x0", **TINY).fit(scenes)
+    est = CausalDiffAE(prediction="eps", **{**TINY, "max_steps": 3}).fit(scenes)
+    assert est.prediction_ == "eps"
+
+
+def test_checkpoint_from_before_prediction_and_width_were_recorded(scenes, tmp_path):
+    # Older files hold a noise predictor, an int ``channels`` and no
+    # ``prediction_`` or ``dims_["channels"]``: they load as what they are.
+    est = CausalDiffAE(prediction="eps", **{**TINY, "max_steps": 3}).fit(scenes)
+    est.save(tmp_path / "new.pt")
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    fitted, dims = json.loads(payload["fitted"]), json.loads(payload["dims"])
+    del fitted["prediction_"], dims["channels"], payload["sha256"]
+    payload["fitted"], payload["dims"] = json.dumps(fitted), json.dumps(dims)
+    params = json.loads(payload["params"])
+    del params["prediction"]
+    payload["params"] = json.dumps(params)
+    torch.save(payload, tmp_path / "old.pt")
+    old = causalrep.load(tmp_path / "old.pt", device="cpu", allow_legacy=True)
+    assert old._prediction() == "eps" and not hasattr(old, "prediction_")
+    np.testing.assert_array_equal(old.counterfactual(scenes.X[:3], {0: 5.0}, steps=4),
+                                  est.counterfactual(scenes.X[:3], {0: 5.0}, steps=4))

@@ -1,4 +1,4 @@
-"""The diffusion schedule, training times and DDIM (causalrep.estimators.diffusion)."""
+"""The diffusion schedule, training times and targets, and DDIM (causalrep.estimators.diffusion)."""
 
 import math
 
@@ -10,8 +10,10 @@ from causalrep.estimators.diffusion import (
     alpha_bars,
     ddim,
     ddim_times,
+    noise_from,
     noised,
     stratified_times,
+    target,
     timestep_embedding,
 )
 
@@ -67,3 +69,41 @@ def test_inversion_with_refinement_is_retraced_by_sampling():
         noise = ddim(eps, x, a, times, invert=True, refine=refine)
         errors.append(float((ddim(eps, noise, a, times, invert=False) - x).abs().max()))
     assert errors[1] < 1e-3 and errors[0] > 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(t=st.integers(0, 999), seed=st.integers(0, 2**31 - 1), prediction=st.sampled_from(["eps", "v"]))
+def test_a_perfect_prediction_gives_back_the_noise_and_the_data(t, seed, prediction):
+    # Whatever the step, the target of either kind converts back to the noise,
+    # and DDIM's clean-data estimate from that noise is the data.
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(3, 1, 4, 4, generator=generator, dtype=torch.float64) * 2 - 1
+    noise = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+    schedule = alpha_bars(1000).double()
+    steps = torch.full((3,), t)
+    x_t = noised(x, steps, noise, schedule)
+    a = float(schedule[t])
+    eps = noise_from(target(x, steps, noise, schedule, prediction), x_t, a, prediction)
+    torch.testing.assert_close(eps, noise)
+    torch.testing.assert_close((x_t - math.sqrt(1 - a) * eps) / math.sqrt(a), x, rtol=0, atol=1e-6)
+
+
+def test_velocity_weighs_the_noisy_end_where_noise_prediction_does_not():
+    # The same error of the clean-image estimate costs a noise predictor
+    # SNR times as much and a velocity predictor 1 / (1 - alpha_bar) times.
+    schedule = alpha_bars(1000).double()
+    x = torch.zeros(2, 8, dtype=torch.float64)
+    noise = torch.ones(2, 8, dtype=torch.float64)
+    for t in (10, 500, 999):
+        steps = torch.full((2,), t)
+        a = float(schedule[t])
+        x_t = noised(x, steps, noise, schedule)
+        wrong = x + 0.1
+        # The prediction of each kind that implies the clean estimate ``wrong``.
+        eps_wrong = (x_t - math.sqrt(a) * wrong) / math.sqrt(1 - a)
+        v_wrong = (math.sqrt(a) * x_t - wrong) / math.sqrt(1 - a)
+        eps_cost = ((eps_wrong - target(x, steps, noise, schedule, "eps")) ** 2).mean()
+        v_cost = ((v_wrong - target(x, steps, noise, schedule, "v")) ** 2).mean()
+        assert math.isclose(eps_cost, 0.01 * a / (1 - a), rel_tol=1e-9)
+        assert math.isclose(v_cost, 0.01 / (1 - a), rel_tol=1e-9)
+    assert v_cost >= 0.01 > 1e-4 > eps_cost

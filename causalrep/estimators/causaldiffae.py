@@ -6,17 +6,20 @@ layer along a known DAG turns it into causal latents, in topological order,
 
 .. math:: z_i = f_i(z_{\mathrm{pa}(i)}) + u_i,
 
-with a small MLP :math:`f_i` per node that has parents; and a denoiser
-:math:`\epsilon_\theta(x_t, t, z)` learns the reverse diffusion of :math:`x`
-conditioned on :math:`z` (a small UNet for images, an MLP for vectors).
+with a small MLP :math:`f_i` per node that has parents; and a denoiser learns
+the reverse diffusion of :math:`x` conditioned on :math:`z` (a small UNet for
+images, an MLP for vectors). It predicts the velocity
+:math:`v = \sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1 - \bar\alpha_t}\,x` of the
+noised :math:`x_t` (or the noise :math:`\epsilon` itself, ``prediction="eps"``).
 
-Training minimises the DDPM noise-prediction loss plus ``beta`` times a
+Training minimises the squared error of that prediction plus ``beta`` times a
 negative ELBO written in Pyro: the prior :math:`u \sim N(0, I)` pushed through
 the causal layer, and a label-informed term that ties each :math:`z_i` to its
 label :math:`y_i` (standardised) as :math:`y_i \sim N(z_i, s^2)` with
 :math:`s` = ``label_scale``, for the samples whose labels are known. The
-ELBO is ``pyro.infer.Trace_ELBO().differentiable_loss`` of that model and the
-encoder's guide; both terms go through the shared training loop. The
+ELBO is estimated from Pyro traces of that model and the encoder's guide
+(one reparameterised sample, what ``pyro.infer.Trace_ELBO`` computes, without
+its four host reads per call); both terms go through the shared training loop. The
 diffusion times of a batch are stratified over the schedule, and the schedule
 and DDIM live in :mod:`causalrep.estimators.diffusion`.
 
@@ -45,29 +48,38 @@ import networkx as nx
 import numpy as np
 import pyro
 import pyro.distributions as dist
+import pyro.poutine as poutine
 import torch
 import torch.nn.functional as F
-from pyro.infer import Trace_ELBO
 from pyro.nn import PyroModule
 from torch import nn
 
 from .._validation import as_float_array, check_positive
 from .base import TorchEstimator
 from .diffusion import (
+    PREDICTIONS,
     alpha_bars,
     ddim,
     ddim_times,
+    noise_from,
     noised,
     stratified_times,
-    timestep_embedding,
+    target,
 )
-from .nets import MLP, Standardizer
+from .nets import (
+    MLP,
+    ConditionalDenoiser,
+    ConvEncoder,
+    Standardizer,
+    UNet,
+    VectorDenoiser,
+    VectorEncoder,
+    patch_size,
+)
 
 __all__ = ["CausalDiffAE"]
 
-_LOG_SCALE_RANGE = (-7.0, 2.0)
 _INFERENCE_BATCH = 256
-_MIN_GRID = 8
 
 
 class CausalDiffAE(TorchEstimator):
@@ -90,7 +102,18 @@ class CausalDiffAE(TorchEstimator):
         cond_dropout: Probability of training the denoiser without its
             condition; None means 0.1 when ``label_fraction < 1`` else 0.
         diffusion_steps: Number of diffusion steps T (linear schedule).
-        channels: Base width of the convolutional encoder and UNet (images).
+        prediction: What the denoiser predicts: ``"v"``, the velocity
+            :math:`\sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1 - \bar\alpha_t}\,x_0`,
+            or ``"eps"``, the noise. A noise predictor learns almost nothing
+            at the noisy end of the schedule (see
+            :mod:`~causalrep.estimators.diffusion`), where the latents decide
+            what the image shows.
+        channels: Base width of the convolutional encoder and UNet (images),
+            and a quarter of the embedding width. None: twice the number of
+            values in one of the UNet's pixel patches, at least 16 (16 for
+            16 x 16 grey images on 2 x 2 patches, 32 for 32 x 32 ones on
+            4 x 4 patches), so that turning patches into channels leaves no
+            bottleneck at the first layer; 32 for vectors.
         hidden: Widths of the hidden layers of the causal mechanisms, the
             vector encoder and the vector denoiser.
         max_steps: Optimiser steps.
@@ -109,27 +132,29 @@ class CausalDiffAE(TorchEstimator):
         arrays_: ``label_mean``, ``label_std`` (d,), the units of the latents;
             ``u_mean``, ``u_std`` (d,), the spread of the encoded noise, used
             by :meth:`sample`.
-        dims_: ``dim_x``, ``latent_dim``, ``image_shape`` (or None), ``edges``.
+        dims_: ``dim_x``, ``latent_dim``, ``image_shape`` (or None), ``edges``,
+            ``channels`` (the width used).
         variables_: Names of the latents (from ``data.meta["variables"]``) or None.
         guidance_: Whether the denoiser was trained without condition too.
+        prediction_: What the denoiser predicts (``"v"`` or ``"eps"``).
         history_: Training history.
 
     Example:
         >>> from simulators import pendulum
         >>> data = pendulum(2000, size=32)
-        >>> est = CausalDiffAE(max_steps=2000).fit(data)            # doctest: +SKIP
+        >>> est = CausalDiffAE().fit(data)                          # doctest: +SKIP
         >>> x_cf = est.counterfactual(data.X[:8], do={"angle": 30.0})  # doctest: +SKIP
         >>> x_cf.shape                                               # doctest: +SKIP
         (8, 1024)
     """
 
-    _saved_json = ("history_", "variables_", "guidance_")
+    _saved_json = ("history_", "variables_", "guidance_", "prediction_")
     _array_shapes = MappingProxyType({name: ("latent_dim",) for name in (
         "u_mean", "u_std", "label_mean", "label_std")})
 
     def __init__(self, latent_dim=None, graph=None, label_fraction=1.0, label_scale=0.1,
-                 beta=0.05, cond_dropout=None, diffusion_steps=1000, channels=32,
-                 hidden=(128, 128), max_steps=3000, max_epochs=None, batch_size=64, lr=1e-3,
+                 beta=0.05, cond_dropout=None, diffusion_steps=1000, prediction="v", channels=None,
+                 hidden=(128, 128), max_steps=1000, max_epochs=None, batch_size=48, lr=3e-3,
                  device="auto", seed=0, verbose=1, n_threads="auto"):
         self.latent_dim = latent_dim
         self.graph = graph
@@ -137,6 +162,7 @@ class CausalDiffAE(TorchEstimator):
         self.label_scale = label_scale
         self.beta = beta
         self.cond_dropout = cond_dropout
+        self.prediction = prediction
         self.diffusion_steps = diffusion_steps
         self.channels = channels
         self.hidden = hidden
@@ -166,18 +192,20 @@ class CausalDiffAE(TorchEstimator):
 
     def _build(self, dims):
         d, image_shape = dims["latent_dim"], dims["image_shape"]
-        emb_dim = 4 * self.channels
+        # Checkpoints written before ``dims_["channels"]`` existed had an int.
+        channels = dims.get("channels", self.channels)
+        emb_dim = 4 * channels
         if image_shape is None:
-            encoder = _VectorEncoder(dims["dim_x"], d, self.hidden)
-            backbone = _VectorDenoiser(dims["dim_x"], emb_dim, self.hidden)
+            encoder = VectorEncoder(dims["dim_x"], d, self.hidden)
+            backbone = VectorDenoiser(dims["dim_x"], emb_dim, self.hidden)
         else:
-            encoder = _ConvEncoder(image_shape, d, self.channels)
-            backbone = _UNet(image_shape, self.channels, emb_dim)
+            encoder = ConvEncoder(image_shape, d, channels)
+            backbone = UNet(image_shape, channels, emb_dim)
         return nn.ModuleDict({
             "scaler": Standardizer(dims["dim_x"]),
             "encoder": encoder,
-            "causal": _CausalLayer(d, dims["edges"], self.hidden),
-            "denoiser": _Denoiser(backbone, d, emb_dim, image_shape),
+            "causal": CausalLayer(d, dims["edges"], self.hidden),
+            "denoiser": ConditionalDenoiser(backbone, d, emb_dim),
         })
 
     def fit(self, data):
@@ -200,7 +228,8 @@ class CausalDiffAE(TorchEstimator):
                 raise ValueError(f"meta['image_shape']={image_shape} does not match "
                                  f"dim_x={data.dim_x}; expected [C, H, W] with C*H*W = dim_x")
         self.dims_ = {"dim_x": int(data.dim_x), "latent_dim": d, "image_shape": image_shape,
-                      "edges": sorted([int(a), int(b)] for a, b in graph.edges)}
+                      "edges": sorted([int(a), int(b)] for a, b in graph.edges),
+                      "channels": self._channels(image_shape)}
         variables = data.meta.get("variables")
         named = isinstance(variables, (list, tuple)) and len(variables) == d
         self.variables_ = [str(v) for v in variables] if named else None
@@ -209,6 +238,7 @@ class CausalDiffAE(TorchEstimator):
         labels, labeled = self._labels(data, d)
         dropout = self._dropout()
         self.guidance_ = dropout > 0
+        self.prediction_ = self.prediction
 
         def build():
             modules = self._build(self.dims_).to(self.device_)
@@ -222,11 +252,19 @@ class CausalDiffAE(TorchEstimator):
 
         modules, history = self._train(
             build, loss, (x, labels, labeled), max_steps=self.max_steps,
-            max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr)
+            max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr, fused=True)
         self.modules_, self.history_ = modules, history.to_dict()
         u = self._batched(self._exogenous, x)
         self.arrays_["u_mean"], self.arrays_["u_std"] = u.mean(0), u.std(0) + 1e-6
         return self
+
+    def _channels(self, image_shape):
+        if self.channels is not None:
+            return int(self.channels)
+        if image_shape is None:
+            return 32
+        values = image_shape[0] * patch_size(*image_shape[1:]) ** 2
+        return max(16, 2 * values)
 
     def _resolve_graph(self, data):
         source = self.graph if self.graph is not None else data.graph
@@ -262,7 +300,11 @@ class CausalDiffAE(TorchEstimator):
             raise ValueError("cond_dropout must be None or lie in [0, 1), "
                              f"got {self.cond_dropout!r}")
         check_positive(self.diffusion_steps, "diffusion_steps", integer=True)
-        check_positive(self.channels, "channels", integer=True)
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {list(PREDICTIONS)}, "
+                             f"got {self.prediction!r}")
+        if self.channels is not None:
+            check_positive(self.channels, "channels", integer=True)
         if self.max_epochs is not None:
             check_positive(self.max_epochs, "max_epochs", integer=True)
         if data.Z is not None and fraction > 0 and data.Z.shape[1] != d:
@@ -306,14 +348,14 @@ class CausalDiffAE(TorchEstimator):
         keep = torch.ones(n, device=x.device)
         if dropout > 0 and modules.training:
             keep = (torch.rand(n, device=x.device) >= dropout).float()
-        eps = modules["denoiser"](noised(x, t, noise, alpha_bars), t, z, keep)
+        output = modules["denoiser"](noised(x, t, noise, alpha_bars), t, z, keep)
         # Validation off: a diverged network gives a NaN ELBO, which the
         # training loop reports by name, not an error inside a distribution.
         with pyro.validation_enabled(False):
-            elbo = Trace_ELBO().differentiable_loss(
-                _model, _guide, modules["causal"], mu, log_scale, labels, labeled,
-                self.label_scale)
-        return {"diffusion": F.mse_loss(eps, noise), "elbo": self.beta * elbo / n}
+            elbo = _negative_elbo(modules["causal"], mu, log_scale, labels, labeled,
+                                  self.label_scale)
+        return {"diffusion": F.mse_loss(output, target(x, t, noise, alpha_bars, self.prediction_)),
+                "elbo": self.beta * elbo / n}
 
     # -- latents ----------------------------------------------------------
 
@@ -386,7 +428,7 @@ class CausalDiffAE(TorchEstimator):
 
     # -- diffusion --------------------------------------------------------
 
-    def invert(self, X, steps=50, refine=2):
+    def invert(self, X, steps=20, refine=0):
         """Deterministic DDIM inversion of ``X`` under its own latents.
 
         Arguments:
@@ -410,7 +452,7 @@ class CausalDiffAE(TorchEstimator):
                                   times, 1.0, invert=True, refine=refine).flatten(1),
             x, batch_size=_INFERENCE_BATCH)
 
-    def decode(self, x_T, z, steps=50, strength=1.0):
+    def decode(self, x_T, z, steps=20, strength=1.0):
         """DDIM sampling from noise ``x_T`` under latents ``z``.
 
         Arguments:
@@ -437,11 +479,11 @@ class CausalDiffAE(TorchEstimator):
                                                    times, strength, invert=False)),
             x_T, z, batch_size=_INFERENCE_BATCH)
 
-    def reconstruct(self, X, steps=50, refine=2):
+    def reconstruct(self, X, steps=20, refine=0):
         """``decode(invert(X), transform(X))``: X through the whole model, (n, dim_x)."""
         return self.decode(self.invert(X, steps, refine), self.transform(X), steps)
 
-    def counterfactual(self, X, do, steps=50, strength=1.0, refine=2):
+    def counterfactual(self, X, do, steps=20, strength=1.0, refine=0):
         """What ``X`` would have looked like under ``do``.
 
         Encodes ``X``, intervenes in the causal layer (descendants follow),
@@ -469,7 +511,7 @@ class CausalDiffAE(TorchEstimator):
         z_cf = self.intervene(X, do)
         return self.decode(self.invert(X, steps, refine), z_cf, steps, strength)
 
-    def sample(self, n, steps=50, z=None, seed=0):
+    def sample(self, n, steps=20, z=None, seed=0):
         """Draw new observations from the model.
 
         Arguments:
@@ -520,23 +562,39 @@ class CausalDiffAE(TorchEstimator):
             x = torch.clamp(x, low, high)
         return x
 
-    def _eps(self, x, t, z, strength):
+    def _eps(self, x, t, a, z, strength):
         denoiser = self.modules_["denoiser"]
         steps = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
         keep = torch.ones(x.shape[0], device=x.device)
-        eps = denoiser(x, steps, z, keep)
+        output = denoiser(x, steps, z, keep)
         if strength != 1:
-            eps = strength * eps + (1 - strength) * denoiser(x, steps, z, torch.zeros_like(keep))
-        return eps
+            output = strength * output + (1 - strength) * denoiser(x, steps, z,
+                                                                   torch.zeros_like(keep))
+        return noise_from(output, x, a, self._prediction())
 
     def _ddim(self, x, z, times, strength, invert, refine=0):
         """DDIM under latents ``z`` (standardised), see :func:`diffusion.ddim`."""
-        schedule = alpha_bars(self.diffusion_steps).to(x.device)
-        return ddim(lambda xt, t: self._eps(xt, t, z, strength), x, schedule, times,
-                    invert, refine)
+        schedule = alpha_bars(self.diffusion_steps)
+        values = dict(zip(times, schedule[torch.tensor(times)].tolist()))
+        return ddim(lambda xt, t: self._eps(xt, t, values[t], z, strength), x,
+                    schedule.to(x.device), times, invert, refine)
+
+    def _prediction(self):
+        # Checkpoints written before ``prediction`` existed hold noise predictors.
+        return getattr(self, "prediction_", "eps")
 
 
 # -- the variational part (Pyro) ----------------------------------------------
+
+def _negative_elbo(*args):
+    """-ELBO of :func:`_model` and :func:`_guide` on ``args``, one reparameterised
+    draw of u: the value and gradient of ``Trace_ELBO().differentiable_loss``,
+    which also reads four values to the host per call (a wait at every step
+    on a GPU)."""
+    guide = poutine.trace(_guide).get_trace(*args)
+    model = poutine.trace(poutine.replay(_model, trace=guide)).get_trace(*args)
+    return guide.log_prob_sum() - model.log_prob_sum()
+
 
 def _model(causal, mu, log_scale, labels, labeled, label_scale):
     """Prior u ~ N(0, I), z = causal(u), labels ~ N(z, label_scale^2) where known."""
@@ -555,9 +613,9 @@ def _guide(causal, mu, log_scale, labels, labeled, label_scale):
         pyro.sample("u", dist.Normal(mu, log_scale.exp()).to_event(1))
 
 
-# -- networks -------------------------------------------------------------------
+# -- the causal layer ----------------------------------------------------------
 
-class _CausalLayer(PyroModule):
+class CausalLayer(PyroModule):
     """z_i = f_i(z_pa(i)) + u_i in topological order; f_i an MLP per node with parents.
 
     Shapes:
@@ -576,163 +634,18 @@ class _CausalLayer(PyroModule):
 
     def forward(self, u, do=None):
         do = do or {}
+        # Read once: each read of a plain child announces its parameters to Pyro.
+        mechanisms = self.mechanisms
         z = [None] * u.shape[1]
         for j in self.order:
             if j in do:
                 z[j] = do[j].to(u)
             elif self.parents[j]:
                 parents = torch.stack([z[p] for p in self.parents[j]], dim=1)
-                z[j] = self.mechanisms[str(j)](parents)[:, 0] + u[:, j]
+                z[j] = mechanisms[str(j)](parents)[:, 0] + u[:, j]
             else:
                 z[j] = u[:, j]
         return torch.stack(z, dim=1)
-
-
-class _VectorEncoder(nn.Module):
-    """(n, dim_x) -> mean and log-scale of q(u | x), each (n, d)."""
-
-    def __init__(self, dim_x, d, hidden):
-        super().__init__()
-        self.net = MLP(dim_x, 2 * d, tuple(hidden), skip=True)
-
-    def forward(self, x):
-        mu, log_scale = self.net(x).chunk(2, dim=1)
-        return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
-
-
-class _ConvEncoder(nn.Module):
-    """(n, C*H*W) -> mean and log-scale of q(u | x): two strided convolutions, one plain."""
-
-    def __init__(self, image_shape, d, channels):
-        super().__init__()
-        self.image_shape = tuple(image_shape)
-        c = channels
-        self.features = nn.Sequential(
-            nn.Conv2d(image_shape[0], c, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.SiLU(), nn.Flatten())
-        with torch.no_grad():
-            flat = self.features(torch.zeros(1, *image_shape)).shape[1]
-        self.head = nn.Sequential(nn.Linear(flat, 4 * c), nn.SiLU(), nn.Linear(4 * c, 2 * d))
-
-    def forward(self, x):
-        mu, log_scale = self.head(self.features(x.view(-1, *self.image_shape))).chunk(2, dim=1)
-        return mu, log_scale.clamp(*_LOG_SCALE_RANGE)
-
-
-class _Denoiser(nn.Module):
-    """Noise prediction eps(x_t, t, z): time and condition embeddings + a backbone.
-
-    ``keep`` (n,) in {0, 1} selects the condition (1) or a learned null
-    embedding (0), for classifier-free guidance.
-    """
-
-    def __init__(self, backbone, d, emb_dim, image_shape):
-        super().__init__()
-        self.emb_dim = emb_dim
-        self.time = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(),
-                                  nn.Linear(emb_dim, emb_dim))
-        self.condition = nn.Sequential(nn.Linear(d, emb_dim), nn.SiLU(),
-                                       nn.Linear(emb_dim, emb_dim))
-        self.null = nn.Parameter(torch.zeros(emb_dim))
-        self.backbone = backbone
-
-    def forward(self, x, t, z, keep):
-        keep = keep[:, None]
-        cond = keep * self.condition(z) + (1 - keep) * self.null
-        return self.backbone(x, self.time(timestep_embedding(t, self.emb_dim)) + cond)
-
-
-class _VectorDenoiser(nn.Module):
-    """MLP on [x_t, embedding]: (n, dim_x), (n, emb) -> (n, dim_x)."""
-
-    def __init__(self, dim_x, emb_dim, hidden):
-        super().__init__()
-        self.net = MLP(dim_x + emb_dim, dim_x, tuple(hidden))
-
-    def forward(self, x, emb):
-        return self.net(torch.cat([x, F.silu(emb)], dim=1))
-
-
-class _ResBlock(nn.Module):
-    """GroupNorm-SiLU-conv twice, the embedding as a per-channel scale and shift."""
-
-    def __init__(self, cin, cout, emb_dim):
-        super().__init__()
-        self.norm1 = nn.GroupNorm(_groups(cin), cin)
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.film = nn.Linear(emb_dim, 2 * cout)
-        self.norm2 = nn.GroupNorm(_groups(cout), cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
-        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
-
-    def forward(self, x, emb):
-        h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.film(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
-        h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
-        return h + self.skip(x)
-
-
-class _UNet(nn.Module):
-    """A small UNet: one residual block per resolution, up to two 2x downsamplings.
-
-    Shapes:
-        (n, C, H, W), (n, emb) -> (n, C, H, W)
-    """
-
-    def __init__(self, image_shape, channels, emb_dim):
-        super().__init__()
-        c_in, height, width = image_shape
-        self.patch = _patch_size(height, width)
-        c_in, height, width = c_in * self.patch ** 2, height // self.patch, width // self.patch
-        levels = 0
-        while levels < 2 and height % 2 ** (levels + 1) == 0 and width % 2 ** (levels + 1) == 0:
-            levels += 1
-        widths = [channels * m for m in (1, 2, 2)][:levels + 1]
-        self.levels = levels
-        self.inp = nn.Conv2d(c_in, widths[0], 3, padding=1)
-        self.down = nn.ModuleList(
-            _ResBlock(widths[max(i - 1, 0)], widths[i], emb_dim) for i in range(levels + 1))
-        self.mid = _ResBlock(widths[-1], widths[-1], emb_dim)
-        self.up = nn.ModuleList(
-            _ResBlock(widths[min(i + 1, levels)] + widths[i], widths[i], emb_dim)
-            for i in range(levels + 1))
-        self.out = nn.Sequential(nn.GroupNorm(_groups(widths[0]), widths[0]), nn.SiLU(),
-                                 nn.Conv2d(widths[0], c_in, 3, padding=1))
-        nn.init.zeros_(self.out[-1].weight)
-        nn.init.zeros_(self.out[-1].bias)
-
-    def forward(self, x, emb):
-        if self.patch > 1:
-            x = F.pixel_unshuffle(x, self.patch)
-        h, skips = self.inp(x), []
-        for i, block in enumerate(self.down):
-            h = block(h, emb)
-            skips.append(h)
-            if i < self.levels:
-                h = F.avg_pool2d(h, 2)
-        h = self.mid(h, emb)
-        for i in reversed(range(self.levels + 1)):
-            if i < self.levels:
-                h = F.interpolate(h, scale_factor=2, mode="nearest")
-            h = self.up[i](torch.cat([h, skips[i]], dim=1), emb)
-        h = self.out(h)
-        return F.pixel_shuffle(h, self.patch) if self.patch > 1 else h
-
-
-def _patch_size(height, width):
-    """Side of the pixel patches that become channels (space-to-depth) before
-    the UNet: the largest of 4, 2, 1 that divides the image and leaves a grid of
-    at least ``_MIN_GRID`` cells a side. A patch of side p cuts the convolution
-    cost p^2 times at the same widths, and loses no detail."""
-    for p in (4, 2):
-        if height % p == 0 and width % p == 0 and min(height, width) // p >= _MIN_GRID:
-            return p
-    return 1
-
-
-def _groups(channels):
-    return 8 if channels % 8 == 0 else 1
 
 
 def _fit_scaler(scaler, x, image):

@@ -1,10 +1,17 @@
-r"""Denoising diffusion pieces: the noise schedule, training times, DDIM.
+r"""Denoising diffusion pieces: the noise schedule, training times and targets, DDIM.
 
 The forward process noises clean data :math:`x_0` to
 :math:`x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon`; a network
-predicts :math:`\epsilon` from :math:`x_t` and :math:`t`. DDIM (eta = 0) turns
-that prediction into a deterministic map between data and noise, in either
-direction. Pure torch, no parameters: the estimators own the networks.
+predicts from :math:`x_t` and :math:`t` either the noise :math:`\epsilon` or the
+velocity :math:`v = \sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1 - \bar\alpha_t}\,x_0`
+(Salimans and Ho, 2022). The squared error of a noise prediction weighs the
+error of the implied clean image by the signal-to-noise ratio
+:math:`\bar\alpha_t / (1 - \bar\alpha_t)`, nearly zero at the noisy end of the
+schedule, so such a network never learns to draw an image from noise; the
+velocity's error weighs it by :math:`1 / (1 - \bar\alpha_t)`, at least 1. DDIM
+(eta = 0) turns either prediction into a deterministic map between data and
+noise, in either direction. Pure torch, no parameters: the estimators own the
+networks.
 """
 
 import math
@@ -12,8 +19,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["alpha_bars", "ddim", "ddim_times", "noised", "stratified_times",
-           "timestep_embedding"]
+__all__ = ["PREDICTIONS", "alpha_bars", "ddim", "ddim_times", "noise_from", "noised",
+           "stratified_times", "target", "timestep_embedding"]
+
+#: What a denoising network may predict: the noise or the velocity.
+PREDICTIONS = ("eps", "v")
 
 
 def alpha_bars(steps):
@@ -37,6 +47,25 @@ def noised(x, t, noise, alpha_bar):
     r""":math:`x_t` for clean ``x`` (n, ...), steps ``t`` (n,) and ``noise`` like ``x``."""
     a = alpha_bar[t].view(-1, *([1] * (x.dim() - 1)))
     return a.sqrt() * x + (1 - a).sqrt() * noise
+
+
+def target(x, t, noise, alpha_bar, prediction):
+    r"""Training target for clean ``x`` (n, ...), steps ``t`` (n,) and ``noise``
+    like ``x``: the noise (``prediction="eps"``) or the velocity
+    :math:`\sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1 - \bar\alpha_t}\,x` (``"v"``)."""
+    if prediction == "eps":
+        return noise
+    a = alpha_bar[t].view(-1, *([1] * (x.dim() - 1)))
+    return a.sqrt() * noise - (1 - a).sqrt() * x
+
+
+def noise_from(output, x_t, a, prediction):
+    r"""The noise a network's ``output`` implies at :math:`x_t` (like ``output``),
+    for one schedule value :math:`a = \bar\alpha_t` (a float):
+    :math:`\epsilon = \sqrt{a}\,v + \sqrt{1 - a}\,x_t` for a velocity."""
+    if prediction == "eps":
+        return output
+    return math.sqrt(a) * output + math.sqrt(1 - a) * x_t
 
 
 def timestep_embedding(t, dim):

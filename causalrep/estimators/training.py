@@ -53,6 +53,9 @@ class TrainConfig:
             GPUs with tensor cores, rarely on a CPU.
         compile: Run the loss function through ``torch.compile`` (pays for
             long runs on a GPU; the first steps are slow while it compiles).
+        fused: Use Adam's fused kernel (one call for all parameters instead
+            of a loop over them): a few milliseconds less per step for
+            networks with many parameter tensors, on a CPU as on a GPU.
     """
 
     max_steps: int = 6000
@@ -67,6 +70,7 @@ class TrainConfig:
     desc: str = "fit"
     precision: str = "float32"
     compile: bool = False
+    fused: bool = False
 
 
 @dataclass
@@ -124,7 +128,7 @@ def train(module, loss_fn, tensors, config, seed, device):
     total_steps = epochs * per_epoch
 
     optimiser = torch.optim.Adam(module.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
+                                 weight_decay=config.weight_decay, fused=config.fused or None)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "float16")
     step_loss = torch.compile(loss_fn) if config.compile else loss_fn
