@@ -36,8 +36,8 @@ import numbers
 
 import numpy as np
 
-from causalrep._validation import as_float_array, as_generator, check_positive
 from causalrep.data import InterventionalData
+from causalrep.validation import as_float_array, as_generator, check_positive
 
 from .graphs import check_dag, erdos_renyi
 from .mixing import MLPMixing

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Lowest first; a module may import modules of its own layer and of the layers below.
 LAYERS = {
-    "base": ("causalrep.exceptions", "causalrep.validation", "causalrep._validation", "causalrep.data"),
+    "base": ("causalrep.exceptions", "causalrep.validation", "causalrep.data"),
     "core": ("causalrep.identifiability", "causalrep.graphs"),
     "methods": ("simulators", "causalrep.estimators"),
     "doors": ("causalrep.cli", "causalrep.bench", "causalrep.testing", "causalrep.__main__"),
@@ -124,14 +124,7 @@ def test_every_module_imports_only_its_layer_and_below(module):
     assert _violations(module) == []
 
 
-# simulators/multienv.py still imports causalrep._validation; strict, so that the
-# mark fails (and is removed) once the import moves to causalrep.validation.
-PENDING = {"simulators.multienv": "imports causalrep._validation, to move to causalrep.validation"}
-
-
-@pytest.mark.parametrize("module", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=PENDING[m])) if m in PENDING else m
-    for m in sorted(MODULES) if m.startswith("simulators")])
+@pytest.mark.parametrize("module", [m for m in sorted(MODULES) if m.startswith("simulators")])
 def test_simulators_use_only_public_names_of_causalrep(module):
     assert _private_names(module) == []
 

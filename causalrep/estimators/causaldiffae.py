@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
-from .._validation import as_float_array, check_positive
+from ..validation import as_dag, as_do, as_float_array, check_positive
 from .base import TorchEstimator
 from .diffusion import (
     PREDICTIONS,
@@ -181,7 +181,7 @@ class CausalDiffAE(TorchEstimator):
         params = super()._json_params()
         if params["graph"] is not None:
             try:
-                graph = _as_graph(params["graph"], self.latent_dim)
+                graph = _as_dag(params["graph"], self.latent_dim)
             except (TypeError, ValueError):
                 return params
             params["graph"] = {"nodes": sorted(graph.nodes),
@@ -268,7 +268,7 @@ class CausalDiffAE(TorchEstimator):
 
     def _resolve_graph(self, data):
         source = self.graph if self.graph is not None else data.graph
-        graph = None if source is None else _as_graph(source, self.latent_dim)
+        graph = None if source is None else _as_dag(source, self.latent_dim)
         if graph is not None:
             d = graph.number_of_nodes()
             if self.latent_dim is not None and self.latent_dim != d:
@@ -405,26 +405,8 @@ class CausalDiffAE(TorchEstimator):
     def _check_do(self, do, n):
         """``{index or name: value}`` -> ``{index: float32 tensor (n,)}``."""
         self._check_fitted()
-        if not hasattr(do, "items"):
-            raise TypeError(f"do must be a dict node -> value, got {type(do).__name__}")
-        d, names = self.dims_["latent_dim"], self.variables_ or []
-        clean = {}
-        for key, value in do.items():
-            if isinstance(key, str) and key in names:
-                j = names.index(key)
-            elif isinstance(key, numbers.Integral) and not isinstance(key, bool) and 0 <= key < d:
-                j = int(key)
-            else:
-                known = f"indices 0..{d - 1}" + (f" or names {names}" if names else "")
-                raise ValueError(f"unknown do node {key!r}; use {known}")
-            value = as_float_array(value, f"do[{key!r}]")
-            if value.ndim == 0:
-                value = np.full(n, float(value))
-            elif value.shape != (n,):
-                raise ValueError(f"do[{key!r}] must be a number or have shape ({n},), "
-                                 f"got {value.shape}")
-            clean[j] = torch.from_numpy(value.astype(np.float32))
-        return clean
+        values = as_do(do, self.variables_ or self.dims_["latent_dim"], n)
+        return {j: torch.from_numpy(v.astype(np.float32)) for j, v in values.items()}
 
     # -- diffusion --------------------------------------------------------
 
@@ -658,33 +640,8 @@ def _fit_scaler(scaler, x, image):
     scaler.scale.fill_(max((high - low) / 2, 1e-8))
 
 
-def _as_graph(graph, latent_dim):
-    """A DiGraph, an edge iterable or {"nodes", "edges"} -> DAG on 0..d-1."""
-    if isinstance(graph, nx.DiGraph):
-        result = nx.DiGraph(graph)
-    else:
-        if isinstance(graph, dict):
-            if set(graph) - {"nodes", "edges"}:
-                raise ValueError(f"graph dict takes 'nodes' and 'edges', got {sorted(graph)}")
-            nodes, edges = graph.get("nodes"), graph.get("edges", ())
-        else:
-            nodes, edges = None, graph
-        try:
-            edges = [(int(a), int(b)) for a, b in edges]
-        except (TypeError, ValueError):
-            raise TypeError("graph must be a networkx.DiGraph, an iterable of (parent, child) "
-                            "edges or a dict with 'nodes' and 'edges'") from None
-        result = nx.DiGraph()
-        if nodes is None:
-            count = latent_dim if latent_dim is not None else (
-                max((max(e) for e in edges), default=-1) + 1)
-            nodes = range(count)
-        result.add_nodes_from(int(j) for j in nodes)
-        result.add_edges_from(edges)
-    nodes = sorted(result.nodes)
-    if nodes != list(range(len(nodes))):
-        raise ValueError(f"graph nodes must be 0..d-1, got {nodes}")
-    if not nx.is_directed_acyclic_graph(result):
-        cycle = " -> ".join(str(a) for a, _ in nx.find_cycle(result))
-        raise ValueError(f"graph has a cycle: {cycle} -> {cycle.split(' -> ')[0]}")
-    return result
+def _as_dag(graph, latent_dim):
+    """:func:`~causalrep.validation.as_dag`, with ``latent_dim`` giving the nodes of an
+    edge list only: a graph with its own nodes is checked against it by the estimator."""
+    edges_only = not isinstance(graph, (nx.DiGraph, nx.Graph, dict))
+    return as_dag(graph, latent_dim if edges_only else None)

@@ -33,7 +33,7 @@ from pyro.nn import PyroModule
 from torch import nn
 from torch.nn import functional as F
 
-from .._validation import as_float_array, check_positive
+from ..validation import as_float_array, check_positive
 from .autoencoders import _MIN_SCALE, _VAE
 
 __all__ = ["MIN_ENVIRONMENTS", "LatentPolynomialSCM", "MultiEnvCRL", "monomial_exponents"]

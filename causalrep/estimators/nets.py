@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
-from .._validation import column_stats
+from ..validation import column_stats
 from .diffusion import timestep_embedding
 
 __all__ = ["MLP", "ConditionalDenoiser", "ConvEncoder", "PolynomialDecoder", "PolynomialFeatures",
