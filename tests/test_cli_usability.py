@@ -85,7 +85,7 @@ def test_held_out_chain_says_which_split_was_scored(tmp_path, capsys):
                  "--param", "max_steps=20", "--param", "hidden=[8]",
                  "--param", "restarts=1"]) == 0
     err = capsys.readouterr().err
-    assert "InterventionalCRL: exact stage 1" in err and "done after" in err
+    assert "InterventionalCRL: exact stage 1" in err and "stage 1 done" in err
     main(["check", "--data", str(test), "--model", str(model)])
     assert "scored on the held-out test split in" in capsys.readouterr().out
     main(["check", "--data", str(train), "--model", str(model), "--json"])

@@ -60,8 +60,10 @@ _CHUNK_ROWS = 65536
 # Rows x features^2 of one polish iteration's QR: bounds its cost when the
 # decoder has hundreds of monomials (degree 3 in 10 latents has 286).
 _POLISH_BUDGET = 4e7
-# Most L-BFGS iterations of all restarts together, in units of max_iter.
-_SEARCH_BUDGET = 3
+# Work of all restarts together, in rows x features^2 of their iterations' QR
+# factorisations: 1,000 iterations at d = 10, p = 3 (about 5 CPU-minutes), far
+# more than a search that converges needs at smaller sizes (700-1,400 at d = 6, p = 2).
+_SEARCH_BUDGET = 2.4e11
 
 
 def n_monomials(latent_dim: int, degree: int) -> int:
@@ -178,8 +180,8 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
             at one value), which changes the objective's local minima: we
             measured settings where only the observational rows, and others
             where only all rows, led L-BFGS to the exact solution.
-        restarts: Most random initialisations (fewer once the searches have used
-            three times ``max_iter`` iterations together).
+        restarts: Most random initialisations (fewer once the searches together
+            have done the work of 1,000 iterations at d = 10, p = 3).
         tolerance: Residual at which a search is accepted at once.
         seed: Seed of the initialisations and of the subsamples.
         max_iter: L-BFGS iterations per search.
@@ -224,24 +226,26 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
             value = float(residual(data, torch.from_numpy(basis), features))
         return (value, basis, 0) if value <= tolerance else None
 
+    # Searches stop at the tolerance, or once together they used the iterations
+    # _SEARCH_BUDGET affords (each costs a QR of the design).
+    affordable = max(100, int(_SEARCH_BUDGET / (small_rows * (n_features + 1) ** 2)))
     best, attempt, spent = None, 0, 0
     if init is not None:
         start = np.linalg.qr(init)[0]
-        best = exact(pools[-1], start) or search(pools[-1], start, max_iter)
+        best = exact(pools[-1], start) or search(pools[-1], start, min(max_iter, affordable))
         spent = best[2]
-    # Restarts stop at the tolerance, or once the searches together used
-    # _SEARCH_BUDGET x max_iter iterations (each costs a QR of the design).
-    while (best is None or best[0] > tolerance) and attempt < restarts \
-            and spent < _SEARCH_BUDGET * max_iter:
+    while (best is None or best[0] > tolerance) and attempt < restarts and spent < affordable:
         attempt += 1
         pool = pools[(attempt - 1) % len(pools)]
-        found = search(pool, rng.standard_normal((dim, latent_dim)), max_iter)
+        found = search(pool, rng.standard_normal((dim, latent_dim)),
+                       min(max_iter, affordable - spent))
         spent += found[2]
         if best is None or found[0] < best[0]:
             best = found
     polish_rows = min(max_search_samples, max(small_rows, int(_POLISH_BUDGET / n_features**2)))
     polish = subsample(polish_rows)
-    value, basis, iterations = exact(polish, best[1]) or search(polish, best[1], max_iter // 2)
+    polish_iter = min(max_iter // 2, max(100, int(_SEARCH_BUDGET / (polish_rows * (n_features + 1) ** 2))))
+    value, basis, iterations = exact(polish, best[1]) or search(polish, best[1], polish_iter)
     basis, _ = np.linalg.qr(basis)
     return LinearCode(basis=basis, residual=value, restarts=attempt + (init is not None),
                       iterations=spent + iterations)
