@@ -74,6 +74,9 @@ _ROUNDING_ZERO = 1e-20
 # Spectrum checks of the latent dimension: a kept principal component within
 # this factor of the noise level is noise; a discarded one above it is signal.
 _SIGNAL_FACTOR = 10.0
+# Multiples of float64's eps (relative to the top eigenvalue) below which an
+# eigenvalue of the observations' covariance is rounding, whatever the data.
+_RESOLVED_EPS = 4.0
 
 
 class InterventionalCRL(TorchEstimator):
@@ -325,7 +328,9 @@ class InterventionalCRL(TorchEstimator):
                 continue        # not held at one value: a random-valued or soft intervention
             if count < needed and values[count] < _FIXED_GAP * max(values[count - 1], 1e-300):
                 # Nearly deterministic relations among the latents put other directions
-                # at the regime's numerical zero too: the fixed ones are not told apart.
+                # at the regime's numerical zero too: the fixed ones are not told apart
+                # (measured: searching among the extra directions finds near-linear
+                # functionals of the nearly deterministic latents instead).
                 continue
             found, _ = varpro.fixed_value_directions(u, vectors[:, :count], p, n_targets,
                                                      seed=self.seed + int(k))
@@ -726,7 +731,8 @@ def _spectrum_check(eigenvalues, needed, noise, latent_dim, degree):
     it says too small.
     """
     top = eigenvalues[0]
-    level = max(noise, 1e-12 * top)
+    # Eigenvalues of a float64 covariance are resolved to a few eps of the largest.
+    level = max(noise, _RESOLVED_EPS * np.finfo(np.float64).eps * top)
     last_kept = eigenvalues[needed - 1]
     first_dropped = eigenvalues[needed] if needed < eigenvalues.size else None
     signal = int(np.sum(eigenvalues > _SIGNAL_FACTOR * level))
