@@ -15,6 +15,7 @@ networks.
 """
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ __all__ = ["PREDICTIONS", "alpha_bars", "ddim", "ddim_times", "noise_from", "noi
 PREDICTIONS = ("eps", "v")
 
 
-def alpha_bars(steps):
+def alpha_bars(steps: int) -> torch.Tensor:
     r"""Cumulative products :math:`\bar\alpha_t` (steps,) of the linear schedule,
     scaled to ``steps`` steps (Ho et al.'s 1e-4..0.02 over 1000)."""
     scale = 1000.0 / steps
@@ -34,7 +35,8 @@ def alpha_bars(steps):
     return torch.cumprod(1 - betas, dim=0).float()
 
 
-def stratified_times(n, steps, device, generator=None):
+def stratified_times(n: int, steps: int, device: str | torch.device,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
     """n diffusion steps in 0..steps-1, one in each of n equal strata of the
     range, shifted together by one uniform draw: every batch covers the whole
     schedule, which lowers the variance of the loss against independent draws."""
@@ -43,13 +45,14 @@ def stratified_times(n, steps, device, generator=None):
     return times.long().clamp_(max=steps - 1)
 
 
-def noised(x, t, noise, alpha_bar):
+def noised(x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
     r""":math:`x_t` for clean ``x`` (n, ...), steps ``t`` (n,) and ``noise`` like ``x``."""
     a = alpha_bar[t].view(-1, *([1] * (x.dim() - 1)))
     return a.sqrt() * x + (1 - a).sqrt() * noise
 
 
-def target(x, t, noise, alpha_bar, prediction):
+def target(x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor,
+           prediction: str) -> torch.Tensor:
     r"""Training target for clean ``x`` (n, ...), steps ``t`` (n,) and ``noise``
     like ``x``: the noise (``prediction="eps"``) or the velocity
     :math:`\sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1 - \bar\alpha_t}\,x` (``"v"``)."""
@@ -59,7 +62,7 @@ def target(x, t, noise, alpha_bar, prediction):
     return a.sqrt() * noise - (1 - a).sqrt() * x
 
 
-def noise_from(output, x_t, a, prediction):
+def noise_from(output: torch.Tensor, x_t: torch.Tensor, a: float, prediction: str) -> torch.Tensor:
     r"""The noise a network's ``output`` implies at :math:`x_t` (like ``output``),
     for one schedule value :math:`a = \bar\alpha_t` (a float):
     :math:`\epsilon = \sqrt{a}\,v + \sqrt{1 - a}\,x_t` for a velocity."""
@@ -68,7 +71,7 @@ def noise_from(output, x_t, a, prediction):
     return math.sqrt(a) * output + math.sqrt(1 - a) * x_t
 
 
-def timestep_embedding(t, dim):
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of integer steps (n,) -> (n, dim)."""
     half = dim // 2
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
@@ -77,7 +80,7 @@ def timestep_embedding(t, dim):
     return F.pad(emb, (0, dim - 2 * half))
 
 
-def ddim_times(diffusion_steps, steps):
+def ddim_times(diffusion_steps: int, steps: int) -> list[int]:
     """``steps`` evenly spaced steps of 0..diffusion_steps-1, ascending, the
     last one the noisiest (fewer when steps > diffusion_steps)."""
     if steps == 1:
@@ -87,7 +90,8 @@ def ddim_times(diffusion_steps, steps):
     return torch.unique(grid.round().long()).tolist()
 
 
-def ddim(eps, x, alpha_bar, times, invert, refine=0):
+def ddim(eps: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor, alpha_bar: torch.Tensor,
+         times: Sequence[int], invert: bool, refine: int = 0) -> torch.Tensor:
     r"""Deterministic DDIM (eta = 0) over ``times`` (ascending), either way.
 
     Sampling goes :math:`x_{\tau_i} \to x_{\tau_{i-1}}`; inversion runs the
