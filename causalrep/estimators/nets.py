@@ -16,6 +16,7 @@ call.
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +48,8 @@ class MLP(PyroModule):
         (n, in_dim) -> (n, out_dim)
     """
 
-    def __init__(self, in_dim, out_dim, hidden=(256, 256), slope=0.2, skip=False):
+    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (256, 256), slope: float = 0.2,
+                 skip: bool = False):
         super().__init__()
         self.skip = nn.Linear(in_dim, out_dim, bias=False) if skip else None
         widths = [in_dim, *hidden, out_dim]
@@ -58,7 +60,7 @@ class MLP(PyroModule):
                 layers.append(nn.LeakyReLU(slope))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
         return out if self.skip is None else out + self.skip(x)
 
@@ -74,7 +76,7 @@ class PolynomialFeatures(PyroModule):
         (n, d) -> (n, C(d + degree, degree))
     """
 
-    def __init__(self, in_dim, degree):
+    def __init__(self, in_dim: int, degree: int):
         super().__init__()
         self.in_dim, self.degree = in_dim, degree
         for k in range(1, degree + 1):
@@ -82,10 +84,10 @@ class PolynomialFeatures(PyroModule):
             self.register_buffer(f"index{k}", torch.tensor(index, dtype=torch.long))
 
     @property
-    def out_dim(self):
+    def out_dim(self) -> int:
         return sum(getattr(self, f"index{k}").shape[0] for k in range(1, self.degree + 1)) + 1
 
-    def forward(self, z):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
         parts = [torch.ones_like(z[:, :1])]
         for k in range(1, self.degree + 1):
             parts.append(z[:, getattr(self, f"index{k}")].prod(dim=-1))
@@ -102,12 +104,12 @@ class PolynomialDecoder(PyroModule):
         (n, latent_dim) -> (n, out_dim)
     """
 
-    def __init__(self, latent_dim, out_dim, degree=2):
+    def __init__(self, latent_dim: int, out_dim: int, degree: int = 2):
         super().__init__()
         self.features = PolynomialFeatures(latent_dim, degree)
         self.linear = nn.Linear(self.features.out_dim, out_dim, bias=False)
 
-    def forward(self, z):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.linear(self.features(z))
 
 
@@ -125,12 +127,12 @@ class Standardizer(PyroModule):
         inverse: (n, dim) -> (n, dim) float64.
     """
 
-    def __init__(self, dim):
+    def __init__(self, dim: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
         self.register_buffer("scale", torch.ones(dim, dtype=torch.float64))
 
-    def fit(self, x):
+    def fit(self, x: torch.Tensor) -> "Standardizer":
         """Set mean and scale (sample standard deviation) from ``x`` (n, dim); returns self."""
         mean, std = column_stats(x.detach().cpu().to(torch.float64).numpy())
         std *= math.sqrt(x.shape[0] / max(x.shape[0] - 1, 1))
@@ -139,14 +141,15 @@ class Standardizer(PyroModule):
         self.scale.copy_(torch.from_numpy(std))
         return self
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ((x.to(self.mean.dtype) - self.mean) / self.scale).to(torch.float32)
 
-    def inverse(self, x):
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.mean.dtype) * self.scale + self.mean
 
 
-def autoencoder(dim_x, latent_dim, hidden, decoder="mlp", degree=2):
+def autoencoder(dim_x: int, latent_dim: int, hidden: Sequence[int], decoder: str = "mlp",
+                degree: int = 2) -> nn.ModuleDict:
     """Standardiser, MLP encoder and decoder, as one ``nn.ModuleDict``.
 
     Arguments:
@@ -168,7 +171,7 @@ def autoencoder(dim_x, latent_dim, hidden, decoder="mlp", degree=2):
                           "decoder": dec})
 
 
-def reconstruction_loss(modules, x):
+def reconstruction_loss(modules: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
     """Mean squared error of the autoencoder on standardised ``x`` (n, dim_x)."""
     x = modules["scaler"](x)
     return ((modules["decoder"](modules["encoder"](x)) - x) ** 2).mean()
@@ -189,11 +192,11 @@ class VectorEncoder(PyroModule):
         (n, dim_x) -> two (n, d)
     """
 
-    def __init__(self, dim_x, d, hidden):
+    def __init__(self, dim_x: int, d: int, hidden: Sequence[int]):
         super().__init__()
         self.net = MLP(dim_x, 2 * d, tuple(hidden), skip=True)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_scale = self.net(x).chunk(2, dim=1)
         return mu, log_scale.clamp(*LOG_SCALE_RANGE)
 
@@ -206,7 +209,7 @@ class ConvEncoder(PyroModule):
         (n, C*H*W) or (n, C, H, W) -> two (n, d)
     """
 
-    def __init__(self, image_shape, d, channels):
+    def __init__(self, image_shape: Sequence[int], d: int, channels: int):
         super().__init__()
         self.image_shape = tuple(image_shape)
         c = channels
@@ -218,7 +221,7 @@ class ConvEncoder(PyroModule):
             flat = self.features(torch.zeros(1, *image_shape)).shape[1]
         self.head = nn.Sequential(nn.Linear(flat, 4 * c), nn.SiLU(), nn.Linear(4 * c, 2 * d))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_scale = self.head(self.features(x.view(-1, *self.image_shape))).chunk(2, dim=1)
         return mu, log_scale.clamp(*LOG_SCALE_RANGE)
 
@@ -234,7 +237,7 @@ class ConditionalDenoiser(PyroModule):
         x (n, ...), t (n,) int, z (n, d), keep (n,) -> (n, ...) like x
     """
 
-    def __init__(self, backbone, d, emb_dim):
+    def __init__(self, backbone: nn.Module, d: int, emb_dim: int):
         super().__init__()
         self.emb_dim = emb_dim
         self.time = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(),
@@ -244,7 +247,7 @@ class ConditionalDenoiser(PyroModule):
         self.null = nn.Parameter(torch.zeros(emb_dim))
         self.backbone = backbone
 
-    def forward(self, x, t, z, keep):
+    def forward(self, x: torch.Tensor, t: torch.Tensor, z: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         keep = keep[:, None]
         cond = keep * self.condition(z) + (1 - keep) * self.null
         return self.backbone(x, self.time(timestep_embedding(t, self.emb_dim)) + cond)
@@ -257,11 +260,11 @@ class VectorDenoiser(nn.Module):
         (n, dim_x), (n, emb) -> (n, dim_x)
     """
 
-    def __init__(self, dim_x, emb_dim, hidden):
+    def __init__(self, dim_x: int, emb_dim: int, hidden: Sequence[int]):
         super().__init__()
         self.net = MLP(dim_x + emb_dim, dim_x, tuple(hidden))
 
-    def forward(self, x, emb):
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([x, F.silu(emb)], dim=1))
 
 
@@ -272,7 +275,7 @@ class ResBlock(nn.Module):
         (n, cin, H, W), (n, emb) -> (n, cout, H, W)
     """
 
-    def __init__(self, cin, cout, emb_dim):
+    def __init__(self, cin: int, cout: int, emb_dim: int):
         super().__init__()
         self.norm1 = nn.GroupNorm(_groups(cin), cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
@@ -281,7 +284,7 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
-    def forward(self, x, emb):
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
         scale, shift = self.film(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
         h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
@@ -301,7 +304,7 @@ class UNet(nn.Module):
         (n, C, H, W), (n, emb_dim) -> (n, C, H, W)
     """
 
-    def __init__(self, image_shape, channels, emb_dim):
+    def __init__(self, image_shape: Sequence[int], channels: int, emb_dim: int):
         super().__init__()
         c_in, height, width = image_shape
         self.patch = patch_size(height, width)
@@ -323,7 +326,7 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
-    def forward(self, x, emb):
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         if self.patch > 1:
             x = F.pixel_unshuffle(x, self.patch)
         h, skips = self.inp(x), []
@@ -341,7 +344,7 @@ class UNet(nn.Module):
         return F.pixel_shuffle(h, self.patch) if self.patch > 1 else h
 
 
-def patch_size(height, width):
+def patch_size(height: int, width: int) -> int:
     """Side of the pixel patches that become channels (space-to-depth) before
     a UNet: the largest of 4, 2, 1 that divides the image and leaves a grid of
     at least 8 cells a side. A patch of side p cuts the convolution cost p^2
