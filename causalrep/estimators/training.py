@@ -14,9 +14,12 @@ on the host travel through pinned memory without blocking; mixed precision
 import contextlib
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from torch import nn
 
 from ..exceptions import TrainingDivergedError
 from .progress import progress
@@ -59,13 +62,13 @@ class TrainConfig:
     """
 
     max_steps: int = 6000
-    max_epochs: int = None
+    max_epochs: int | None = None
     batch_size: int = 256
     lr: float = 3e-3
     weight_decay: float = 0.0
     val_fraction: float = 0.1
     patience: int = 30
-    grad_clip: float = 10.0
+    grad_clip: float | None = 10.0
     verbose: bool = True
     desc: str = "fit"
     precision: str = "float32"
@@ -77,17 +80,18 @@ class TrainConfig:
 class History:
     """Per-epoch mean of every loss term on the training part, and validation loss."""
 
-    terms: dict = field(default_factory=dict)
-    val: list = field(default_factory=list)
+    terms: dict[str, list[float]] = field(default_factory=dict)
+    val: list[float] = field(default_factory=list)
     best_epoch: int = -1
     steps: int = 0
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return {"terms": self.terms, "val": self.val,
                 "best_epoch": self.best_epoch, "steps": self.steps}
 
 
-def train(module, loss_fn, tensors, config, seed, device):
+def train(module: nn.Module, loss_fn: Callable[..., dict[str, torch.Tensor]], tensors: tuple[torch.Tensor, ...],
+          config: TrainConfig, seed: int, device: torch.device) -> History:
     """Fit ``module`` by minimising the sum of the terms ``loss_fn`` returns.
 
     Arguments:
@@ -182,8 +186,9 @@ def train(module, loss_fn, tensors, config, seed, device):
     return history
 
 
-def train_with_restarts(build, loss_fn, tensors, config, seed, device, restarts=1,
-                        restart_steps=1000):
+def train_with_restarts(build: Callable[[], nn.Module], loss_fn: Callable[..., dict[str, torch.Tensor]],
+                        tensors: tuple[torch.Tensor, ...], config: TrainConfig, seed: int, device: torch.device,
+                        restarts: int = 1, restart_steps: int = 1000) -> tuple[nn.Module, History]:
     """Train ``restarts`` fresh modules briefly, then finish the best one.
 
     Short restarts guard against the bad basins an autoencoder falls into on
