@@ -20,6 +20,7 @@ shared training loop.
 """
 
 import itertools
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -33,7 +34,8 @@ from pyro.nn import PyroModule
 from torch import nn
 from torch.nn import functional as F
 
-from ..validation import as_float_array, check_positive
+from ..data import InterventionalData
+from ..validation import ArrayLike, as_float_array, check_positive
 from .autoencoders import _MIN_SCALE, _VAE
 
 __all__ = ["MIN_ENVIRONMENTS", "LatentPolynomialSCM", "MultiEnvCRL", "monomial_exponents"]
@@ -66,7 +68,8 @@ class LatentPolynomialSCM(dist.TorchDistribution):
     support = constraints.real_vector
     has_rsample = True
 
-    def __init__(self, loc, scale, weight, degree, validate_args=None):
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor, degree: int,
+                 validate_args: bool | None = None):
         d = loc.shape[-1]
         self.loc, self.scale, self.degree = loc, scale, degree
         self._index = [torch.tensor(list(itertools.combinations_with_replacement(range(d), k)),
@@ -77,18 +80,18 @@ class LatentPolynomialSCM(dist.TorchDistribution):
         self.weight = weight * allowed
         super().__init__(loc.shape[:-1], loc.shape[-1:], validate_args=validate_args)
 
-    def monomials(self, z):
+    def monomials(self, z: torch.Tensor) -> torch.Tensor:
         """Monomials of ``z`` (n, d), shape (n, m)."""
         return torch.cat([z[..., index].prod(dim=-1) for index in self._index], dim=-1)
 
-    def mean(self, z):
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
         """Mean of each latent given the latents before it, shape (n, d)."""
         return self.loc + torch.einsum("...im,...m->...i", self.weight, self.monomials(z))
 
-    def log_prob(self, z):
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return dist.Normal(self.mean(z), self.scale).log_prob(z).sum(-1)
 
-    def rsample(self, sample_shape=()):
+    def rsample(self, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
         eps = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
         z = torch.zeros(shape, dtype=self.loc.dtype, device=self.loc.device)
@@ -174,9 +177,10 @@ class MultiEnvCRL(_VAE):
 
     _array_shapes = MappingProxyType({"regimes": ("n_envs",)})
 
-    def __init__(self, latent_dim, degree=2, min_environments=MIN_ENVIRONMENTS,
-                 hidden=(256, 256), max_steps=6000, max_epochs=None, batch_size=256, lr=1e-3,
-                 restarts=1, device="auto", seed=0, verbose=1, n_threads="auto"):
+    def __init__(self, latent_dim: int, degree: int = 2, min_environments: int = MIN_ENVIRONMENTS,
+                 hidden: Sequence[int] = (256, 256), max_steps: int = 6000, max_epochs: int | None = None,
+                 batch_size: int = 256, lr: float = 1e-3, restarts: int = 1, device: str | torch.device = "auto",
+                 seed: int = 0, verbose: int = 1, n_threads: int | str | None = "auto"):
         self.latent_dim = latent_dim
         self.degree = degree
         self.min_environments = min_environments
@@ -191,7 +195,7 @@ class MultiEnvCRL(_VAE):
         self.verbose = verbose
         self.n_threads = n_threads
 
-    def fit(self, data):
+    def fit(self, data: InterventionalData) -> "MultiEnvCRL":
         """Maximise the ELBO under the environment-dependent polynomial prior; returns self.
 
         Arguments:
@@ -244,17 +248,17 @@ class MultiEnvCRL(_VAE):
     # -- fitted environment parameters --------------------------------------
 
     @property
-    def environments_(self):
+    def environments_(self) -> np.ndarray:
         self._check_fitted()
         return np.asarray(self.arrays_["regimes"])
 
     @property
-    def monomials_(self):
+    def monomials_(self) -> np.ndarray:
         self._check_fitted()
         return self.modules_["prior"].exponents.cpu().numpy()
 
     @property
-    def coefficients_(self):
+    def coefficients_(self) -> np.ndarray:
         self._check_fitted()
         prior = self.modules_["prior"]
         with torch.no_grad():
@@ -262,17 +266,17 @@ class MultiEnvCRL(_VAE):
             return prior(env).weight.cpu().numpy().astype(np.float64)
 
     @property
-    def noise_loc_(self):
+    def noise_loc_(self) -> np.ndarray:
         self._check_fitted()
         return self.modules_["prior"].loc.detach().cpu().numpy().astype(np.float64)
 
     @property
-    def noise_scale_(self):
+    def noise_scale_(self) -> np.ndarray:
         self._check_fitted()
         with torch.no_grad():
             return self.modules_["prior"].scales().cpu().numpy().astype(np.float64)
 
-    def prior_log_prob(self, Z, regime):
+    def prior_log_prob(self, Z: ArrayLike, regime: ArrayLike) -> np.ndarray:
         r"""Log-density of latents under the learned prior, :math:`\log p(z \mid e)`.
 
         Arguments:
@@ -303,7 +307,7 @@ class MultiEnvCRL(_VAE):
                              torch.from_numpy(Z.astype(np.float32)), env)
 
 
-def monomial_exponents(d, degree):
+def monomial_exponents(d: int, degree: int) -> np.ndarray:
     """Powers (m, d) of the monomials of degree 1..degree in d variables, in the
     order of :class:`LatentPolynomialSCM`."""
     rows = []
