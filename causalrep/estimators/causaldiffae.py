@@ -42,6 +42,7 @@ with :math:`w` = ``strength``: :math:`w > 1` amplifies an intervention,
 
 import math
 import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 import networkx as nx
@@ -54,7 +55,8 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
-from ..validation import as_dag, as_do, as_float_array, check_positive
+from ..data import InterventionalData
+from ..validation import ArrayLike, GraphLike, as_dag, as_do, as_float_array, check_positive
 from .base import TorchEstimator
 from .diffusion import (
     PREDICTIONS,
@@ -152,10 +154,13 @@ class CausalDiffAE(TorchEstimator):
     _array_shapes = MappingProxyType({name: ("latent_dim",) for name in (
         "u_mean", "u_std", "label_mean", "label_std")})
 
-    def __init__(self, latent_dim=None, graph=None, label_fraction=1.0, label_scale=0.1,
-                 beta=0.05, cond_dropout=None, diffusion_steps=1000, prediction="v", channels=None,
-                 hidden=(128, 128), max_steps=1000, max_epochs=None, batch_size=48, lr=3e-3,
-                 device="auto", seed=0, verbose=1, n_threads="auto"):
+    def __init__(self, latent_dim: int | None = None, graph: GraphLike | None = None,
+                 label_fraction: float = 1.0, label_scale: float = 0.1, beta: float = 0.05,
+                 cond_dropout: float | None = None, diffusion_steps: int = 1000, prediction: str = "v",
+                 channels: int | None = None, hidden: Sequence[int] = (128, 128), max_steps: int = 1000,
+                 max_epochs: int | None = None, batch_size: int = 48, lr: float = 3e-3,
+                 device: str | torch.device = "auto", seed: int = 0, verbose: int = 1,
+                 n_threads: int | str | None = "auto"):
         self.latent_dim = latent_dim
         self.graph = graph
         self.label_fraction = label_fraction
@@ -208,7 +213,7 @@ class CausalDiffAE(TorchEstimator):
             "denoiser": ConditionalDenoiser(backbone, d, emb_dim),
         })
 
-    def fit(self, data):
+    def fit(self, data: InterventionalData) -> "CausalDiffAE":
         """Fit encoder, causal layer and denoiser on ``data``; returns self.
 
         Raises:
@@ -376,7 +381,7 @@ class CausalDiffAE(TorchEstimator):
         std = torch.as_tensor(self.arrays_["label_std"], dtype=z.dtype, device=z.device)
         return (z - mean) / std
 
-    def intervene(self, X, do):
+    def intervene(self, X: ArrayLike | InterventionalData, do: Mapping[int | str, ArrayLike]) -> np.ndarray:
         """Latents of ``X`` after ``do``, propagated to the descendants, (n, d).
 
         Arguments:
@@ -410,7 +415,7 @@ class CausalDiffAE(TorchEstimator):
 
     # -- diffusion --------------------------------------------------------
 
-    def invert(self, X, steps=20, refine=0):
+    def invert(self, X: ArrayLike | InterventionalData, steps: int = 20, refine: int = 0) -> np.ndarray:
         """Deterministic DDIM inversion of ``X`` under its own latents.
 
         Arguments:
@@ -434,7 +439,7 @@ class CausalDiffAE(TorchEstimator):
                                   times, 1.0, invert=True, refine=refine).flatten(1),
             x, batch_size=_INFERENCE_BATCH)
 
-    def decode(self, x_T, z, steps=20, strength=1.0):
+    def decode(self, x_T: ArrayLike, z: ArrayLike, steps: int = 20, strength: float = 1.0) -> np.ndarray:
         """DDIM sampling from noise ``x_T`` under latents ``z``.
 
         Arguments:
@@ -461,11 +466,12 @@ class CausalDiffAE(TorchEstimator):
                                                    times, strength, invert=False)),
             x_T, z, batch_size=_INFERENCE_BATCH)
 
-    def reconstruct(self, X, steps=20, refine=0):
+    def reconstruct(self, X: ArrayLike | InterventionalData, steps: int = 20, refine: int = 0) -> np.ndarray:
         """``decode(invert(X), transform(X))``: X through the whole model, (n, dim_x)."""
         return self.decode(self.invert(X, steps, refine), self.transform(X), steps)
 
-    def counterfactual(self, X, do, steps=20, strength=1.0, refine=0):
+    def counterfactual(self, X: ArrayLike | InterventionalData, do: Mapping[int | str, ArrayLike], steps: int = 20,
+                       strength: float = 1.0, refine: int = 0) -> np.ndarray:
         """What ``X`` would have looked like under ``do``.
 
         Encodes ``X``, intervenes in the causal layer (descendants follow),
@@ -493,7 +499,8 @@ class CausalDiffAE(TorchEstimator):
         z_cf = self.intervene(X, do)
         return self.decode(self.invert(X, steps, refine), z_cf, steps, strength)
 
-    def sample(self, n, steps=20, z=None, seed=0):
+    def sample(self, n: int, steps: int = 20, z: ArrayLike | None = None,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Draw new observations from the model.
 
         Arguments:
@@ -604,7 +611,7 @@ class CausalLayer(PyroModule):
         u (n, d) -> z (n, d)
     """
 
-    def __init__(self, d, edges, hidden):
+    def __init__(self, d: int, edges: Iterable[Sequence[int]], hidden: Sequence[int]):
         super().__init__()
         graph = nx.DiGraph()
         graph.add_nodes_from(range(d))
@@ -614,7 +621,7 @@ class CausalLayer(PyroModule):
         self.mechanisms = nn.ModuleDict({
             str(j): MLP(len(pa), 1, tuple(hidden)) for j, pa in self.parents.items() if pa})
 
-    def forward(self, u, do=None):
+    def forward(self, u: torch.Tensor, do: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
         do = do or {}
         # Read once: each read of a plain child announces its parameters to Pyro.
         mechanisms = self.mechanisms
