@@ -33,11 +33,13 @@ parameters of every latent change.
 
 import itertools
 import numbers
+from collections.abc import Iterable, Sequence
 
+import networkx as nx
 import numpy as np
 
 from causalrep.data import InterventionalData
-from causalrep.validation import as_float_array, as_generator, check_positive
+from causalrep.validation import Seed, as_float_array, as_generator, check_positive
 
 from .graphs import check_dag, erdos_renyi
 from .mixing import MLPMixing
@@ -51,8 +53,9 @@ N_STATISTICS = 2
 _CALIBRATION = 2000
 
 
-def multienv(latent_dim=3, obs_dim=10, n_envs=5, n_per_env=1000, degree=2, noise="gaussian",
-             unchanged=(), graph=None, mixing_layers=3, seed=0):
+def multienv(latent_dim: int = 3, obs_dim: int = 10, n_envs: int = 5, n_per_env: int | Sequence[int] = 1000,
+             degree: int = 2, noise: str = "gaussian", unchanged: int | Iterable[int] = (),
+             graph: nx.DiGraph | None = None, mixing_layers: int = 3, seed: Seed = 0) -> InterventionalData:
     r"""Samples of a latent polynomial SCM in several environments, mixed by an MLP.
 
     The model is drawn from ``seed`` alone:
@@ -141,7 +144,7 @@ def multienv(latent_dim=3, obs_dim=10, n_envs=5, n_per_env=1000, degree=2, noise
                               meta=meta)
 
 
-def multienv_noise(data):
+def multienv_noise(data: InterventionalData) -> np.ndarray:
     r"""The exogenous noise :math:`n_i = z_i - \sum_k \lambda_{i,k}(e)\, m_k(z_{pa(i)})`.
 
     What an estimator recovers for an ``unchanged`` latent, whose
