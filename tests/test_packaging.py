@@ -50,19 +50,7 @@ def _unannotated(path):
     return found
 
 
-# Modules whose hints are still to come; strict, so that each mark fails (and is
-# removed) once its module is annotated.
-PENDING = {
-    "causalrep/estimators/causaldiffae.py", "causalrep/estimators/diffusion.py",
-    "causalrep/estimators/multienv.py",
-    "causalrep/estimators/nets.py", "causalrep/estimators/training.py",
-    "simulators/multienv.py",
-}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="type hints pending"))
-    if p in PENDING else p for p in _public_modules()])
+@pytest.mark.parametrize("path", list(_public_modules()))
 def test_the_public_api_has_type_hints(path):
     assert _unannotated(path) == []
 
