@@ -210,6 +210,8 @@ class InterventionalCRL(TorchEstimator):
                 if self.stage1_["heldout_error"] >= linear[2]["heldout_error"]:
                     self.modules_, self.dims_, self.stage1_, self.history_ = linear
                 self.stage1_["fallback"] = True
+                self.stage1_["linear_residual"] = linear[2]["heldout_residual"]
+                self.stage1_["linear_noise_floor"] = linear[2]["noise_floor"]
                 self.stage1_["dimension_warning"] = linear[2]["dimension_warning"]
         else:
             self._fit_mlp(X, val_rows)
@@ -389,6 +391,12 @@ class InterventionalCRL(TorchEstimator):
                 problems.append(
                     f"the MLP stage 1 leaves {info['heldout_error']:.3g} of the held-out "
                     f"variance unreconstructed (> {_MLP_ERROR_LIMIT:g}); raise max_steps")
+        if info.get("fallback") and info["encoder"] == "mlp":
+            problems.append(
+                f"the exact stage 1 left {info['linear_residual']:.3g} of the whitened variance "
+                f"unexplained on held-out samples (noise floor {info['linear_noise_floor']:.3g}), "
+                "so the MLP stage 1 was used: its latents are affine in the true ones only "
+                f"approximately (held-out reconstruction error {info['heldout_error']:.3g})")
         if info.get("dimension_warning"):
             problems.append(info["dimension_warning"])
         for problem in problems:
