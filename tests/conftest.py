@@ -4,8 +4,14 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# No per-example deadline: on a shared 2-core machine one example can take 100x
+# its usual time, and speed is measured by the benchmarks, not by the tests.
+settings.register_profile("causalrep", deadline=None)
+settings.load_profile("causalrep")
 
 
 @pytest.fixture
