@@ -8,7 +8,7 @@ import pytest
 
 import simulators
 from causalrep import InterventionalCRL, InterventionalData, load
-from causalrep.estimators.interventional import IdentifiabilityWarning, ioss_penalty
+from causalrep.estimators.interventional import IdentifiabilityWarning, _spectrum_check, ioss_penalty
 from causalrep.identifiability import affine_r2, check, mcc
 
 SMALL = dict(max_steps=3000, hidden=(64, 64), restarts=3, verbose=0)
@@ -224,6 +224,16 @@ def test_one_latent():
                                      [simulators.do({0: 1.0})], seed=0)
     est = fit_quietly(data, latent_dim=1)
     assert abs(np.corrcoef(est.transform(data.X)[:, 0], data.Z[:, 0])[0, 1]) > 0.9999
+
+
+@pytest.mark.parametrize("smallest_kept,warns", [(5e-14, False), (1e-16, True)])
+def test_the_dimension_check_resolves_eigenvalues_down_to_float64_rounding(smallest_kept, warns):
+    # Five components needed (d = 2, p = 2); the smallest kept one 5e-14 of the top
+    # (a nearly deterministic latent, still resolved in float64) or at rounding.
+    eigenvalues = np.array([1.0, 0.5, 0.1, 1e-3, smallest_kept, 1e-17, 1e-17, 1e-17, 1e-17])
+    check = _spectrum_check(eigenvalues, 5, 1e-17, latent_dim=2, degree=2)
+    assert (check["dimension_warning"] is not None) == warns
+    assert check["signal_components"] == (4 if warns else 5)
 
 
 @pytest.mark.filterwarnings("ignore::causalrep.exceptions.IdentifiabilityWarning")  # the others it raises

@@ -209,9 +209,10 @@ class InterventionalCRL(TorchEstimator):
                 self._fit_mlp(X, val_rows)
                 if self.stage1_["heldout_error"] >= linear[2]["heldout_error"]:
                     self.modules_, self.dims_, self.stage1_, self.history_ = linear
+                else:
+                    self.stage1_["linear_residual"] = linear[2]["heldout_residual"]
+                    self.stage1_["linear_noise_floor"] = linear[2]["noise_floor"]
                 self.stage1_["fallback"] = True
-                self.stage1_["linear_residual"] = linear[2]["heldout_residual"]
-                self.stage1_["linear_noise_floor"] = linear[2]["noise_floor"]
                 self.stage1_["dimension_warning"] = linear[2]["dimension_warning"]
         else:
             self._fit_mlp(X, val_rows)

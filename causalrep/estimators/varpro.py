@@ -226,26 +226,29 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
             value = float(residual(data, torch.from_numpy(basis), features))
         return (value, basis, 0) if value <= tolerance else None
 
-    # Searches stop at the tolerance, or once together they used the iterations
-    # _SEARCH_BUDGET affords (each costs a QR of the design).
-    affordable = max(100, int(_SEARCH_BUDGET / (small_rows * (n_features + 1) ** 2)))
+    def affordable(rows):
+        """L-BFGS iterations on ``rows`` samples that _SEARCH_BUDGET pays for (each a QR)."""
+        return max(100, int(_SEARCH_BUDGET / (rows * (n_features + 1) ** 2)))
+
+    # Searches stop at the tolerance, or once together they used the budget.
+    budget = affordable(small_rows)
     best, attempt, spent = None, 0, 0
     if init is not None:
         start = np.linalg.qr(init)[0]
-        best = exact(pools[-1], start) or search(pools[-1], start, min(max_iter, affordable))
+        best = exact(pools[-1], start) or search(pools[-1], start, min(max_iter, budget))
         spent = best[2]
-    while (best is None or best[0] > tolerance) and attempt < restarts and spent < affordable:
+    while (best is None or best[0] > tolerance) and attempt < restarts and spent < budget:
         attempt += 1
         pool = pools[(attempt - 1) % len(pools)]
         found = search(pool, rng.standard_normal((dim, latent_dim)),
-                       min(max_iter, affordable - spent))
+                       min(max_iter, budget - spent))
         spent += found[2]
         if best is None or found[0] < best[0]:
             best = found
     polish_rows = min(max_search_samples, max(small_rows, int(_POLISH_BUDGET / n_features**2)))
     polish = subsample(polish_rows)
-    polish_iter = min(max_iter // 2, max(100, int(_SEARCH_BUDGET / (polish_rows * (n_features + 1) ** 2))))
-    value, basis, iterations = exact(polish, best[1]) or search(polish, best[1], polish_iter)
+    value, basis, iterations = exact(polish, best[1]) or search(
+        polish, best[1], min(max_iter // 2, affordable(polish_rows)))
     basis, _ = np.linalg.qr(basis)
     return LinearCode(basis=basis, residual=value, restarts=attempt + (init is not None),
                       iterations=spent + iterations)
