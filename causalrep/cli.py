@@ -157,6 +157,10 @@ def _parser():
 
     extrapolate = commands.add_parser(
         "extrapolate", help="E[Y | do(A=a)] of a fitted Rep4Ex model, for unseen actions",
+        description="Prints one CSV row per action: the action, E[Y | do(A=a)] and its coverage, "
+                    "the share of the latent points M a + V that lie inside the training data "
+                    "(below 0.5 the outcome model is extended, not estimated, and a warning "
+                    "says so).",
         epilog="examples:\n  causalrep extrapolate --model rep4ex.pt --grid=-3:3:25 --plot curve.png\n"
                "  causalrep extrapolate --model rep4ex.pt --actions a.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -368,14 +372,20 @@ def _extrapolate(args):
             raise UsageError(f"--actions {args.actions} has {actions.shape[1]} column(s) but "
                              f"the model takes {model.dims_['action_dim']} action(s)")
     predictions = model.predict_interventional(actions)
-    for row, value in zip(actions, predictions):
-        print(",".join(f"{v:g}" for v in row) + f",{value:.6g}")
+    coverage = model.extrapolation_coverage(actions)
+    for row, value, share in zip(actions, predictions, coverage):
+        print(",".join(f"{v:g}" for v in row) + f",{value:.6g},{share:.3f}")
     if args.plot:
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=(5, 3.5))
         axes = figure.add_subplot()
         axes.plot(actions[:, 0], predictions, marker=".")
+        low = coverage < 0.5
+        if low.any():
+            axes.plot(actions[low, 0], predictions[low], "x", color="C3",
+                      label="coverage < 0.5: no guarantee")
+            axes.legend(fontsize=8)
         axes.set_xlabel("a (first coordinate)")
         axes.set_ylabel("E[Y | do(A=a)]")
         figure.tight_layout()

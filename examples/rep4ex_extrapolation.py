@@ -6,12 +6,16 @@ confounded with them through hidden noise. Rep4Ex learns a representation
 that is affine in the latents, then a control function. Its predictions along
 the line a = (t, t), t in (-3, 3), which leaves the training support, are
 compared with the simulator's exact E[Y | do(A=a)] and with a cubic
-regression of Y on A, which cannot extrapolate.
+regression of Y on A, which cannot extrapolate. Where fewer than half of the
+latent points M a + V fall inside the training data (the estimator's
+``extrapolation_coverage``), the plot marks the prediction: there it has no
+guarantee.
 
     python examples/rep4ex_extrapolation.py          # about a minute on 2 CPU cores
 """
 
 import argparse
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,6 +23,7 @@ import numpy as np
 
 import simulators
 from causalrep import Rep4Ex
+from causalrep.estimators import ExtrapolationWarning
 from causalrep.identifiability import affine_r2
 
 
@@ -44,7 +49,11 @@ def main(argv=None):
     t = np.linspace(-3, 3, 25)
     a = np.column_stack([t, t])
     truth = simulators.rep4ex_truth(data.meta, a)
-    rep4ex = est.predict_interventional(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)  # reported below instead
+        rep4ex = est.predict_interventional(a)
+    covered = est.extrapolation_coverage(a) >= 0.5
+    print(f"actions with coverage >= 0.5: t in [{t[covered].min():.2f}, {t[covered].max():.2f}]")
     coef, *_ = np.linalg.lstsq(cubic_features(train.A), train.Y.ravel(), rcond=None)
     naive = cubic_features(a) @ coef
 
@@ -57,6 +66,8 @@ def main(argv=None):
     ax.axvspan(-1, 1, color="0.9", label="training support")
     ax.plot(t, truth, "k-", label="true E[Y | do(A=a)]")
     ax.plot(t, rep4ex, "o-", label="Rep4Ex")
+    ax.plot(t[~covered], rep4ex[~covered], "x", color="C3", ms=9,
+            label="Rep4Ex, coverage < 0.5 (no guarantee)")
     ax.plot(t, naive, "--", label="regression of Y on A")
     ax.set_xlabel("t, with a = (t, t)")
     ax.set_ylabel("E[Y | do(A=a)]")
@@ -65,7 +76,7 @@ def main(argv=None):
     fig.savefig(args.out, dpi=120)
     plt.close(fig)
     print(f"plot written to {args.out}")
-    return {"t": t, "truth": truth, "rep4ex": rep4ex, "naive": naive}
+    return {"t": t, "truth": truth, "rep4ex": rep4ex, "naive": naive, "covered": covered}
 
 
 if __name__ == "__main__":

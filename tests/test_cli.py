@@ -99,6 +99,8 @@ def test_rep4ex_fit_and_extrapolate(tmp_path, capsys):
     rows = [line.split(",") for line in capsys.readouterr().out.strip().splitlines()]
     assert [float(r[0]) for r in rows] == [-3.0, -1.5, 0.0, 1.5, 3.0]
     assert all(np.isfinite(float(r[1])) for r in rows)
+    coverage = [float(r[2]) for r in rows]
+    assert all(0 <= c <= 1 for c in coverage) and coverage[2] > max(coverage[0], coverage[4])
     assert main(["extrapolate", "--model", str(model), "--grid", "nonsense"]) == 2
 
 

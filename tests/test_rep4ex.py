@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import sklearn.base
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import causalrep
 from causalrep import InterventionalData, Rep4Ex
-from causalrep.estimators import ControlFunction, IdentifiabilityWarning
+from causalrep.estimators import ControlFunction, ExtrapolationWarning, IdentifiabilityWarning
 from causalrep.estimators.rep4ex import (
     hsic_penalty,
     linearity_diagnostics,
@@ -86,7 +88,9 @@ def test_shapes_and_fitted_state(fitted, data):
     assert fitted.predict(data.X[:7], data.A[:7]).shape == (7,)
     assert fitted.bandwidth_ > 0
     json.dumps(fitted.diagnostics_)
-    assert set(fitted.diagnostics_) == {"r2_on_actions", "reset_pvalue", "reset_r2_gain"}
+    assert set(fitted.diagnostics_) == {"r2_on_actions", "reset_pvalue", "reset_r2_gain",
+                                        "spread_pvalue", "spread_r2_gain"}
+    assert fitted.extrapolation_coverage(FAR).shape == (24,)
     with pytest.raises(ValueError, match="actions"):
         fitted.predict_interventional(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="rows"):
@@ -149,6 +153,67 @@ def test_linearity_diagnostics_flag_only_a_real_nonlinearity():
     assert min(ok["r2_on_actions"]) > 0.7
     assert max(ok["reset_r2_gain"]) < 0.01
     assert bad["reset_pvalue"][1] < 1e-6 and bad["reset_r2_gain"][1] > 0.05
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_spread_diagnostic_sees_tails_that_bend_where_reset_does_not(seed):
+    # tanh flattens the tails of Z: nearly linear in the actions on average,
+    # but the residual's spread shrinks where the actions push Z outwards.
+    data = rep4ex(n=5000, seed=seed)
+    affine = data.Z @ np.array([[2.0, 1.0], [0.5, -1.0]]) + 3.0
+    bent = np.tanh((data.Z - data.Z.mean(0)) / (1.5 * data.Z.std(0)))
+    ok, bad = linearity_diagnostics(affine, data.A), linearity_diagnostics(bent, data.A)
+    assert max(ok["spread_r2_gain"]) < 0.005 and min(ok["spread_pvalue"]) > 0.01
+    assert max(bad["reset_r2_gain"]) < 0.01  # the mean alone does not show it
+    assert min(bad["spread_pvalue"]) < 1e-6 and max(bad["spread_r2_gain"]) > 0.015
+
+
+def test_a_fit_without_the_penalties_warns_naming_the_failing_check():
+    data = rep4ex(n=2000, seed=0)
+    with pytest.warns(IdentifiabilityWarning, match="Breusch-Pagan") as caught:
+        Rep4Ex(latent_dim=2, mmr_lambda=0.0, hsic_lambda=0.0, seed=0,
+               **{**FAST, "max_steps": 300}).fit(data)
+    assert "extrapolation has no guarantee" in str(caught[0].message)
+    assert caught[0].filename == __file__  # the user's line, not the library's
+
+
+def test_coverage_is_high_inside_the_support_and_zero_far_outside():
+    data = rep4ex(n=3000, seed=1)
+    cf = ControlFunction(n_centers=100, seed=0).fit(data.Z, data.A, data.Y)
+    inside, edge, far = cf.coverage(np.array([[0.0, 0.0], [0.9, -0.9], [30.0, 30.0]]))
+    assert inside > 0.95 and 0.3 < edge < inside and far == 0.0
+    along = cf.coverage(np.c_[np.linspace(1, 4, 7), np.zeros(7)])
+    assert along[0] > 0.8 and along[-1] < 0.1 and np.all(np.diff(along) <= 0.02)
+
+
+@settings(max_examples=25)
+@given(st.lists(st.floats(-6, 6), min_size=2, max_size=2), st.floats(0.01, 100.0))
+def test_coverage_is_a_share_that_ignores_the_latents_order_and_units(action, scale):
+    data = _coverage_data()
+    a = np.array([action])
+    base = ControlFunction(n_centers=60, seed=0).fit(data.Z, data.A, data.Y).coverage(a)
+    swapped = ControlFunction(n_centers=60, seed=0).fit(
+        data.Z[:, ::-1] * scale, data.A, data.Y).coverage(a)
+    assert base.shape == (1,) and 0.0 <= base[0] <= 1.0
+    np.testing.assert_allclose(swapped, base, atol=0.01)
+
+
+def _coverage_data(cache={}):
+    if not cache:
+        cache["data"] = rep4ex(n=800, seed=3)
+    return cache["data"]
+
+
+def test_predictions_far_outside_warn_and_coverage_survives_a_round_trip(fitted, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        fitted.predict_interventional(np.zeros((1, 2)))
+    with pytest.warns(ExtrapolationWarning, match=r"1 of 2 action\(s\) \(rows 1\)") as caught:
+        fitted.predict_interventional(np.array([[0.0, 0.0], [25.0, -25.0]]))
+    assert caught[0].filename == __file__
+    fitted.save(tmp_path / "m.pt")
+    np.testing.assert_array_equal(causalrep.load(tmp_path / "m.pt").extrapolation_coverage(FAR),
+                                  fitted.extrapolation_coverage(FAR))
 
 
 def test_hsic_sees_dependence_the_mean_constraint_misses():

@@ -8,7 +8,7 @@ Pyro) is imported when it is first used, as listed in
 import importlib
 from typing import TYPE_CHECKING
 
-from ..exceptions import ConvergenceWarning, IdentifiabilityWarning
+from ..exceptions import ConvergenceWarning, ExtrapolationWarning, IdentifiabilityWarning
 from .registry import ESTIMATORS
 
 if TYPE_CHECKING:  # what the lazy attributes resolve to, for type checkers and editors
@@ -29,7 +29,7 @@ _CLASSES = {entry.class_name: entry for entry in ESTIMATORS.values()}
 
 __all__ = ["BaseEstimator", "TorchEstimator", "InterventionalCRL", "Rep4Ex", "ControlFunction",
            "CausalDiffAE", "MultiEnvCRL", "Autoencoder", "BetaVAE", "IVAE", "LinearICA",
-           "IdentifiabilityWarning", "ConvergenceWarning", "load"]
+           "IdentifiabilityWarning", "ConvergenceWarning", "ExtrapolationWarning", "load"]
 
 
 def __getattr__(name):

@@ -27,7 +27,6 @@ import contextlib
 import functools
 import inspect
 import os
-import warnings
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
@@ -39,7 +38,7 @@ import torch
 from torch import nn
 
 from ..data import InterventionalData
-from ..exceptions import NotFittedError
+from ..exceptions import NotFittedError, warn
 from ..validation import FLOAT32_LIMIT, ArrayLike, as_float_array, check_positive, check_standardisable
 from .threads import resolve_threads, thread_scope
 from .training import TrainConfig, train_with_restarts
@@ -191,8 +190,8 @@ class BaseEstimator(sklearn.base.BaseEstimator):
             if getattr(self, new) != inspect.signature(type(self)).parameters[new].default:
                 raise ValueError(f"{type(self).__name__} got both {new} and its former name "
                                  f"{old}; give {new} only")
-            warnings.warn(f"{type(self).__name__}: {old} is renamed {new}; {old} still works in "
-                          "this release and will then be removed", FutureWarning, stacklevel=3)
+            warn(f"{type(self).__name__}: {old} is renamed {new}; {old} still works in "
+                 "this release and will then be removed", FutureWarning)
             return given
         return getattr(self, name)
 

@@ -166,6 +166,34 @@ class ControlFunction(sklearn.base.BaseEstimator):
             out[i] = self._nu(arrays, (V + shift - arrays["z_mean"]) / arrays["z_scale"]).mean()
         return out + float(arrays["psi_mean"])
 
+    def coverage(self, a: ArrayLike, max_points: int = 1000) -> np.ndarray:
+        r"""Share of the points :math:`\hat M a + \hat c + \hat V_i` that lie inside the training latents.
+
+        :meth:`predict_interventional` averages :math:`\nu` over these points;
+        where they leave the data, :math:`\nu` is extended (linearly, as its
+        kernel part vanishes) rather than estimated. A point counts as inside
+        when its distance to the nearest kernel centre (a subsample of the
+        training latents, standardised) is at most the largest distance from a
+        centre to its nearest other centre.
+
+        Arguments:
+            a: Actions, shape (m, k).
+            max_points: At most this many rows of :math:`\hat V` (evenly spaced).
+
+        Returns:
+            numpy array of shape (m,), each in [0, 1].
+        """
+        arrays = self._fitted()
+        shifts = self._shift(arrays, a)
+        centers = arrays["z_centers"]
+        own = sqdist(centers, centers)
+        np.fill_diagonal(own, np.inf)
+        radius = float(own.min(1).max()) if len(centers) > 1 else np.inf
+        V = arrays["V"][np.linspace(0, len(arrays["V"]) - 1, min(max_points, len(arrays["V"]))).astype(int)]
+        return np.array([
+            float((sqdist((V + shift - arrays["z_mean"]) / arrays["z_scale"], centers).min(1)
+                   <= radius).mean()) for shift in shifts])
+
     def _shift(self, arrays, A):
         A = _rows(A, "a")
         k = arrays["M"].shape[1]

@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from torch import nn
 
 from ..data import InterventionalData
-from ..exceptions import ConvergenceWarning
+from ..exceptions import ConvergenceWarning, warn
 from ..validation import ArrayLike, check_positive, check_standardisable
 from .base import BaseEstimator
 
@@ -115,9 +115,8 @@ class LinearICA(BaseEstimator):
             ica.fit(scaled)
         self.converged_ = not any(issubclass(w.category, SklearnConvergenceWarning) for w in caught)
         if not self.converged_:
-            warnings.warn(f"LinearICA did not converge in max_iter={self.max_iter} iterations "
-                          f"(tol={self.tol}); raise max_iter or tol", ConvergenceWarning,
-                          stacklevel=2)
+            warn(f"LinearICA did not converge in max_iter={self.max_iter} iterations "
+                 f"(tol={self.tol}); raise max_iter or tol", ConvergenceWarning)
         self.device_ = torch.device("cpu")
         self.dims_ = {"dim_x": int(data.dim_x)}
         self.arrays_ = {}

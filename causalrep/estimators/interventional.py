@@ -27,7 +27,6 @@ independent, the comparison point the paper uses.
 """
 
 import numbers
-import warnings
 from collections.abc import Sequence
 from types import MappingProxyType
 
@@ -38,7 +37,7 @@ import torch
 from torch import nn
 
 from ..data import InterventionalData
-from ..exceptions import IdentifiabilityWarning
+from ..exceptions import IdentifiabilityWarning, warn
 from ..graphs import learn_latent_graph
 from ..validation import ArrayLike, column_stats
 from . import do_stage2, varpro
@@ -401,7 +400,7 @@ class InterventionalCRL(TorchEstimator):
         if info.get("dimension_warning"):
             problems.append(info["dimension_warning"])
         for problem in problems:
-            warnings.warn(problem, IdentifiabilityWarning, stacklevel=3)
+            warn(problem, IdentifiabilityWarning)
 
     # -- stage 2 ----------------------------------------------------------
 
@@ -597,30 +596,30 @@ class InterventionalCRL(TorchEstimator):
                                 "variance_ratio": ratio, "found_by": how.get(j, "do")})
         same = [r for r in records if r.get("change_pvalue", 0.0) > _UNCHANGED_PVALUE]
         if same:
-            warnings.warn(
+            warn(
                 "some regimes declared interventional do not differ from the observational one "
                 f"in mean or covariance ({', '.join(str(r['regime']) for r in same)}: p > "
                 f"{_UNCHANGED_PVALUE:g}): their targets are not identified",
-                IdentifiabilityWarning, stacklevel=3)
+                IdentifiabilityWarning)
         bent = [r for r in records if r.get("rank_one_ratio", 0.0) > _RANK_ONE_LIMIT]
         if bent:
             summary = ", ".join(f"regime {r['regime']}: {r['rank_one_ratio']:.2g}" for r in bent)
-            warnings.warn(
+            warn(
                 "some random-valued do-regimes change more than one latent's mechanism as far "
                 f"as their first two moments tell (second/first eigenvalue > {_RANK_ONE_LIMIT:g}: "
                 f"{summary}); their directions are approximate: the latent SCM may be "
                 "nonlinear, or the intervention soft or on several latents",
-                IdentifiabilityWarning, stacklevel=3)
+                IdentifiabilityWarning)
         worst = [r for r in records if "rank_one_ratio" not in r
                  and r["variance_ratio"] > do_stage2.FIXED_SHARE]
         if worst:
             summary = ", ".join(f"regime {r['regime']} latent {r['target']}: "
                                 f"{r['variance_ratio']:.3g}" for r in worst)
-            warnings.warn(
+            warn(
                 "some intervened coordinates still vary under their do-intervention "
                 f"(variance ratio > {do_stage2.FIXED_SHARE:g}: {summary}); the intervention "
                 "may be soft, or random-valued on several latents (not identified by this "
-                "stage 2), or stage 1 is not affine", IdentifiabilityWarning, stacklevel=3)
+                "stage 2), or stage 1 is not affine", IdentifiabilityWarning)
         return records
 
     def _fit_ioss(self, z_hat):

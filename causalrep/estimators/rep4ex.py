@@ -72,7 +72,7 @@ import numpy as np
 import torch
 
 from ..data import InterventionalData
-from ..exceptions import IdentifiabilityWarning
+from ..exceptions import ExtrapolationWarning, IdentifiabilityWarning, warn
 from ..validation import ArrayLike, as_float_array, check_float32_range, check_varying_columns
 from .base import DEPRECATED, TorchEstimator
 from .control import ControlFunction
@@ -90,10 +90,13 @@ from .nets import autoencoder
 __all__ = ["Rep4Ex", "ControlFunction", "mmr_penalty", "hsic_penalty", "invariance_residual",
            "median_bandwidth", "local_bandwidth", "linearity_diagnostics"]
 
-# A linearity-test rejection only warns when the RESET terms add this much R2:
-# with thousands of samples RESET rejects nonlinearities too small to matter.
-_RESET_R2_GAIN = 0.01
-_RESET_ALPHA = 0.01
+# A diagnostic test's rejection only warns when its extra terms add this much
+# R2: with thousands of samples both tests reject effects too small to matter.
+_TEST_R2_GAIN = 0.01
+_TEST_ALPHA = 0.01
+# predict_interventional warns for an action whose latent points M a + c + V
+# lie mostly outside the training latents (ControlFunction.coverage).
+_COVERAGE_MIN = 0.5
 
 
 class Rep4Ex(TorchEstimator):
@@ -133,9 +136,10 @@ class Rep4Ex(TorchEstimator):
         control_: The fitted :class:`ControlFunction` on the representation.
         bandwidth_: Kernel width used by the MMR penalty.
         hsic_bandwidth_: Width of the kernel on the actions in the HSIC penalty.
-        diagnostics_: JSON-able dict: R2 of each latent on the actions, and
-            per latent a Ramsey RESET test of linearity in the actions (its
-            p-value and the R2 the nonlinear terms add).
+        diagnostics_: JSON-able dict (:func:`linearity_diagnostics`): R2 of each
+            latent on the actions and, per latent, a RESET test of linearity in
+            the actions and a Breusch-Pagan test of a residual spread that
+            changes with them (p-values and the R2 the extra terms add).
         history_: Stage-1 training history.
 
     Example:
@@ -271,15 +275,22 @@ class Rep4Ex(TorchEstimator):
             raise ValueError(f"Rep4Ex needs at least 20 samples, got {data.n}")
 
     def _warn(self, diagnostics):
-        flagged = [j for j, (p, gain) in enumerate(zip(diagnostics["reset_pvalue"],
-                                                       diagnostics["reset_r2_gain"]))
-                   if p < _RESET_ALPHA and gain > _RESET_R2_GAIN]
-        if flagged:
-            warnings.warn(
-                f"latent(s) {flagged} depend nonlinearly on the actions (RESET p < "
-                f"{_RESET_ALPHA} and R2 gain > {_RESET_R2_GAIN}, see diagnostics_): the "
-                "representation is likely not affine in Z and extrapolation has no "
-                "guarantee; raise mmr_lambda or max_steps", IdentifiabilityWarning, stacklevel=3)
+        checks = {"reset": "depend nonlinearly on the actions (RESET",
+                  "spread": "have a residual spread that changes with the actions, as when the "
+                            "tails bend (Breusch-Pagan"}
+        failing = []
+        for check, words in checks.items():
+            flagged = [j for j, (p, gain) in enumerate(zip(diagnostics[f"{check}_pvalue"],
+                                                           diagnostics[f"{check}_r2_gain"]))
+                       if p < _TEST_ALPHA and gain > _TEST_R2_GAIN]
+            if flagged:
+                failing.append(f"latent(s) {flagged} {words} p < {_TEST_ALPHA} and R2 gain > "
+                               f"{_TEST_R2_GAIN})")
+        if failing:
+            warn(
+                "; ".join(failing) + ", see diagnostics_: the representation is likely not "
+                "affine in Z and extrapolation has no guarantee; raise mmr_lambda or max_steps",
+                IdentifiabilityWarning)
 
     @property
     def control(self) -> ControlFunction:
@@ -293,7 +304,26 @@ class Rep4Ex(TorchEstimator):
     def predict_interventional(self, a: ArrayLike) -> np.ndarray:
         r""":math:`E[Y \mid do(A = a)]` for actions ``a`` of shape (m, k) (or (k,)); shape (m,)."""
         a = self._actions(a)
+        coverage = self.control.coverage(a)
+        outside = np.flatnonzero(coverage < _COVERAGE_MIN)
+        if outside.size:
+            shown = ", ".join(str(i) for i in outside[:10]) + (", ..." if outside.size > 10 else "")
+            warn(
+                f"{outside.size} of {len(a)} action(s) (rows {shown}) put most of the latent "
+                f"points M a + V outside the training data (coverage down to "
+                f"{coverage.min():.2f}, see extrapolation_coverage): there the outcome model "
+                "is extended, not estimated, and the prediction has no guarantee",
+                ExtrapolationWarning)
         return self.control.predict_interventional(a)
+
+    def extrapolation_coverage(self, a: ArrayLike) -> np.ndarray:
+        r"""Share of :math:`\hat M a + \hat V_i` inside the training latents, per action; shape (m,).
+
+        :math:`E[Y \mid do(A = a)]` averages the outcome model over these
+        points (:meth:`ControlFunction.coverage`); below 0.5,
+        :meth:`predict_interventional` warns.
+        """
+        return self.control.coverage(self._actions(a))
 
     def predict(self, X: ArrayLike, A: ArrayLike) -> np.ndarray:
         r""":math:`E[Y \mid X, do(A)] = \nu(\hat z) + \psi(\hat z - \hat M A - \hat c)`.
@@ -323,29 +353,42 @@ class Rep4Ex(TorchEstimator):
 
 
 def linearity_diagnostics(z_hat: ArrayLike, A: ArrayLike) -> dict[str, list[float]]:
-    """R2 of each latent on the actions and a RESET test of linearity in them.
+    """R2 of each latent on the actions and two tests of an affine representation.
 
-    For each column of ``z_hat`` an OLS on ``[1, A]`` gives the R2; Ramsey's
+    For each column of ``z_hat`` an OLS on ``[1, A]`` gives the R2. Ramsey's
     RESET (statsmodels ``linear_reset``, powers 2 and 3 of each action, F
     test) gives the p-value of neglected nonlinearity, and the R2 those
-    powers add measures its size.
+    powers add measures its size. For an affine representation the residual
+    of that OLS is an affine map of :math:`V`, independent of the actions; a
+    representation that bends in the tails of :math:`Z` has a residual whose
+    spread changes with them. The Breusch-Pagan test (statsmodels
+    ``het_breuschpagan``) of the squared standardised residual on
+    ``[1, A, A**2]`` gives the p-value, and its R2 the size.
 
     Returns:
-        JSON-able dict of lists, one entry per latent.
+        JSON-able dict of lists, one entry per latent: ``r2_on_actions``,
+        ``reset_pvalue``, ``reset_r2_gain``, ``spread_pvalue``, ``spread_r2_gain``.
     """
     import statsmodels.api as sm
-    from statsmodels.stats.diagnostic import linear_reset
+    from statsmodels.stats.diagnostic import het_breuschpagan, linear_reset
 
     design = sm.add_constant(np.asarray(A, dtype=np.float64), has_constant="add")
     powers = np.hstack([design, design[:, 1:] ** 2, design[:, 1:] ** 3])
-    out = {"r2_on_actions": [], "reset_pvalue": [], "reset_r2_gain": []}
+    squares = np.hstack([design, design[:, 1:] ** 2])
+    out = {key: [] for key in ("r2_on_actions", "reset_pvalue", "reset_r2_gain",
+                               "spread_pvalue", "spread_r2_gain")}
     for column in np.asarray(z_hat, dtype=np.float64).T:
         linear = sm.OLS(column, design).fit()
         out["r2_on_actions"].append(float(linear.rsquared))
+        spread = (linear.resid / max(float(linear.resid.std()), 1e-300)) ** 2
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             test = linear_reset(linear, power=3, test_type="exog", use_f=True)
             extended = sm.OLS(column, powers).fit()
+            _, spread_pvalue, _, _ = het_breuschpagan(linear.resid, squares)
+            spread_fit = sm.OLS(spread, squares).fit()
         out["reset_pvalue"].append(float(test.pvalue))
         out["reset_r2_gain"].append(float(max(extended.rsquared - linear.rsquared, 0.0)))
+        out["spread_pvalue"].append(float(spread_pvalue))
+        out["spread_r2_gain"].append(float(max(spread_fit.rsquared, 0.0)))
     return out
