@@ -89,7 +89,7 @@ def test_shapes_and_fitted_state(fitted, data):
     assert fitted.bandwidth_ > 0
     json.dumps(fitted.diagnostics_)
     assert set(fitted.diagnostics_) == {"r2_on_actions", "reset_pvalue", "reset_r2_gain",
-                                        "spread_pvalue", "spread_r2_gain"}
+                                        "spread_pvalue", "spread_r2_gain", "action_canonical_r2"}
     assert fitted.extrapolation_coverage(FAR).shape == (24,)
     with pytest.raises(ValueError, match="actions"):
         fitted.predict_interventional(np.zeros((2, 3)))
@@ -166,6 +166,33 @@ def test_spread_diagnostic_sees_tails_that_bend_where_reset_does_not(seed):
     assert max(ok["spread_r2_gain"]) < 0.005 and min(ok["spread_pvalue"]) > 0.01
     assert max(bad["reset_r2_gain"]) < 0.01  # the mean alone does not show it
     assert min(bad["spread_pvalue"]) < 1e-6 and max(bad["spread_r2_gain"]) > 0.015
+
+
+@settings(max_examples=20)
+@given(st.integers(0, 2**32 - 1))
+def test_canonical_correlations_with_the_actions_ignore_affine_maps(seed):
+    data = _coverage_data()
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(2, 2)) + 3 * np.eye(2) * rng.choice([-1, 1], 2)
+    mapped = data.Z @ mixing + rng.normal(scale=100, size=2)
+    np.testing.assert_allclose(linearity_diagnostics(mapped, data.A)["action_canonical_r2"],
+                               linearity_diagnostics(data.Z, data.A)["action_canonical_r2"],
+                               atol=1e-8)
+
+
+def test_actions_that_move_only_one_latent_direction_are_flagged():
+    data = rep4ex(n=3000, seed=1)
+    true = linearity_diagnostics(data.Z, data.A)["action_canonical_r2"]
+    residual = data.Z - np.c_[np.ones(data.n), data.A] @ np.linalg.lstsq(
+        np.c_[np.ones(data.n), data.A], data.Z, rcond=None)[0]
+    escaped = linearity_diagnostics(np.c_[data.Z[:, 0], residual[:, 1]], data.A)
+    assert true[1] > 0.2 * true[0] and escaped["action_canonical_r2"][1] < 1e-3
+    # A fit given an action column that moves nothing: one latent direction is
+    # unexplained by the actions it is given, and the fit says so.
+    fake = InterventionalData(X=data.X, A=np.c_[data.A[:, 0], np.random.default_rng(0).uniform(
+        -1, 1, data.n)], Y=data.Y)
+    with pytest.warns(IdentifiabilityWarning, match="least-moved direction"):
+        Rep4Ex(latent_dim=2, seed=0, **FAST).fit(fake)
 
 
 def test_a_fit_without_the_penalties_warns_naming_the_failing_check():

@@ -94,6 +94,10 @@ __all__ = ["Rep4Ex", "ControlFunction", "mmr_penalty", "hsic_penalty", "invarian
 # R2: with thousands of samples both tests reject effects too small to matter.
 _TEST_R2_GAIN = 0.01
 _TEST_ALPHA = 0.01
+# Z = M A + V with M of full rank: every direction of an affine representation
+# is moved by the actions. A fit warns when the least-moved direction's squared
+# canonical correlation with A is below this share of the most-moved one's.
+_CANONICAL_SHARE = 0.1
 # predict_interventional warns for an action whose latent points M a + c + V
 # lie mostly outside the training latents (ControlFunction.coverage).
 _COVERAGE_MIN = 0.5
@@ -286,6 +290,14 @@ class Rep4Ex(TorchEstimator):
             if flagged:
                 failing.append(f"latent(s) {flagged} {words} p < {_TEST_ALPHA} and R2 gain > "
                                f"{_TEST_R2_GAIN})")
+        canonical = diagnostics["action_canonical_r2"]
+        if canonical and canonical[-1] < _CANONICAL_SHARE * canonical[0]:
+            failing.append(
+                f"the actions explain {canonical[-1]:.3g} of the representation's least-moved "
+                f"direction against {canonical[0]:.3g} of its most-moved (squared canonical "
+                f"correlations, share < {_CANONICAL_SHARE}): Z = M A + V moves every latent, so "
+                "the representation has escaped the invariance constraint along that direction, "
+                "or latent_dim exceeds what the actions move")
         if failing:
             warn(
                 "; ".join(failing) + ", see diagnostics_: the representation is likely not "
@@ -363,11 +375,16 @@ def linearity_diagnostics(z_hat: ArrayLike, A: ArrayLike) -> dict[str, list[floa
     representation that bends in the tails of :math:`Z` has a residual whose
     spread changes with them. The Breusch-Pagan test (statsmodels
     ``het_breuschpagan``) of the squared standardised residual on
-    ``[1, A, A**2]`` gives the p-value, and its R2 the size.
+    ``[1, A, A**2]`` gives the p-value, and its R2 the size. Finally, since
+    :math:`Z = M A + V` with :math:`M` of full rank, every direction of an
+    affine representation is moved by the actions: ``action_canonical_r2``
+    holds the squared canonical correlations between ``z_hat`` and ``A``
+    (largest first), which affine maps of ``z_hat`` leave unchanged.
 
     Returns:
         JSON-able dict of lists, one entry per latent: ``r2_on_actions``,
-        ``reset_pvalue``, ``reset_r2_gain``, ``spread_pvalue``, ``spread_r2_gain``.
+        ``reset_pvalue``, ``reset_r2_gain``, ``spread_pvalue``, ``spread_r2_gain``,
+        ``action_canonical_r2``.
     """
     import statsmodels.api as sm
     from statsmodels.stats.diagnostic import het_breuschpagan, linear_reset
@@ -391,4 +408,18 @@ def linearity_diagnostics(z_hat: ArrayLike, A: ArrayLike) -> dict[str, list[floa
         out["reset_r2_gain"].append(float(max(extended.rsquared - linear.rsquared, 0.0)))
         out["spread_pvalue"].append(float(spread_pvalue))
         out["spread_r2_gain"].append(float(max(spread_fit.rsquared, 0.0)))
+    out["action_canonical_r2"] = _canonical_r2(np.asarray(z_hat, dtype=np.float64), design[:, 1:])
     return out
+
+
+def _canonical_r2(z, a):
+    """Squared canonical correlations of the columns of ``z`` (n, d) and ``a`` (n, k), largest first."""
+    bases = []
+    for block in (z - z.mean(0), a - a.mean(0)):
+        u, sv, _ = np.linalg.svd(block, full_matrices=False)
+        bases.append(u[:, sv > sv[0] * 1e-10] if sv.size and sv[0] > 0 else u[:, :0])
+    if not all(b.shape[1] for b in bases):
+        return [0.0] * z.shape[1]
+    values = np.linalg.svd(bases[0].T @ bases[1], compute_uv=False) ** 2
+    values = np.r_[np.minimum(values, 1.0), np.zeros(max(0, z.shape[1] - values.size))]
+    return [float(v) for v in values[: z.shape[1]]]
