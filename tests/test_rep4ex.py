@@ -1,3 +1,4 @@
+import functools
 import json
 import warnings
 
@@ -225,10 +226,9 @@ def test_coverage_is_a_share_that_ignores_the_latents_order_and_units(action, sc
     np.testing.assert_allclose(swapped, base, atol=0.01)
 
 
-def _coverage_data(cache={}):
-    if not cache:
-        cache["data"] = rep4ex(n=800, seed=3)
-    return cache["data"]
+@functools.cache
+def _coverage_data():
+    return rep4ex(n=800, seed=3)
 
 
 def test_predictions_far_outside_warn_and_coverage_survives_a_round_trip(fitted, tmp_path):

@@ -69,6 +69,7 @@ from collections.abc import Sequence
 from types import MappingProxyType
 
 import numpy as np
+import scipy.linalg
 import torch
 
 from ..data import InterventionalData
@@ -143,7 +144,8 @@ class Rep4Ex(TorchEstimator):
         diagnostics_: JSON-able dict (:func:`linearity_diagnostics`): R2 of each
             latent on the actions and, per latent, a RESET test of linearity in
             the actions and a Breusch-Pagan test of a residual spread that
-            changes with them (p-values and the R2 the extra terms add).
+            changes with them (p-values and the R2 the extra terms add), and the
+            squared canonical correlations between the latents and the actions.
         history_: Stage-1 training history.
 
     Example:
@@ -413,13 +415,9 @@ def linearity_diagnostics(z_hat: ArrayLike, A: ArrayLike) -> dict[str, list[floa
 
 
 def _canonical_r2(z, a):
-    """Squared canonical correlations of the columns of ``z`` (n, d) and ``a`` (n, k), largest first."""
-    bases = []
-    for block in (z - z.mean(0), a - a.mean(0)):
-        u, sv, _ = np.linalg.svd(block, full_matrices=False)
-        bases.append(u[:, sv > sv[0] * 1e-10] if sv.size and sv[0] > 0 else u[:, :0])
-    if not all(b.shape[1] for b in bases):
-        return [0.0] * z.shape[1]
-    values = np.linalg.svd(bases[0].T @ bases[1], compute_uv=False) ** 2
-    values = np.r_[np.minimum(values, 1.0), np.zeros(max(0, z.shape[1] - values.size))]
-    return [float(v) for v in values[: z.shape[1]]]
+    """Squared canonical correlations of the columns of ``z`` (n, d) and ``a`` (n, k), largest
+    first: the squared cosines of the principal angles between the centred column spaces,
+    padded with zeros to d (a rank-deficient ``z`` or ``a`` leaves directions unexplained)."""
+    cosines = np.cos(scipy.linalg.subspace_angles(z - z.mean(0), a - a.mean(0)))
+    values = np.sort(np.minimum(cosines**2, 1.0))[::-1]
+    return [float(v) for v in np.r_[values, np.zeros(z.shape[1])][: z.shape[1]]]
