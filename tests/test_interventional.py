@@ -5,9 +5,13 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn.preprocessing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import simulators
 from causalrep import InterventionalCRL, InterventionalData, load
+from causalrep.estimators import varpro
 from causalrep.estimators.interventional import IdentifiabilityWarning, _spectrum_check, ioss_penalty
 from causalrep.identifiability import affine_r2, check, mcc
 
@@ -347,3 +351,60 @@ def test_the_learned_graph_is_exposed_and_saved(tmp_path):
     est.save(tmp_path / "m.pt")
     assert set(load(tmp_path / "m.pt").graph_.edges) == set(data.graph.edges)
     assert not hasattr(InterventionalCRL(latent_dim=4), "graph_")
+
+
+
+def near_deterministic_data(seed=0, n=1500, noise=0.005):
+    """Degree-3 mixing of 3 latents where z1 = tanh(2 z0) + 0.005 noise; one
+    fixed-value do per latent. Some degree-3 directions of x have 1e-14 of the
+    top variance, below what a covariance's eigenvalues resolve in float64."""
+    rng = np.random.default_rng(seed)
+    regime = np.repeat(np.arange(4), n)
+    z0, z2 = rng.uniform(-1, 1, (2, regime.size))
+    z0[regime == 1] = 0.5
+    z1 = np.tanh(2 * z0) + noise * rng.standard_normal(regime.size)
+    z1[regime == 2] = -0.5
+    z2[regime == 3] = 0.3
+    Z = np.c_[z0, z1, z2]
+    lift = sklearn.preprocessing.PolynomialFeatures(3, include_bias=False).fit_transform(Z)
+    X = lift @ rng.standard_normal((lift.shape[1], 25))
+    return InterventionalData(X=X, regime=regime, Z=Z, targets={0: (), 1: (0,), 2: (1,), 3: (2,)})
+
+
+def test_a_near_deterministic_latent_keeps_the_stage1_exact():
+    train, test = near_deterministic_data().split(0.3, seed=0)
+    est = fit_quietly(train, latent_dim=3, degree=3)
+    assert est.stage1_["encoder"] == "linear" and not est.stage1_.get("fallback")
+    assert est.stage1_["directions_from_regimes"] == 3
+    assert affine_r2(test.Z, est.stage1_transform(test.X)).mean > 0.9999
+    assert check(test.Z, est.transform(test.X), up_to="scaling").passed
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(1e-9, 1e-3))
+def test_regime_spectrum_resolves_variances_far_below_a_covariances_rounding(seed, small):
+    # Samples whose centred columns are orthogonal with known norms: the exact
+    # sample variances are scales**2, the smallest down to 1e-18.
+    rng = np.random.default_rng(seed)
+    m, scales = 200, np.array([small, 0.5, 1.0, 2.0, 3.0])
+    raw = rng.standard_normal((m, 5))
+    orthogonal = np.linalg.qr(raw - raw.mean(0))[0] * np.sqrt(m - 1)
+    basis = np.linalg.qr(rng.standard_normal((5, 5)))[0]
+    u = (orthogonal * scales) @ basis.T + 7.0
+    variances, vectors = varpro.regime_spectrum(u)
+    np.testing.assert_allclose(variances, scales**2, rtol=1e-5)
+    assert abs(vectors[:, 0] @ basis[:, 0]) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_a_known_latent_gives_the_others_in_closed_form_at_degree_3():
+    data = near_deterministic_data(n=800)
+    u = varpro.principal_subspace(np.asarray(data.X), 19).whiten(np.asarray(data.X))
+    count = varpro.n_fixed_functionals(3, 3, 1)
+    first = varpro.regime_spectrum(u[data.regime == 3])[1][:, :count]
+    known, _ = varpro.fixed_value_directions(u, first, 3, 1, restarts=8)
+    for k in (1, 2):
+        fixed = varpro.regime_spectrum(u[data.regime == k])[1][:, :count]
+        found, value = varpro.fixed_value_directions(u, fixed, 3, 1, multipliers=u @ known,
+                                                     restarts=0)
+        assert value < 1e-10
+        assert abs(np.corrcoef((u @ found)[:, 0], data.Z[:, k - 1])[0, 1]) > 0.999999

@@ -67,6 +67,9 @@ _UNCHANGED_PVALUE = 1e-3
 # The directions a fixed-value do holds constant are told apart from the others
 # when the regime's spectrum jumps by at least this factor after them.
 _FIXED_GAP = 1e3
+# A fixed-value regime's power test solved to this relative residual is exact
+# (the default acceptance of varpro.fixed_value_directions).
+_EXACT_RESIDUAL = 1e-10
 # Residuals below this (squared, whitened units: an RMS error of 1e-10) are
 # float64 rounding, whose digits vary with memory alignment between runs.
 _ROUNDING_ZERO = 1e-20
@@ -311,15 +314,19 @@ class InterventionalCRL(TorchEstimator):
     def _fixed_value_start(self, u, regime, targets):
         """A starting code (M, d) from the fixed-value do-regimes, and how many of
         its d directions they gave (:func:`varpro.fixed_value_directions`); the
-        rest is random. None when no regime fixes a latent."""
+        rest is random. None when no regime fixes a latent.
+
+        At degree >= 3 the first regime solved exactly (by Levenberg-Marquardt)
+        gives the others their start in closed form; regimes tried before it are
+        solved again with it."""
         d, p = self.latent_dim, self.degree
         needed = u.shape[1]
-        columns = []
+        problems = []
         for k in np.unique(regime):
             rows = regime == k
             if k == 0 or rows.sum() < 2 * needed + 2:
                 continue
-            values, vectors = np.linalg.eigh(np.atleast_2d(np.cov(u[rows], rowvar=False)))
+            values, vectors = varpro.regime_spectrum(u[rows])
             known = targets[int(k)]
             n_targets = len(known) if known is not None else varpro.count_fixed_targets(
                 values, d, p, do_stage2.FIXED_SHARE)
@@ -330,13 +337,23 @@ class InterventionalCRL(TorchEstimator):
                 continue        # not held at one value: a random-valued or soft intervention
             if count < needed and values[count] < _FIXED_GAP * max(values[count - 1], 1e-300):
                 # Nearly deterministic relations among the latents put other directions
-                # at the regime's numerical zero too: the fixed ones are not told apart
-                # (measured: searching among the extra directions finds near-linear
-                # functionals of the nearly deterministic latents instead).
+                # at the regime's numerical zero too: the fixed ones are not told apart.
                 continue
-            found, _ = varpro.fixed_value_directions(u, vectors[:, :count], p, n_targets,
-                                                     seed=self.seed + int(k))
+            problems.append((vectors[:, :count], n_targets, self.seed + int(k)))
+        columns, multipliers, unsolved = [], None, []
+        for fixed, n_targets, seed in problems:
+            found, value = varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed,
+                                                         multipliers=multipliers)
+            if multipliers is None and value > _EXACT_RESIDUAL:
+                unsolved.append(len(columns))
+            if multipliers is None and value <= _EXACT_RESIDUAL and p >= 3:
+                multipliers = u @ found
             columns.append(found)
+        if multipliers is not None:
+            for i in unsolved:
+                fixed, n_targets, seed = problems[i]
+                columns[i] = varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed,
+                                                           multipliers=multipliers)[0]
         if not columns:
             return None, 0
         stacked = np.hstack(columns)

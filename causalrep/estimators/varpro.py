@@ -54,7 +54,7 @@ from .nets import PolynomialFeatures
 
 __all__ = ["PrincipalSubspace", "LinearCode", "principal_subspace", "n_monomials",
            "fit_linear_code", "residual", "n_fixed_functionals", "count_fixed_targets",
-           "fixed_value_directions"]
+           "regime_spectrum", "fixed_value_directions"]
 
 _CHUNK_ROWS = 65536
 # Rows x features^2 of one polish iteration's QR: bounds its cost when the
@@ -260,6 +260,21 @@ def n_fixed_functionals(latent_dim: int, degree: int, n_targets: int) -> int:
     return n_monomials(latent_dim, degree) - n_monomials(latent_dim - n_targets, degree)
 
 
+def regime_spectrum(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Variances (ascending, (M,)) and directions (columns, (M, M)) of the
+    whitened samples ``u`` (m, M), m > M, of one regime.
+
+    From the singular values of the centred samples (a QR factor, then its
+    SVD), not the eigenvalues of their covariance: those are resolved only to
+    float64's eps times the largest, about 1e-15 in whitened units, which is
+    where a latent that is a near-deterministic function of its parents puts
+    genuine directions too (measured: 3e-14 against 1e-24 for the fixed ones).
+    """
+    centred = u - u.mean(0)
+    _, singular, vt = np.linalg.svd(np.linalg.qr(centred, mode="r"), full_matrices=False)
+    return singular[::-1] ** 2 / max(u.shape[0] - 1, 1), vt[::-1].T
+
+
 def count_fixed_targets(eigenvalues: np.ndarray, latent_dim: int, degree: int,
                         threshold: float) -> int:
     """How many latents a regime with unknown targets fixed at one value.
@@ -288,7 +303,8 @@ def count_fixed_targets(eigenvalues: np.ndarray, latent_dim: int, degree: int,
 
 
 def fixed_value_directions(u: np.ndarray, fixed: np.ndarray, degree: int, n_targets: int, *,
-                           seed: int = 0, restarts: int = 4, max_rows: int = 2000,
+                           multipliers: np.ndarray | None = None, seed: int = 0,
+                           restarts: int = 4, max_rows: int = 2000,
                            tolerance: float = 1e-10) -> tuple[np.ndarray, float]:
     """The linear code's directions for the latents a fixed-value do holds constant.
 
@@ -298,6 +314,11 @@ def fixed_value_directions(u: np.ndarray, fixed: np.ndarray, degree: int, n_targ
             k = :func:`n_fixed_functionals` of its targets.
         degree: Degree p of the polynomial mixing.
         n_targets: How many latents the do fixes, |T| >= 1.
+        multipliers: Values (n, m) on every sample of linear functionals of the
+            latents already found (another regime's directions), or None. At
+            p >= 3 they give the start in closed form: an element f of the
+            regime's ideal has degree 1 exactly when f g^(p-1) has degree <= p
+            for a linear g, a linear condition on f.
         seed: Seed of the row subsample and of the restarts.
         restarts: Most Levenberg-Marquardt starts.
         max_rows: Most rows of ``u`` the least-squares problem uses.
@@ -317,7 +338,9 @@ def fixed_value_directions(u: np.ndarray, fixed: np.ndarray, degree: int, n_targ
         return _square_test_null_space(F, span, fixed, n_targets)
     power = degree
     best = None
-    for _ in range(restarts):
+    if multipliers is not None:
+        best = _power_test(F, span, _multiplier_start(F, span, multipliers[sample], power), power)
+    for _ in range(restarts if best is None or best[1] > tolerance else 0):
         a = rng.standard_normal(F.shape[1])
         a, value = _power_test(F, span, a / np.linalg.norm(a), 2)
         if power > 2:
@@ -352,6 +375,17 @@ def _square_test_null_space(F, span, fixed, n_targets):
     _, vectors = np.linalg.eigh(np.einsum("sab,sbc->ac", forms, forms))
     value = float(np.sum(singular[-size:] ** 2) / max(np.sum(singular**2), 1e-300))
     return np.linalg.qr(fixed @ vectors[:, -n_targets:])[0], value
+
+
+def _multiplier_start(F, span, multipliers, power):
+    """Unit ``a`` (k,) making every (F a) g^(power - 1), g a column of
+    ``multipliers`` (rows, m), closest to the column span of ``span``: the
+    smallest right singular vector of the stacked projected products."""
+    powers = (multipliers - multipliers.mean(0)) ** (power - 1)
+    powers /= np.sqrt(np.mean(powers**2, axis=0))
+    blocks = [powers[:, [j]] * F for j in range(powers.shape[1])]
+    stacked = np.vstack([block - span @ (span.T @ block) for block in blocks])
+    return np.linalg.svd(stacked, full_matrices=False)[2][-1]
 
 
 def _power_jacobian(F, span, a, power):
