@@ -29,6 +29,11 @@ offset, and the task is to find the unit vectors :math:`g_j`.
   order (roots first) and the node's functional up to known ones; the hard
   intervention makes :math:`z_j` independent of its non-descendants, so
   decorrelating it from them in regime k leaves :math:`z_j` itself.
+  When the random-valued regimes give every latent, the peeled functionals
+  are then refined jointly (:func:`refine_random_do`) by the Gaussian
+  quasi-likelihood of a linear SCM in the peeling order, whose second
+  moments are exact for linear SCMs whatever the noise: it uses every
+  regime's covariance at once instead of one ratio at a time.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.optimize
 import scipy.stats
+import torch
 
 __all__ = ["Whitener", "smallest_directions", "count_fixed", "intersect", "peel_random_do",
-           "RandomDoResult", "moment_change_pvalue"]
+           "RandomDoResult", "moment_change_pvalue", "refine_random_do"]
 
 # A regime's coordinate "is fixed" when its variance there is below this share
 # of its variance over all samples.
@@ -184,7 +191,74 @@ def peel_random_do(y: np.ndarray, regime: np.ndarray, regimes: list, known: np.n
         order.append(k)
         todo.remove(k)
     pvalues = {k: moment_change_pvalue(y0, y[regime == k]) for k in order}
+    if not known.shape[0] and len(order) == d:
+        directions = refine_random_do(y, regime, order, directions)
     return RandomDoResult(directions, order, ratios, pvalues)
+
+
+def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions: dict,
+                     max_iter: int = 500) -> dict:
+    """Refine the functionals of d random-valued do-regimes jointly.
+
+    The model: the latents :math:`z_j = w_j^\top y` follow a linear SCM in
+    ``order`` (each one regressed on all before it) on the observational
+    regime, and on every regime but its own, where it is an independent
+    draw. Its Gaussian quasi-likelihood, with the regressions and variances
+    profiled out, depends on the samples only through each regime's mean and
+    covariance, and is maximised over W by L-BFGS from the peeled rows.
+
+    Arguments:
+        y: Whitened codes of all samples, (n, d).
+        regime: Regime of each sample, (n,); regime 0 is observational.
+        order: The d random-valued single-target regimes, roots first.
+        directions: Regime -> unit row (d,) from :func:`peel_random_do`.
+        max_iter: Most L-BFGS iterations.
+
+    Returns:
+        Regime -> unit row (d,), the refined functionals (the peeled ones when
+        the search does not improve the quasi-likelihood).
+    """
+    d = y.shape[1]
+    moments, counts = [], []
+    for k in [0, *order]:
+        rows = np.column_stack([np.ones(int(np.sum(regime == k))), y[regime == k]])
+        moments.append(rows.T @ rows / rows.shape[0])
+        counts.append(rows.shape[0])
+    moments = torch.from_numpy(np.array(moments))         # (d + 1, d + 1, d + 1): [1, y] per regime
+    share = torch.tensor(counts, dtype=torch.float64) / sum(counts)
+
+    def negative_log_likelihood(flat):
+        W = flat.reshape(d, d)                              # row i: the latent of order[i]
+        lift = torch.block_diag(torch.ones(1, 1, dtype=W.dtype), W)   # [1, y] -> [1, z]
+        z_moments = lift @ moments @ lift.T
+        total = -torch.linalg.slogdet(W)[1]
+        for i in range(d):
+            own = i + 1                                     # regime of the i-th latent
+            others = [r for r in range(d + 1) if r != own]
+            pooled = (share[others, None, None] * z_moments[others]).sum(0) / share[others].sum()
+            block = pooled[:i + 2, :i + 2]                  # [1, z_earlier, z_i]
+            residual = block[-1, -1] - block[-1, :-1] @ torch.linalg.solve(block[:-1, :-1],
+                                                                           block[:-1, -1])
+            mean = z_moments[own, 0, i + 1]
+            spread = z_moments[own, i + 1, i + 1] - mean**2
+            total = total + 0.5 * share[others].sum() * torch.log(residual) \
+                + 0.5 * share[own] * torch.log(spread)
+        return total
+
+    def objective(flat):
+        flat = torch.from_numpy(flat).requires_grad_(True)
+        value = negative_log_likelihood(flat)
+        (grad,) = torch.autograd.grad(value, flat)
+        return float(value.detach()), grad.numpy()
+
+    start = np.array([directions[k] for k in order])
+    before = objective(start.ravel())[0]
+    result = scipy.optimize.minimize(objective, start.ravel(), jac=True, method="L-BFGS-B",
+                                     options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-10})
+    if not np.isfinite(result.fun) or result.fun >= before:
+        return directions
+    rows = result.x.reshape(d, d)
+    return {k: row / np.linalg.norm(row) for k, row in zip(order, rows)}
 
 
 def moment_change_pvalue(before: np.ndarray, after: np.ndarray) -> float:
