@@ -304,7 +304,7 @@ def test_random_valued_do_is_identified_on_a_linear_scm(seed):
     report = check(test.Z, est.transform(test.X), up_to="scaling")
     assert report.passed and report.mcc.score > 0.98, report.summary()
     assert {r["found_by"] for r in est.diagnostics_} == {"random do"}
-    assert all(r["rank_one_ratio"] < 0.15 and r["change_pvalue"] < 1e-3 for r in est.diagnostics_)
+    assert all(r["linear_fit_pvalue"] > 1e-3 and r["change_pvalue"] < 1e-3 for r in est.diagnostics_)
 
 
 def test_random_valued_do_with_unknown_targets_is_identified_up_to_permutation():
@@ -326,7 +326,7 @@ def test_random_valued_do_on_two_latents_declared_as_one_warns():
     data = simulators.interventional(scm, mixing, [6000] + [2500] * 4, interventions, seed=0)
     targets = {**data.targets, 1: (0,)}
     data = InterventionalData(X=data.X, regime=data.regime, targets=targets, Z=data.Z)
-    with pytest.warns(IdentifiabilityWarning, match="change more than one latent"):
+    with pytest.warns(IdentifiabilityWarning, match="reject a linear latent SCM"):
         InterventionalCRL(latent_dim=d, verbose=0).fit(data)
 
 
@@ -423,10 +423,18 @@ def test_the_joint_refinement_of_random_valued_do_moves_towards_the_true_latents
     graph = simulators.erdos_renyi(4, 2.0, seed=seed)
     order = [1 + j for j in nx.topological_sort(graph)]           # regime 1 + j targets z_j
     start = {k: truth[k - 1] + 0.05 * rng.standard_normal(4) for k in order}
-    refined = do_stage2.refine_random_do(y, data.regime, order, start)
+    refined, pvalue = do_stage2.refine_random_do(y, data.regime, order, start)
 
     def score(rows):
         return mcc(data.Z, y @ np.array([rows[1 + j] for j in range(4)]).T).score
 
     assert score(refined) > 0.997 and score(refined) > score(start)
     assert all(np.linalg.norm(row) == pytest.approx(1.0) for row in refined.values())
+    assert pvalue > 1e-3        # the linear SCM with Laplace noise is the true model
+
+
+def test_random_valued_do_on_a_nonlinear_scm_rejects_the_linear_fit_and_warns():
+    train, _ = random_do_setting(mechanism="mlp", noise="gaussian", seed=0).split(0.2, seed=0)
+    with pytest.warns(IdentifiabilityWarning, match="reject a linear latent SCM"):
+        est = InterventionalCRL(latent_dim=4, verbose=0).fit(train)
+    assert all(r["linear_fit_pvalue"] < 1e-3 for r in est.diagnostics_)

@@ -126,12 +126,15 @@ class RandomDoResult:
             ratio-gradient matrix with the known functionals projected out
             (0 in the population of a linear SCM; large when the regime's
             change is not one latent's mechanism).
+        linear_fit_pvalue: p-value of the joint refinement's linear SCM
+            (:func:`refine_random_do`); None when it did not run.
     """
 
     directions: dict
     order: list
     rank_one_ratio: dict
     change_pvalue: dict
+    linear_fit_pvalue: float | None = None
 
 
 def peel_random_do(y: np.ndarray, regime: np.ndarray, regimes: list, known: np.ndarray,
@@ -191,13 +194,14 @@ def peel_random_do(y: np.ndarray, regime: np.ndarray, regimes: list, known: np.n
         order.append(k)
         todo.remove(k)
     pvalues = {k: moment_change_pvalue(y0, y[regime == k]) for k in order}
+    fit_pvalue = None
     if not known.shape[0] and len(order) == d:
-        directions = refine_random_do(y, regime, order, directions)
-    return RandomDoResult(directions, order, ratios, pvalues)
+        directions, fit_pvalue = refine_random_do(y, regime, order, directions)
+    return RandomDoResult(directions, order, ratios, pvalues, fit_pvalue)
 
 
 def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions: dict,
-                     max_iter: int = 500) -> dict:
+                     max_iter: int = 500) -> tuple[dict, float]:
     """Refine the functionals of d random-valued do-regimes jointly.
 
     The model: the latents :math:`z_j = w_j^\top y` follow a linear SCM in
@@ -216,16 +220,26 @@ def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions:
 
     Returns:
         Regime -> unit row (d,), the refined functionals (the peeled ones when
-        the search does not improve the quasi-likelihood).
+        the search does not improve the quasi-likelihood), and the p-value of
+        the model against free means and covariances per regime: the
+        likelihood-ratio statistic divided by the mean relative multivariate
+        kurtosis (Mardia's, Browne's elliptical correction, so heavy-tailed
+        noise is not mistaken for misfit), against a chi-square law.
     """
     d = y.shape[1]
-    moments, counts = [], []
+    moments, counts, saturated, kurtosis = [], [], 0.0, 0.0
     for k in [0, *order]:
         rows = np.column_stack([np.ones(int(np.sum(regime == k))), y[regime == k]])
         moments.append(rows.T @ rows / rows.shape[0])
         counts.append(rows.shape[0])
+        centred = rows[:, 1:] - rows[:, 1:].mean(0)
+        cov = centred.T @ centred / rows.shape[0]
+        distances = np.einsum("ni,ni->n", centred, np.linalg.solve(cov, centred.T).T)
+        saturated += rows.shape[0] * 0.5 * np.linalg.slogdet(cov)[1]
+        kurtosis += rows.shape[0] * np.mean(distances**2) / (d * (d + 2))
+    total_count = sum(counts)
     moments = torch.from_numpy(np.array(moments))         # (d + 1, d + 1, d + 1): [1, y] per regime
-    share = torch.tensor(counts, dtype=torch.float64) / sum(counts)
+    share = torch.tensor(counts, dtype=torch.float64) / total_count
 
     def negative_log_likelihood(flat):
         W = flat.reshape(d, d)                              # row i: the latent of order[i]
@@ -255,10 +269,18 @@ def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions:
     before = objective(start.ravel())[0]
     result = scipy.optimize.minimize(objective, start.ravel(), jac=True, method="L-BFGS-B",
                                      options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-10})
-    if not np.isfinite(result.fun) or result.fun >= before:
-        return directions
-    rows = result.x.reshape(d, d)
-    return {k: row / np.linalg.norm(row) for k, row in zip(order, rows)}
+    if np.isfinite(result.fun) and result.fun < before:
+        value = float(result.fun)
+        directions = {k: row / np.linalg.norm(row) for k, row in zip(order, result.x.reshape(d, d))}
+    else:
+        value = before
+    # Free: a mean and covariance per regime. Fitted: W up to row scales, each
+    # latent's regression (intercept, earlier latents, residual variance) and
+    # its own regime's mean and variance.
+    free = (d + 1) * (d + d * (d + 1) // 2)
+    fitted = d * (d - 1) + (d * (d + 1) // 2 + d) + 2 * d
+    statistic = 2.0 * max(total_count * value - saturated, 0.0) / (kurtosis / total_count)
+    return directions, float(scipy.stats.chi2.sf(statistic, free - fitted))
 
 
 def moment_change_pvalue(before: np.ndarray, after: np.ndarray) -> float:
