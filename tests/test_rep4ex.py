@@ -81,6 +81,7 @@ def test_multi_column_outcome_is_rejected(data):
         Rep4Ex(latent_dim=2, **FAST).fit(two)
 
 
+@pytest.mark.filterwarnings("ignore::causalrep.exceptions.ExtrapolationWarning")  # FAR is off the data on purpose
 def test_shapes_and_fitted_state(fitted, data):
     assert fitted.transform(data.X).shape == (600, 2)
     assert fitted.transform(torch.tensor(data.X)).shape == (600, 2)
@@ -100,6 +101,7 @@ def test_shapes_and_fitted_state(fitted, data):
         Rep4Ex(latent_dim=2).predict_interventional(FAR)
 
 
+@pytest.mark.filterwarnings("ignore::causalrep.exceptions.ExtrapolationWarning")  # FAR is off the data on purpose
 def test_same_seed_is_bit_identical_and_another_seed_differs(data):
     small = data.take(np.arange(300))
     first = _quiet_fit(Rep4Ex(latent_dim=2, seed=3, **{**FAST, "max_steps": 20}), small)
@@ -111,6 +113,7 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(data):
     assert not np.allclose(first.transform(small.X), other.transform(small.X))
 
 
+@pytest.mark.filterwarnings("ignore::causalrep.exceptions.ExtrapolationWarning")  # FAR is off the data on purpose
 def test_save_load_round_trip(fitted, data, tmp_path):
     path = tmp_path / "rep4ex.pt"
     fitted.save(path)

@@ -15,8 +15,9 @@ pooled one; several targets give a block, overlapping blocks are
 intersected, and regimes with unknown targets count their fixed coordinates.
 A do with a random value leaves its coordinate varying; such regimes are
 compared with the observational one through their first two moments
-(:func:`~causalrep.estimators.do_stage2.peel_random_do`: exact for linear
-latent SCMs, approximate for nonlinear ones, which the diagnostics flag).
+(:func:`~causalrep.estimators.do_stage2.peel_random_do`, then refined jointly
+by :func:`~causalrep.estimators.do_stage2.refine_random_do`: exact for linear
+latent SCMs, approximate for nonlinear ones, which its goodness-of-fit test flags).
 The recovered coordinate j is :math:`z_j` up to scale (and in the order of
 the targets; unknown targets give some order).
 
