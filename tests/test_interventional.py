@@ -438,3 +438,13 @@ def test_random_valued_do_on_a_nonlinear_scm_rejects_the_linear_fit_and_warns():
     with pytest.warns(IdentifiabilityWarning, match="reject a linear latent SCM"):
         est = InterventionalCRL(latent_dim=4, verbose=0).fit(train)
     assert all(r["linear_fit_pvalue"] < 1e-3 for r in est.diagnostics_)
+
+
+def test_one_latent_with_a_random_valued_do_has_nothing_to_test():
+    scm = simulators.LatentSCM(simulators.chain(1), mechanism="linear", seed=0)
+    data = simulators.interventional(scm, simulators.PolynomialMixing(1, 4, 2, seed=0),
+                                     [1000, 500], [simulators.do({0: lambda rng, m: rng.uniform(-2, 2, m)})],
+                                     seed=0)
+    est = fit_quietly(data, latent_dim=1)
+    assert abs(np.corrcoef(est.transform(data.X)[:, 0], data.Z[:, 0])[0, 1]) > 0.9999
+    assert "linear_fit_pvalue" not in est.diagnostics_[0]

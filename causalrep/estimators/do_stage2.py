@@ -201,7 +201,7 @@ def peel_random_do(y: np.ndarray, regime: np.ndarray, regimes: list, known: np.n
 
 
 def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions: dict,
-                     max_iter: int = 500) -> tuple[dict, float]:
+                     max_iter: int = 500) -> tuple[dict, float | None]:
     """Refine the functionals of d random-valued do-regimes jointly.
 
     The model: the latents :math:`z_j = w_j^\top y` follow a linear SCM in
@@ -224,7 +224,8 @@ def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions:
         the model against free means and covariances per regime: the
         likelihood-ratio statistic divided by the mean relative multivariate
         kurtosis (Mardia's, Browne's elliptical correction, so heavy-tailed
-        noise is not mistaken for misfit), against a chi-square law.
+        noise is not mistaken for misfit), against a chi-square law; None for
+        one latent, where the model has as many parameters as the moments.
     """
     d = y.shape[1]
     moments, counts, saturated, kurtosis = [], [], 0.0, 0.0
@@ -279,6 +280,8 @@ def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions:
     # its own regime's mean and variance.
     free = (d + 1) * (d + d * (d + 1) // 2)
     fitted = d * (d - 1) + (d * (d + 1) // 2 + d) + 2 * d
+    if free <= fitted:          # one latent: the model is saturated, nothing to test
+        return directions, None
     statistic = 2.0 * max(total_count * value - saturated, 0.0) / (kurtosis / total_count)
     return directions, float(scipy.stats.chi2.sf(statistic, free - fitted))
 
