@@ -448,3 +448,19 @@ def test_one_latent_with_a_random_valued_do_has_nothing_to_test():
     est = fit_quietly(data, latent_dim=1)
     assert abs(np.corrcoef(est.transform(data.X)[:, 0], data.Z[:, 0])[0, 1]) > 0.9999
     assert "linear_fit_pvalue" not in est.diagnostics_[0]
+
+
+def test_the_joint_refinement_repairs_a_wrong_causal_order():
+    data = random_do_setting(seed=0)
+    rng = np.random.default_rng(0)
+    mixing = rng.standard_normal((4, 4))
+    whiten = do_stage2.Whitener.fit(data.Z @ mixing)
+    y = whiten(data.Z @ mixing)
+    truth = np.linalg.solve(mixing, whiten.factor).T
+    start = {1 + j: row / np.linalg.norm(row) for j, row in enumerate(truth)}
+    graph = simulators.erdos_renyi(4, 2.0, seed=0)
+    backwards = [1 + j for j in reversed(list(nx.topological_sort(graph)))]
+    _, stuck = do_stage2.refine_random_do(y, data.regime, backwards, start, search_below=0.0)
+    refined, pvalue = do_stage2.refine_random_do(y, data.regime, backwards, start)
+    assert stuck < 1e-3 < pvalue
+    assert mcc(data.Z, y @ np.array([refined[1 + j] for j in range(4)]).T).score > 0.997

@@ -62,10 +62,6 @@ _LINEAR_RESTARTS = 4
 # the change of one latent's mechanism (measured: below 0.08 on linear SCMs
 # with 2,000 samples per regime, 0.17 where a nonlinear SCM cost MCC 0.93).
 _RANK_ONE_LIMIT = 0.15
-# Random-valued do-regimes that between them give every latent are refined as
-# one linear SCM; a goodness-of-fit p-value below this rejects it (measured:
-# 0.005-0.8 on linear SCMs with Laplace noise, below 1e-49 with tanh mechanisms).
-_LINEAR_FIT_PVALUE = 1e-3
 # A random-valued regime whose first two moments equal the observational ones
 # at this level changed nothing that stage 2 can see.
 _UNCHANGED_PVALUE = 1e-3
@@ -626,12 +622,12 @@ class InterventionalCRL(TorchEstimator):
                 f"in mean or covariance ({', '.join(str(r['regime']) for r in same)}: p > "
                 f"{_UNCHANGED_PVALUE:g}): their targets are not identified",
                 IdentifiabilityWarning)
-        rejected = [r for r in records if r.get("linear_fit_pvalue", 1.0) < _LINEAR_FIT_PVALUE]
+        rejected = [r for r in records if r.get("linear_fit_pvalue", 1.0) < do_stage2.LINEAR_FIT_PVALUE]
         if rejected:
             warn(
                 "the random-valued do-regimes' means and covariances reject a linear latent SCM "
                 f"(likelihood-ratio test, kurtosis-scaled: p = {rejected[0]['linear_fit_pvalue']:.2g}"
-                f" < {_LINEAR_FIT_PVALUE:g}); their directions are approximate: the latent SCM "
+                f" < {do_stage2.LINEAR_FIT_PVALUE:g}); their directions are approximate: the latent SCM "
                 "may be nonlinear, or an intervention soft or on several latents",
                 IdentifiabilityWarning)
         # Where the joint refinement ran, its test supersedes the peeling's rank check.
