@@ -411,15 +411,21 @@ def test_a_known_latent_gives_the_others_in_closed_form_at_degree_3():
         assert abs(np.corrcoef((u @ found)[:, 0], data.Z[:, k - 1])[0, 1]) > 0.999999
 
 
+def whitened_random_do(seed):
+    """A random-valued do setting seen through a random linear map and whitened:
+    the data, the whitened codes y (n, 4), and the unit rows (4, 4) with z_j = truth_j . y
+    up to scale and offset."""
+    data = random_do_setting(seed=seed)
+    mixing = np.random.default_rng(seed).standard_normal((4, 4))
+    whiten = do_stage2.Whitener.fit(data.Z @ mixing)
+    truth = np.linalg.solve(mixing.T, whiten.factor)           # z = y L^T mixing^-1 + c
+    return data, whiten(data.Z @ mixing), truth / np.linalg.norm(truth, axis=1, keepdims=True)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_joint_refinement_of_random_valued_do_moves_towards_the_true_latents(seed):
-    data = random_do_setting(seed=seed)
+    data, y, truth = whitened_random_do(seed)
     rng = np.random.default_rng(seed)
-    mixing = rng.standard_normal((4, 4))
-    whiten = do_stage2.Whitener.fit(data.Z @ mixing)
-    y = whiten(data.Z @ mixing)
-    truth = np.linalg.solve(mixing, whiten.factor).T          # row j: z_j as a function of y
-    truth /= np.linalg.norm(truth, axis=1, keepdims=True)
     graph = simulators.erdos_renyi(4, 2.0, seed=seed)
     order = [1 + j for j in nx.topological_sort(graph)]           # regime 1 + j targets z_j
     start = {k: truth[k - 1] + 0.05 * rng.standard_normal(4) for k in order}
@@ -451,13 +457,8 @@ def test_one_latent_with_a_random_valued_do_has_nothing_to_test():
 
 
 def test_the_joint_refinement_repairs_a_wrong_causal_order():
-    data = random_do_setting(seed=0)
-    rng = np.random.default_rng(0)
-    mixing = rng.standard_normal((4, 4))
-    whiten = do_stage2.Whitener.fit(data.Z @ mixing)
-    y = whiten(data.Z @ mixing)
-    truth = np.linalg.solve(mixing, whiten.factor).T
-    start = {1 + j: row / np.linalg.norm(row) for j, row in enumerate(truth)}
+    data, y, truth = whitened_random_do(0)
+    start = {1 + j: row for j, row in enumerate(truth)}
     graph = simulators.erdos_renyi(4, 2.0, seed=0)
     backwards = [1 + j for j in reversed(list(nx.topological_sort(graph)))]
     _, stuck = do_stage2.refine_random_do(y, data.regime, backwards, start, search_below=0.0)

@@ -240,10 +240,11 @@ def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions:
     d = y.shape[1]
     moments, counts, saturated, kurtosis = [], [], 0.0, 0.0
     for k in [0, *order]:
-        rows = np.column_stack([np.ones(int(np.sum(regime == k))), y[regime == k]])
+        samples = y[regime == k]
+        rows = np.column_stack([np.ones(samples.shape[0]), samples])
         moments.append(rows.T @ rows / rows.shape[0])
         counts.append(rows.shape[0])
-        centred = rows[:, 1:] - rows[:, 1:].mean(0)
+        centred = samples - samples.mean(0)
         cov = centred.T @ centred / rows.shape[0]
         distances = np.einsum("ni,ni->n", centred, np.linalg.solve(cov, centred.T).T)
         saturated += rows.shape[0] * 0.5 * np.linalg.slogdet(cov)[1]

@@ -342,13 +342,14 @@ class InterventionalCRL(TorchEstimator):
                 continue
             problems.append((vectors[:, :count], n_targets, self.seed + int(k)))
         columns, multipliers, unsolved = [], None, []
-        for fixed, n_targets, seed in problems:
+        for i, (fixed, n_targets, seed) in enumerate(problems):
             found, value = varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed,
                                                          multipliers=multipliers)
-            if multipliers is None and value > _EXACT_RESIDUAL:
-                unsolved.append(len(columns))
-            if multipliers is None and value <= _EXACT_RESIDUAL and p >= 3:
-                multipliers = u @ found
+            if multipliers is None:
+                if value > _EXACT_RESIDUAL:
+                    unsolved.append(i)
+                elif p >= 3:
+                    multipliers = u @ found
             columns.append(found)
         if multipliers is not None:
             for i in unsolved:
