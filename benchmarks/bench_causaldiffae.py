@@ -52,7 +52,7 @@ from torch import nn  # noqa: E402
 
 import causalrep  # noqa: E402
 from causalrep import CausalDiffAE  # noqa: E402
-from causalrep.estimators.training import TrainConfig, train  # noqa: E402
+from causalrep.estimators._core.training import TrainConfig, train  # noqa: E402
 from causalrep.identifiability import dci, mcc  # noqa: E402
 from simulators import (  # noqa: E402
     morpho_counterfactual,

@@ -37,9 +37,9 @@ from pyro.nn.module import to_pyro_module_
 from torch import nn
 
 from causalrep import CausalDiffAE
-from causalrep.estimators.base import local_params
-from causalrep.estimators.causaldiffae import _negative_elbo
-from causalrep.estimators.diffusion import alpha_bars, noised, stratified_times, target
+from causalrep.estimators._core.base import local_params
+from causalrep.estimators.causaldiffae._diffusion import alpha_bars, noised, stratified_times, target
+from causalrep.estimators.causaldiffae._estimator import _negative_elbo
 from simulators import pendulum
 
 RESULTS = Path(__file__).resolve().parent / "results" / "causaldiffae_profile.json"

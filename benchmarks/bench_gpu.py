@@ -46,7 +46,7 @@ from causalrep import (
     InterventionalCRL,
     Rep4Ex,
 )
-from causalrep.estimators.base import resolve_device
+from causalrep.estimators._core.base import resolve_device
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "gpu.json"

@@ -52,8 +52,8 @@ import torch
 import simulators
 from causalrep import Rep4Ex
 from causalrep.estimators import ControlFunction
-from causalrep.estimators.nets import MLP, Standardizer
-from causalrep.estimators.training import TrainConfig, train
+from causalrep.estimators._core.nets import MLP, Standardizer
+from causalrep.estimators._core.training import TrainConfig, train
 from causalrep.identifiability import affine_r2
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ import torch
 import causalrep
 import simulators
 from causalrep import InterventionalCRL
-from causalrep.estimators.threads import available_cores
+from causalrep.estimators._core.threads import available_cores
 
 RESULTS = Path(__file__).parent / "results" / "threads.json"
 CASES = {

@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser():
     from causalrep import __version__
-    from causalrep.estimators.registry import ESTIMATORS
+    from causalrep.estimators import ESTIMATORS
 
     parser = _Parser(
         prog="causalrep", description="Causal representation learning that proves its own claims.",
@@ -191,14 +191,14 @@ def _settings():
 
 
 def _methods():
-    from causalrep.estimators.registry import ESTIMATORS
+    from causalrep.estimators import ESTIMATORS
 
     return {name: entry.load() for name, entry in ESTIMATORS.items()}
 
 
 def _method_name(text):
     """The canonical name of the estimator called ``text`` (any of its names)."""
-    from causalrep.estimators.registry import lookup
+    from causalrep.estimators import lookup
 
     try:
         return lookup(text).name
@@ -262,7 +262,7 @@ def _simulate(args):
 
 def _fit(args):
     from causalrep import InterventionalData
-    from causalrep.estimators.registry import lookup
+    from causalrep.estimators import lookup
 
     data = _read(args, "--data", InterventionalData.load)
     entry = lookup(args.method)
@@ -434,7 +434,7 @@ def _demo(args):
 
 def _parameter_help(factories, title, skip=()):
     """The parameters of each factory (signature defaults, docstring text) for ``--help``."""
-    from causalrep.estimators.base import DEPRECATED
+    from causalrep.estimators import DEPRECATED
 
     docs = {name: _argument_docs(f) for name, f in factories.items()}
     shared = {}

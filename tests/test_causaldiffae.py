@@ -248,8 +248,8 @@ def test_negative_elbo_is_pyro_trace_elbo(fitted, scenes):
     import pyro
     from pyro.infer import Trace_ELBO
 
-    from causalrep.estimators.base import local_params
-    from causalrep.estimators.causaldiffae import _guide, _model, _negative_elbo
+    from causalrep.estimators._core.base import local_params
+    from causalrep.estimators.causaldiffae._estimator import _guide, _model, _negative_elbo
 
     x = fitted._shaped(fitted.modules_["scaler"](torch.tensor(scenes.X[:16])))
     mu, log_scale = fitted.modules_["encoder"](x)

@@ -1,4 +1,4 @@
-"""The diffusion schedule, training times and targets, and DDIM (causalrep.estimators.diffusion)."""
+"""The diffusion schedule, training times and targets, and DDIM (causalrep.estimators.causaldiffae._diffusion)."""
 
 import math
 
@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from causalrep.estimators.diffusion import (
+from causalrep.estimators.causaldiffae._diffusion import (
     alpha_bars,
     ddim,
     ddim_times,

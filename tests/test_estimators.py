@@ -20,7 +20,7 @@ from causalrep import (
     NotFittedError,
     Rep4Ex,
 )
-from causalrep.estimators.training import TrainConfig, train
+from causalrep.estimators._core.training import TrainConfig, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 import simulators
 from causalrep import InterventionalCRL, InterventionalData, load
-from causalrep.estimators import do_stage2, varpro
-from causalrep.estimators.interventional import IdentifiabilityWarning, _spectrum_check, ioss_penalty
+from causalrep.estimators.interventional import _do_stage2 as do_stage2
+from causalrep.estimators.interventional import _varpro as varpro
+from causalrep.estimators.interventional._estimator import IdentifiabilityWarning, _spectrum_check, ioss_penalty
 from causalrep.identifiability import affine_r2, check, mcc
 
 SMALL = dict(max_steps=3000, hidden=(64, 64), restarts=3, verbose=0)

@@ -16,7 +16,7 @@ from scipy import stats
 import causalrep
 import simulators
 from causalrep import InterventionalData, MultiEnvCRL
-from causalrep.estimators.multienv import LatentPolynomialSCM, monomial_exponents
+from causalrep.estimators._multienv import LatentPolynomialSCM, monomial_exponents
 from causalrep.identifiability import mcc
 
 TINY = {"hidden": (16,), "max_steps": 30, "verbose": 0}

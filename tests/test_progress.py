@@ -7,8 +7,8 @@ import pytest
 from tqdm.auto import tqdm
 
 from causalrep import Autoencoder
-from causalrep.estimators import progress as progress_module
-from causalrep.estimators.progress import LogProgress, progress
+from causalrep.estimators._core import progress as progress_module
+from causalrep.estimators._core.progress import LogProgress, progress
 
 
 def test_log_lines_when_stderr_is_not_a_terminal(caplog, tiny_data):

@@ -32,7 +32,7 @@ from causalrep import (
 )
 from causalrep.cli import main
 from causalrep.estimators import ControlFunction
-from causalrep.estimators.training import TrainConfig, train
+from causalrep.estimators._core.training import TrainConfig, train
 from causalrep.identifiability import affine_r2
 
 torch.set_num_threads(1)

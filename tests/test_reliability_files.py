@@ -281,7 +281,7 @@ def test_pickled_checkpoint_via_the_cli_never_runs(tmp_path, capsys, saved):
 
 
 def test_checkpoint_whose_structure_is_tampered_with_a_fresh_digest(saved, tmp_path):
-    from causalrep.estimators.checkpoint import _digest
+    from causalrep.estimators._core.checkpoint import _digest
 
     payload = torch.load(saved["folder"] / "ae.pt", weights_only=True)
     payload["state"] = {k: v[..., :1] for k, v in payload["state"].items()}

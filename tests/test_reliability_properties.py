@@ -33,8 +33,8 @@ from causalrep import (
     bench,
 )
 from causalrep.cli import _finite_or_null, main
-from causalrep.estimators.checkpoint import _digest
-from causalrep.estimators.nets import Standardizer
+from causalrep.estimators._core.checkpoint import _digest
+from causalrep.estimators._core.nets import Standardizer
 from causalrep.exceptions import SweepLockedError
 from causalrep.identifiability import (
     _core,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import causalrep
 from causalrep import InterventionalData, Rep4Ex
 from causalrep.estimators import ControlFunction, ExtrapolationWarning, IdentifiabilityWarning
-from causalrep.estimators.rep4ex import (
+from causalrep.estimators.rep4ex._estimator import (
     hsic_penalty,
     linearity_diagnostics,
     local_bandwidth,
@@ -333,7 +333,7 @@ def test_former_penalty_names_still_work_for_one_release(data):
 
 
 def test_a_checkpoint_with_the_former_names_loads(fitted, data, tmp_path):
-    from causalrep.estimators.checkpoint import _digest
+    from causalrep.estimators._core.checkpoint import _digest
 
     path = tmp_path / "old.pt"
     fitted.save(path)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import causalrep
 from causalrep import Autoencoder, InterventionalCRL, LinearICA
-from causalrep.estimators import threads
-from causalrep.estimators.threads import WORK_PER_THREAD, resolve_threads, thread_scope
+from causalrep.estimators._core import threads
+from causalrep.estimators._core.threads import WORK_PER_THREAD, resolve_threads, thread_scope
 
 pytestmark = pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from causalrep import TrainingDivergedError
-from causalrep.estimators import training
-from causalrep.estimators.training import TrainConfig, train
+from causalrep.estimators._core import training
+from causalrep.estimators._core.training import TrainConfig, train
 
 # Every way a tensor's value reaches Python, which waits for the device.
 _READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")

@@ -7,7 +7,7 @@ A sweep is plain data, so every task pickles and runs the same anywhere:
   ``{"name": "uniform d=2", "simulator": "ahuja2023", "params": {...}}``,
   optionally with ``"test_fraction"`` (default 0.2): the share of each regime
   held out to score on;
-* a *method* names an estimator of :mod:`causalrep.estimators.registry` (by
+* a *method* names an estimator of :mod:`causalrep.estimators._registry` (by
   any of its names: ``"ivae"``, ``"IVAE"``) and its parameters,
   ``{"name": "iVAE", "estimator": "ivae", "params": {...}}``,
   optionally with ``"from_setting"``: the setting parameters copied into the

@@ -81,7 +81,7 @@ def run_ray(tasks: Sequence[dict], address: str | None = None,
 
 
 def _uses_cuda(method, cluster_has_gpu):
-    from causalrep.estimators.registry import lookup
+    from causalrep.estimators import lookup
 
     try:
         on_device = lookup(method["estimator"]).device

@@ -60,7 +60,7 @@ def run_task(task: Mapping[str, Any], threads: int = 1) -> dict:
     torch.set_num_threads(threads)
     _warm_up(torch)
     import simulators
-    from causalrep.estimators.registry import lookup
+    from causalrep.estimators import lookup
     from causalrep.identifiability import affine_r2, check, mcc
 
     setting, method, seed = task["setting"], task["method"], task["seed"]

@@ -2,34 +2,34 @@
 
 Importing this package imports no torch: each estimator class (and torch, and
 Pyro) is imported when it is first used, as listed in
-:mod:`causalrep.estimators.registry`.
+the registry (:data:`ESTIMATORS`).
 """
 
 import importlib
 from typing import TYPE_CHECKING
 
 from ..exceptions import ConvergenceWarning, ExtrapolationWarning, IdentifiabilityWarning
-from .registry import ESTIMATORS
+from ._registry import ESTIMATORS, EstimatorEntry, lookup
 
 if TYPE_CHECKING:  # what the lazy attributes resolve to, for type checkers and editors
-    from .autoencoders import IVAE, Autoencoder, BetaVAE
-    from .base import BaseEstimator, TorchEstimator
+    from ._autoencoders import IVAE, Autoencoder, BetaVAE
+    from ._core.base import DEPRECATED, BaseEstimator, TorchEstimator
+    from ._core.checkpoint import load
+    from ._ica import LinearICA
+    from ._multienv import MultiEnvCRL
     from .causaldiffae import CausalDiffAE
-    from .checkpoint import load
-    from .control import ControlFunction
-    from .ica import LinearICA
     from .interventional import InterventionalCRL
-    from .multienv import MultiEnvCRL
-    from .rep4ex import Rep4Ex
+    from .rep4ex import ControlFunction, Rep4Ex
 
 # Names other than the estimators' classes, and the module that defines each.
-_SHARED = {"BaseEstimator": "base", "TorchEstimator": "base", "ControlFunction": "control",
-           "load": "checkpoint"}
+_SHARED = {"BaseEstimator": "_core.base", "TorchEstimator": "_core.base", "DEPRECATED": "_core.base",
+           "ControlFunction": "rep4ex", "load": "_core.checkpoint"}
 _CLASSES = {entry.class_name: entry for entry in ESTIMATORS.values()}
 
 __all__ = ["BaseEstimator", "TorchEstimator", "InterventionalCRL", "Rep4Ex", "ControlFunction",
            "CausalDiffAE", "MultiEnvCRL", "Autoencoder", "BetaVAE", "IVAE", "LinearICA",
-           "IdentifiabilityWarning", "ConvergenceWarning", "ExtrapolationWarning", "load"]
+           "IdentifiabilityWarning", "ConvergenceWarning", "ExtrapolationWarning", "load",
+           "ESTIMATORS", "EstimatorEntry", "lookup", "DEPRECATED"]
 
 
 def __getattr__(name):

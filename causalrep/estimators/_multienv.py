@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from ..data import InterventionalData
 from ..validation import ArrayLike, as_float_array, check_positive
-from .autoencoders import _MIN_SCALE, _VAE
+from ._core.vae import MIN_SCALE, VAE
 
 __all__ = ["MIN_ENVIRONMENTS", "LatentPolynomialSCM", "MultiEnvCRL", "monomial_exponents"]
 
@@ -122,10 +122,10 @@ class _EnvironmentPrior(PyroModule):
                                    (self.coef * self.free)[env], self.degree)
 
     def scales(self):
-        return F.softplus(self.raw_scale + 0.5413) + _MIN_SCALE  # softplus(0.5413) = 1
+        return F.softplus(self.raw_scale + 0.5413) + MIN_SCALE  # softplus(0.5413) = 1
 
 
-class MultiEnvCRL(_VAE):
+class MultiEnvCRL(VAE):
     r"""Latent polynomial causal VAE identified by changes across environments (Liu et al., 2024).
 
     The prior is :class:`LatentPolynomialSCM` along the order 0..d-1 with a
@@ -239,7 +239,7 @@ class MultiEnvCRL(_VAE):
         return {"prior": _EnvironmentPrior(dims["n_envs"], self.latent_dim, self.degree)}
 
     def _model(self, modules, x, env):
-        obs_scale = modules["likelihood"]["log_scale"].exp() + _MIN_SCALE
+        obs_scale = modules["likelihood"]["log_scale"].exp() + MIN_SCALE
         with pyro.plate("data", x.shape[0]):
             with poutine.scale(scale=self._beta):
                 z = pyro.sample("z", modules["prior"](env))

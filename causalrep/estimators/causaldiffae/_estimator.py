@@ -21,7 +21,7 @@ ELBO is estimated from Pyro traces of that model and the encoder's guide
 (one reparameterised sample, what ``pyro.infer.Trace_ELBO`` computes, without
 its four host reads per call); both terms go through the shared training loop. The
 diffusion times of a batch are stratified over the schedule, and the schedule
-and DDIM live in :mod:`causalrep.estimators.diffusion`.
+and DDIM live in :mod:`causalrep.estimators.causaldiffae._diffusion`.
 
 A counterfactual of :math:`x` under :math:`do(z_j = c)`:
 
@@ -55,10 +55,11 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
-from ..data import InterventionalData
-from ..validation import ArrayLike, GraphLike, as_dag, as_do, as_float_array, check_positive
-from .base import TorchEstimator
-from .diffusion import (
+from ...data import InterventionalData
+from ...validation import ArrayLike, GraphLike, as_dag, as_do, as_float_array, check_positive
+from .._core.base import TorchEstimator
+from .._core.nets import MLP, Standardizer
+from ._diffusion import (
     PREDICTIONS,
     alpha_bars,
     ddim,
@@ -68,16 +69,7 @@ from .diffusion import (
     stratified_times,
     target,
 )
-from .nets import (
-    MLP,
-    ConditionalDenoiser,
-    ConvEncoder,
-    Standardizer,
-    UNet,
-    VectorDenoiser,
-    VectorEncoder,
-    patch_size,
-)
+from ._nets import ConditionalDenoiser, ConvEncoder, UNet, VectorDenoiser, VectorEncoder, patch_size
 
 __all__ = ["CausalDiffAE"]
 
@@ -108,7 +100,7 @@ class CausalDiffAE(TorchEstimator):
             :math:`\sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1 - \bar\alpha_t}\,x_0`,
             or ``"eps"``, the noise. A noise predictor learns almost nothing
             at the noisy end of the schedule (see
-            :mod:`~causalrep.estimators.diffusion`), where the latents decide
+            :mod:`~causalrep.estimators.causaldiffae._diffusion`), where the latents decide
             what the image shows.
         channels: Base width of the convolutional encoder and UNet (images),
             and a quarter of the embedding width. None: twice the number of

@@ -13,7 +13,7 @@ except the widths (numpy, computed once before training).
 import numpy as np
 import torch
 
-from ..validation import ArrayLike
+from ...validation import ArrayLike
 
 __all__ = ["mmr_penalty", "hsic_penalty", "invariance_residual", "residual_mmr", "residual_hsic",
            "median_bandwidth", "local_bandwidth", "sqdist"]

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 import numpy as np
 import sklearn.base
 
-from ..exceptions import NotFittedError
-from ..validation import ArrayLike, as_float_array
-from .kernels import median_bandwidth, sqdist
+from ...exceptions import NotFittedError
+from ...validation import ArrayLike, as_float_array
+from ._kernels import median_bandwidth, sqdist
 
 __all__ = ["ControlFunction"]
 

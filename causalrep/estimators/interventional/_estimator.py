@@ -3,20 +3,20 @@ r"""Interventional causal representation learning (Ahuja, Mahajan, Wang, Bengio,
 Stage 1 finds latents :math:`\hat z = A z + c` equal to the true ones up to an
 invertible affine map. For polynomial mixing of degree p with a full-rank
 lift the latents are a linear function of the observations, and stage 1 is
-solved exactly (:mod:`causalrep.estimators.varpro`: a linear encoder on the
+solved exactly (:mod:`causalrep.estimators.interventional._varpro`: a linear encoder on the
 top principal subspace, the polynomial decoder in closed form, float64
 quasi-Newton); otherwise an MLP autoencoder is trained by SGD.
 
 Stage 2 undoes :math:`A` with the hard interventions
-(:mod:`causalrep.estimators.do_stage2`): a do with a fixed value on the
+(:mod:`causalrep.estimators.interventional._do_stage2`): a do with a fixed value on the
 targets of a regime makes their coordinates constant there, found as the
 smallest generalised eigenvectors of the regime's covariance against the
 pooled one; several targets give a block, overlapping blocks are
 intersected, and regimes with unknown targets count their fixed coordinates.
 A do with a random value leaves its coordinate varying; such regimes are
 compared with the observational one through their first two moments
-(:func:`~causalrep.estimators.do_stage2.peel_random_do`, then refined jointly
-by :func:`~causalrep.estimators.do_stage2.refine_random_do`: exact for linear
+(:func:`~causalrep.estimators._do_stage2.peel_random_do`, then refined jointly
+by :func:`~causalrep.estimators._do_stage2.refine_random_do`: exact for linear
 latent SCMs, approximate for nonlinear ones, which its goodness-of-fit test flags).
 The recovered coordinate j is :math:`z_j` up to scale (and in the order of
 the targets; unknown targets give some order).
@@ -37,14 +37,14 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from ..data import InterventionalData
-from ..exceptions import IdentifiabilityWarning, warn
-from ..graphs import learn_latent_graph
-from ..validation import ArrayLike, column_stats
-from . import do_stage2, varpro
-from .base import TorchEstimator
-from .nets import PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder, reconstruction_loss
-from .progress import logger
+from ...data import InterventionalData
+from ...exceptions import IdentifiabilityWarning, warn
+from ...graphs import learn_latent_graph
+from ...validation import ArrayLike, column_stats
+from .._core.base import TorchEstimator
+from .._core.nets import PolynomialDecoder, PolynomialFeatures, Standardizer, autoencoder, reconstruction_loss
+from .._core.progress import logger
+from . import _do_stage2, _varpro
 
 __all__ = ["InterventionalCRL", "IdentifiabilityWarning", "ioss_penalty"]
 
@@ -69,7 +69,7 @@ _UNCHANGED_PVALUE = 1e-3
 # when the regime's spectrum jumps by at least this factor after them.
 _FIXED_GAP = 1e3
 # A fixed-value regime's power test solved to this relative residual is exact
-# (the default acceptance of varpro.fixed_value_directions).
+# (the default acceptance of _varpro.fixed_value_directions).
 _EXACT_RESIDUAL = 1e-10
 # Residuals below this (squared, whitened units: an RMS error of 1e-10) are
 # float64 rounding, whose digits vary with memory alignment between runs.
@@ -236,7 +236,7 @@ class InterventionalCRL(TorchEstimator):
     # -- stage 1 ----------------------------------------------------------
 
     def _encoder_kind(self, data):
-        needed = varpro.n_monomials(self.latent_dim, self.degree)
+        needed = _varpro.n_monomials(self.latent_dim, self.degree)
         applies = self.decoder == "polynomial" and data.dim_x >= needed \
             and data.n >= 2 * (needed + 1)
         if self.encoder == "linear" and not applies:
@@ -250,10 +250,10 @@ class InterventionalCRL(TorchEstimator):
         return "linear"
 
     def _fit_linear(self, X, fit_rows, val_rows, data):
-        """Exact stage 1 (see :mod:`causalrep.estimators.varpro`)."""
+        """Exact stage 1 (see :mod:`causalrep.estimators.interventional._varpro`)."""
         d, p = self.latent_dim, self.degree
-        needed = varpro.n_monomials(d, p)
-        subspace = varpro.principal_subspace(X[fit_rows], needed)
+        needed = _varpro.n_monomials(d, p)
+        subspace = _varpro.principal_subspace(X[fit_rows], needed)
         floor = subspace.noise_floor()
         u = subspace.whiten(X[fit_rows])
         regime = data.regime[fit_rows]
@@ -262,7 +262,7 @@ class InterventionalCRL(TorchEstimator):
             logger.info("InterventionalCRL: exact stage 1, a linear code of %d whitened principal "
                         "components (degree %d decoder in closed form)", needed, p)
         init, covered = self._fixed_value_start(u, regime, data.targets)
-        code = varpro.fit_linear_code(
+        code = _varpro.fit_linear_code(
             u, d, p, restarts=_LINEAR_RESTARTS * self.restarts, seed=self.seed,
             search_rows=observational if observational.size >= 4 * (needed + 1) else None,
             tolerance=_FLOOR_FACTOR * floor + 1e-9, init=init)
@@ -314,7 +314,7 @@ class InterventionalCRL(TorchEstimator):
 
     def _fixed_value_start(self, u, regime, targets):
         """A starting code (M, d) from the fixed-value do-regimes, and how many of
-        its d directions they gave (:func:`varpro.fixed_value_directions`); the
+        its d directions they gave (:func:`_varpro.fixed_value_directions`); the
         rest is random. None when no regime fixes a latent.
 
         At degree >= 3 the first regime solved exactly (by Levenberg-Marquardt)
@@ -327,14 +327,14 @@ class InterventionalCRL(TorchEstimator):
             rows = regime == k
             if k == 0 or rows.sum() < 2 * needed + 2:
                 continue
-            values, vectors = varpro.regime_spectrum(u[rows])
+            values, vectors = _varpro.regime_spectrum(u[rows])
             known = targets[int(k)]
-            n_targets = len(known) if known is not None else varpro.count_fixed_targets(
-                values, d, p, do_stage2.FIXED_SHARE)
+            n_targets = len(known) if known is not None else _varpro.count_fixed_targets(
+                values, d, p, _do_stage2.FIXED_SHARE)
             if n_targets == 0:
                 continue
-            count = varpro.n_fixed_functionals(d, p, n_targets)
-            if values[count - 1] >= do_stage2.FIXED_SHARE:
+            count = _varpro.n_fixed_functionals(d, p, n_targets)
+            if values[count - 1] >= _do_stage2.FIXED_SHARE:
                 continue        # not held at one value: a random-valued or soft intervention
             if count < needed and values[count] < _FIXED_GAP * max(values[count - 1], 1e-300):
                 # Nearly deterministic relations among the latents put other directions
@@ -343,7 +343,7 @@ class InterventionalCRL(TorchEstimator):
             problems.append((vectors[:, :count], n_targets, self.seed + int(k)))
         columns, multipliers, unsolved = [], None, []
         for i, (fixed, n_targets, seed) in enumerate(problems):
-            found, value = varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed,
+            found, value = _varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed,
                                                          multipliers=multipliers)
             if multipliers is None:
                 if value > _EXACT_RESIDUAL:
@@ -354,7 +354,7 @@ class InterventionalCRL(TorchEstimator):
         if multipliers is not None:
             for i in unsolved:
                 fixed, n_targets, seed = problems[i]
-                columns[i] = varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed,
+                columns[i] = _varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed,
                                                            multipliers=multipliers)[0]
         if not columns:
             return None, 0
@@ -468,17 +468,17 @@ class InterventionalCRL(TorchEstimator):
     def _fit_do(self, z_hat, data):
         """Stage 2 from the hard interventions; see :mod:`.do_stage2`."""
         d = self.latent_dim
-        whiten = do_stage2.Whitener.fit(z_hat)
+        whiten = _do_stage2.Whitener.fit(z_hat)
         y = whiten(z_hat)
         known, unknown, random_valued = {}, [], []
         for k in data.regimes:
             targets = data.targets[k]
             if not targets and targets is not None:
                 continue
-            values, _ = do_stage2.smallest_directions(y[data.regime == k])
+            values, _ = _do_stage2.smallest_directions(y[data.regime == k])
             if targets is None:
-                (unknown if do_stage2.count_fixed(values) else random_valued).append(k)
-            elif values[len(targets) - 1] >= do_stage2.FIXED_SHARE and len(targets) == 1:
+                (unknown if _do_stage2.count_fixed(values) else random_valued).append(k)
+            elif values[len(targets) - 1] >= _do_stage2.FIXED_SHARE and len(targets) == 1:
                 random_valued.append(k)   # not held at one value: a do with a random value
             else:
                 known.setdefault(targets, []).append(k)
@@ -488,7 +488,7 @@ class InterventionalCRL(TorchEstimator):
         spans = {}
         for targets, regimes in known.items():
             rows = np.isin(data.regime, regimes)
-            _, vectors = do_stage2.smallest_directions(y[rows])
+            _, vectors = _do_stage2.smallest_directions(y[rows])
             spans[targets] = vectors[:, :len(targets)]
         # Intersect the spans of the target sets holding each latent: a latent
         # whose intersection is one-dimensional is identified up to scale.
@@ -500,7 +500,7 @@ class InterventionalCRL(TorchEstimator):
                     label, span = set(targets), spans[targets]
                 else:
                     shared = label & set(targets)
-                    span, label = do_stage2.intersect(span, spans[targets], len(shared)), shared
+                    span, label = _do_stage2.intersect(span, spans[targets], len(shared)), shared
             if len(label) == 1:
                 directions[j] = span[:, 0]
                 found.append(j)
@@ -519,8 +519,8 @@ class InterventionalCRL(TorchEstimator):
             how.update({m: "block" for m in free})
             self.blocks_.append(list(members))
         for k in unknown:
-            values, vectors = do_stage2.smallest_directions(y[data.regime == k])
-            for g in vectors[:, :do_stage2.count_fixed(values)].T:
+            values, vectors = _do_stage2.smallest_directions(y[data.regime == k])
+            for g in vectors[:, :_do_stage2.count_fixed(values)].T:
                 if found and np.max(np.abs(directions[found] @ g)) > 0.9:
                     continue
                 free = [j for j in range(d) if j not in found]
@@ -535,13 +535,13 @@ class InterventionalCRL(TorchEstimator):
         self.diagnostics_ = self._do_diagnostics(z_hat, data, how, random_found)
 
     def _fit_random_do(self, y, data, regimes, directions, found, how):
-        """Directions from random-valued do-regimes (:func:`do_stage2.peel_random_do`),
+        """Directions from random-valued do-regimes (:func:`_do_stage2.peel_random_do`),
         written into ``directions``/``found``/``how``; returns regime -> (latent,
         rank-one ratio) for the diagnostics."""
         if not regimes or np.sum(data.regime == 0) < 2 * self.latent_dim + 2:
             return {}
         d = self.latent_dim
-        result = do_stage2.peel_random_do(y, data.regime, regimes, directions[sorted(found)])
+        result = _do_stage2.peel_random_do(y, data.regime, regimes, directions[sorted(found)])
         placed = {}
         for k in result.order:
             row, targets = result.directions[k], data.targets[k]
@@ -611,7 +611,7 @@ class InterventionalCRL(TorchEstimator):
             if targets is None:
                 spread = z[data.regime == k].var(0) / reference.var(0)
                 targets = tuple(int(j) for j in np.flatnonzero(
-                    spread < do_stage2.FIXED_SHARE))
+                    spread < _do_stage2.FIXED_SHARE))
             for j in targets:
                 ratio = float(z[data.regime == k, j].var() / reference[:, j].var())
                 records.append({"regime": int(k), "target": int(j),
@@ -623,12 +623,12 @@ class InterventionalCRL(TorchEstimator):
                 f"in mean or covariance ({', '.join(str(r['regime']) for r in same)}: p > "
                 f"{_UNCHANGED_PVALUE:g}): their targets are not identified",
                 IdentifiabilityWarning)
-        rejected = [r for r in records if r.get("linear_fit_pvalue", 1.0) < do_stage2.LINEAR_FIT_PVALUE]
+        rejected = [r for r in records if r.get("linear_fit_pvalue", 1.0) < _do_stage2.LINEAR_FIT_PVALUE]
         if rejected:
             warn(
                 "the random-valued do-regimes' means and covariances reject a linear latent SCM "
                 f"(likelihood-ratio test, kurtosis-scaled: p = {rejected[0]['linear_fit_pvalue']:.2g}"
-                f" < {do_stage2.LINEAR_FIT_PVALUE:g}); their directions are approximate: the latent SCM "
+                f" < {_do_stage2.LINEAR_FIT_PVALUE:g}); their directions are approximate: the latent SCM "
                 "may be nonlinear, or an intervention soft or on several latents",
                 IdentifiabilityWarning)
         # Where the joint refinement ran, its test supersedes the peeling's rank check.
@@ -643,13 +643,13 @@ class InterventionalCRL(TorchEstimator):
                 "nonlinear, or the intervention soft or on several latents",
                 IdentifiabilityWarning)
         worst = [r for r in records if "rank_one_ratio" not in r
-                 and r["variance_ratio"] > do_stage2.FIXED_SHARE]
+                 and r["variance_ratio"] > _do_stage2.FIXED_SHARE]
         if worst:
             summary = ", ".join(f"regime {r['regime']} latent {r['target']}: "
                                 f"{r['variance_ratio']:.3g}" for r in worst)
             warn(
                 "some intervened coordinates still vary under their do-intervention "
-                f"(variance ratio > {do_stage2.FIXED_SHARE:g}: {summary}); the intervention "
+                f"(variance ratio > {_do_stage2.FIXED_SHARE:g}: {summary}); the intervention "
                 "may be soft, or random-valued on several latents (not identified by this "
                 "stage 2), or stage 1 is not affine", IdentifiabilityWarning)
         return records
@@ -778,7 +778,7 @@ def _spectrum_check(eigenvalues, needed, noise, latent_dim, degree):
     signal = int(np.sum(eigenvalues > _SIGNAL_FACTOR * level))
     check = {"signal_components": signal, "components_needed": int(needed),
              "dimension_warning": None}
-    implied = [k for k in range(1, latent_dim + 3) if varpro.n_monomials(k, degree) == signal]
+    implied = [k for k in range(1, latent_dim + 3) if _varpro.n_monomials(k, degree) == signal]
     hint = f" (latent_dim={implied[0]} would span exactly {signal})" if implied else ""
     if last_kept <= _SIGNAL_FACTOR * level:
         check["dimension_warning"] = (

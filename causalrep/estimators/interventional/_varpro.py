@@ -50,7 +50,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from .nets import PolynomialFeatures
+from .._core.nets import PolynomialFeatures
 
 __all__ = ["PrincipalSubspace", "LinearCode", "principal_subspace", "n_monomials",
            "fit_linear_code", "residual", "n_fixed_functionals", "count_fixed_targets",

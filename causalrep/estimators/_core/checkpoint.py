@@ -1,7 +1,7 @@
 """Checkpoints: state dicts and JSON, written atomically, read without pickle code.
 
 A file holds the estimator's class name (resolved through
-:mod:`~causalrep.estimators.registry`, which keeps every former name), its hyperparameters, the sizes of its
+:mod:`~causalrep.estimators._registry`, which keeps every former name), its hyperparameters, the sizes of its
 networks (JSON), the networks' state dict and fitted arrays (tensors), and a
 SHA-256 digest of all of these. It is read with
 ``torch.load(weights_only=True)``, so a tampered file cannot run code; a file
@@ -17,11 +17,11 @@ import os
 import numpy as np
 import torch
 
-from .. import __version__
-from ..data import atomic_write
-from ..exceptions import CheckpointError
+from ... import __version__
+from ...data import atomic_write
+from ...exceptions import CheckpointError
+from .._registry import lookup
 from .base import BaseEstimator, local_params, resolve_device
-from .registry import lookup
 
 __all__ = ["save", "load"]
 

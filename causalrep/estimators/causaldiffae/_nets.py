@@ -1,21 +1,11 @@
-"""Network building blocks, as Pyro modules so users can put priors on them.
+"""The networks of the diffusion autoencoder: Gaussian encoders of vectors and
+images, and the conditional denoiser with its MLP or UNet backbone.
 
-``pyro.nn.PyroModule`` is an ``nn.Module``: deterministic estimators train
-these with plain gradient descent, probabilistic ones lift their parameters
-to random variables without rewriting the network.
-
-Two families: the autoencoder pieces (MLPs, polynomial features and decoder,
-the standardiser) and the networks of the diffusion autoencoder (Gaussian
-encoders of vectors and images, and the conditional denoiser with its MLP or
-UNet backbone). A Pyro module announces the parameters of a plain ``nn``
-child to Pyro's handlers each time it reads that child inside its own call,
-which costs Python time per parameter: the large networks are Pyro modules
-at their top level and keep plain ``nn`` blocks inside, each read once per
-call.
+The large networks are Pyro modules at their top level and keep plain ``nn``
+blocks inside, each read once per call (a Pyro module announces the parameters
+of a plain ``nn`` child to Pyro's handlers each time it reads that child).
 """
 
-import itertools
-import math
 from collections.abc import Sequence
 
 import torch
@@ -23,161 +13,12 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
-from ..validation import column_stats
-from .diffusion import timestep_embedding
+from .._core.nets import MLP
+from ._diffusion import timestep_embedding
 
-__all__ = ["MLP", "ConditionalDenoiser", "ConvEncoder", "PolynomialDecoder", "PolynomialFeatures",
-           "Standardizer", "UNet", "VectorDenoiser", "VectorEncoder", "autoencoder",
-           "reconstruction_loss"]
+__all__ = ["ConditionalDenoiser", "ConvEncoder", "UNet", "VectorDenoiser", "VectorEncoder",
+           "patch_size"]
 
-
-class MLP(PyroModule):
-    """Fully connected network with LeakyReLU activations.
-
-    Arguments:
-        in_dim: Input dimension.
-        out_dim: Output dimension.
-        hidden: Widths of the hidden layers, e.g. (256, 256).
-        slope: Negative slope of the LeakyReLU.
-        skip: Add a linear path from input to output. Encoders use it: when
-            the observations are a full-rank lift of monomials of the latents,
-            the latents are a linear function of them, and the skip makes that
-            solution easy to reach (fewer restarts end in a folded basin).
-
-    Shapes:
-        (n, in_dim) -> (n, out_dim)
-    """
-
-    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (256, 256), slope: float = 0.2,
-                 skip: bool = False):
-        super().__init__()
-        self.skip = nn.Linear(in_dim, out_dim, bias=False) if skip else None
-        widths = [in_dim, *hidden, out_dim]
-        layers = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-            layers.append(nn.Linear(a, b))
-            if i < len(widths) - 2:
-                layers.append(nn.LeakyReLU(slope))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
-        return out if self.skip is None else out + self.skip(x)
-
-
-class PolynomialFeatures(PyroModule):
-    r"""All monomials of the inputs up to a degree, constant term included.
-
-    The Kronecker basis :math:`[1, z, z \otimes z, \dots]` with repeated
-    monomials removed: ``C(d + degree, degree)`` features in total, computed
-    with one gather and product per degree (no loop over samples).
-
-    Shapes:
-        (n, d) -> (n, C(d + degree, degree))
-    """
-
-    def __init__(self, in_dim: int, degree: int):
-        super().__init__()
-        self.in_dim, self.degree = in_dim, degree
-        for k in range(1, degree + 1):
-            index = list(itertools.combinations_with_replacement(range(in_dim), k))
-            self.register_buffer(f"index{k}", torch.tensor(index, dtype=torch.long))
-
-    @property
-    def out_dim(self) -> int:
-        return sum(getattr(self, f"index{k}").shape[0] for k in range(1, self.degree + 1)) + 1
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        parts = [torch.ones_like(z[:, :1])]
-        for k in range(1, self.degree + 1):
-            parts.append(z[:, getattr(self, f"index{k}")].prod(dim=-1))
-        return torch.cat(parts, dim=1)
-
-
-class PolynomialDecoder(PyroModule):
-    """One linear layer on the monomials of the latents (Ahuja et al., 2023).
-
-    With this decoder an autoencoder that reconstructs polynomially mixed data
-    recovers the latents up to an affine map.
-
-    Shapes:
-        (n, latent_dim) -> (n, out_dim)
-    """
-
-    def __init__(self, latent_dim: int, out_dim: int, degree: int = 2):
-        super().__init__()
-        self.features = PolynomialFeatures(latent_dim, degree)
-        self.linear = nn.Linear(self.features.out_dim, out_dim, bias=False)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.features(z))
-
-
-class Standardizer(PyroModule):
-    """Per-feature affine standardisation fitted once, computed in float64.
-
-    Mean and scale are float64 buffers and the map runs in float64; only the
-    standardised values are cast to float32 for the networks. So an offset or
-    a scale far outside float32 (1e9 plus unit noise, 1e-200, 1e300) loses
-    nothing, provided the inputs reach it in float64. Features with zero
-    spread are left unscaled rather than divided by zero.
-
-    Shapes:
-        forward: (n, dim) any float dtype -> (n, dim) float32;
-        inverse: (n, dim) -> (n, dim) float64.
-    """
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
-        self.register_buffer("scale", torch.ones(dim, dtype=torch.float64))
-
-    def fit(self, x: torch.Tensor) -> "Standardizer":
-        """Set mean and scale (sample standard deviation) from ``x`` (n, dim); returns self."""
-        mean, std = column_stats(x.detach().cpu().to(torch.float64).numpy())
-        std *= math.sqrt(x.shape[0] / max(x.shape[0] - 1, 1))
-        std[std == 0] = 1.0
-        self.mean.copy_(torch.from_numpy(mean))
-        self.scale.copy_(torch.from_numpy(std))
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x.to(self.mean.dtype) - self.mean) / self.scale).to(torch.float32)
-
-    def inverse(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(self.mean.dtype) * self.scale + self.mean
-
-
-def autoencoder(dim_x: int, latent_dim: int, hidden: Sequence[int], decoder: str = "mlp",
-                degree: int = 2) -> nn.ModuleDict:
-    """Standardiser, MLP encoder and decoder, as one ``nn.ModuleDict``.
-
-    Arguments:
-        decoder: ``"mlp"`` (mirror of the encoder) or ``"polynomial"`` (one
-            linear layer on the monomials up to ``degree``).
-
-    Returns:
-        ``nn.ModuleDict`` with ``scaler``, ``encoder`` (n, dim_x) -> (n, latent_dim)
-        and ``decoder`` (n, latent_dim) -> (n, dim_x).
-    """
-    if decoder == "polynomial":
-        dec = PolynomialDecoder(latent_dim, dim_x, degree)
-    elif decoder == "mlp":
-        dec = MLP(latent_dim, dim_x, tuple(reversed(hidden)))
-    else:
-        raise ValueError(f"decoder must be 'polynomial' or 'mlp', got {decoder!r}")
-    return nn.ModuleDict({"scaler": Standardizer(dim_x),
-                          "encoder": MLP(dim_x, latent_dim, hidden, skip=True),
-                          "decoder": dec})
-
-
-def reconstruction_loss(modules: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of the autoencoder on standardised ``x`` (n, dim_x)."""
-    x = modules["scaler"](x)
-    return ((modules["decoder"](modules["encoder"](x)) - x) ** 2).mean()
-
-
-# -- networks of the diffusion autoencoder --------------------------------------
 
 #: Range of the log standard deviations an encoder may output.
 LOG_SCALE_RANGE = (-7.0, 2.0)

@@ -72,12 +72,13 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ..data import InterventionalData
-from ..exceptions import ExtrapolationWarning, IdentifiabilityWarning, warn
-from ..validation import ArrayLike, as_float_array, check_float32_range, check_varying_columns
-from .base import DEPRECATED, TorchEstimator
-from .control import ControlFunction
-from .kernels import (
+from ...data import InterventionalData
+from ...exceptions import ExtrapolationWarning, IdentifiabilityWarning, warn
+from ...validation import ArrayLike, as_float_array, check_float32_range, check_varying_columns
+from .._core.base import DEPRECATED, TorchEstimator
+from .._core.nets import autoencoder
+from ._control import ControlFunction
+from ._kernels import (
     hsic_penalty,
     invariance_residual,
     local_bandwidth,
@@ -86,7 +87,6 @@ from .kernels import (
     residual_hsic,
     residual_mmr,
 )
-from .nets import autoencoder
 
 __all__ = ["Rep4Ex", "ControlFunction", "mmr_penalty", "hsic_penalty", "invariance_residual",
            "median_bandwidth", "local_bandwidth", "linearity_diagnostics"]

@@ -23,7 +23,7 @@ from torch import nn
 from ..data import InterventionalData
 from ..exceptions import ConvergenceWarning, warn
 from ..validation import ArrayLike, check_positive, check_standardisable
-from .base import BaseEstimator
+from ._core.base import BaseEstimator
 
 __all__ = ["LinearICA"]
 

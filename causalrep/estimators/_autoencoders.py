@@ -23,57 +23,23 @@ from collections.abc import Sequence
 from types import MappingProxyType
 
 import numpy as np
-import pyro
-import pyro.distributions as dist
 import torch
-from pyro import poutine
 from torch import nn
 from torch.nn import functional as F
 
 from ..data import InterventionalData
-from ..validation import FLOAT32_LIMIT, ArrayLike, as_float_array, check_positive, check_standardisable
-from .base import TorchEstimator
-from .nets import MLP, Standardizer, autoencoder, reconstruction_loss
+from ..validation import check_positive, check_standardisable
+from ._core.base import TorchEstimator
+from ._core.nets import MLP, Standardizer, autoencoder, reconstruction_loss
+from ._core.vae import MIN_SCALE, VAE, Decoding, check_restarts
 
 __all__ = ["Autoencoder", "BetaVAE", "IVAE"]
 
-_MIN_SCALE = 1e-4
 # Width of the hidden layer of iVAE's prior network when u is a vector of actions.
 _PRIOR_HIDDEN = (64,)
 
 
-class _Decoding:
-    """``inverse_transform`` for estimators with ``scaler`` and ``decoder``."""
-
-    def inverse_transform(self, Z: ArrayLike) -> np.ndarray:
-        """Observations the decoder maps latents to (the mean, for a VAE).
-
-        Arguments:
-            Z: Latents in the estimator's coordinates, shape (n, latent_dim).
-
-        Returns:
-            numpy array of shape (n, dim_x), in the units of the fitted data.
-        """
-        self._check_fitted()
-        Z = as_float_array(Z, "Z", ndim=2)
-        if Z.shape[1] != self.latent_dim:
-            raise ValueError(f"Z has {Z.shape[1]} columns but {type(self).__name__} "
-                             f"has latent_dim={self.latent_dim}")
-        largest = float(np.max(np.abs(Z)))
-        if largest > FLOAT32_LIMIT:
-            raise ValueError(f"Z has values up to {largest:.3g} in magnitude; "
-                             f"{type(self).__name__} decodes in float32 and accepts "
-                             f"up to {FLOAT32_LIMIT:g}")
-        modules = self.modules_
-        X = self._batched(lambda z: modules["scaler"].inverse(modules["decoder"](z)),
-                          torch.from_numpy(Z.astype(np.float32)))
-        if not np.all(np.isfinite(X)):
-            raise ValueError("Z decodes to observations beyond float64's range; "
-                             "these latents lie far outside the fitted data")
-        return X
-
-
-class Autoencoder(_Decoding, TorchEstimator):
+class Autoencoder(Decoding, TorchEstimator):
     """Deterministic MLP autoencoder on standardised observations.
 
     Arguments:
@@ -125,7 +91,7 @@ class Autoencoder(_Decoding, TorchEstimator):
     def fit(self, data: InterventionalData) -> "Autoencoder":
         """Minimise the reconstruction error on ``data`` (InterventionalData); returns self."""
         self._check_data(data)
-        _check_restarts(self.restarts)
+        check_restarts(self.restarts)
         self._start_fit(data)
         x = torch.tensor(data.X)
 
@@ -146,96 +112,7 @@ class Autoencoder(_Decoding, TorchEstimator):
         return self.modules_["encoder"](self.modules_["scaler"](x))
 
 
-class _VAE(_Decoding, TorchEstimator):
-    r"""Gaussian VAE as a Pyro model/guide pair; subclasses choose the prior.
-
-    Model: :math:`z \sim p(z \mid u)`, :math:`x \sim N(f(z), \mathrm{diag}(s^2))`
-    on standardised :math:`x`, with a learned per-feature scale :math:`s`.
-    Guide: :math:`q(z \mid x) = N(\mu(x), \mathrm{diag}(\sigma^2(x)))`.
-    """
-
-    _beta = 1.0
-    _array_shapes = MappingProxyType({})
-
-    def _build(self, dims):
-        d, dim_x = self.latent_dim, dims["dim_x"]
-        return nn.ModuleDict({
-            "scaler": Standardizer(dim_x),
-            "encoder": MLP(dim_x, 2 * d, self.hidden, skip=True),
-            "decoder": MLP(d, dim_x, tuple(reversed(self.hidden))),
-            "likelihood": nn.ParameterDict({"log_scale": nn.Parameter(torch.zeros(dim_x))}),
-            **self._prior_modules(dims),
-        })
-
-    def _prior_modules(self, dims):
-        return {}
-
-    def _prior(self, modules, u, n):
-        """(loc, scale) of p(z | u), each broadcastable to (n, latent_dim)."""
-        raise NotImplementedError
-
-    def _posterior(self, modules, x):
-        loc, raw = modules["encoder"](x).chunk(2, dim=-1)
-        return loc, F.softplus(raw) + _MIN_SCALE
-
-    def _model(self, modules, x, u):
-        loc, scale = self._prior(modules, u, x.shape[0])
-        obs_scale = modules["likelihood"]["log_scale"].exp() + _MIN_SCALE
-        with pyro.plate("data", x.shape[0]):
-            with poutine.scale(scale=self._beta):
-                z = pyro.sample("z", dist.Normal(loc, scale).to_event(1))
-            pyro.sample("x", dist.Normal(modules["decoder"](z), obs_scale).to_event(1), obs=x)
-
-    def _guide(self, modules, x, u):
-        loc, scale = self._posterior(modules, x)
-        with pyro.plate("data", x.shape[0]):
-            with poutine.scale(scale=self._beta):
-                pyro.sample("z", dist.Normal(loc, scale).to_event(1))
-
-    def _aux(self, data):
-        """Auxiliary tensors passed with x (a tuple, possibly empty)."""
-        return ()
-
-    def _fit_vae(self, data):
-        _check_restarts(self.restarts)
-        self._start_fit(data)
-        x = torch.tensor(data.X)
-        aux = self._aux(data)
-        elbo = pyro.infer.Trace_ELBO(max_plate_nesting=1)
-
-        def build():
-            modules = self._build(self.dims_).to(self.device_)
-            modules["scaler"].fit(x.to(self.device_))
-            if "aux_scaler" in modules:
-                modules["aux_scaler"].fit(aux[0].to(self.device_))
-            return modules
-
-        def loss(modules, xb, *ub):
-            xb = modules["scaler"](xb)
-            u = ub[0] if ub else None
-            if "aux_scaler" in modules:
-                u = modules["aux_scaler"](u)
-            # Without argument validation a diverged network gives a NaN
-            # ELBO, which the training loop reports by name, instead of an
-            # error from inside a distribution.
-            with pyro.validation_enabled(False):
-                negative_elbo = elbo.differentiable_loss(
-                    lambda: self._model(modules, xb, u), lambda: self._guide(modules, xb, u))
-            return {"negative_elbo": negative_elbo / xb.shape[0]}
-
-        self.modules_, history = self._train(
-            build, loss, (x, *aux),
-            restarts=self.restarts, restart_steps=max(300, self.max_steps // 10),
-            max_steps=self.max_steps, max_epochs=self.max_epochs,
-            batch_size=self.batch_size, lr=self.lr)
-        self.history_ = history.to_dict()
-        return self
-
-    def _encode(self, x):
-        return self._posterior(self.modules_, self.modules_["scaler"](x))[0]
-
-
-class BetaVAE(_VAE):
+class BetaVAE(VAE):
     r"""beta-VAE (Higgins et al., 2017) with an isotropic Gaussian prior, in Pyro.
 
     Maximises :math:`E_q[\log p(x \mid z)] - \beta\, KL(q(z \mid x) \,\|\, N(0, I))`;
@@ -298,7 +175,7 @@ class BetaVAE(_VAE):
         return loc, torch.ones_like(loc)
 
 
-class IVAE(_VAE):
+class IVAE(VAE):
     r"""Identifiable VAE (Khemakhem et al., 2020) with a prior conditioned on the regime, in Pyro.
 
     The prior :math:`p(z \mid u) = \prod_i N(z_i; \mu_i(u), \sigma_i^2(u))`
@@ -391,9 +268,4 @@ class IVAE(_VAE):
 
     def _prior(self, modules, u, n):
         loc, raw = modules["prior"](u).chunk(2, dim=-1)
-        return loc, F.softplus(raw + 0.5413) + _MIN_SCALE  # softplus(0.5413) = 1
-
-
-def _check_restarts(restarts):
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be an int >= 1, got {restarts!r}")
+        return loc, F.softplus(raw + 0.5413) + MIN_SCALE  # softplus(0.5413) = 1

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..exceptions import TrainingDivergedError
+from ...exceptions import TrainingDivergedError
 from .progress import progress
 
 __all__ = ["History", "TrainConfig", "train", "train_with_restarts"]
@@ -48,7 +48,7 @@ class TrainConfig:
         patience: Epochs without a better validation loss before stopping.
         grad_clip: Maximum gradient norm, or None.
         verbose: Report progress (a bar in a terminal or notebook, log lines
-            otherwise; see :mod:`causalrep.estimators.progress`).
+            otherwise; see :mod:`causalrep.estimators._core.progress`).
         desc: Label of the progress bar.
         precision: ``"float32"``, or ``"bfloat16"`` / ``"float16"`` to run the
             loss under ``torch.autocast`` (mixed precision; float16 also scales

@@ -11,14 +11,14 @@ Two classes, one on top of the other:
   needed to rebuild the modules in ``dims_``: that is all a checkpoint holds.
   Every public computing method a subclass defines (``fit``, ``transform``,
   ``predict_interventional``, ...) runs inside the estimator's thread policy
-  (``n_threads``, see :mod:`causalrep.estimators.threads`) and with Pyro's
+  (``n_threads``, see :mod:`causalrep.estimators._core.threads`) and with Pyro's
   module-local parameters (no network ever enters Pyro's global parameter
   store, so several fitted models live side by side in one process), both
   restored after the call. ``fit`` also accepts arrays,
   ``fit(X, regime=..., targets=...)``, and builds the InterventionalData itself.
 * :class:`TorchEstimator` adds what every network estimator needs: device,
   seeding, the shared hyperparameter checks, the shared training loop
-  (:func:`~causalrep.estimators.training.train_with_restarts`) and batched
+  (:func:`~causalrep.estimators._core.training.train_with_restarts`) and batched
   inference. A subclass supplies ``_build(dims)`` (its networks), a loss and
   the tensors it trains on, and ``_encode``.
 """
@@ -37,9 +37,9 @@ import sklearn.base
 import torch
 from torch import nn
 
-from ..data import InterventionalData
-from ..exceptions import NotFittedError, warn
-from ..validation import FLOAT32_LIMIT, ArrayLike, as_float_array, check_positive, check_standardisable
+from ...data import InterventionalData
+from ...exceptions import NotFittedError, warn
+from ...validation import FLOAT32_LIMIT, ArrayLike, as_float_array, check_positive, check_standardisable
 from .threads import resolve_threads, thread_scope
 from .training import TrainConfig, train_with_restarts
 

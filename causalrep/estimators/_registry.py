@@ -62,14 +62,14 @@ _HERE = __name__.rpartition(".")[0]
 
 #: Canonical name -> :class:`EstimatorEntry`, in the order the documentation presents them.
 ESTIMATORS = _entries(
-    EstimatorEntry("interventional", "InterventionalCRL", f"{_HERE}.interventional"),
-    EstimatorEntry("rep4ex", "Rep4Ex", f"{_HERE}.rep4ex"),
-    EstimatorEntry("causaldiffae", "CausalDiffAE", f"{_HERE}.causaldiffae"),
-    EstimatorEntry("multienv", "MultiEnvCRL", f"{_HERE}.multienv"),
-    EstimatorEntry("autoencoder", "Autoencoder", f"{_HERE}.autoencoders"),
-    EstimatorEntry("beta_vae", "BetaVAE", f"{_HERE}.autoencoders"),
-    EstimatorEntry("ivae", "IVAE", f"{_HERE}.autoencoders"),
-    EstimatorEntry("linear_ica", "LinearICA", f"{_HERE}.ica", device=False),
+    EstimatorEntry("interventional", "InterventionalCRL", f"{_HERE}.interventional._estimator"),
+    EstimatorEntry("rep4ex", "Rep4Ex", f"{_HERE}.rep4ex._estimator"),
+    EstimatorEntry("causaldiffae", "CausalDiffAE", f"{_HERE}.causaldiffae._estimator"),
+    EstimatorEntry("multienv", "MultiEnvCRL", f"{_HERE}._multienv"),
+    EstimatorEntry("autoencoder", "Autoencoder", f"{_HERE}._autoencoders"),
+    EstimatorEntry("beta_vae", "BetaVAE", f"{_HERE}._autoencoders"),
+    EstimatorEntry("ivae", "IVAE", f"{_HERE}._autoencoders"),
+    EstimatorEntry("linear_ica", "LinearICA", f"{_HERE}._ica", device=False),
 )
 
 _BY_NAME = MappingProxyType({alias.lower(): entry for entry in ESTIMATORS.values()
