@@ -70,10 +70,11 @@ SCENES = {
     "pendulum": dict(size=32, n_train=3000, n_test=500, n_cf=100),
     "morpho_digits": dict(size=16, n_train=3000, n_test=500, n_cf=100),
 }
-MODEL = {name: CausalDiffAE().get_params()[name]
-         for name in ("channels", "batch_size", "max_steps", "lr", "prediction", "diffusion_steps")}
-DDIM = {name: inspect.signature(CausalDiffAE.counterfactual).parameters[name].default
-        for name in ("steps", "refine")}
+MODEL = {
+    name: CausalDiffAE().get_params()[name]
+    for name in ("channels", "batch_size", "max_steps", "lr", "prediction", "diffusion_steps")
+}
+DDIM = {name: inspect.signature(CausalDiffAE.counterfactual).parameters[name].default for name in ("steps", "refine")}
 READER_STEPS = 800
 
 
@@ -103,10 +104,17 @@ class Reader(nn.Module):
         super().__init__()
         self.size = size
         self.net = nn.Sequential(
-            nn.Conv2d(1, 16, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(32, 32, 3, padding=1), nn.SiLU(), nn.Flatten(),
-            nn.Linear(32 * (size // 4) ** 2, 64), nn.SiLU(), nn.Linear(64, d))
+            nn.Conv2d(1, 16, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(16, 32, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(32, 32, 3, padding=1),
+            nn.SiLU(),
+            nn.Flatten(),
+            nn.Linear(32 * (size // 4) ** 2, 64),
+            nn.SiLU(),
+            nn.Linear(64, d),
+        )
 
     def forward(self, x):
         return self.net(x.view(-1, 1, self.size, self.size))
@@ -121,9 +129,14 @@ def fit_reader(scene, seed, n):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         reader = Reader(scene.size, data.Z.shape[1])
-    train(reader, lambda m, xb, yb: {"mse": ((m(xb) - yb) ** 2).mean()}, (x, y),
-          TrainConfig(max_steps=READER_STEPS, batch_size=64, lr=2e-3, verbose=False),
-          seed, torch.device("cpu"))
+    train(
+        reader,
+        lambda m, xb, yb: {"mse": ((m(xb) - yb) ** 2).mean()},
+        (x, y),
+        TrainConfig(max_steps=READER_STEPS, batch_size=64, lr=2e-3, verbose=False),
+        seed,
+        torch.device("cpu"),
+    )
 
     @torch.no_grad()
     def read(images):
@@ -170,8 +183,10 @@ def evaluate(est, scene, test, index, plans, read, seconds, cpu_seconds):
     x_T = est.invert(X, **DDIM)
     z_fact = est.transform(X)
     record = {
-        "fit_seconds": seconds, "fit_cpu_seconds": cpu_seconds,
-        "mcc": m.score, "mcc_per_latent": m.per_latent.tolist(),
+        "fit_seconds": seconds,
+        "fit_cpu_seconds": cpu_seconds,
+        "mcc": m.score,
+        "mcc_per_latent": m.per_latent.tolist(),
         "dci_disentanglement": scores.disentanglement,
         "dci_completeness": scores.completeness,
         "dci_informativeness": scores.informativeness,
@@ -229,25 +244,30 @@ def run_scene(name, config, seed, device, scale):
     }
     records, generated = {}, {}
     for label, extra in models.items():
-        est = CausalDiffAE(max_steps=steps, seed=seed, device=device, verbose=0,
-                           n_threads=None, **extra)
+        est = CausalDiffAE(max_steps=steps, seed=seed, device=device, verbose=0, n_threads=None, **extra)
         start, cpu = time.perf_counter(), time.process_time()
         est.fit(train_data)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        records[label], generated[label] = evaluate(est, scene, test, index, plans, read,
-                                                    seconds, cpu)
+        records[label], generated[label] = evaluate(est, scene, test, index, plans, read, seconds, cpu)
         records[label]["device"] = str(est.device_)
-        print(f"{name:>14} {label:>16}: MCC {records[label]['mcc']:.3f}, "
-              f"fit {seconds:.0f} s", flush=True)
+        print(f"{name:>14} {label:>16}: MCC {records[label]['mcc']:.3f}, fit {seconds:.0f} s", flush=True)
     record = {
-        "scene": name, **config, "n_train": n_train, "max_steps": steps, "seed": seed,
-        "variables": test.meta["variables"], "edges": sorted(test.graph.edges),
-        "reader_r2": reader_r2.tolist(), "reader_seconds": reader_seconds,
-        "reference": refs, "models": records,
+        "scene": name,
+        **config,
+        "n_train": n_train,
+        "max_steps": steps,
+        "seed": seed,
+        "variables": test.meta["variables"],
+        "edges": sorted(test.graph.edges),
+        "reader_r2": reader_r2.tolist(),
+        "reader_seconds": reader_seconds,
+        "reference": refs,
+        "models": records,
     }
-    shown = {"original": test.X[index[:4]], **{
-        f"{label} do({var})": generated[label][var][:4]
-        for var in test.meta["variables"][:2] for label in models}}
+    shown = {
+        "original": test.X[index[:4]],
+        **{f"{label} do({var})": generated[label][var][:4] for var in test.meta["variables"][:2] for label in models},
+    }
     shown.update({f"true do({var})": true_images[var][:4] for var in test.meta["variables"][:2]})
     return record, shown
 
@@ -256,9 +276,10 @@ def figure(panels, path):
     """Rows: test images; columns: original, then per intervention both models and the truth."""
     rows = []
     for name, (size, shown) in panels.items():
-        variables = [key[len("true do("):-1] for key in shown if key.startswith("true do(")]
-        columns = ["original"] + [f"{who} do({var})" for var in variables
-                                  for who in ("CausalDiffAE", "no causal layer", "true")]
+        variables = [key[len("true do(") : -1] for key in shown if key.startswith("true do(")]
+        columns = ["original"] + [
+            f"{who} do({var})" for var in variables for who in ("CausalDiffAE", "no causal layer", "true")
+        ]
         rows += [(name, size, shown, columns, r) for r in range(len(shown["original"]))]
     n_cols = len(rows[0][3])
     fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.25 * n_cols, 1.3 * len(rows)))
@@ -269,8 +290,7 @@ def figure(panels, path):
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(key.replace(" do(", "\ndo(").replace("no causal layer", "no causal\nlayer"),
-                             fontsize=6)
+                ax.set_title(key.replace(" do(", "\ndo(").replace("no causal layer", "no causal\nlayer"), fontsize=6)
             if c == 0:
                 ax.set_ylabel(name if r == 0 else "", fontsize=7)
     fig.tight_layout(pad=0.3)
@@ -292,23 +312,31 @@ def findings(record):
         worse = [f"do({v})" for v, (a, b) in values.items() if a >= b]
         return ", ".join(better) or "none", ", ".join(worse) or "none"
 
-    mse = {v: (ours["interventions"][v]["mse"], base["interventions"][v]["mse"])
-           for v in record["variables"]}
-    beats = [f"do({v})" for v in record["variables"]
-             if ours["interventions"][v]["mse"] < record["reference"][v]["unchanged_mse"]]
-    descendants = {v: (ours["interventions"][v]["read"]["descendants"],
-                       base["interventions"][v]["read"]["descendants"])
-                   for v in record["variables"]
-                   if ours["interventions"][v]["read"]["descendants"] is not None}
+    mse = {v: (ours["interventions"][v]["mse"], base["interventions"][v]["mse"]) for v in record["variables"]}
+    beats = [
+        f"do({v})"
+        for v in record["variables"]
+        if ours["interventions"][v]["mse"] < record["reference"][v]["unchanged_mse"]
+    ]
+    descendants = {
+        v: (ours["interventions"][v]["read"]["descendants"], base["interventions"][v]["read"]["descendants"])
+        for v in record["variables"]
+        if ours["interventions"][v]["read"]["descendants"] is not None
+    }
     lower, higher = split(mse)
-    lines = [f"- Pixel MSE: CausalDiffAE below the baseline on {lower}"
-             + (f"; not below on {higher}" if higher != "none" else "")
-             + f". CausalDiffAE below the unchanged original on {', '.join(beats) or 'none'}."]
+    lines = [
+        f"- Pixel MSE: CausalDiffAE below the baseline on {lower}"
+        + (f"; not below on {higher}" if higher != "none" else "")
+        + f". CausalDiffAE below the unchanged original on {', '.join(beats) or 'none'}."
+    ]
     if descendants:
         closer, farther = split(descendants)
-        lines.append("- Descendants read off the images: CausalDiffAE closer to their true "
-                     f"counterfactual values than the baseline on {closer}"
-                     + (f"; not closer on {farther}" if farther != "none" else "") + ".")
+        lines.append(
+            "- Descendants read off the images: CausalDiffAE closer to their true "
+            f"counterfactual values than the baseline on {closer}"
+            + (f"; not closer on {farther}" if farther != "none" else "")
+            + "."
+        )
     return lines
 
 
@@ -330,65 +358,83 @@ def markdown(results):
         "",
     ]
     for record in results["scenes"]:
-        lines += [f"## {record['scene']} ({record['size']}x{record['size']}, "
-                  f"{record['n_train']} training images, {record['max_steps']} steps)", "",
-                  f"Graph: {record['edges']}. Attribute reader R2 on test images: "
-                  + ", ".join(f"{v} {r:.3f}" for v, r in zip(record["variables"], record["reader_r2"]))
-                  + ".", "",
-                  "| model | MCC | DCI D | DCI C | DCI I | reconstruction MSE | fit CPU (s) | "
-                  "fit wall (s) | device |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {record['scene']} ({record['size']}x{record['size']}, "
+            f"{record['n_train']} training images, {record['max_steps']} steps)",
+            "",
+            f"Graph: {record['edges']}. Attribute reader R2 on test images: "
+            + ", ".join(f"{v} {r:.3f}" for v, r in zip(record["variables"], record["reader_r2"]))
+            + ".",
+            "",
+            "| model | MCC | DCI D | DCI C | DCI I | reconstruction MSE | fit CPU (s) | fit wall (s) | device |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for label, m in record["models"].items():
-            lines.append(f"| {label} | {m['mcc']:.3f} | {m['dci_disentanglement']:.3f} | "
-                         f"{m['dci_completeness']:.3f} | {m['dci_informativeness']:.3f} | "
-                         f"{m['reconstruction_mse']:.5f} | {m['fit_cpu_seconds']:.0f} | "
-                         f"{m['fit_seconds']:.0f} | {m['device']} |")
-        lines += ["", "Counterfactuals: pixel MSE against the true counterfactual, and the "
-                  "variables read off the images (mean absolute error in standard deviations: "
-                  "the intervened variable against its new value, descendants against their true "
-                  "counterfactual values, the others against their factual values).", "",
-                  "| do on | images | pixel MSE | intervened | descendants | non-descendants |",
-                  "|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {label} | {m['mcc']:.3f} | {m['dci_disentanglement']:.3f} | "
+                f"{m['dci_completeness']:.3f} | {m['dci_informativeness']:.3f} | "
+                f"{m['reconstruction_mse']:.5f} | {m['fit_cpu_seconds']:.0f} | "
+                f"{m['fit_seconds']:.0f} | {m['device']} |"
+            )
+        lines += [
+            "",
+            "Counterfactuals: pixel MSE against the true counterfactual, and the "
+            "variables read off the images (mean absolute error in standard deviations: "
+            "the intervened variable against its new value, descendants against their true "
+            "counterfactual values, the others against their factual values).",
+            "",
+            "| do on | images | pixel MSE | intervened | descendants | non-descendants |",
+            "|---|---|---|---|---|---|",
+        ]
         for var in record["variables"]:
             ref = record["reference"][var]
-            rows = [("true counterfactual", 0.0, ref["read_true"]),
-                    ("unchanged original", ref["unchanged_mse"], ref["read_unchanged"])]
-            rows += [(label, m["interventions"][var]["mse"], m["interventions"][var]["read"])
-                     for label, m in record["models"].items()]
+            rows = [
+                ("true counterfactual", 0.0, ref["read_true"]),
+                ("unchanged original", ref["unchanged_mse"], ref["read_unchanged"]),
+            ]
+            rows += [
+                (label, m["interventions"][var]["mse"], m["interventions"][var]["read"])
+                for label, m in record["models"].items()
+            ]
             for who, mse, read in rows:
-                lines.append(f"| {var} | {who} | {mse:.5f} | {fmt(read['intervened'])} | "
-                             f"{fmt(read['descendants'])} | {fmt(read['non_descendants'])} |")
+                lines.append(
+                    f"| {var} | {who} | {mse:.5f} | {fmt(read['intervened'])} | "
+                    f"{fmt(read['descendants'])} | {fmt(read['non_descendants'])} |"
+                )
         lines += ["", *findings(record), ""]
-    lines += ["![originals, counterfactuals of both models, true counterfactuals]"
-              "(img/causaldiffae_counterfactuals.png)", "",
-              "## Reading the numbers", "",
-              "- *unchanged original* is the counterfactual that changes nothing: a useful "
-              "generator beats it on pixel MSE and on the intervened variable. *true "
-              "counterfactual* shows the reader's own error, the floor of the last three columns.",
-              "- The baseline keeps the descendants of an intervened variable at their factual "
-              "latent values; the descendants column shows whether CausalDiffAE's propagation "
-              "through the causal layer reaches the generated images. On interventions on a "
-              "leaf both models change the same single latent.",
-              "- The in-support interventions on a shadow variable move it by at most 0.06 scene "
-              "units (2 pixels at 32x32): their pixel MSEs are of the order of the models' "
-              "reconstruction error, and they mostly test that nothing else moves.",
-              "- DCI uses linear regressors, and the variables here are strongly correlated "
-              "(shadow_position with light: -0.91; intensity with thickness: 0.88), so small "
-              "errors in the latents let the regression spread weight over several codes: DCI "
-              "disentanglement stays well below 1 at an MCC near 1 (on the pendulum, adding "
-              "noise of 3% of a standard deviation to the true variables already lowers it to "
-              "about 0.88).",
-              "- The digit's class is no latent of the morpho scene: only the inverted noise "
-              "carries it, and a large change of thickness can redraw the digit as another "
-              "one (see the figure).",
-              "- These are small networks trained for one or two minutes on one CPU thread; "
-              "the paper trains a far larger UNet on a GPU for hours.",
-              "- Fit time against accuracy before and after the speed-up of the estimator "
-              "(velocity prediction, a width set by the patch size, space-to-depth patches, "
-              "stratified times, 1,000 steps), in CPU seconds, and the counterfactual error "
-              "against the number of DDIM steps: [benchmarks, CausalDiffAE speed]"
-              "(benchmarks.md#causaldiffae-speed-python-benchmarksbench_causaldiffae_speedpy).",
-              ""]
+    lines += [
+        "![originals, counterfactuals of both models, true counterfactuals](img/causaldiffae_counterfactuals.png)",
+        "",
+        "## Reading the numbers",
+        "",
+        "- *unchanged original* is the counterfactual that changes nothing: a useful "
+        "generator beats it on pixel MSE and on the intervened variable. *true "
+        "counterfactual* shows the reader's own error, the floor of the last three columns.",
+        "- The baseline keeps the descendants of an intervened variable at their factual "
+        "latent values; the descendants column shows whether CausalDiffAE's propagation "
+        "through the causal layer reaches the generated images. On interventions on a "
+        "leaf both models change the same single latent.",
+        "- The in-support interventions on a shadow variable move it by at most 0.06 scene "
+        "units (2 pixels at 32x32): their pixel MSEs are of the order of the models' "
+        "reconstruction error, and they mostly test that nothing else moves.",
+        "- DCI uses linear regressors, and the variables here are strongly correlated "
+        "(shadow_position with light: -0.91; intensity with thickness: 0.88), so small "
+        "errors in the latents let the regression spread weight over several codes: DCI "
+        "disentanglement stays well below 1 at an MCC near 1 (on the pendulum, adding "
+        "noise of 3% of a standard deviation to the true variables already lowers it to "
+        "about 0.88).",
+        "- The digit's class is no latent of the morpho scene: only the inverted noise "
+        "carries it, and a large change of thickness can redraw the digit as another "
+        "one (see the figure).",
+        "- These are small networks trained for one or two minutes on one CPU thread; "
+        "the paper trains a far larger UNet on a GPU for hours.",
+        "- Fit time against accuracy before and after the speed-up of the estimator "
+        "(velocity prediction, a width set by the patch size, space-to-depth patches, "
+        "stratified times, 1,000 steps), in CPU seconds, and the counterfactual error "
+        "against the number of DDIM steps: [benchmarks, CausalDiffAE speed]"
+        "(benchmarks.md#causaldiffae-speed-python-benchmarksbench_causaldiffae_speedpy).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -399,8 +445,9 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite the markdown report from the JSON results; fit nothing")
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the markdown report from the JSON results; fit nothing"
+    )
     args = parser.parse_args()
     if args.report_only:
         REPORT.write_text(markdown(json.loads(RESULTS.read_text())))
@@ -413,10 +460,15 @@ def main():
         records.append(record)
         panels[name] = (SCENES[name]["size"], shown)
     results = {
-        "seed": args.seed, "threads": args.threads, "scale": args.scale,
+        "seed": args.seed,
+        "threads": args.threads,
+        "scale": args.scale,
         "machine": f"{platform.machine()}, {platform.system()}, torch {torch.__version__}",
-        "causalrep": causalrep.__version__, "ddim": DDIM, "model": MODEL,
-        "total_seconds": time.perf_counter() - start, "load_average": os.getloadavg(),
+        "causalrep": causalrep.__version__,
+        "ddim": DDIM,
+        "model": MODEL,
+        "total_seconds": time.perf_counter() - start,
+        "load_average": os.getloadavg(),
         "scenes": records,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -424,8 +476,10 @@ def main():
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(markdown(results))
     figure(panels, FIGURE)
-    print(f"done in {results['total_seconds']:.0f} s: {RESULTS.relative_to(ROOT)}, "
-          f"{REPORT.relative_to(ROOT)}, {FIGURE.relative_to(ROOT)}")
+    print(
+        f"done in {results['total_seconds']:.0f} s: {RESULTS.relative_to(ROOT)}, "
+        f"{REPORT.relative_to(ROOT)}, {FIGURE.relative_to(ROOT)}"
+    )
 
 
 if __name__ == "__main__":

@@ -90,8 +90,7 @@ def _step_parts(size):
 
     def elbo():
         with pyro.validation_enabled(False):
-            return _negative_elbo(modules["causal"], mu.detach(), log_scale.detach(),
-                                  labels, labeled, est.label_scale)
+            return _negative_elbo(modules["causal"], mu.detach(), log_scale.detach(), labels, labeled, est.label_scale)
 
     def step():
         backward()
@@ -120,11 +119,19 @@ def _step_parts(size):
             step()
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
-    top = [{"op": e.key, "share": e.self_cpu_time_total / total,
-            "ms_per_step": e.self_cpu_time_total / 1e3 / 20} for e in events[:10]]
-    return {"size": size, "batch": x.shape[0], "width": est.dims_["channels"],
-            "parameters": sum(p.numel() for p in parameters),
-            "parameter_tensors": len(parameters), "parts_ms": parts, "top_ops": top}
+    top = [
+        {"op": e.key, "share": e.self_cpu_time_total / total, "ms_per_step": e.self_cpu_time_total / 1e3 / 20}
+        for e in events[:10]
+    ]
+    return {
+        "size": size,
+        "batch": x.shape[0],
+        "width": est.dims_["channels"],
+        "parameters": sum(p.numel() for p in parameters),
+        "parameter_tensors": len(parameters),
+        "parts_ms": parts,
+        "top_ops": top,
+    }
 
 
 def _plain(module):
@@ -132,8 +139,7 @@ def _plain(module):
     plain ``nn.Module``."""
     for part in module.modules():
         if isinstance(part, PyroModule):
-            part.__class__ = type(f"Plain{type(part).__name__}", (nn.Module,),
-                                  {"forward": type(part).forward})
+            part.__class__ = type(f"Plain{type(part).__name__}", (nn.Module,), {"forward": type(part).forward})
     return module
 
 
@@ -168,29 +174,32 @@ def _pyro_overhead(size):
             for _ in range(REPEATS):
                 step()
             blocks[variant].append(1e3 * (time.process_time() - start) / REPEATS)
-    return {"size": size, "step_ms": {v: statistics.median(b) for v, b in blocks.items()},
-            "step_ms_blocks": blocks}
+    return {"size": size, "step_ms": {v: statistics.median(b) for v, b in blocks.items()}, "step_ms_blocks": blocks}
 
 
 def markdown(results):
     lines = []
     for record in results["parts"]:
-        lines += [f"Pendulum {record['size']} x {record['size']}, batch {record['batch']}, "
-                  f"width {record['width']}, {record['parameters']:,} parameters in "
-                  f"{record['parameter_tensors']} tensors: CPU ms (one thread)", "",
-                  "| part | ms |", "|---|---|"]
+        lines += [
+            f"Pendulum {record['size']} x {record['size']}, batch {record['batch']}, "
+            f"width {record['width']}, {record['parameters']:,} parameters in "
+            f"{record['parameter_tensors']} tensors: CPU ms (one thread)",
+            "",
+            "| part | ms |",
+            "|---|---|",
+        ]
         lines += [f"| {name} | {ms:.1f} |" for name, ms in record["parts_ms"].items()]
-        lines += ["", "| operator (self time, 20 whole steps) | share | ms per step |",
-                  "|---|---|---|"]
-        lines += [f"| {op['op']} | {op['share']:.0%} | {op['ms_per_step']:.1f} |"
-                  for op in record["top_ops"]]
+        lines += ["", "| operator (self time, 20 whole steps) | share | ms per step |", "|---|---|---|"]
+        lines += [f"| {op['op']} | {op['share']:.0%} | {op['ms_per_step']:.1f} |" for op in record["top_ops"]]
         lines.append("")
-    lines += ["Whole step (forward, backward, fused Adam), CPU ms:", "",
-              "| modules | " + " | ".join(f"{r['size']} x {r['size']}" for r in results["pyro"])
-              + " |", "|---|" + "---|" * len(results["pyro"])]
+    lines += [
+        "Whole step (forward, backward, fused Adam), CPU ms:",
+        "",
+        "| modules | " + " | ".join(f"{r['size']} x {r['size']}" for r in results["pyro"]) + " |",
+        "|---|" + "---|" * len(results["pyro"]),
+    ]
     for variant in results["pyro"][0]["step_ms"]:
-        lines.append(f"| {variant} | " + " | ".join(
-            f"{r['step_ms'][variant]:.1f}" for r in results["pyro"]) + " |")
+        lines.append(f"| {variant} | " + " | ".join(f"{r['step_ms'][variant]:.1f}" for r in results["pyro"]) + " |")
     return "\n".join(lines)
 
 
@@ -201,11 +210,12 @@ def main():
     if not args.report_only:
         torch.set_num_threads(1)
         with local_params():
-            results = {"machine": f"{platform.machine()}, {platform.system()}, "
-                                  f"torch {torch.__version__}",
-                       "load_average": os.getloadavg(),
-                       "parts": [_step_parts(size) for size in (16, 32)],
-                       "pyro": [_pyro_overhead(size) for size in (16, 32)]}
+            results = {
+                "machine": f"{platform.machine()}, {platform.system()}, torch {torch.__version__}",
+                "load_average": os.getloadavg(),
+                "parts": [_step_parts(size) for size in (16, 32)],
+                "pyro": [_pyro_overhead(size) for size in (16, 32)],
+            }
         results["load_average_after"] = os.getloadavg()
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2))

@@ -63,22 +63,36 @@ CASES = {
     "after 32, 2 threads": {**PENDULUM_32, "params": {}, "code": "this", "threads": 2},
     "eps 16": {**PENDULUM_16, "params": {"prediction": "eps"}, "code": "this", "curve": True},
     "eps 32": {**PENDULUM_32, "params": {"prediction": "eps"}, "code": "this", "curve": True},
-    "confirm morpho 28": {"scene": "morpho_digits", "n": 3000, "size": 28, "seed": 1,
-                          "params": {}, "code": "this"},
-    "confirm pendulum 24": {"scene": "pendulum", "n": 2000, "size": 24, "seed": 2,
-                            "params": {}, "code": "this"},
+    "confirm morpho 28": {"scene": "morpho_digits", "n": 3000, "size": 28, "seed": 1, "params": {}, "code": "this"},
+    "confirm pendulum 24": {"scene": "pendulum", "n": 2000, "size": 24, "seed": 2, "params": {}, "code": "this"},
 }
 PROTOCOL = {"steps": 20, "refine": 2}
-CURVE = [(5, 0), (10, 0), (15, 0), (20, 0), (30, 0), (50, 0), (100, 0),
-         (10, 1), (20, 1), (50, 1), (10, 2), (20, 2), (50, 2)]
+CURVE = [
+    (5, 0),
+    (10, 0),
+    (15, 0),
+    (20, 0),
+    (30, 0),
+    (50, 0),
+    (100, 0),
+    (10, 1),
+    (20, 1),
+    (50, 1),
+    (10, 2),
+    (20, 2),
+    (50, 2),
+]
 N_TEST, N_CF = 500, 100
 
 
 def _scene(name, n, size, seed):
     import simulators
 
-    return simulators.pendulum(n, size=size, seed=seed) if name == "pendulum" \
+    return (
+        simulators.pendulum(n, size=size, seed=seed)
+        if name == "pendulum"
         else simulators.morpho_digits(n, size=size, seed=seed)
+    )
 
 
 def _truth(name, data, index, do, size):
@@ -109,8 +123,10 @@ def _counterfactuals(est, test, spec, ddim):
         values = Z[rng.permutation(N_CF), j]
         truth = _truth(spec["scene"], test, index, {j: values}, spec["size"])
         generated = est.decode(x_T, est.intervene(X, {j: values}), **decode)
-        scores[name] = {"mse": float(np.mean((generated - truth) ** 2)),
-                        "unchanged_mse": float(np.mean((X - truth) ** 2))}
+        scores[name] = {
+            "mse": float(np.mean((generated - truth) ** 2)),
+            "unchanged_mse": float(np.mean((X - truth) ** 2)),
+        }
     return {**scores, "cpu_seconds": time.process_time() - cpu}
 
 
@@ -145,26 +161,31 @@ def worker(case):
     est.fit(train)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     params = est.get_params()
-    record = {"case": case, **spec, "fit_cpu_seconds": cpu, "fit_seconds": wall,
-              "load_average": os.getloadavg(), "threads": torch.get_num_threads(),
-              "steps": est.history_["steps"],
-              "settings": {k: params[k] for k in ("channels", "batch_size", "lr", "max_steps")},
-              "width": getattr(est, "dims_", {}).get("channels", params["channels"]),
-              "prediction": params.get("prediction", "eps"),
-              "mcc": mcc(test.Z, est.transform(test.X)).score,
-              "protocol": _counterfactuals(est, test, spec, PROTOCOL),
-              "defaults": _counterfactuals(est, test, spec, {}),
-              "from_noise_mse": _from_noise(est, test)}
+    record = {
+        "case": case,
+        **spec,
+        "fit_cpu_seconds": cpu,
+        "fit_seconds": wall,
+        "load_average": os.getloadavg(),
+        "threads": torch.get_num_threads(),
+        "steps": est.history_["steps"],
+        "settings": {k: params[k] for k in ("channels", "batch_size", "lr", "max_steps")},
+        "width": getattr(est, "dims_", {}).get("channels", params["channels"]),
+        "prediction": params.get("prediction", "eps"),
+        "mcc": mcc(test.Z, est.transform(test.X)).score,
+        "protocol": _counterfactuals(est, test, spec, PROTOCOL),
+        "defaults": _counterfactuals(est, test, spec, {}),
+        "from_noise_mse": _from_noise(est, test),
+    }
     if spec.get("curve"):
-        record["curve"] = [{"steps": s, "refine": r,
-                            **_counterfactuals(est, test, spec, {"steps": s, "refine": r})}
-                           for s, r in CURVE]
+        record["curve"] = [
+            {"steps": s, "refine": r, **_counterfactuals(est, test, spec, {"steps": s, "refine": r})} for s, r in CURVE
+        ]
     print(json.dumps(record), flush=True)
 
 
 def _before_tree(commit, directory):
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True,
-                             capture_output=True).stdout
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", directory], input=archive, check=True)
     return directory
 
@@ -178,13 +199,21 @@ def run(commit, cases, repeats, save):
         for case in cases:
             spec = CASES[case]
             threads = str(spec.get("threads", 1))
-            env = {**os.environ, "PYTHONPATH": trees[spec["code"]], "OMP_NUM_THREADS": threads,
-                   "MKL_NUM_THREADS": threads}
+            env = {
+                **os.environ,
+                "PYTHONPATH": trees[spec["code"]],
+                "OMP_NUM_THREADS": threads,
+                "MKL_NUM_THREADS": threads,
+            }
             for _ in range(repeats):
                 out = subprocess.run(
                     [sys.executable, str(Path(__file__).resolve()), "--worker", case],
-                    cwd=trees[spec["code"]], env=env, stdout=subprocess.PIPE, text=True,
-                    check=True).stdout
+                    cwd=trees[spec["code"]],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    check=True,
+                ).stdout
                 records.append(json.loads(out.strip().splitlines()[-1]))
                 save(records)
                 print(f"{case}: {records[-1]['fit_cpu_seconds']:.1f} CPU s", flush=True)
@@ -203,10 +232,12 @@ def _by_case(records):
 
 def markdown(results):
     cases = _by_case(results["records"])
-    lines = ["| case | images | settings | steps | fit CPU (s) | fit wall (s) | load avg | MCC | "
-             "do 1: unchanged / cf, 20 steps refine 2 | do 2 | do 1, defaults | do 2 | "
-             "from noise MSE |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| case | images | settings | steps | fit CPU (s) | fit wall (s) | load avg | MCC | "
+        "do 1: unchanged / cf, 20 steps refine 2 | do 2 | do 1, defaults | do 2 | "
+        "from noise MSE |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for case, runs in cases.items():
         r = runs[0]
         cpu = statistics.median(x["fit_cpu_seconds"] for x in runs)
@@ -214,34 +245,45 @@ def markdown(results):
         load = statistics.median(x["load_average"][0] for x in runs)
         names = [k for k in r["protocol"] if k != "cpu_seconds"]
         s = r["settings"]
-        settings = (f"width {r['width']}, batch {s['batch_size']}, lr {s['lr']:g}, "
-                    f"{r['prediction']}, {r['threads']} thread{'s' if r['threads'] > 1 else ''}")
+        settings = (
+            f"width {r['width']}, batch {s['batch_size']}, lr {s['lr']:g}, "
+            f"{r['prediction']}, {r['threads']} thread{'s' if r['threads'] > 1 else ''}"
+        )
         times = "" if len(runs) == 1 else f" (median of {len(runs)})"
-        cells = [f"{_ratio(r[kind], name):.1f}x" for kind in ("protocol", "defaults")
-                 for name in names]
-        lines.append(f"| {case} | {r['n']} x {r['size']}x{r['size']} {r['scene']} | {settings} | "
-                     f"{r['steps']} | {cpu:.1f}{times} | {wall:.1f} | {load:.1f} | "
-                     f"{r['mcc']:.4f} | " + " | ".join(cells) + " | "
-                     + (f"{r['from_noise_mse']:.5f}" if "from_noise_mse" in r else "-") + " |")
+        cells = [f"{_ratio(r[kind], name):.1f}x" for kind in ("protocol", "defaults") for name in names]
+        lines.append(
+            f"| {case} | {r['n']} x {r['size']}x{r['size']} {r['scene']} | {settings} | "
+            f"{r['steps']} | {cpu:.1f}{times} | {wall:.1f} | {load:.1f} | "
+            f"{r['mcc']:.4f} | "
+            + " | ".join(cells)
+            + " | "
+            + (f"{r['from_noise_mse']:.5f}" if "from_noise_mse" in r else "-")
+            + " |"
+        )
     if "before" in cases:
         before = statistics.median(x["fit_cpu_seconds"] for x in cases["before"])
         for case in ("after 16", "eps 16"):
             if case in cases:
                 after = statistics.median(x["fit_cpu_seconds"] for x in cases[case])
-                lines += ["", f"{case}: the fit takes {before / after:.1f}x less CPU time "
-                              "than before."]
+                lines += ["", f"{case}: the fit takes {before / after:.1f}x less CPU time than before."]
     for case, runs in cases.items():
         if "curve" not in runs[0]:
             continue
         names = [k for k in runs[0]["curve"][0] if k not in ("steps", "refine", "cpu_seconds")]
-        lines += ["", f"DDIM curve, {case}: unchanged MSE / counterfactual MSE "
-                      "(higher is better), CPU s of inverting and decoding 100 images twice",
-                  "", "| steps | refine | " + " | ".join(f"do({n})" for n in names)
-                  + " | CPU (s) |", "|---|---|" + "---|" * len(names) + "---|"]
+        lines += [
+            "",
+            f"DDIM curve, {case}: unchanged MSE / counterfactual MSE "
+            "(higher is better), CPU s of inverting and decoding 100 images twice",
+            "",
+            "| steps | refine | " + " | ".join(f"do({n})" for n in names) + " | CPU (s) |",
+            "|---|---|" + "---|" * len(names) + "---|",
+        ]
         for point in runs[0]["curve"]:
-            lines.append(f"| {point['steps']} | {point['refine']} | "
-                         + " | ".join(f"{_ratio(point, n):.1f}x" for n in names)
-                         + f" | {point['cpu_seconds']:.1f} |")
+            lines.append(
+                f"| {point['steps']} | {point['refine']} | "
+                + " | ".join(f"{_ratio(point, n):.1f}x" for n in names)
+                + f" | {point['cpu_seconds']:.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -250,9 +292,13 @@ def main():
     parser.add_argument("--before", default=BEFORE_COMMIT)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES),
-                        help="run these cases only; their records replace those of the "
-                             "same name in the JSON")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=list(CASES),
+        default=list(CASES),
+        help="run these cases only; their records replace those of the same name in the JSON",
+    )
     parser.add_argument("--worker", choices=list(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -266,8 +312,13 @@ def main():
                 kept = [r for r in old["records"] if r["case"] not in args.cases]
 
         def save(records):
-            results = {"format": 2, "before_commit": args.before, "protocol": PROTOCOL,
-                       "cpu_count": os.cpu_count(), "records": kept + records}
+            results = {
+                "format": 2,
+                "before_commit": args.before,
+                "protocol": PROTOCOL,
+                "cpu_count": os.cpu_count(),
+                "records": kept + records,
+            }
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=2))
 

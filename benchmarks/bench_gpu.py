@@ -63,11 +63,14 @@ CASES = {
     "Autoencoder": (_ahuja, lambda **kw: Autoencoder(latent_dim=6, **kw)),
     "BetaVAE": (_ahuja, lambda **kw: BetaVAE(latent_dim=6, **kw)),
     "IVAE": (_ahuja, lambda **kw: IVAE(latent_dim=6, **kw)),
-    "Rep4Ex": (lambda tiny: simulators.rep4ex(n=200 if tiny else 10000, seed=0),
-               lambda **kw: Rep4Ex(latent_dim=2, **kw)),
-    "CausalDiffAE": (lambda tiny: simulators.pendulum(100 if tiny else 5000,
-                                                      size=16 if tiny else 32, seed=0),
-                     lambda **kw: CausalDiffAE(**kw)),
+    "Rep4Ex": (
+        lambda tiny: simulators.rep4ex(n=200 if tiny else 10000, seed=0),
+        lambda **kw: Rep4Ex(latent_dim=2, **kw),
+    ),
+    "CausalDiffAE": (
+        lambda tiny: simulators.pendulum(100 if tiny else 5000, size=16 if tiny else 32, seed=0),
+        lambda **kw: CausalDiffAE(**kw),
+    ),
 }
 TINY_STEPS = 5
 
@@ -100,12 +103,20 @@ def measure(name, device, max_steps=None, tiny=False):
     else:
         # ru_maxrss is in KiB on Linux.
         peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak RSS"
-    return {"estimator": name, "n": data.n, "dim_x": data.dim_x, "device": str(estimator.device_),
-            "steps": steps, "fit_seconds": wall, "fit_cpu_seconds": cpu,
-            "steps_per_second": steps / wall if wall > 0 else None,
-            "peak_memory_bytes": peak, "peak_memory_kind": kind,
-            "host_syncs": len(syncs) if cuda else None,
-            "host_syncs_per_step": len(syncs) / steps if cuda and steps else None}
+    return {
+        "estimator": name,
+        "n": data.n,
+        "dim_x": data.dim_x,
+        "device": str(estimator.device_),
+        "steps": steps,
+        "fit_seconds": wall,
+        "fit_cpu_seconds": cpu,
+        "steps_per_second": steps / wall if wall > 0 else None,
+        "peak_memory_bytes": peak,
+        "peak_memory_kind": kind,
+        "host_syncs": len(syncs) if cuda else None,
+        "host_syncs_per_step": len(syncs) / steps if cuda and steps else None,
+    }
 
 
 @contextlib.contextmanager
@@ -125,15 +136,19 @@ def _sync_counter(cuda):
 
 
 def markdown(records):
-    header = ("| estimator | n | dim_x | device | steps | fit (s) | CPU (s) | steps/s | "
-              "peak memory (MiB) | host syncs per step |")
+    header = (
+        "| estimator | n | dim_x | device | steps | fit (s) | CPU (s) | steps/s | "
+        "peak memory (MiB) | host syncs per step |"
+    )
     lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         rate = "-" if r["steps_per_second"] is None else f"{r['steps_per_second']:.1f}"
-        lines.append(f"| {r['estimator']} | {r['n']} | {r['dim_x']} | {r['device']} | "
-                     f"{r['steps']} | {r['fit_seconds']:.1f} | {r['fit_cpu_seconds']:.1f} | "
-                     f"{rate} | {r['peak_memory_bytes'] / 2**20:.0f} ({r['peak_memory_kind']}) | "
-                     f"{_syncs(r)} |")
+        lines.append(
+            f"| {r['estimator']} | {r['n']} | {r['dim_x']} | {r['device']} | "
+            f"{r['steps']} | {r['fit_seconds']:.1f} | {r['fit_cpu_seconds']:.1f} | "
+            f"{rate} | {r['peak_memory_bytes'] / 2**20:.0f} ({r['peak_memory_kind']}) | "
+            f"{_syncs(r)} |"
+        )
     return "\n".join(lines)
 
 
@@ -162,17 +177,31 @@ def main(argv=None):
         if args.tiny:
             records.append(measure(name, device, tiny=True))
             continue
-        command = [sys.executable, __file__, "--case-worker", "--cases", name,
-                   "--device", device, "--threads", str(args.threads)]
+        command = [
+            sys.executable,
+            __file__,
+            "--case-worker",
+            "--cases",
+            name,
+            "--device",
+            device,
+            "--threads",
+            str(args.threads),
+        ]
         if args.max_steps is not None:
             command += ["--max-steps", str(args.max_steps)]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         records.append(json.loads(out.strip().splitlines()[-1]))
         print(markdown(records[-1:]).splitlines()[-1], flush=True)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    results = {"machine": f"{platform.machine()}, {platform.system()}, torch {torch.__version__}",
-               "gpu": gpu, "threads": args.threads, "tiny": args.tiny,
-               "max_steps": args.max_steps, "records": records}
+    results = {
+        "machine": f"{platform.machine()}, {platform.system()}, torch {torch.__version__}",
+        "gpu": gpu,
+        "threads": args.threads,
+        "tiny": args.tiny,
+        "max_steps": args.max_steps,
+        "records": records,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(markdown(records))

@@ -46,15 +46,23 @@ def ahuja_settings():
         for d in (6, 10):
             for degree in (2, 3):
                 obs_dim = 300 if (d, degree) == (10, 3) else 200
-                yield (f"{latents} d={d} p={degree}",
-                       lambda seed, latents=latents, d=d, degree=degree, obs_dim=obs_dim:
-                       simulators.ahuja2023(latent_dim=d, obs_dim=obs_dim, degree=degree,
-                                            latents=latents, n_obs=10000, n_int=10000,
-                                            seed=seed))
+                yield (
+                    f"{latents} d={d} p={degree}",
+                    lambda seed, latents=latents, d=d, degree=degree, obs_dim=obs_dim: simulators.ahuja2023(
+                        latent_dim=d,
+                        obs_dim=obs_dim,
+                        degree=degree,
+                        latents=latents,
+                        n_obs=10000,
+                        n_int=10000,
+                        seed=seed,
+                    ),
+                )
 
 
-def _scm_data(seed, d, obs_dim, noise="gaussian", degree=2, sizes=2000, interventions=None,
-              expected_degree=3.0, mechanism="mlp"):
+def _scm_data(
+    seed, d, obs_dim, noise="gaussian", degree=2, sizes=2000, interventions=None, expected_degree=3.0, mechanism="mlp"
+):
     graph = simulators.erdos_renyi(d, min(expected_degree, d - 1), seed=seed)
     scm = simulators.LatentSCM(graph, mechanism=mechanism, noise=noise, seed=seed)
     mixing = simulators.PolynomialMixing(d, obs_dim, degree, nonlinear_scale=1.0, seed=seed)
@@ -71,14 +79,12 @@ def _random_do(d):
 
 def _hidden_targets(data):
     targets = {k: (None if k else ()) for k in data.targets}
-    return InterventionalData(X=data.X, regime=data.regime, targets=targets, Z=data.Z,
-                              meta=data.meta)
+    return InterventionalData(X=data.X, regime=data.regime, targets=targets, Z=data.Z, meta=data.meta)
 
 
 def _noisy(data, level, seed):
     noise = np.random.default_rng(seed).normal(scale=level * data.X.std(), size=data.X.shape)
-    return InterventionalData(X=data.X + noise, regime=data.regime, targets=data.targets,
-                              Z=data.Z, meta=data.meta)
+    return InterventionalData(X=data.X + noise, regime=data.regime, targets=data.targets, Z=data.Z, meta=data.meta)
 
 
 def hard_settings():
@@ -87,29 +93,43 @@ def hard_settings():
     yield "Laplace noise, d=6, D=40", lambda s: _scm_data(s, 6, 40, noise="laplace")
     yield "Student-t(3) noise, d=6, D=40", lambda s: _scm_data(s, 6, 40, noise="student_t")
     yield "degree 3, d=5, D=80", lambda s: _scm_data(s, 5, 80, degree=3)
-    yield ("unbalanced 20k + 500/regime, d=6", lambda s: _scm_data(
-        s, 6, 40, sizes=[20000] + [500] * 6))
-    yield ("multi-target blocks, d=6", lambda s: _scm_data(
-        s, 6, 40, interventions=[do({0: 1.0, 1: -1.0}), do({2: 1.0, 3: -1.0}),
-                                 do({4: 1.0, 5: -1.0})]))
+    yield ("unbalanced 20k + 500/regime, d=6", lambda s: _scm_data(s, 6, 40, sizes=[20000] + [500] * 6))
+    yield (
+        "multi-target blocks, d=6",
+        lambda s: _scm_data(
+            s, 6, 40, interventions=[do({0: 1.0, 1: -1.0}), do({2: 1.0, 3: -1.0}), do({4: 1.0, 5: -1.0})]
+        ),
+    )
     yield "unknown targets, d=6", lambda s: _hidden_targets(_scm_data(s, 6, 40))
     yield "1% observation noise, d=6", lambda s: _noisy(_scm_data(s, 6, 40), 0.01, s)
-    yield ("random-valued do, linear SCM, Laplace, d=6", lambda s: _scm_data(
-        s, 6, 40, noise="laplace", mechanism="linear", sizes=[10000] + [3000] * 6,
-        interventions=_random_do(6)))
-    yield ("random-valued do, unknown targets, linear SCM, d=6", lambda s: _hidden_targets(
-        _scm_data(s, 6, 40, mechanism="linear", sizes=[10000] + [3000] * 6,
-                  interventions=_random_do(6))))
-    yield ("random-valued do, tanh SCM, d=6", lambda s: _scm_data(
-        s, 6, 40, sizes=[10000] + [3000] * 6, interventions=_random_do(6)))
+    yield (
+        "random-valued do, linear SCM, Laplace, d=6",
+        lambda s: _scm_data(
+            s, 6, 40, noise="laplace", mechanism="linear", sizes=[10000] + [3000] * 6, interventions=_random_do(6)
+        ),
+    )
+    yield (
+        "random-valued do, unknown targets, linear SCM, d=6",
+        lambda s: _hidden_targets(
+            _scm_data(s, 6, 40, mechanism="linear", sizes=[10000] + [3000] * 6, interventions=_random_do(6))
+        ),
+    )
+    yield (
+        "random-valued do, tanh SCM, d=6",
+        lambda s: _scm_data(s, 6, 40, sizes=[10000] + [3000] * 6, interventions=_random_do(6)),
+    )
     # The same two at 10,000 samples per regime: the moments' error shrinks with n.
-    yield ("random-valued do, linear SCM, Laplace, d=6, 10k/regime", lambda s: _scm_data(
-        s, 6, 40, noise="laplace", mechanism="linear", sizes=[10000] * 7,
-        interventions=_random_do(6)))
-    yield ("random-valued do, tanh SCM, d=6, 10k/regime", lambda s: _scm_data(
-        s, 6, 40, sizes=[10000] * 7, interventions=_random_do(6)))
-    yield ("one latent, D=5", lambda s: _scm_data(
-        s, 1, 5, interventions=[do({0: 1.0})], expected_degree=0.0))
+    yield (
+        "random-valued do, linear SCM, Laplace, d=6, 10k/regime",
+        lambda s: _scm_data(
+            s, 6, 40, noise="laplace", mechanism="linear", sizes=[10000] * 7, interventions=_random_do(6)
+        ),
+    )
+    yield (
+        "random-valued do, tanh SCM, d=6, 10k/regime",
+        lambda s: _scm_data(s, 6, 40, sizes=[10000] * 7, interventions=_random_do(6)),
+    )
+    yield ("one latent, D=5", lambda s: _scm_data(s, 1, 5, interventions=[do({0: 1.0})], expected_degree=0.0))
 
 
 SUITES = {"ahuja2023": ahuja_settings, "hard": hard_settings}
@@ -119,8 +139,9 @@ def timing(repeats):
     """CPU seconds of a d=6, degree-2 fit on 20,000 samples: the default
     (linear) stage 1 ``repeats`` times, and the MLP stage 1 once as the
     baseline measured in the same run."""
-    data = simulators.ahuja2023(latent_dim=6, obs_dim=200, degree=2, latents="scm_dense",
-                                n_obs=10000, n_int=10000, seed=0)
+    data = simulators.ahuja2023(
+        latent_dim=6, obs_dim=200, degree=2, latents="scm_dense", n_obs=10000, n_int=10000, seed=0
+    )
     rows = []
     for encoder, count in (("linear", repeats), ("mlp", 1)):
         for _ in range(count):
@@ -128,9 +149,14 @@ def timing(repeats):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 InterventionalCRL(latent_dim=6, encoder=encoder, verbose=0).fit(data)
-            rows.append({"encoder": encoder, "cpu_seconds": time.process_time() - cpu,
-                         "wall_seconds": time.perf_counter() - wall,
-                         "load_average": os.getloadavg()[0]})
+            rows.append(
+                {
+                    "encoder": encoder,
+                    "cpu_seconds": time.process_time() - cpu,
+                    "wall_seconds": time.perf_counter() - wall,
+                    "load_average": os.getloadavg()[0],
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -142,14 +168,18 @@ def run_one(suite, name, make, seed):
     cpu, wall = time.process_time(), time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", causalrep.estimators.IdentifiabilityWarning)
-        est = InterventionalCRL(latent_dim=d, degree=data.meta["mixing"]["degree"],
-                                seed=seed, verbose=0).fit(train)
+        est = InterventionalCRL(latent_dim=d, degree=data.meta["mixing"]["degree"], seed=seed, verbose=0).fit(train)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     stage1, stage2 = est.stage1_transform(test.X), est.transform(test.X)
     record = {
-        "suite": suite, "setting": name, "seed": seed, "latent_dim": d,
-        "n_train": train.n, "dim_x": data.dim_x,
-        "fit_cpu_seconds": cpu, "fit_wall_seconds": wall,
+        "suite": suite,
+        "setting": name,
+        "seed": seed,
+        "latent_dim": d,
+        "n_train": train.n,
+        "dim_x": data.dim_x,
+        "fit_cpu_seconds": cpu,
+        "fit_wall_seconds": wall,
         "stage1_encoder": est.stage1_["encoder"],
         "stage1_affine_r2": affine_r2(test.Z, stage1).mean,
         "mcc": mcc(test.Z, stage2).score,
@@ -167,9 +197,11 @@ def run_one(suite, name, make, seed):
 
 
 def table(records):
-    lines = ["| setting | MCC (median [min]) | block R2 (min) | stage-1 affine R2 (min) "
-             "| passed | warned | fit CPU s (median) | fit wall s (median) |",
-             "|" + "---|" * 8]
+    lines = [
+        "| setting | MCC (median [min]) | block R2 (min) | stage-1 affine R2 (min) "
+        "| passed | warned | fit CPU s (median) | fit wall s (median) |",
+        "|" + "---|" * 8,
+    ]
     for name in dict.fromkeys(r["setting"] for r in records):
         group = [r for r in records if r["setting"] == name]
         mccs = [r["mcc"] for r in group]
@@ -181,7 +213,8 @@ def table(records):
             f"| {sum(r['passed'] for r in group)}/{len(group)} "
             f"| {sum(bool(r['warnings']) for r in group)}/{len(group)} "
             f"| {statistics.median(r['fit_cpu_seconds'] for r in group):.1f} "
-            f"| {statistics.median(r['fit_wall_seconds'] for r in group):.1f} |")
+            f"| {statistics.median(r['fit_wall_seconds'] for r in group):.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -191,8 +224,9 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", default=None, help="run settings whose name contains this")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file")
-    parser.add_argument("--timing", type=int, default=0, metavar="REPEATS",
-                        help="only time the d=6, degree-2, 20,000-sample fit")
+    parser.add_argument(
+        "--timing", type=int, default=0, metavar="REPEATS", help="only time the d=6, degree-2, 20,000-sample fit"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.timing:
@@ -201,13 +235,18 @@ def main():
         for encoder in ("linear", "mlp"):
             cpu = [r["cpu_seconds"] for r in rows if r["encoder"] == encoder]
             wall = [r["wall_seconds"] for r in rows if r["encoder"] == encoder]
-            print(f"{encoder}: median CPU {statistics.median(cpu):.1f} s, "
-                  f"wall {statistics.median(wall):.1f} s over {len(cpu)} runs")
+            print(
+                f"{encoder}: median CPU {statistics.median(cpu):.1f} s, "
+                f"wall {statistics.median(wall):.1f} s over {len(cpu)} runs"
+            )
         return
     records = []
     if args.out.exists() and args.only:
-        records = [r for r in json.loads(args.out.read_text()).get("records", [])
-                   if "suite" in r and args.only not in r["setting"]]
+        records = [
+            r
+            for r in json.loads(args.out.read_text()).get("records", [])
+            if "suite" in r and args.only not in r["setting"]
+        ]
     for suite in args.suite:
         for name, make in SUITES[suite]():
             if args.only and args.only not in name:
@@ -217,10 +256,18 @@ def main():
                 shown = {k: v for k, v in records[-1].items() if k != "warnings"}
                 print(json.dumps(shown), len(records[-1]["warnings"]), "warnings", flush=True)
                 args.out.parent.mkdir(exist_ok=True)
-                args.out.write_text(json.dumps({
-                    "version": causalrep.__version__, "torch": torch.__version__,
-                    "machine": platform.machine(), "threads": 1, "records": records},
-                    indent=2))
+                args.out.write_text(
+                    json.dumps(
+                        {
+                            "version": causalrep.__version__,
+                            "torch": torch.__version__,
+                            "machine": platform.machine(),
+                            "threads": 1,
+                            "records": records,
+                        },
+                        indent=2,
+                    )
+                )
     for suite in args.suite:
         print(f"\n{suite}\n" + table([r for r in records if r["suite"] == suite]))
 

@@ -62,14 +62,24 @@ def main():
     args = parser.parse_args()
     rows = []
     for name in args.metrics.split(","):
-        out = subprocess.run([sys.executable, "-c", CHILD, str(args.n), str(args.d), name],
-                             capture_output=True, text=True, check=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(args.n), str(args.d), name],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
-    result = {"n": args.n, "d": args.d, "machine": platform.processor() or platform.machine(),
-              "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"),
-              "note": "shared machine (2 cores, 24 GB, other jobs running); one thread",
-              "rows": rows}
+    result = {
+        "n": args.n,
+        "d": args.d,
+        "machine": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+        "note": "shared machine (2 cores, 24 GB, other jobs running); one thread",
+        "rows": rows,
+    }
     (ROOT / "benchmarks" / "results" / "memory.json").write_text(json.dumps(result, indent=2))
     (ROOT / "docs" / "benchmarks_memory.md").write_text(report(result))
 
@@ -95,7 +105,8 @@ def report(result):
             f"| {row['metric']} | {value} | {row['rss_peak'] / row['input_bytes']:.3f} | "
             f"{(row['rss_peak'] - row['rss_before']) / gib:.2f} | "
             f"{row['traced_peak'] / row['input_bytes']:.3f} | {row['wall_s']:.0f} | "
-            f"{row['cpu_s']:.0f} |")
+            f"{row['cpu_s']:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

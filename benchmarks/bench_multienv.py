@@ -42,10 +42,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "multienv.json"
 SETTINGS = {
     "d=3": {"latent_dim": 3, "obs_dim": 10, "n_envs": 7, "n_per_env": 1000},
     "d=5": {"latent_dim": 5, "obs_dim": 10, "n_envs": 11, "n_per_env": 1000},
-    "d=3 gamma": {"latent_dim": 3, "obs_dim": 10, "n_envs": 7, "n_per_env": 1000,
-                  "noise": "gamma"},
-    "d=3 partial": {"latent_dim": 3, "obs_dim": 10, "n_envs": 7, "n_per_env": 1000,
-                    "chain": True, "unchanged": [2]},
+    "d=3 gamma": {"latent_dim": 3, "obs_dim": 10, "n_envs": 7, "n_per_env": 1000, "noise": "gamma"},
+    "d=3 partial": {"latent_dim": 3, "obs_dim": 10, "n_envs": 7, "n_per_env": 1000, "chain": True, "unchanged": [2]},
 }
 FIT = {"hidden": (64, 64), "max_steps": 2000, "lr": 1e-3, "verbose": 0}
 METHODS = ("MultiEnvCRL", "iVAE")
@@ -82,11 +80,17 @@ def run_one(setting, method, seed):
     # Each true latent's correlation with the learned latent MCC matched it to.
     matched = [float(corr[i, j]) for i, j in enumerate(result.matching)]
     return {
-        "setting": setting, "method": method, "seed": seed, "mcc": float(result.score),
+        "setting": setting,
+        "method": method,
+        "seed": seed,
+        "mcc": float(result.score),
         "per_latent": matched,
         "caused_mean": float(np.mean([matched[i] for i in caused])) if caused else None,
-        "best_z": corr.max(1).tolist(), "best_noise": noise_corr.max(1).tolist(),
-        "caused": caused, "cpu_seconds": cpu, "wall_seconds": wall,
+        "best_z": corr.max(1).tolist(),
+        "best_noise": noise_corr.max(1).tolist(),
+        "caused": caused,
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
         "epochs": len(est.history_["val"]),
     }
 
@@ -99,35 +103,39 @@ def summarise(records):
             recs = [r for r in records if r["setting"] == setting and r["method"] == method]
             if not recs:
                 continue
-            rows.append({
-                "setting": setting, "method": method, "seeds": len(recs),
-                "mcc_mean": statistics.mean(r["mcc"] for r in recs),
-                "mcc_min": min(r["mcc"] for r in recs),
-                "caused_mean": statistics.mean(r["caused_mean"] for r in recs),
-                "per_latent": np.mean([r["per_latent"] for r in recs], axis=0).tolist(),
-                "best_noise": np.mean([r["best_noise"] for r in recs], axis=0).tolist(),
-                "cpu_seconds": statistics.mean(r["cpu_seconds"] for r in recs),
-                "wall_seconds": statistics.mean(r["wall_seconds"] for r in recs),
-            })
+            rows.append(
+                {
+                    "setting": setting,
+                    "method": method,
+                    "seeds": len(recs),
+                    "mcc_mean": statistics.mean(r["mcc"] for r in recs),
+                    "mcc_min": min(r["mcc"] for r in recs),
+                    "caused_mean": statistics.mean(r["caused_mean"] for r in recs),
+                    "per_latent": np.mean([r["per_latent"] for r in recs], axis=0).tolist(),
+                    "best_noise": np.mean([r["best_noise"] for r in recs], axis=0).tolist(),
+                    "cpu_seconds": statistics.mean(r["cpu_seconds"] for r in recs),
+                    "wall_seconds": statistics.mean(r["wall_seconds"] for r in recs),
+                }
+            )
     return rows
 
 
 def markdown(rows):
-    header = ("| setting | method | held-out MCC (mean, min) | caused latents | fit CPU s "
-              "| fit wall s |")
+    header = "| setting | method | held-out MCC (mean, min) | caused latents | fit CPU s | fit wall s |"
     lines = [header, "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['setting']} | {r['method']} | {r['mcc_mean']:.3f} "
-                     f"({r['mcc_min']:.3f}) | {r['caused_mean']:.3f} | "
-                     f"{r['cpu_seconds']:.0f} | {r['wall_seconds']:.0f} |")
+        lines.append(
+            f"| {r['setting']} | {r['method']} | {r['mcc_mean']:.3f} "
+            f"({r['mcc_min']:.3f}) | {r['caused_mean']:.3f} | "
+            f"{r['cpu_seconds']:.0f} | {r['wall_seconds']:.0f} |"
+        )
     partial = [r for r in rows if r["setting"] == "d=3 partial"]
     if partial:
         header = "| d=3 partial, method | corr(z_0) | corr(z_1) | corr(z_2) | corr(n_2) |"
         lines += ["", header, "| --- | --- | --- | --- | --- |"]
         for r in partial:
             z = r["per_latent"]
-            lines.append(f"| {r['method']} | {z[0]:.3f} | {z[1]:.3f} | {z[2]:.3f} | "
-                         f"{r['best_noise'][2]:.3f} |")
+            lines.append(f"| {r['method']} | {z[0]:.3f} | {z[1]:.3f} | {z[2]:.3f} | {r['best_noise'][2]:.3f} |")
     return "\n".join(lines)
 
 
@@ -143,20 +151,29 @@ def main():
     with concurrent.futures.ProcessPoolExecutor(args.workers) as pool:
         for record in pool.map(run_one, *zip(*tasks)):
             records.append(record)
-            print(json.dumps({k: record[k] for k in ("setting", "method", "seed", "mcc",
-                                                     "caused_mean", "cpu_seconds")}),
-                  flush=True)
+            print(
+                json.dumps({k: record[k] for k in ("setting", "method", "seed", "mcc", "caused_mean", "cpu_seconds")}),
+                flush=True,
+            )
     if RESULTS.exists():  # keep the records of settings this run did not redo
-        records = [r for r in json.loads(RESULTS.read_text())["records"]
-                   if r["setting"] not in args.settings] + records
+        records = [r for r in json.loads(RESULTS.read_text())["records"] if r["setting"] not in args.settings] + records
     rows = summarise(records)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "fit": {k: list(v) if isinstance(v, tuple) else v for k, v in FIT.items()},
-        "settings": SETTINGS, "seeds": sorted({r["seed"] for r in records}), "records": records, "summary": rows,
-        "last_run_wall_seconds": time.perf_counter() - start, "workers": args.workers,
-        "machine": f"{platform.processor() or platform.machine()}, shared with other jobs",
-    }, indent=1))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "fit": {k: list(v) if isinstance(v, tuple) else v for k, v in FIT.items()},
+                "settings": SETTINGS,
+                "seeds": sorted({r["seed"] for r in records}),
+                "records": records,
+                "summary": rows,
+                "last_run_wall_seconds": time.perf_counter() - start,
+                "workers": args.workers,
+                "machine": f"{platform.processor() or platform.machine()}, shared with other jobs",
+            },
+            indent=1,
+        )
+    )
     print(markdown(rows))
 
 

@@ -64,8 +64,15 @@ PLOT = ROOT / "docs" / "img" / "rep4ex_extrapolation.png"
 
 N_SAMPLES = 12_500
 TEST_FRACTION = 0.2
-BASE = {"latent_dim": 2, "action_dim": 2, "obs_dim": 10, "mixing": "mlp",
-        "outcome": "nonlinear", "confounding": 1.0, "action_support": (-1.0, 1.0)}
+BASE = {
+    "latent_dim": 2,
+    "action_dim": 2,
+    "obs_dim": 10,
+    "mixing": "mlp",
+    "outcome": "nonlinear",
+    "confounding": 1.0,
+    "action_support": (-1.0, 1.0),
+}
 SETTINGS = {
     "benchmark": BASE,
     "three_latents": {**BASE, "latent_dim": 3, "action_dim": 3, "obs_dim": 15},
@@ -77,12 +84,16 @@ MLP_STEPS = 3000
 GRID = np.linspace(-3.0, 3.0, 13)
 SLICE = np.linspace(-3.0, 3.0, 49)
 TARGETS = {"matched_ratio_max": 3.0, "supervised_ratio_max": 1.5, "baseline_ratio_min": 10.0}
-NAMES = {"rep4ex": "Rep4Ex (defaults)", "oracle": "true Z (oracle)",
-         "matched": "affine image of Z in Rep4Ex's coordinates (matched oracle)",
-         "supervised": "Rep4Ex's encoder trained on Z (supervised ceiling)",
-         "autoencoder": "plain autoencoder (no penalties)", "mlp_y_on_a": "MLP of Y on A",
-         "rep4ex_large": "Rep4Ex, encoder (128, 128, 128)",
-         "supervised_large": "encoder (128, 128, 128) trained on Z"}
+NAMES = {
+    "rep4ex": "Rep4Ex (defaults)",
+    "oracle": "true Z (oracle)",
+    "matched": "affine image of Z in Rep4Ex's coordinates (matched oracle)",
+    "supervised": "Rep4Ex's encoder trained on Z (supervised ceiling)",
+    "autoencoder": "plain autoencoder (no penalties)",
+    "mlp_y_on_a": "MLP of Y on A",
+    "rep4ex_large": "Rep4Ex, encoder (128, 128, 128)",
+    "supervised_large": "encoder (128, 128, 128) trained on Z",
+}
 
 
 def actions_outside(k, seed=0):
@@ -110,8 +121,7 @@ def fit_mlp(inputs, targets, hidden, steps, batch_size, lr, seed):
     def loss(module, xb, yb):
         return {"mse": ((module(xb) - yb) ** 2).mean()}
 
-    config = TrainConfig(max_steps=steps, batch_size=batch_size, lr=lr, verbose=False,
-                         patience=steps)
+    config = TrainConfig(max_steps=steps, batch_size=batch_size, lr=lr, verbose=False, patience=steps)
     train(net, loss, (x, yt), config, seed, torch.device("cpu"))
 
     @torch.no_grad()
@@ -130,11 +140,13 @@ def run_seed(setting, seed):
     train_part, test_part = data.split(TEST_FRACTION, seed=seed)
     actions = actions_outside(k, seed)
     truth = simulators.rep4ex_truth(data.meta, actions)
-    slices = ({"axis": np.c_[SLICE, np.zeros_like(SLICE)], "diagonal": np.c_[SLICE, SLICE]}
-              if k == 2 else {})
-    row = {"setting": setting, "seed": seed, "n_train": train_part.n,
-           "truth_slices": {key: simulators.rep4ex_truth(data.meta, a).tolist()
-                            for key, a in slices.items()}}
+    slices = {"axis": np.c_[SLICE, np.zeros_like(SLICE)], "diagonal": np.c_[SLICE, SLICE]} if k == 2 else {}
+    row = {
+        "setting": setting,
+        "seed": seed,
+        "n_train": train_part.n,
+        "truth_slices": {key: simulators.rep4ex_truth(data.meta, a).tolist() for key, a in slices.items()},
+    }
     reps = {}
     variants = {"rep4ex": {}, "autoencoder": {"mmr_lambda": 0.0, "hsic_lambda": 0.0}}
     if setting == "benchmark":
@@ -148,8 +160,7 @@ def run_seed(setting, seed):
         row[f"{name}_fit_s"] = time.perf_counter() - start
         row[f"{name}_fit_cpu_s"] = time.process_time() - cpu
         row[f"{name}_affine_r2"] = affine_r2(test_part.Z, est.transform(test_part.X)).mean
-        row[f"{name}_warnings"] = [str(w.message) for w in caught
-                                   if issubclass(w.category, UserWarning)]
+        row[f"{name}_warnings"] = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         row[f"{name}_diagnostics"] = est.diagnostics_
         reps[name] = est.transform(train_part.X)
         if name == "rep4ex":
@@ -162,8 +173,9 @@ def run_seed(setting, seed):
         if name == "supervised_large" and setting != "benchmark":
             continue
         start, cpu = time.perf_counter(), time.process_time()
-        encoder = fit_mlp(train_part.X, train_part.Z, hidden, defaults.max_steps,
-                          defaults.batch_size, defaults.lr, seed)
+        encoder = fit_mlp(
+            train_part.X, train_part.Z, hidden, defaults.max_steps, defaults.batch_size, defaults.lr, seed
+        )
         row[f"{name}_fit_s"] = time.perf_counter() - start
         row[f"{name}_fit_cpu_s"] = time.process_time() - cpu
         row[f"{name}_affine_r2"] = affine_r2(test_part.Z, encoder(test_part.X)).mean
@@ -189,8 +201,11 @@ def run_seed(setting, seed):
 
 
 def ratio(rows, top, bottom, key="mse_out"):
-    return [r[f"{top}_{key}"] / r[f"{bottom}_{key}"] for r in rows
-            if r.get(f"{top}_{key}") is not None and r.get(f"{bottom}_{key}")]
+    return [
+        r[f"{top}_{key}"] / r[f"{bottom}_{key}"]
+        for r in rows
+        if r.get(f"{top}_{key}") is not None and r.get(f"{bottom}_{key}")
+    ]
 
 
 def summarise(rows):
@@ -202,24 +217,33 @@ def summarise(rows):
         for key in ("mse_out", "mse_covered", "fit_s", "fit_cpu_s", "affine_r2"):
             values = [r[f"{m}_{key}"] for r in rows if r.get(f"{m}_{key}") is not None]
             summary[f"{m}_{key}"] = med(values)
-    pairs = {"rep4ex_over_matched": ("rep4ex", "matched"),
-             "rep4ex_over_supervised": ("rep4ex", "supervised"),
-             "rep4ex_over_oracle": ("rep4ex", "oracle"),
-             "matched_over_oracle": ("matched", "oracle"),
-             "supervised_over_oracle": ("supervised", "oracle"),
-             "mlp_over_rep4ex": ("mlp_y_on_a", "rep4ex"),
-             "autoencoder_over_rep4ex": ("autoencoder", "rep4ex")}
+    pairs = {
+        "rep4ex_over_matched": ("rep4ex", "matched"),
+        "rep4ex_over_supervised": ("rep4ex", "supervised"),
+        "rep4ex_over_oracle": ("rep4ex", "oracle"),
+        "matched_over_oracle": ("matched", "oracle"),
+        "supervised_over_oracle": ("supervised", "oracle"),
+        "mlp_over_rep4ex": ("mlp_y_on_a", "rep4ex"),
+        "autoencoder_over_rep4ex": ("autoencoder", "rep4ex"),
+    }
     if "rep4ex_large" in methods:
-        pairs.update({"rep4ex_large_over_supervised_large": ("rep4ex_large", "supervised_large"),
-                      "supervised_large_over_oracle": ("supervised_large", "oracle"),
-                      "rep4ex_large_over_rep4ex": ("rep4ex_large", "rep4ex")})
+        pairs.update(
+            {
+                "rep4ex_large_over_supervised_large": ("rep4ex_large", "supervised_large"),
+                "supervised_large_over_oracle": ("supervised_large", "oracle"),
+                "rep4ex_large_over_rep4ex": ("rep4ex_large", "rep4ex"),
+            }
+        )
     ratios = {}
     for name, (top, bottom) in pairs.items():
         ratios[name] = ratio(rows, top, bottom)
         ratios[f"{name}_covered"] = ratio(rows, top, bottom, "mse_covered")
     summary.update({f"median_{k}": med(v) for k, v in ratios.items()})
-    summary["warned_fits"] = {m: sum(bool(r.get(f"{m}_warnings")) for r in rows)
-                              for m in ("rep4ex", "autoencoder", "rep4ex_large") if m in methods}
+    summary["warned_fits"] = {
+        m: sum(bool(r.get(f"{m}_warnings")) for r in rows)
+        for m in ("rep4ex", "autoencoder", "rep4ex_large")
+        if m in methods
+    }
     return summary, ratios
 
 
@@ -245,41 +269,72 @@ def markdown(report):
     for setting, part in report["settings"].items():
         s, rows = part["summary"], part["per_seed"]
         methods = [m for m in NAMES if s.get(f"{m}_mse_out") is not None]
-        lines += [f"### {setting}: {describe(SETTINGS[setting])}", "",
-                  "| method | MSE outside | MSE outside, covered | affine R2 (held out) "
-                  "| fit CPU s |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [
+            f"### {setting}: {describe(SETTINGS[setting])}",
+            "",
+            "| method | MSE outside | MSE outside, covered | affine R2 (held out) | fit CPU s |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
         for m in methods:
             r2 = "1 (true Z)" if m in ("oracle", "matched") else fmt(s.get(f"{m}_affine_r2"), 3)
-            lines.append(f"| {NAMES[m]} | {fmt(s[f'{m}_mse_out'])} | "
-                         f"{fmt(s[f'{m}_mse_covered'])} | {r2} | {fmt(s.get(f'{m}_fit_cpu_s'), 1)} |")
-        lines += ["", "Per seed, ratios of MSE outside (covered in brackets):", "",
-                  "| seed | Rep4Ex / matched | Rep4Ex / supervised | matched / oracle "
-                  "| MLP Y~A / Rep4Ex | autoencoder / Rep4Ex | R2 Rep4Ex | Rep4Ex warned |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            lines.append(
+                f"| {NAMES[m]} | {fmt(s[f'{m}_mse_out'])} | "
+                f"{fmt(s[f'{m}_mse_covered'])} | {r2} | {fmt(s.get(f'{m}_fit_cpu_s'), 1)} |"
+            )
+        lines += [
+            "",
+            "Per seed, ratios of MSE outside (covered in brackets):",
+            "",
+            "| seed | Rep4Ex / matched | Rep4Ex / supervised | matched / oracle "
+            "| MLP Y~A / Rep4Ex | autoencoder / Rep4Ex | R2 Rep4Ex | Rep4Ex warned |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for r in rows:
             cells = []
-            for top, bottom in (("rep4ex", "matched"), ("rep4ex", "supervised"),
-                                ("matched", "oracle"), ("mlp_y_on_a", "rep4ex"),
-                                ("autoencoder", "rep4ex")):
+            for top, bottom in (
+                ("rep4ex", "matched"),
+                ("rep4ex", "supervised"),
+                ("matched", "oracle"),
+                ("mlp_y_on_a", "rep4ex"),
+                ("autoencoder", "rep4ex"),
+            ):
                 out = r[f"{top}_mse_out"] / r[f"{bottom}_mse_out"]
-                cov = (r[f"{top}_mse_covered"] / r[f"{bottom}_mse_covered"]
-                       if r[f"{top}_mse_covered"] is not None else None)
+                cov = (
+                    r[f"{top}_mse_covered"] / r[f"{bottom}_mse_covered"]
+                    if r[f"{top}_mse_covered"] is not None
+                    else None
+                )
                 cells.append(f"{out:.2f} ({fmt(cov, 2)})")
-            lines.append(f"| {r['seed']} | " + " | ".join(cells)
-                         + f" | {r['rep4ex_affine_r2']:.3f} | {'yes' if r['rep4ex_warnings'] else 'no'} |")
-        lines += ["", "Medians of the per-seed ratios: "
-                  + "; ".join(f"{k[7:].replace('_over_', ' / ')} {fmt(v, 2)}"
-                              for k, v in s.items() if k.startswith("median_")
-                              and not k.endswith("_covered"))
-                  + ". Covered: "
-                  + "; ".join(f"{k[7:-8].replace('_over_', ' / ')} {fmt(v, 2)}"
-                              for k, v in s.items() if k.startswith("median_")
-                              and k.endswith("_covered")) + ".", ""]
+            lines.append(
+                f"| {r['seed']} | "
+                + " | ".join(cells)
+                + f" | {r['rep4ex_affine_r2']:.3f} | {'yes' if r['rep4ex_warnings'] else 'no'} |"
+            )
+        lines += [
+            "",
+            "Medians of the per-seed ratios: "
+            + "; ".join(
+                f"{k[7:].replace('_over_', ' / ')} {fmt(v, 2)}"
+                for k, v in s.items()
+                if k.startswith("median_") and not k.endswith("_covered")
+            )
+            + ". Covered: "
+            + "; ".join(
+                f"{k[7:-8].replace('_over_', ' / ')} {fmt(v, 2)}"
+                for k, v in s.items()
+                if k.startswith("median_") and k.endswith("_covered")
+            )
+            + ".",
+            "",
+        ]
     timing = report.get("timing")
     if timing:
-        lines += [f"Default fit on the benchmark setting with {timing['threads']} torch threads "
-                  f"({timing['cpu_count']} cores): {timing['wall_s']:.1f} s wall, "
-                  f"{timing['cpu_s']:.1f} CPU-s (median of {timing['repeats']}).", ""]
+        lines += [
+            f"Default fit on the benchmark setting with {timing['threads']} torch threads "
+            f"({timing['cpu_count']} cores): {timing['wall_s']:.1f} s wall, "
+            f"{timing['cpu_s']:.1f} CPU-s (median of {timing['repeats']}).",
+            "",
+        ]
     lines += ["![Rep4Ex extrapolation](img/rep4ex_extrapolation.png)", ""]
     return "\n".join(lines)
 
@@ -290,27 +345,47 @@ def targets(settings):
     main = settings.get("benchmark", {}).get("summary")
     if main:
         checks += [
-            ("Rep4Ex <= 3x the matched oracle (benchmark)", main["median_rep4ex_over_matched"],
-             main["median_rep4ex_over_matched"] <= TARGETS["matched_ratio_max"]),
-            ("Rep4Ex <= 1.5x the supervised ceiling (benchmark)",
-             main["median_rep4ex_over_supervised"],
-             main["median_rep4ex_over_supervised"] <= TARGETS["supervised_ratio_max"]),
-            ("MLP of Y on A >= 10x Rep4Ex (benchmark)", main["median_mlp_over_rep4ex"],
-             main["median_mlp_over_rep4ex"] >= TARGETS["baseline_ratio_min"]),
-            ("plain autoencoder >= 10x Rep4Ex (benchmark)", main["median_autoencoder_over_rep4ex"],
-             main["median_autoencoder_over_rep4ex"] >= TARGETS["baseline_ratio_min"])]
+            (
+                "Rep4Ex <= 3x the matched oracle (benchmark)",
+                main["median_rep4ex_over_matched"],
+                main["median_rep4ex_over_matched"] <= TARGETS["matched_ratio_max"],
+            ),
+            (
+                "Rep4Ex <= 1.5x the supervised ceiling (benchmark)",
+                main["median_rep4ex_over_supervised"],
+                main["median_rep4ex_over_supervised"] <= TARGETS["supervised_ratio_max"],
+            ),
+            (
+                "MLP of Y on A >= 10x Rep4Ex (benchmark)",
+                main["median_mlp_over_rep4ex"],
+                main["median_mlp_over_rep4ex"] >= TARGETS["baseline_ratio_min"],
+            ),
+            (
+                "plain autoencoder >= 10x Rep4Ex (benchmark)",
+                main["median_autoencoder_over_rep4ex"],
+                main["median_autoencoder_over_rep4ex"] >= TARGETS["baseline_ratio_min"],
+            ),
+        ]
     for name in ("three_latents", "linear_outcome"):
         part = settings.get(name, {}).get("summary")
         if part:
-            checks.append((f"MLP of Y on A >= 1x Rep4Ex ({name})", part["median_mlp_over_rep4ex"],
-                           part["median_mlp_over_rep4ex"] >= 1.0))
+            checks.append(
+                (
+                    f"MLP of Y on A >= 1x Rep4Ex ({name})",
+                    part["median_mlp_over_rep4ex"],
+                    part["median_mlp_over_rep4ex"] >= 1.0,
+                )
+            )
     return ["Targets (medians of the per-seed ratios of MSE outside):", ""] + [
-        f"- {label}: {value:.2f}, {'met' if met else 'not met'}" for label, value, met in checks]
+        f"- {label}: {value:.2f}, {'met' if met else 'not met'}" for label, value, met in checks
+    ]
 
 
 def describe(params):
-    return (f"d = {params['latent_dim']} latents, k = {params['action_dim']} actions, "
-            f"{params['obs_dim']}-d {params['mixing']} mixing, {params['outcome']} outcome")
+    return (
+        f"d = {params['latent_dim']} latents, k = {params['action_dim']} actions, "
+        f"{params['obs_dim']}-d {params['mixing']} mixing, {params['outcome']} outcome"
+    )
 
 
 def plot(row, path):
@@ -319,8 +394,13 @@ def plot(row, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    styles = {"rep4ex": ("C0", "-"), "matched": ("C2", "--"), "supervised": ("C4", (0, (5, 1))),
-              "autoencoder": ("C1", "-."), "mlp_y_on_a": ("C3", ":")}
+    styles = {
+        "rep4ex": ("C0", "-"),
+        "matched": ("C2", "--"),
+        "supervised": ("C4", (0, (5, 1))),
+        "autoencoder": ("C1", "-."),
+        "mlp_y_on_a": ("C3", ":"),
+    }
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, key, label in zip(axes, ("axis", "diagonal"), ("a = (t, 0)", "a = (t, t)")):
         ax.axvspan(-1, 1, color="0.9", label="training support")
@@ -345,12 +425,24 @@ def run_settings(names, seeds):
         for seed in range(seeds):
             rows.append(run_seed(setting, seed))
             r = rows[-1]
-            print(f"{setting} seed {seed}: " + ", ".join(
-                f"{m} {r[f'{m}_mse_out']:.4f}" for m in NAMES if f"{m}_mse_out" in r), flush=True)
+            print(
+                f"{setting} seed {seed}: "
+                + ", ".join(f"{m} {r[f'{m}_mse_out']:.4f}" for m in NAMES if f"{m}_mse_out" in r),
+                flush=True,
+            )
         PARTS.mkdir(parents=True, exist_ok=True)
-        (PARTS / f"{setting}.json").write_text(json.dumps(
-            {"setting": setting, "params": SETTINGS[setting], "rows": rows,
-             "load_average_1min": os.getloadavg()[0]}, indent=1) + "\n")
+        (PARTS / f"{setting}.json").write_text(
+            json.dumps(
+                {
+                    "setting": setting,
+                    "params": SETTINGS[setting],
+                    "rows": rows,
+                    "load_average_1min": os.getloadavg()[0],
+                },
+                indent=1,
+            )
+            + "\n"
+        )
 
 
 def time_default(threads=2, repeats=3):
@@ -363,9 +455,14 @@ def time_default(threads=2, repeats=3):
             Rep4Ex(latent_dim=2, verbose=0, device="cpu", n_threads=threads).fit(data)
         walls.append(time.perf_counter() - start)
         cpus.append(time.process_time() - cpu)
-    timing = {"threads": threads, "repeats": repeats, "wall_s": statistics.median(walls),
-              "cpu_s": statistics.median(cpus), "cpu_count": os.cpu_count(),
-              "load_average_1min": os.getloadavg()[0]}
+    timing = {
+        "threads": threads,
+        "repeats": repeats,
+        "wall_s": statistics.median(walls),
+        "cpu_s": statistics.median(cpus),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+    }
     PARTS.mkdir(parents=True, exist_ok=True)
     (PARTS / "timing.json").write_text(json.dumps(timing, indent=1) + "\n")
     print(timing)
@@ -380,18 +477,29 @@ def report():
         rows = json.loads(path.read_text())["rows"]
         seeds = len(rows)
         summary, ratios = summarise(rows)
-        settings[name] = {"params": SETTINGS[name], "summary": summary, "ratios": ratios,
-                          "per_seed": [{k: v for k, v in r.items() if not k.endswith("slices")}
-                                       for r in rows]}
+        settings[name] = {
+            "params": SETTINGS[name],
+            "summary": summary,
+            "ratios": ratios,
+            "per_seed": [{k: v for k, v in r.items() if not k.endswith("slices")} for r in rows],
+        }
         if name == "benchmark":
             plot(rows[0], PLOT)
     timing = PARTS / "timing.json"
-    out = {"benchmark": "Rep4Ex intervention extrapolation on simulators.rep4ex",
-           "n": N_SAMPLES, "test_fraction": TEST_FRACTION, "seeds": seeds, "targets": TARGETS,
-           "statistic": "median over seeds", "torch_threads": 1, "settings": settings,
-           "timing": json.loads(timing.read_text()) if timing.exists() else None,
-           "cpu_count": os.cpu_count(), "python": platform.python_version(),
-           "torch": torch.__version__}
+    out = {
+        "benchmark": "Rep4Ex intervention extrapolation on simulators.rep4ex",
+        "n": N_SAMPLES,
+        "test_fraction": TEST_FRACTION,
+        "seeds": seeds,
+        "targets": TARGETS,
+        "statistic": "median over seeds",
+        "torch_threads": 1,
+        "settings": settings,
+        "timing": json.loads(timing.read_text()) if timing.exists() else None,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
     RESULTS.write_text(json.dumps(out, indent=1) + "\n")
     TABLE.write_text(markdown(out))
     print(TABLE.read_text())

@@ -37,21 +37,33 @@ def main():
             for degree in args.degrees:
                 for seed in args.seeds:
                     obs_dim = 300 if (d, degree) == (10, 3) else 200
-                    data = simulators.ahuja2023(latent_dim=d, obs_dim=obs_dim, degree=degree,
-                                                latents=latents, seed=seed)
+                    data = simulators.ahuja2023(
+                        latent_dim=d, obs_dim=obs_dim, degree=degree, latents=latents, seed=seed
+                    )
                     train, test = data.split(0.2, seed=seed)
                     cpu = time.process_time()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        est = InterventionalCRL(latent_dim=d, degree=degree, seed=seed,
-                                                verbose=0).fit(train)
+                        est = InterventionalCRL(latent_dim=d, degree=degree, seed=seed, verbose=0).fit(train)
                     cpu = time.process_time() - cpu
-                    report = check(test.Z, est.transform(test.X), up_to="permutation",
-                                   graph_true=data.graph, graph_hat=est.graph_,
-                                   disentanglement=True)
-                    rows.append({"setting": f"{latents} d={d} p={degree}", "seed": seed,
-                                 "mcc": report.mcc.score, "shd": report.to_dict()["graph"],
-                                 **report.disentanglement.to_dict(), "fit_cpu_seconds": cpu})
+                    report = check(
+                        test.Z,
+                        est.transform(test.X),
+                        up_to="permutation",
+                        graph_true=data.graph,
+                        graph_hat=est.graph_,
+                        disentanglement=True,
+                    )
+                    rows.append(
+                        {
+                            "setting": f"{latents} d={d} p={degree}",
+                            "seed": seed,
+                            "mcc": report.mcc.score,
+                            "shd": report.to_dict()["graph"],
+                            **report.disentanglement.to_dict(),
+                            "fit_cpu_seconds": cpu,
+                        }
+                    )
                     print(json.dumps(rows[-1]), flush=True)
                     RESULTS.write_text(json.dumps(rows, indent=2))
     names = [k for k in rows[0] if k not in ("setting", "seed", "shd", "fit_cpu_seconds")]
@@ -59,8 +71,7 @@ def main():
     print("|" + "---|" * (len(names) + 3))
     for r in rows:
         shd = r["shd"]["shd"] if isinstance(r["shd"], dict) else r["shd"]
-        print(f"| {r['setting']} | {r['seed']} | {shd} | "
-              + " | ".join(f"{r[k]:.3f}" for k in names) + " |")
+        print(f"| {r['setting']} | {r['seed']} | {shd} | " + " | ".join(f"{r[k]:.3f}" for k in names) + " |")
 
 
 if __name__ == "__main__":

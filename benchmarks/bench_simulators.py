@@ -83,8 +83,7 @@ def main():
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print("| d | obs_dim | n | SCM (s) | mixing (s) | total (s) | baseline (s) "
-          "| ratio | CPU ratio | samples/s |")
+    print("| d | obs_dim | n | SCM (s) | mixing (s) | total (s) | baseline (s) | ratio | CPU ratio | samples/s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
@@ -93,6 +92,7 @@ def main():
             f"| {row['ratio']:.2f} | {row['cpu_ratio']:.2f} | {row['samples_per_s']:,.0f} |"
         )
     print(f"\n{os.cpu_count()} cores, 1-minute load average {report['load_average_1min']:.1f}")
+
 
 if __name__ == "__main__":
     main()

@@ -30,16 +30,18 @@ def main(argv=None):
     parser.add_argument("--engine", default="local", choices=("local", "ray"))
     parser.add_argument("--address", default=None, help="Ray cluster address")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--records", type=Path, default=None,
-                        help="JSONL of records (default benchmarks/results/<suite>.jsonl)")
+    parser.add_argument(
+        "--records", type=Path, default=None, help="JSONL of records (default benchmarks/results/<suite>.jsonl)"
+    )
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks_suite.md")
     parser.add_argument("--img", type=Path, default=ROOT / "docs" / "img" / "benchmarks_suite_mcc.png")
     args = parser.parse_args(argv)
 
     suite = bench.SUITES[args.suite]
     records_path = args.records or ROOT / "benchmarks" / "results" / f"{args.suite}.jsonl"
-    records = bench.run(suite["settings"], suite["methods"], args.seeds, engine=args.engine,
-                        address=args.address, out=records_path)
+    records = bench.run(
+        suite["settings"], suite["methods"], args.seeds, engine=args.engine, address=args.address, out=records_path
+    )
     table = bench.markdown_table(records)
     args.img.parent.mkdir(parents=True, exist_ok=True)
     bench.plot(records, args.img)
@@ -61,9 +63,10 @@ def main(argv=None):
         f"{platform.processor() or platform.machine()}, device(s) {', '.join(devices) or '-'}, "
         f"engine {args.engine}, seeds {args.seeds}. Each cell is the mean ± standard "
         "deviation over seeds of the held-out score (20% of each regime); "
-        "\"passed\" counts the seeds whose latents pass "
+        '"passed" counts the seeds whose latents pass '
         "`causalrep.identifiability.check` up to permutation (resp. affine maps).\n\n"
-        f"{table}\n![MCC by method and setting]({image.as_posix()})\n")
+        f"{table}\n![MCC by method and setting]({image.as_posix()})\n"
+    )
     print(table)
 
 

@@ -27,8 +27,17 @@ if TYPE_CHECKING:  # what the lazy attributes resolve to, for type checkers and 
 __version__ = "0.1.0"
 
 # Resolved from causalrep.estimators on first access.
-_LAZY = ("IVAE", "Autoencoder", "BetaVAE", "CausalDiffAE", "InterventionalCRL", "LinearICA",
-         "MultiEnvCRL", "Rep4Ex", "load")
+_LAZY = (
+    "IVAE",
+    "Autoencoder",
+    "BetaVAE",
+    "CausalDiffAE",
+    "InterventionalCRL",
+    "LinearICA",
+    "MultiEnvCRL",
+    "Rep4Ex",
+    "load",
+)
 
 __all__ = [
     "__version__",

@@ -73,8 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from causalrep.exceptions import TrainingDivergedError
 
         message = str(err).splitlines()[0] if str(err) else ""
-        if not isinstance(err, (ValueError, TypeError, OSError, KeyError, TrainingDivergedError,
-                                RuntimeError)) or not message:
+        if (
+            not isinstance(err, (ValueError, TypeError, OSError, KeyError, TrainingDivergedError, RuntimeError))
+            or not message
+        ):
             message = f"{type(err).__name__}: {message}".rstrip(": ")
         print(f"causalrep{command}: error: {message}", file=sys.stderr)
         return 2
@@ -85,85 +87,110 @@ def _parser():
     from causalrep.estimators import ESTIMATORS
 
     parser = _Parser(
-        prog="causalrep", description="Causal representation learning that proves its own claims.",
-        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="causalrep",
+        description="Causal representation learning that proves its own claims.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
-        "demo", help="simulate an SCM with interventions, fit, verify, report",
+        "demo",
+        help="simulate an SCM with interventions, fit, verify, report",
         description="The main job on embedded defaults: simulate a small Ahuja et al. (2023) "
-                    "setting, fit InterventionalCRL, check identifiability up to permutation "
-                    "and scaling, print the report and write its plot.",
+        "setting, fit InterventionalCRL, check identifiability up to permutation "
+        "and scaling, print the report and write its plot.",
         epilog="example:\n  causalrep demo --plot demo_report.png --seed 1",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of data and fit (default 0)")
     demo.add_argument("--plot", default="demo_report.png", help="where to write the plot")
     demo.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     demo.set_defaults(run=_demo)
 
     simulate = commands.add_parser(
-        "simulate", help="write a simulated dataset to .npz",
+        "simulate",
+        help="write a simulated dataset to .npz",
         epilog="examples:\n  causalrep simulate ahuja2023 --out data.npz --param latents=scm_dense\n"
-               "  causalrep simulate ahuja2023 --out train.npz --test-out test.npz\n\n"
-               + _parameter_help(_settings(), "setting parameters", skip=("seed",)),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  causalrep simulate ahuja2023 --out train.npz --test-out test.npz\n\n"
+        + _parameter_help(_settings(), "setting parameters", skip=("seed",)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     simulate.add_argument("setting", choices=sorted(_settings()), help="ready-made setting")
     simulate.add_argument("--out", required=True, help="output .npz file")
     simulate.add_argument("--seed", type=int, default=0)
-    simulate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                          help="setting argument, repeatable (values parsed as JSON when they can be)")
-    simulate.add_argument("--test-out", default=None,
-                          help="also write a held-out test split of the same draw to this file; "
-                               "--out then holds the training split")
-    simulate.add_argument("--test-fraction", type=float, default=0.25,
-                          help="share of each regime held out for --test-out (default 0.25)")
+    simulate.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="setting argument, repeatable (values parsed as JSON when they can be)",
+    )
+    simulate.add_argument(
+        "--test-out",
+        default=None,
+        help="also write a held-out test split of the same draw to this file; --out then holds the training split",
+    )
+    simulate.add_argument(
+        "--test-fraction", type=float, default=0.25, help="share of each regime held out for --test-out (default 0.25)"
+    )
     simulate.set_defaults(run=_simulate)
 
     fit = commands.add_parser(
-        "fit", help="fit an estimator to a dataset and save it",
+        "fit",
+        help="fit an estimator to a dataset and save it",
         epilog="example:\n  causalrep fit interventional --data train.npz --out model.pt "
-               "--param latent_dim=4\n\n"
-               + _parameter_help(_methods(), "estimator hyperparameters",
-                                 skip=("device",)),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    fit.add_argument("method", type=_method_name, choices=sorted(ESTIMATORS),
-                     help="estimator (its class name works too)")
+        "--param latent_dim=4\n\n" + _parameter_help(_methods(), "estimator hyperparameters", skip=("device",)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument(
+        "method", type=_method_name, choices=sorted(ESTIMATORS), help="estimator (its class name works too)"
+    )
     fit.add_argument("--data", required=True, help="dataset written by 'simulate' or InterventionalData.save")
     fit.add_argument("--out", required=True, help="checkpoint to write")
-    fit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                     help="estimator hyperparameter, repeatable; latent_dim defaults to the data's Z")
+    fit.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="estimator hyperparameter, repeatable; latent_dim defaults to the data's Z",
+    )
     fit.add_argument("--device", default="auto")
     fit.set_defaults(run=_fit)
 
     check = commands.add_parser(
-        "check", help="verify identifiability of a fitted model on a dataset with true Z",
+        "check",
+        help="verify identifiability of a fitted model on a dataset with true Z",
         description="Exit code 0 when identified, 1 when not, 2 on bad input.",
         epilog="example:\n  causalrep check --data test.npz --model model.pt --up-to permutation --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("--data", required=True)
     check.add_argument("--model", required=True)
-    check.add_argument("--up-to", default="permutation",
-                       choices=["permutation", "scaling", "affine", "block"])
-    check.add_argument("--blocks", default=None,
-                       help="JSON list of blocks for --up-to block, e.g. '[[0,1],[2]]'")
+    check.add_argument("--up-to", default="permutation", choices=["permutation", "scaling", "affine", "block"])
+    check.add_argument("--blocks", default=None, help="JSON list of blocks for --up-to block, e.g. '[[0,1],[2]]'")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--plot", default=None, help="write the scatter grid to this file")
-    check.add_argument("--metrics", action="store_true",
-                       help="also print MIG, SAP, modularity, explicitness, InfoM/E/C and the "
-                            "Amari distance (needs scikit-learn)")
+    check.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also print MIG, SAP, modularity, explicitness, InfoM/E/C and the Amari distance (needs scikit-learn)",
+    )
     check.set_defaults(run=_check)
 
     extrapolate = commands.add_parser(
-        "extrapolate", help="E[Y | do(A=a)] of a fitted Rep4Ex model, for unseen actions",
+        "extrapolate",
+        help="E[Y | do(A=a)] of a fitted Rep4Ex model, for unseen actions",
         description="Prints one CSV row per action: the action, E[Y | do(A=a)] and its coverage, "
-                    "the share of the latent points M a + V that lie inside the training data "
-                    "(below 0.5 the outcome model is extended, not estimated, and a warning "
-                    "says so).",
+        "the share of the latent points M a + V that lie inside the training data "
+        "(below 0.5 the outcome model is extended, not estimated, and a warning "
+        "says so).",
         epilog="examples:\n  causalrep extrapolate --model rep4ex.pt --grid=-3:3:25 --plot curve.png\n"
-               "  causalrep extrapolate --model rep4ex.pt --actions a.csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  causalrep extrapolate --model rep4ex.pt --actions a.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     extrapolate.add_argument("--model", required=True, help="checkpoint of a fitted Rep4Ex")
     source = extrapolate.add_mutually_exclusive_group(required=True)
     source.add_argument("--actions", help="CSV of actions, one row per action (m, dim_a)")
@@ -172,9 +199,11 @@ def _parser():
     extrapolate.set_defaults(run=_extrapolate)
 
     bench = commands.add_parser(
-        "bench", help="run a benchmark suite over settings x methods x seeds",
+        "bench",
+        help="run a benchmark suite over settings x methods x seeds",
         epilog="example:\n  causalrep bench smoke --engine local --out results",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     bench.add_argument("suite", help="named suite: smoke, ahuja2023, rep4ex or pendulum")
     bench.add_argument("--engine", default="local", choices=["local", "ray"])
     bench.add_argument("--address", default=None, help="Ray cluster address")
@@ -241,8 +270,7 @@ def _call(factory, params, what):
 
 
 def _simulate(args):
-    data = _call(_settings()[args.setting], {"seed": args.seed, **_params(args.param)},
-                 args.setting)
+    data = _call(_settings()[args.setting], {"seed": args.seed, **_params(args.param)}, args.setting)
     if args.test_out is None:
         data.save(args.out)
         print(f"wrote {data!r} to {args.out}")
@@ -279,8 +307,7 @@ def _fit(args):
     start = time.perf_counter()
     estimator = _call(method, params, args.method).fit(data)
     estimator.save(args.out)
-    print(f"fitted {type(estimator).__name__} in {time.perf_counter() - start:.1f} s; "
-          f"wrote {args.out}")
+    print(f"fitted {type(estimator).__name__} in {time.perf_counter() - start:.1f} s; wrote {args.out}")
     return 0
 
 
@@ -289,8 +316,9 @@ def _check(args):
     from causalrep.identifiability import check
 
     if args.up_to == "block" and not args.blocks:
-        raise UsageError("--up-to block needs --blocks, a JSON list of blocks of true-latent "
-                         "indices, e.g. --blocks '[[0,1],[2]]'")
+        raise UsageError(
+            "--up-to block needs --blocks, a JSON list of blocks of true-latent indices, e.g. --blocks '[[0,1],[2]]'"
+        )
     data = _read(args, "--data", causalrep.InterventionalData.load)
     if data.Z is None:
         raise UsageError(f"--data: {args.data} has no true latents Z to check against")
@@ -300,22 +328,27 @@ def _check(args):
         try:
             blocks = json.loads(args.blocks)
         except json.JSONDecodeError:
-            raise UsageError(f"--blocks expects a JSON list of blocks such as '[[0,1],[2]]', "
-                             f"got {args.blocks!r}") from None
+            raise UsageError(
+                f"--blocks expects a JSON list of blocks such as '[[0,1],[2]]', got {args.blocks!r}"
+            ) from None
     try:
         z_hat = model.transform(data.X)
     except ValueError as err:
-        raise UsageError(f"--data {args.data} does not fit --model {args.model}: "
-                         f"{str(err).splitlines()[0]}") from None
+        raise UsageError(f"--data {args.data} does not fit --model {args.model}: {str(err).splitlines()[0]}") from None
     # SHD of the latent graph when the model learned one and the data carry the truth.
     graph_hat = getattr(model, "graph_", None) if data.graph is not None else None
-    report = check(data.Z, z_hat, up_to=args.up_to, blocks=blocks,
-                   graph_true=None if graph_hat is None else data.graph, graph_hat=graph_hat,
-                   disentanglement=args.metrics)
+    report = check(
+        data.Z,
+        z_hat,
+        up_to=args.up_to,
+        blocks=blocks,
+        graph_true=None if graph_hat is None else data.graph,
+        graph_hat=graph_hat,
+        disentanglement=args.metrics,
+    )
     scored_on = _scored_on(data, args.data)
     if args.json:
-        print(json.dumps(_finite_or_null({**report.to_dict(), "scored_on": scored_on}),
-                         indent=2, allow_nan=False))
+        print(json.dumps(_finite_or_null({**report.to_dict(), "scored_on": scored_on}), indent=2, allow_nan=False))
     else:
         print(scored_on["text"])
         print(report.summary())
@@ -342,8 +375,7 @@ def _extrapolate(args):
 
     model = _read(args, "--model", causalrep.load)
     if not hasattr(model, "predict_interventional"):
-        raise UsageError(f"--model: {args.model} holds a {type(model).__name__}, "
-                         "which cannot extrapolate")
+        raise UsageError(f"--model: {args.model} holds a {type(model).__name__}, which cannot extrapolate")
     if args.grid:
         try:
             low, high, count = args.grid.split(":")
@@ -351,8 +383,7 @@ def _extrapolate(args):
         except ValueError:
             count = None
         if count is None or count < 1 or not (np.isfinite(low) and np.isfinite(high)):
-            raise UsageError(f"--grid expects LO:HI:N with finite LO, HI and an int N >= 1, "
-                             f"got {args.grid!r}")
+            raise UsageError(f"--grid expects LO:HI:N with finite LO, HI and an int N >= 1, got {args.grid!r}")
         if count > _MAX_GRID:
             raise UsageError(f"--grid asks for {count} points; at most {_MAX_GRID} are allowed")
         grid = np.linspace(low, high, count)
@@ -363,14 +394,16 @@ def _extrapolate(args):
                 warnings.simplefilter("ignore")  # an empty file warns, then is refused below
                 actions = np.loadtxt(args.actions, delimiter=",", ndmin=2)
         except ValueError as err:
-            raise UsageError(f"--actions expects a CSV file of numbers, {args.actions} is not "
-                             f"one: {str(err).splitlines()[0]}") from None
+            raise UsageError(
+                f"--actions expects a CSV file of numbers, {args.actions} is not one: {str(err).splitlines()[0]}"
+            ) from None
         if actions.size == 0 or not np.all(np.isfinite(actions)):
-            raise UsageError(f"--actions {args.actions} must hold at least one row of finite "
-                             "numbers")
+            raise UsageError(f"--actions {args.actions} must hold at least one row of finite numbers")
         if actions.shape[1] != model.dims_["action_dim"]:
-            raise UsageError(f"--actions {args.actions} has {actions.shape[1]} column(s) but "
-                             f"the model takes {model.dims_['action_dim']} action(s)")
+            raise UsageError(
+                f"--actions {args.actions} has {actions.shape[1]} column(s) but "
+                f"the model takes {model.dims_['action_dim']} action(s)"
+            )
     predictions = model.predict_interventional(actions)
     coverage = model.extrapolation_coverage(actions)
     for row, value, share in zip(actions, predictions, coverage):
@@ -383,8 +416,7 @@ def _extrapolate(args):
         axes.plot(actions[:, 0], predictions, marker=".")
         low = coverage < 0.5
         if low.any():
-            axes.plot(actions[low, 0], predictions[low], "x", color="C3",
-                      label="coverage < 0.5: no guarantee")
+            axes.plot(actions[low, 0], predictions[low], "x", color="C3", label="coverage < 0.5: no guarantee")
             axes.legend(fontsize=8)
         axes.set_xlabel("a (first coordinate)")
         axes.set_ylabel("E[Y | do(A=a)]")
@@ -396,8 +428,7 @@ def _extrapolate(args):
 def _bench(args):
     from causalrep import bench
 
-    print(bench.main_args(args.suite, engine=args.engine, address=args.address,
-                          seeds=args.seeds, out=args.out))
+    print(bench.main_args(args.suite, engine=args.engine, address=args.address, seeds=args.seeds, out=args.out))
     return 0
 
 
@@ -406,10 +437,13 @@ def _demo(args):
     from causalrep import InterventionalCRL
     from causalrep.identifiability import affine_r2, check, mcc
 
-    print("1/4 simulating ahuja2023: 4 latents, polynomial mixing (degree 2) into 40 "
-          "dimensions, one hard do-intervention per latent")
-    data = simulators.ahuja2023(latent_dim=4, obs_dim=40, degree=2, latents="scm_dense",
-                                n_obs=4000, n_int=4000, seed=args.seed)
+    print(
+        "1/4 simulating ahuja2023: 4 latents, polynomial mixing (degree 2) into 40 "
+        "dimensions, one hard do-intervention per latent"
+    )
+    data = simulators.ahuja2023(
+        latent_dim=4, obs_dim=40, degree=2, latents="scm_dense", n_obs=4000, n_int=4000, seed=args.seed
+    )
     train, test = data.split(0.25, seed=args.seed)
     print(f"    {train.n} training and {test.n} held-out samples, regimes {data.counts()}")
     print("2/4 fitting InterventionalCRL (stage 1 autoencoder, stage 2 from the interventions)")
@@ -419,18 +453,20 @@ def _demo(args):
     print(estimator.diagnostics_table())
     print("3/4 checking identifiability on held-out samples")
     stage1 = estimator.stage1_transform(test.X)
-    print(f"    stage 1 alone: affine R2 {affine_r2(test.Z, stage1).mean:.4f}, "
-          f"MCC {mcc(test.Z, stage1).score:.4f} (affine, not yet permutation)")
+    print(
+        f"    stage 1 alone: affine R2 {affine_r2(test.Z, stage1).mean:.4f}, "
+        f"MCC {mcc(test.Z, stage1).score:.4f} (affine, not yet permutation)"
+    )
     report = check(test.Z, estimator.transform(test.X), up_to="permutation")
     print(report.summary())
     report.plot(args.plot)
     print(f"4/4 wrote the plot of each true latent against its estimate to {args.plot}")
-    print("identified up to permutation and scaling" if report.passed
-          else "NOT identified at the default thresholds")
+    print("identified up to permutation and scaling" if report.passed else "NOT identified at the default thresholds")
     return 0 if report.passed else 1
 
 
 # -- help generated from the code -------------------------------------------------------
+
 
 def _parameter_help(factories, title, skip=()):
     """The parameters of each factory (signature defaults, docstring text) for ``--help``."""
@@ -446,11 +482,13 @@ def _parameter_help(factories, title, skip=()):
         summary = (inspect.getdoc(factory) or "").splitlines()[0] if factory.__doc__ else ""
         lines.append(f"  {name}: {summary}")
         for param in inspect.signature(factory).parameters.values():
-            if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) \
-                    or param.default == DEPRECATED:  # a former name, not advertised
+            if (
+                param.name in skip
+                or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+                or param.default == DEPRECATED
+            ):  # a former name, not advertised
                 continue
-            default = (" (required)" if param.default is param.empty
-                       else "=" + _json_default(param.default))
+            default = " (required)" if param.default is param.empty else "=" + _json_default(param.default)
             text = docs[name].get(param.name) or shared.get(param.name, "")
             head = f"    {param.name}{default}"
             body = textwrap.wrap(text, 66) or [""]
@@ -501,8 +539,7 @@ def _short_floats(text):
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """One readable line per warning: no source line, no file path, short floats."""
     text = " ".join(str(message).split())
-    print(f"causalrep: warning: {_short_floats(text)} ({category.__name__})",
-          file=file or sys.stderr)
+    print(f"causalrep: warning: {_short_floats(text)} ({category.__name__})", file=file or sys.stderr)
 
 
 @contextlib.contextmanager
@@ -528,14 +565,20 @@ def _scored_on(data, path):
     """Which samples ``check`` scored, as a dict with a ``text`` line."""
     split = data.meta.get("split")
     if split == "test":
-        text = (f"scored on the held-out test split in {path} ({data.n} samples, "
-                "written by 'simulate --test-out', not the training split)")
+        text = (
+            f"scored on the held-out test split in {path} ({data.n} samples, "
+            "written by 'simulate --test-out', not the training split)"
+        )
     elif split == "train":
-        text = (f"scored on the training split in {path} ({data.n} samples): in sample "
-                "for a model fitted on it; check the --test-out file instead")
+        text = (
+            f"scored on the training split in {path} ({data.n} samples): in sample "
+            "for a model fitted on it; check the --test-out file instead"
+        )
     else:
-        text = (f"scored on all {data.n} samples of {path} (no split recorded: in sample "
-                "if the model was fitted on this file; see 'simulate --test-out')")
+        text = (
+            f"scored on all {data.n} samples of {path} (no split recorded: in sample "
+            "if the model was fitted on this file; see 'simulate --test-out')"
+        )
     return {"file": str(path), "split": split, "n": data.n, "text": text}
 
 

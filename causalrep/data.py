@@ -73,8 +73,7 @@ class InterventionalData:
                 bad = [j for j in nodes or () if j >= d]
                 if bad:
                     raise ValueError(
-                        f"targets[{k}] names latent(s) {bad} but Z has only "
-                        f"{d} columns (valid indices 0..{d - 1})"
+                        f"targets[{k}] names latent(s) {bad} but Z has only {d} columns (valid indices 0..{d - 1})"
                     )
         graph = self.graph
         if graph is not None:
@@ -124,10 +123,14 @@ class InterventionalData:
         pick = lambda a: None if a is None else a[index]  # noqa: E731
         present = set(np.unique(self.regime[index]).tolist())
         return InterventionalData(
-            X=self.X[index], regime=self.regime[index],
+            X=self.X[index],
+            regime=self.regime[index],
             targets={k: v for k, v in self.targets.items() if k in present},
-            Z=pick(self.Z), A=pick(self.A), Y=pick(self.Y),
-            graph=self.graph, meta=self.meta,
+            Z=pick(self.Z),
+            A=pick(self.A),
+            Y=pick(self.Y),
+            graph=self.graph,
+            meta=self.meta,
         )
 
     def subset(self, regimes: Iterable[int]) -> "InterventionalData":
@@ -144,8 +147,7 @@ class InterventionalData:
             raise ValueError(f"unknown regime(s) {unknown}; present: {list(self.regimes)}")
         return self.take(np.isin(self.regime, regimes))
 
-    def split(self, test_fraction: float = 0.2,
-              seed: Seed = 0) -> tuple["InterventionalData", "InterventionalData"]:
+    def split(self, test_fraction: float = 0.2, seed: Seed = 0) -> tuple["InterventionalData", "InterventionalData"]:
         """Split into (train, test), stratified by regime.
 
         Arguments:
@@ -163,8 +165,7 @@ class InterventionalData:
             n_test = int(round(test_fraction * members.size))
             if n_test == 0 or n_test == members.size:
                 raise ValueError(
-                    f"regime {k} has {members.size} samples: too few to split "
-                    f"with test_fraction={test_fraction}"
+                    f"regime {k} has {members.size} samples: too few to split with test_fraction={test_fraction}"
                 )
             test[rng.choice(members, n_test, replace=False)] = True
         return self.take(~test), self.take(test)
@@ -184,10 +185,10 @@ class InterventionalData:
         header = {
             "format": _FORMAT,
             "arrays": sorted(arrays),
-            "targets": {str(k): None if v is None else list(v)
-                        for k, v in self.targets.items()},
-            "graph": None if self.graph is None else {
-                "nodes": sorted(self.graph.nodes), "edges": sorted(self.graph.edges)},
+            "targets": {str(k): None if v is None else list(v) for k, v in self.targets.items()},
+            "graph": None
+            if self.graph is None
+            else {"nodes": sorted(self.graph.nodes), "edges": sorted(self.graph.edges)},
             "meta": self.meta,
         }
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
@@ -216,34 +217,44 @@ class InterventionalData:
             raise
         except KeyError:
             raise CheckpointError(f"{path} is not an InterventionalData file (no header)") from None
-        except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile, RuntimeError,
-                MemoryError, OverflowError, SyntaxError, tokenize.TokenError) as err:
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            EOFError,
+            zipfile.BadZipFile,
+            RuntimeError,
+            MemoryError,
+            OverflowError,
+            SyntaxError,
+            tokenize.TokenError,
+        ) as err:
             # RecursionError is a RuntimeError; a mangled .npy header string
             # reaches numpy's header parser as a SyntaxError or TokenError.
-            raise CheckpointError(f"cannot read data file {path}: "
-                                  f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
-                                  ) from None
+            raise CheckpointError(
+                f"cannot read data file {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            ) from None
         if not isinstance(header, dict) or header.get("format") != _FORMAT or "X" not in members:
             raise CheckpointError(f"{path} is not an InterventionalData file")
         listed = header.get("arrays")
-        if listed is not None and (not isinstance(listed, list) or sorted(members) != sorted(
-                str(name) for name in listed)):
-            raise CheckpointError(f"corrupt header in data file {path}: it lists arrays "
-                                  f"{listed!r} but it holds {sorted(members)}")
+        if listed is not None and (
+            not isinstance(listed, list) or sorted(members) != sorted(str(name) for name in listed)
+        ):
+            raise CheckpointError(
+                f"corrupt header in data file {path}: it lists arrays {listed!r} but it holds {sorted(members)}"
+            )
         try:
             targets = {int(k): v for k, v in header["targets"].items()}
             graph = None
             if header.get("graph") is not None:
                 graph = nx.DiGraph()
                 graph.add_nodes_from(_strict_int(j) for j in header["graph"]["nodes"])
-                graph.add_edges_from((_strict_int(a), _strict_int(b))
-                                     for a, b in header["graph"]["edges"])
+                graph.add_edges_from((_strict_int(a), _strict_int(b)) for a, b in header["graph"]["edges"])
             meta = header.get("meta") or {}
             if not isinstance(meta, dict):
                 raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
         except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as err:
-            raise CheckpointError(f"corrupt header in data file {path}: "
-                                  f"{type(err).__name__}: {err}") from None
+            raise CheckpointError(f"corrupt header in data file {path}: {type(err).__name__}: {err}") from None
         try:
             return cls(**members, targets=targets, graph=graph, meta=meta)
         except (ValueError, TypeError, OverflowError) as err:
@@ -257,12 +268,10 @@ class InterventionalData:
 
     def __repr__(self):
         extra = [name for name in ("Z", "A", "Y", "graph") if getattr(self, name) is not None]
-        return (f"InterventionalData(n={self.n}, dim_x={self.dim_x}, "
-                f"regimes={self.counts()}, with={extra})")
+        return f"InterventionalData(n={self.n}, dim_x={self.dim_x}, regimes={self.counts()}, with={extra})"
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object],
-                 suffix: str = "") -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], suffix: str = "") -> None:
     """Write a file through ``write(handle)`` so that ``path`` is never half-written.
 
     ``write`` fills a temporary file in the folder of ``path``; the file is
@@ -288,8 +297,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object],
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
     except OSError as err:
-        raise type(err)(err.errno, f"cannot save to {path}: cannot create a file in "
-                                   f"{folder}: {err.strerror}") from None
+        raise type(err)(err.errno, f"cannot save to {path}: cannot create a file in {folder}: {err.strerror}") from None
     try:
         os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -329,13 +337,16 @@ def _read_npz(path):
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             if info.filename not in allowed or info.filename[:-4] in arrays:
-                raise CheckpointError(f"{path} is not an InterventionalData file: unexpected "
-                                      f"member {info.filename!r} (expected {sorted(allowed)})")
-            limit = size if info.compress_type == zipfile.ZIP_STORED else \
-                _MAX_DEFLATE_RATIO * size
+                raise CheckpointError(
+                    f"{path} is not an InterventionalData file: unexpected "
+                    f"member {info.filename!r} (expected {sorted(allowed)})"
+                )
+            limit = size if info.compress_type == zipfile.ZIP_STORED else _MAX_DEFLATE_RATIO * size
             if info.compress_size > size or info.file_size > limit:
-                raise CheckpointError(f"cannot read data file {path}: member {info.filename!r} "
-                                      f"claims {info.file_size} bytes in a file of {size}")
+                raise CheckpointError(
+                    f"cannot read data file {path}: member {info.filename!r} "
+                    f"claims {info.file_size} bytes in a file of {size}"
+                )
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
                 if version == (1, 0):
@@ -345,14 +356,17 @@ def _read_npz(path):
                 else:
                     raise ValueError(f"unsupported .npy version {version}")
                 if dtype.hasobject:
-                    raise CheckpointError(f"cannot read data file {path}: member "
-                                          f"{info.filename!r} holds Python objects (a pickle); "
-                                          "refused, data files hold numbers only")
+                    raise CheckpointError(
+                        f"cannot read data file {path}: member "
+                        f"{info.filename!r} holds Python objects (a pickle); "
+                        "refused, data files hold numbers only"
+                    )
                 declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
                 if declared != info.file_size - member.tell():
                     raise CheckpointError(
                         f"cannot read data file {path}: member {info.filename!r} declares shape "
-                        f"{shape} ({declared} bytes) but holds {info.file_size - member.tell()}")
+                        f"{shape} ({declared} bytes) but holds {info.file_size - member.tell()}"
+                    )
             with archive.open(info) as member:
                 arrays[info.filename[:-4]] = np.lib.format.read_array(member, allow_pickle=False)
     return arrays
@@ -434,8 +448,10 @@ def _as_meta(meta):
         if isinstance(value, dict):
             for key, inner in value.items():
                 if not isinstance(key, str):
-                    raise TypeError(f"meta{where} has key {key!r} of type {type(key).__name__}; "
-                                    "keys must be strings (a file stores them as strings)")
+                    raise TypeError(
+                        f"meta{where} has key {key!r} of type {type(key).__name__}; "
+                        "keys must be strings (a file stores them as strings)"
+                    )
                 check_keys(inner, f"{where}[{key!r}]")
         elif isinstance(value, (list, tuple)):
             for i, inner in enumerate(value):
@@ -469,10 +485,8 @@ def _as_latent_indices(k, nodes):
         nodes = tuple(nodes)
     except TypeError:
         nodes = None
-    if isinstance(raw, (str, bytes)) or nodes is None or not all(
-            _is_index(j) and -2**62 < j < 2**62 for j in nodes):
-        raise TypeError(f"targets[{k}] must be a tuple of latent indices (ints >= 0), "
-                        f"got {raw!r}")
+    if isinstance(raw, (str, bytes)) or nodes is None or not all(_is_index(j) and -(2**62) < j < 2**62 for j in nodes):
+        raise TypeError(f"targets[{k}] must be a tuple of latent indices (ints >= 0), got {raw!r}")
     return tuple(int(j) for j in nodes)
 
 
@@ -481,8 +495,7 @@ def _optional(value, name, n, ndims):
         return None
     arr = as_float_array(value, name)
     if arr.ndim not in ndims:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, "
-                         f"got shape {arr.shape}")
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, got shape {arr.shape}")
     if arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n}")
     return arr

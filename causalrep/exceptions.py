@@ -10,9 +10,16 @@ import os
 import sys
 import warnings
 
-__all__ = ["NotFittedError", "CheckpointError", "TrainingDivergedError", "SweepLockedError",
-           "ConvergenceWarning", "IdentifiabilityWarning",
-           "ExtrapolationWarning", "warn"]
+__all__ = [
+    "NotFittedError",
+    "CheckpointError",
+    "TrainingDivergedError",
+    "SweepLockedError",
+    "ConvergenceWarning",
+    "IdentifiabilityWarning",
+    "ExtrapolationWarning",
+    "warn",
+]
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 

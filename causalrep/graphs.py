@@ -65,9 +65,14 @@ __all__ = ["CORRECTIONS", "learn_latent_graph"]
 CORRECTIONS = ("fdr_bh", "holm", "bonferroni", "fdr_by")
 
 
-def learn_latent_graph(z: ArrayLike, regime: ArrayLike, targets: Mapping[int, tuple[int, ...] | None],
-                       alpha: float = 0.05, correction: str = "fdr_bh",
-                       min_effect: float = 0.1) -> nx.DiGraph:
+def learn_latent_graph(
+    z: ArrayLike,
+    regime: ArrayLike,
+    targets: Mapping[int, tuple[int, ...] | None],
+    alpha: float = 0.05,
+    correction: str = "fdr_bh",
+    min_effect: float = 0.1,
+) -> nx.DiGraph:
     r"""Learn the DAG over latents from their observational and interventional regimes.
 
     See the module documentation for the procedure and how regimes with
@@ -137,16 +142,16 @@ def learn_latent_graph(z: ArrayLike, regime: ArrayLike, targets: Mapping[int, tu
         graph.add_edge(i, j, p_ancestor=_p_of(ancestors, order, i, j), p_direct=0.0)
     shortcuts = [(i, j) for i, j in closure.edges if not reduction.has_edge(i, j)]
     if shortcuts:
-        p_values = np.array([
-            _partial_correlation_p(observational, i, j,
-                                   sorted(set(closure.predecessors(j)) - {i}))
-            for i, j in shortcuts
-        ])
+        p_values = np.array(
+            [
+                _partial_correlation_p(observational, i, j, sorted(set(closure.predecessors(j)) - {i}))
+                for i, j in shortcuts
+            ]
+        )
         rejected, corrected, _, _ = multipletests(p_values, alpha=alpha, method=correction)
         for (i, j), keep, p in zip(shortcuts, rejected, corrected):
             if keep:
-                graph.add_edge(i, j, p_ancestor=_p_of(ancestors, order, i, j),
-                               p_direct=float(p))
+                graph.add_edge(i, j, p_ancestor=_p_of(ancestors, order, i, j), p_direct=float(p))
     return graph
 
 
@@ -154,13 +159,11 @@ def _check_inputs(z, regime, targets):
     z = as_float_array(z, "z", ndim=2)
     regime = np.asarray(regime)
     if regime.ndim != 1 or len(regime) != len(z):
-        raise ValueError(f"regime must have shape ({len(z)},) like the rows of z, "
-                         f"got {tuple(regime.shape)}")
+        raise ValueError(f"regime must have shape ({len(z)},) like the rows of z, got {tuple(regime.shape)}")
     if not np.issubdtype(regime.dtype, np.integer):
         raise TypeError(f"regime must hold ints, got dtype {regime.dtype}")
     if not isinstance(targets, Mapping):
-        raise TypeError(f"targets must be a mapping from regime to latent indices, "
-                        f"got {type(targets).__name__}")
+        raise TypeError(f"targets must be a mapping from regime to latent indices, got {type(targets).__name__}")
     d = z.shape[1]
     present = [int(k) for k in np.unique(regime)]
     missing = [k for k in present if k not in targets]
@@ -172,15 +175,16 @@ def _check_inputs(z, regime, targets):
         if any(not 0 <= i < d for i in members):
             raise ValueError(f"regime {k} targets {list(members)}, outside the {d} latents")
         if k != 0 and not members:
-            raise ValueError(f"regime {k} is interventional but its targets are empty; "
-                             "name them in targets")
+            raise ValueError(f"regime {k} is interventional but its targets are empty; name them in targets")
         checked[k] = members
     n_obs = int(np.sum(regime == 0))
     if 0 not in checked or checked[0]:
         raise ValueError("regime 0 must be present and observational (targets[0] == ())")
     if n_obs < d + 3:
-        raise ValueError(f"the observational regime has {n_obs} rows; the conditional "
-                         f"independence tests over {d} latents need at least {d + 3}")
+        raise ValueError(
+            f"the observational regime has {n_obs} rows; the conditional "
+            f"independence tests over {d} latents need at least {d + 3}"
+        )
     return z, regime, checked
 
 
@@ -199,8 +203,7 @@ def _ancestor_evidence(z, regime, targets, alpha, correction, min_effect):
                 tests.append((members, j, result.pvalue, result.statistic))
     if not tests:
         return {}, tuple(range(d))
-    rejected, corrected, _, _ = multipletests([t[2] for t in tests], alpha=alpha,
-                                              method=correction)
+    rejected, corrected, _, _ = multipletests([t[2] for t in tests], alpha=alpha, method=correction)
     rejected &= np.array([t[3] for t in tests]) >= min_effect
     tests = [t[:3] for t in tests]
     alone = {members[0] for members in targets.values() if len(members) == 1}
@@ -256,7 +259,6 @@ def _partial_correlation_p(z, i, j, given):
     norms = np.linalg.norm(residual, axis=0)
     if np.any(norms == 0):
         return 1.0
-    r = float(np.clip(residual[:, 0] @ residual[:, 1] / (norms[0] * norms[1]),
-                      -1 + 1e-12, 1 - 1e-12))
+    r = float(np.clip(residual[:, 0] @ residual[:, 1] / (norms[0] * norms[1]), -1 + 1e-12, 1 - 1e-12))
     dof = len(z) - len(given) - 3
     return float(2 * stats.norm.sf(abs(np.arctanh(r)) * np.sqrt(max(dof, 1))))

@@ -14,10 +14,23 @@ import networkx as nx
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["ArrayLike", "Seed", "GraphLike", "as_float_array", "as_generator", "as_dag", "as_do",
-           "check_positive", "check_fraction",
-           "check_float32_range", "check_standardisable", "check_varying_columns", "column_stats",
-           "FLOAT32_LIMIT", "FLOAT64_LIMITS"]
+__all__ = [
+    "ArrayLike",
+    "Seed",
+    "GraphLike",
+    "as_float_array",
+    "as_generator",
+    "as_dag",
+    "as_do",
+    "check_positive",
+    "check_fraction",
+    "check_float32_range",
+    "check_standardisable",
+    "check_varying_columns",
+    "column_stats",
+    "FLOAT32_LIMIT",
+    "FLOAT64_LIMITS",
+]
 
 #: A seed: a non-negative int, a ``numpy.random.Generator`` (used as it is), or None (fresh entropy).
 Seed: TypeAlias = int | np.random.Generator | None
@@ -40,8 +53,7 @@ FLOAT64_LIMITS = (1e-300, 1e305)
 _ROUNDING_STEPS = 64
 
 
-def as_float_array(x: ArrayLike, name: str, ndim: int | None = None,
-                   allow_empty: bool = False) -> np.ndarray:
+def as_float_array(x: ArrayLike, name: str, ndim: int | None = None, allow_empty: bool = False) -> np.ndarray:
     """Return ``x`` as a finite float64 numpy array or raise naming ``name``.
 
     Arguments:
@@ -59,17 +71,13 @@ def as_float_array(x: ArrayLike, name: str, ndim: int | None = None,
     if hasattr(x, "detach") and hasattr(x, "cpu"):
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
-    ):
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
     if ndim is not None and arr.ndim != ndim:
-        raise ValueError(
-            f"{name} must be {ndim}-dimensional, got shape {tuple(arr.shape)}"
-        )
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {tuple(arr.shape)}")
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {tuple(arr.shape)})")
     if not np.all(np.isfinite(arr)):
@@ -84,9 +92,7 @@ def as_generator(seed: Seed) -> np.random.Generator:
         return seed
     if seed is None or (isinstance(seed, numbers.Integral) and seed >= 0):
         return np.random.default_rng(seed)
-    raise TypeError(
-        f"seed must be a non-negative int, a numpy Generator or None, got {seed!r}"
-    )
+    raise TypeError(f"seed must be a non-negative int, a numpy Generator or None, got {seed!r}")
 
 
 def check_positive(value: float, name: str, integer: bool = False) -> float:
@@ -126,14 +132,16 @@ def check_float32_range(arr: np.ndarray, name: str, owner: str) -> np.ndarray:
     if largest > FLOAT32_LIMIT:
         raise ValueError(
             f"{name} has values up to {largest:.3g} in magnitude; {owner} computes in "
-            f"float32 and accepts magnitudes up to {FLOAT32_LIMIT:g}: rescale {name}")
+            f"float32 and accepts magnitudes up to {FLOAT32_LIMIT:g}: rescale {name}"
+        )
     if arr.shape[0] > 1:
         spread = float(np.max(np.std(arr.reshape(arr.shape[0], -1), axis=0)))
         if 0 < spread < 1 / FLOAT32_LIMIT:
             raise ValueError(
                 f"{name} varies by less than {1 / FLOAT32_LIMIT:g} in every column (largest "
                 f"standard deviation {spread:.3g}); {owner} computes in float32 and accepts "
-                f"spreads down to {1 / FLOAT32_LIMIT:g}: rescale {name}")
+                f"spreads down to {1 / FLOAT32_LIMIT:g}: rescale {name}"
+            )
     return arr
 
 
@@ -189,16 +197,19 @@ def check_standardisable(arr: np.ndarray, name: str, owner: str) -> tuple[np.nda
         raise ValueError(
             f"{name} column {j} has values up to {peak[j]:.3g} in magnitude; {owner} "
             f"accepts magnitudes up to {high:g} (its decoded values would overflow "
-            f"float64): rescale {name}")
+            f"float64): rescale {name}"
+        )
     mean, std = column_stats(arr2)
     for j in np.flatnonzero((std > 0) & (std < low))[:1]:
         raise ValueError(
             f"{name} column {j} has standard deviation {std[j]:.3g}, below {low:g}: "
-            f"{owner} cannot represent so small a spread in float64: rescale {name}")
+            f"{owner} cannot represent so small a spread in float64: rescale {name}"
+        )
     if arr2.shape[0] > 1 and not np.any(std > 0):
         raise ValueError(
             f"{name} is constant: all {arr2.shape[0]} rows are identical (up to float64 "
-            f"rounding), so {owner} has nothing to learn from")
+            f"rounding), so {owner} has nothing to learn from"
+        )
     return mean, std
 
 
@@ -216,13 +227,16 @@ def check_varying_columns(arr: np.ndarray, name: str, owner: str, why: str) -> n
     """
     mean, std = column_stats(arr)
     for j in np.flatnonzero(std == 0)[:1]:
-        raise ValueError(f"{name} column {j} is constant (every row holds {arr[0, j]:.6g}): "
-                         f"{owner} needs {name} to vary, {why}")
+        raise ValueError(
+            f"{name} column {j} is constant (every row holds {arr[0, j]:.6g}): {owner} needs {name} to vary, {why}"
+        )
     unit = (arr - mean) / std
     rank = int(np.linalg.matrix_rank(unit, tol=1e-10 * np.sqrt(arr.shape[0])))
     if rank < arr.shape[1]:
-        raise ValueError(f"the {arr.shape[1]} columns of {name} are linearly dependent "
-                         f"(rank {rank}): {owner} needs them independent, {why}")
+        raise ValueError(
+            f"the {arr.shape[1]} columns of {name} are linearly dependent "
+            f"(rank {rank}): {owner} needs them independent, {why}"
+        )
     return arr
 
 
@@ -261,8 +275,7 @@ def as_dag(graph: GraphLike, n_nodes: int | None = None) -> nx.DiGraph:
     """
     if isinstance(graph, nx.Graph):
         if not graph.is_directed():
-            raise TypeError("graph must be a networkx.DiGraph, got an undirected "
-                            f"{type(graph).__name__}")
+            raise TypeError(f"graph must be a networkx.DiGraph, got an undirected {type(graph).__name__}")
         if graph.is_multigraph():
             raise ValueError("graph must be a simple DiGraph, got a multigraph")
         nodes, edges = list(graph.nodes), list(graph.edges)
@@ -273,15 +286,13 @@ def as_dag(graph: GraphLike, n_nodes: int | None = None) -> nx.DiGraph:
             nodes = list(range(count))
     odd = [node for node in nodes if not _is_int(node)]
     if odd:
-        raise TypeError(f"graph nodes must be the ints 0..d-1, got node {odd[0]!r} of type "
-                        f"{type(odd[0]).__name__}")
+        raise TypeError(f"graph nodes must be the ints 0..d-1, got node {odd[0]!r} of type {type(odd[0]).__name__}")
     clean = nx.DiGraph()
     clean.add_nodes_from(sorted(int(node) for node in nodes))
     clean.add_edges_from((int(a), int(b)) for a, b in edges)
     labels = list(clean.nodes)
     if labels != list(range(len(labels))):
-        raise ValueError(f"graph nodes must be 0..d-1, got {labels[:10]}"
-                         + (" ..." if len(labels) > 10 else ""))
+        raise ValueError(f"graph nodes must be 0..d-1, got {labels[:10]}" + (" ..." if len(labels) > 10 else ""))
     if n_nodes is not None and len(labels) != n_nodes:
         raise ValueError(f"graph has {len(labels)} nodes, expected {n_nodes}")
     try:
@@ -294,8 +305,7 @@ def as_dag(graph: GraphLike, n_nodes: int | None = None) -> nx.DiGraph:
 
 def _nodes_and_edges(graph):
     """(nodes or None, edges as int pairs) of an edge iterable or a nodes/edges dict."""
-    what = ("graph must be a networkx.DiGraph, an iterable of (parent, child) edges or a dict "
-            "with 'nodes' and 'edges'")
+    what = "graph must be a networkx.DiGraph, an iterable of (parent, child) edges or a dict with 'nodes' and 'edges'"
     if isinstance(graph, (str, bytes, np.ndarray)) or not hasattr(graph, "__iter__"):
         raise TypeError(f"{what}, got {type(graph).__name__}")
     nodes = None
@@ -313,8 +323,7 @@ def _nodes_and_edges(graph):
     return nodes, edges
 
 
-def as_do(do: Mapping[int | str, ArrayLike], variables: Sequence[str] | int,
-          n: int) -> dict[int, np.ndarray]:
+def as_do(do: Mapping[int | str, ArrayLike], variables: Sequence[str] | int, n: int) -> dict[int, np.ndarray]:
     """Hard-intervention values ``{node: value}`` as ``{index: (n,) float64 array}``.
 
     The one reader of ``do`` arguments, in simulators and estimators alike.

@@ -41,8 +41,10 @@ def main(argv=None):
     generated = est.counterfactual(test.X, do=do, steps=args.ddim_steps)
     truth, _ = simulators.pendulum_counterfactual(test.Z, test.meta["noise"], do, size=args.size)
     unchanged = np.mean((test.X - truth) ** 2)
-    print(f"pixel MSE against the true counterfactual: CausalDiffAE "
-          f"{np.mean((generated - truth) ** 2):.5f}, unchanged image {unchanged:.5f}")
+    print(
+        f"pixel MSE against the true counterfactual: CausalDiffAE "
+        f"{np.mean((generated - truth) ** 2):.5f}, unchanged image {unchanged:.5f}"
+    )
 
     rows = (("factual", test.X), (f"do(angle={args.angle:g})", generated), ("truth", truth))
     fig, axes = plt.subplots(len(rows), test.n, figsize=(1.3 * test.n, 1.4 * len(rows)))

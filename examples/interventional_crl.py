@@ -28,16 +28,21 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path("interventional_report.png"))
     args = parser.parse_args(argv)
 
-    data = simulators.ahuja2023(latent_dim=args.latent_dim, obs_dim=args.obs_dim, degree=2,
-                                latents="scm_dense", n_obs=args.n, n_int=args.n, seed=args.seed)
+    data = simulators.ahuja2023(
+        latent_dim=args.latent_dim,
+        obs_dim=args.obs_dim,
+        degree=2,
+        latents="scm_dense",
+        n_obs=args.n,
+        n_int=args.n,
+        seed=args.seed,
+    )
     train, test = data.split(0.25, seed=args.seed)
-    est = InterventionalCRL(latent_dim=args.latent_dim, max_steps=args.max_steps,
-                            seed=args.seed).fit(train)
+    est = InterventionalCRL(latent_dim=args.latent_dim, max_steps=args.max_steps, seed=args.seed).fit(train)
     print(est.diagnostics_table())
 
     stage1 = est.stage1_transform(test.X)
-    print(f"stage 1 alone: affine R2 {affine_r2(test.Z, stage1).mean:.4f}, "
-          f"MCC {mcc(test.Z, stage1).score:.4f}")
+    print(f"stage 1 alone: affine R2 {affine_r2(test.Z, stage1).mean:.4f}, MCC {mcc(test.Z, stage1).score:.4f}")
     report = check(test.Z, est.transform(test.X), up_to="permutation")
     print(report.summary())
     report.plot(args.out)

@@ -21,15 +21,21 @@ from causalrep import bench
 def sweep(n, max_steps):
     """Two settings (independent and SCM latents) and three methods, at size n per regime kind."""
     settings = [
-        {"name": f"{latents} d=3", "simulator": "ahuja2023",
-         "params": {"latent_dim": 3, "obs_dim": 12, "degree": 2, "latents": latents,
-                    "n_obs": n, "n_int": n}}
+        {
+            "name": f"{latents} d=3",
+            "simulator": "ahuja2023",
+            "params": {"latent_dim": 3, "obs_dim": 12, "degree": 2, "latents": latents, "n_obs": n, "n_int": n},
+        }
         for latents in ("uniform", "scm_dense")
     ]
     small = {"hidden": (64, 64), "max_steps": max_steps, "restarts": 1, "verbose": 0}
     methods = [
-        {"name": "InterventionalCRL", "estimator": "interventional", "params": small,
-         "from_setting": ["latent_dim", "degree"]},
+        {
+            "name": "InterventionalCRL",
+            "estimator": "interventional",
+            "params": small,
+            "from_setting": ["latent_dim", "degree"],
+        },
         {"name": "iVAE", "estimator": "ivae", "params": small},
         {"name": "LinearICA", "estimator": "linear_ica", "params": {"verbose": 0}},
     ]
@@ -48,8 +54,9 @@ def main(argv=None):
 
     args.out.mkdir(parents=True, exist_ok=True)
     settings, methods = sweep(args.n, args.max_steps)
-    records = bench.run(settings, methods, args.seeds, engine=args.engine,
-                        address=args.address, out=args.out / "records.jsonl")
+    records = bench.run(
+        settings, methods, args.seeds, engine=args.engine, address=args.address, out=args.out / "records.jsonl"
+    )
     print(bench.markdown_table(records))
     bench.plot(records, args.out / "sweep.png")
     print(f"records in {args.out / 'records.jsonl'}, plot in {args.out / 'sweep.png'}")

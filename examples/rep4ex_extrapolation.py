@@ -29,7 +29,7 @@ from causalrep.identifiability import affine_r2
 
 def cubic_features(a):
     """(m, k) actions -> (m, 1 + 3k) features 1, a, a^2, a^3."""
-    return np.hstack([np.ones((len(a), 1)), a, a ** 2, a ** 3])
+    return np.hstack([np.ones((len(a), 1)), a, a**2, a**3])
 
 
 def main(argv=None):
@@ -43,8 +43,7 @@ def main(argv=None):
     data = simulators.rep4ex(n=args.n, seed=args.seed)
     train, test = data.split(0.2, seed=args.seed)
     est = Rep4Ex(latent_dim=2, max_steps=args.max_steps, seed=args.seed).fit(train)
-    print(f"affine R2 of the representation (held out): "
-          f"{affine_r2(test.Z, est.transform(test.X)).mean:.3f}")
+    print(f"affine R2 of the representation (held out): {affine_r2(test.Z, est.transform(test.X)).mean:.3f}")
 
     t = np.linspace(-3, 3, 25)
     a = np.column_stack([t, t])
@@ -59,15 +58,16 @@ def main(argv=None):
 
     outside = np.abs(t) > 1
     for name, pred in (("Rep4Ex", rep4ex), ("cubic regression of Y on A", naive)):
-        print(f"{name}: MSE outside the support {np.mean((pred - truth)[outside] ** 2):.4f}, "
-              f"inside {np.mean((pred - truth)[~outside] ** 2):.4f}")
+        print(
+            f"{name}: MSE outside the support {np.mean((pred - truth)[outside] ** 2):.4f}, "
+            f"inside {np.mean((pred - truth)[~outside] ** 2):.4f}"
+        )
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.axvspan(-1, 1, color="0.9", label="training support")
     ax.plot(t, truth, "k-", label="true E[Y | do(A=a)]")
     ax.plot(t, rep4ex, "o-", label="Rep4Ex")
-    ax.plot(t[~covered], rep4ex[~covered], "x", color="C3", ms=9,
-            label="Rep4Ex, coverage < 0.5 (no guarantee)")
+    ax.plot(t[~covered], rep4ex[~covered], "x", color="C3", ms=9, label="Rep4Ex, coverage < 0.5 (no guarantee)")
     ax.plot(t, naive, "--", label="regression of Y on A")
     ax.set_xlabel("t, with a = (t, t)")
     ax.set_ylabel("E[Y | do(A=a)]")

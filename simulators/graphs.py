@@ -73,13 +73,8 @@ def erdos_renyi(n_nodes: int, expected_degree: float, seed: Seed = 0) -> nx.DiGr
         DiGraph with nodes 0..d-1.
     """
     check_positive(n_nodes, "n_nodes", integer=True)
-    if not isinstance(expected_degree, numbers.Real) or not (
-        0 <= expected_degree <= n_nodes - 1
-    ):
-        raise ValueError(
-            f"expected_degree must lie in [0, n_nodes - 1] = [0, {n_nodes - 1}], "
-            f"got {expected_degree!r}"
-        )
+    if not isinstance(expected_degree, numbers.Real) or not (0 <= expected_degree <= n_nodes - 1):
+        raise ValueError(f"expected_degree must lie in [0, n_nodes - 1] = [0, {n_nodes - 1}], got {expected_degree!r}")
     rng = as_generator(seed)
     order = rng.permutation(n_nodes)
     p = expected_degree / (n_nodes - 1) if n_nodes > 1 else 0.0
@@ -113,9 +108,7 @@ def scale_free(n_nodes: int, edges_per_node: int = 1, seed: Seed = 0) -> nx.DiGr
     edges = []
     for t in range(1, n_nodes):
         weight = degree[:t] + 1.0
-        parents = rng.choice(
-            t, size=min(edges_per_node, t), replace=False, p=weight / weight.sum()
-        )
+        parents = rng.choice(t, size=min(edges_per_node, t), replace=False, p=weight / weight.sum())
         degree[parents] += 1
         degree[t] += parents.size
         edges.extend((int(order[s]), int(order[t])) for s in parents)
@@ -143,9 +136,7 @@ def collider(n_nodes: int) -> nx.DiGraph:
 def fully_connected(n_nodes: int) -> nx.DiGraph:
     """Edges ``i -> j`` for every ``i < j``: the densest DAG."""
     check_positive(n_nodes, "n_nodes", integer=True)
-    return _dag(
-        n_nodes, ((i, j) for i in range(n_nodes) for j in range(i + 1, n_nodes))
-    )
+    return _dag(n_nodes, ((i, j) for i in range(n_nodes) for j in range(i + 1, n_nodes)))
 
 
 def _dag(n_nodes, edges):

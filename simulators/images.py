@@ -52,14 +52,15 @@ _PIVOT = np.array([0.5, 0.5])
 _ARM = 0.22
 _SUN_HEIGHT = 0.9
 _FLOOR = 0.1
-_ANGLE_RANGE = (-45.0, 45.0)       # degrees, 0 = hanging straight down
-_LIGHT_RANGE = (0.25, 0.75)        # horizontal position of the sun
-_SHADOW_NOISE = 0.03               # half-width of the uniform shadow noises
-_MIN_SHADOW = 0.04                 # a shadow seen edge-on still has some length
+_ANGLE_RANGE = (-45.0, 45.0)  # degrees, 0 = hanging straight down
+_LIGHT_RANGE = (0.25, 0.75)  # horizontal position of the sun
+_SHADOW_NOISE = 0.03  # half-width of the uniform shadow noises
+_MIN_SHADOW = 0.04  # a shadow seen edge-on still has some length
 
 
-def pendulum(n: int, size: int = 32, seed: Seed = 0,
-             do: Mapping[int | str, ArrayLike] | None = None) -> InterventionalData:
+def pendulum(
+    n: int, size: int = 32, seed: Seed = 0, do: Mapping[int | str, ArrayLike] | None = None
+) -> InterventionalData:
     r"""Images of a pendulum whose shadow depends on its angle and the light.
 
     The sun sits at height 0.9 and horizontal position ``light``; its rays are
@@ -100,14 +101,17 @@ def pendulum(n: int, size: int = 32, seed: Seed = 0,
     _check_size(size)
     do = _check_do(do, PENDULUM_VARIABLES, n)
     rng = as_generator(seed)
-    noise = np.column_stack([
-        rng.uniform(*_ANGLE_RANGE, n),
-        rng.uniform(*_LIGHT_RANGE, n),
-        rng.uniform(-_SHADOW_NOISE, _SHADOW_NOISE, (n, 2)),
-    ])
+    noise = np.column_stack(
+        [
+            rng.uniform(*_ANGLE_RANGE, n),
+            rng.uniform(*_LIGHT_RANGE, n),
+            rng.uniform(-_SHADOW_NOISE, _SHADOW_NOISE, (n, 2)),
+        ]
+    )
     labels = _pendulum_scm(noise, do)
-    return _assemble(render_pendulum(labels, size), labels, noise, do, size, seed,
-                     "pendulum", PENDULUM_VARIABLES, pendulum_graph())
+    return _assemble(
+        render_pendulum(labels, size), labels, noise, do, size, seed, "pendulum", PENDULUM_VARIABLES, pendulum_graph()
+    )
 
 
 def pendulum_graph() -> nx.DiGraph:
@@ -115,8 +119,9 @@ def pendulum_graph() -> nx.DiGraph:
     return nx.DiGraph([(0, 2), (0, 3), (1, 2), (1, 3)])
 
 
-def pendulum_counterfactual(labels: ArrayLike, noise: ArrayLike | None, do: Mapping[int | str, ArrayLike],
-                            size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def pendulum_counterfactual(
+    labels: ArrayLike, noise: ArrayLike | None, do: Mapping[int | str, ArrayLike], size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
     r"""The true counterfactual pendulum images under ``do``.
 
     The factual world is ``labels`` (its roots) and ``noise`` (its shadow
@@ -145,8 +150,7 @@ def pendulum_counterfactual(labels: ArrayLike, noise: ArrayLike | None, do: Mapp
     n = labels.shape[0]
     if noise is None:
         shadow = _pendulum_shadow(labels[:, 0], labels[:, 1])
-        noise = np.column_stack([labels[:, :2], labels[:, 2] - shadow[0] - _MIN_SHADOW,
-                                 labels[:, 3] - shadow[1]])
+        noise = np.column_stack([labels[:, :2], labels[:, 2] - shadow[0] - _MIN_SHADOW, labels[:, 3] - shadow[1]])
     else:
         noise = _check_labels(noise, len(PENDULUM_VARIABLES), "noise", rows=n).copy()
         noise[:, :2] = labels[:, :2]
@@ -227,15 +231,17 @@ _FONT = """
 #...# ..#.. .#... #...# ...#. #...# #...# .#... #...# ...#.
 .###. .###. ##### .###. ...#. .###. .###. .#... .###. .##..
 """
-_GLYPHS = np.array([[[c == "#" for c in word] for word in line.split()]
-                    for line in _FONT.split("\n") if line.strip()]).transpose(1, 0, 2)
-_REFERENCE_SIZE = 28               # thickness is measured in pixels of a 28x28 image
-_CELL = 3.5                        # spacing of the font's cells, same units
+_GLYPHS = np.array(
+    [[[c == "#" for c in word] for word in line.split()] for line in _FONT.split("\n") if line.strip()]
+).transpose(1, 0, 2)
+_REFERENCE_SIZE = 28  # thickness is measured in pixels of a 28x28 image
+_CELL = 3.5  # spacing of the font's cells, same units
 _THICKNESS_SHAPE, _THICKNESS_SCALE, _THICKNESS_MIN = 10.0, 0.15, 1.0
 
 
-def morpho_digits(n: int, size: int = 28, seed: Seed = 0,
-                  do: Mapping[int | str, ArrayLike] | None = None) -> InterventionalData:
+def morpho_digits(
+    n: int, size: int = 28, seed: Seed = 0, do: Mapping[int | str, ArrayLike] | None = None
+) -> InterventionalData:
     r"""Digits whose stroke thickness causes their brightness.
 
     A digit (uniform over 0-9) is drawn from a 5x7 bitmap font as the line
@@ -274,20 +280,37 @@ def morpho_digits(n: int, size: int = 28, seed: Seed = 0,
     do = _check_do(do, MORPHO_VARIABLES, n)
     rng = as_generator(seed)
     digits = rng.integers(0, 10, n)
-    noise = np.column_stack([
-        _THICKNESS_MIN + rng.gamma(_THICKNESS_SHAPE, _THICKNESS_SCALE, n),
-        rng.normal(0.0, 0.5, n),
-    ])
+    noise = np.column_stack(
+        [
+            _THICKNESS_MIN + rng.gamma(_THICKNESS_SHAPE, _THICKNESS_SCALE, n),
+            rng.normal(0.0, 0.5, n),
+        ]
+    )
     labels = _morpho_scm(noise, do)
-    data = _assemble(render_digits(labels, digits, size), labels, noise, do, size, seed,
-                     "morpho_digits", MORPHO_VARIABLES, nx.DiGraph([(0, 1)]))
-    return InterventionalData(X=data.X, regime=data.regime, targets=dict(data.targets),
-                              Z=data.Z, graph=data.graph,
-                              meta={**data.meta, "digit": digits.tolist()})
+    data = _assemble(
+        render_digits(labels, digits, size),
+        labels,
+        noise,
+        do,
+        size,
+        seed,
+        "morpho_digits",
+        MORPHO_VARIABLES,
+        nx.DiGraph([(0, 1)]),
+    )
+    return InterventionalData(
+        X=data.X,
+        regime=data.regime,
+        targets=dict(data.targets),
+        Z=data.Z,
+        graph=data.graph,
+        meta={**data.meta, "digit": digits.tolist()},
+    )
 
 
-def morpho_counterfactual(labels: ArrayLike, noise: ArrayLike | None, digits: ArrayLike,
-                          do: Mapping[int | str, ArrayLike], size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+def morpho_counterfactual(
+    labels: ArrayLike, noise: ArrayLike | None, digits: ArrayLike, do: Mapping[int | str, ArrayLike], size: int = 28
+) -> tuple[np.ndarray, np.ndarray]:
     """The true counterfactual digit images under ``do``.
 
     Arguments:
@@ -307,8 +330,7 @@ def morpho_counterfactual(labels: ArrayLike, noise: ArrayLike | None, digits: Ar
     n = labels.shape[0]
     if noise is None:
         fraction = np.clip((labels[:, 1] - 0.25) / 0.75, 1e-12, 1 - 1e-12)
-        noise = np.column_stack([labels[:, 0],
-                                 np.log(fraction / (1 - fraction)) - 2 * labels[:, 0] + 5])
+        noise = np.column_stack([labels[:, 0], np.log(fraction / (1 - fraction)) - 2 * labels[:, 0] + 5])
     else:
         noise = _check_labels(noise, len(MORPHO_VARIABLES), "noise", rows=n).copy()
         noise[:, 0] = labels[:, 0]
@@ -331,7 +353,7 @@ def render_digits(labels: ArrayLike, digits: ArrayLike, size: int = 28) -> np.nd
     labels = _check_labels(labels, len(MORPHO_VARIABLES), "labels")
     digits = _check_digits(digits, labels.shape[0])
     _check_size(size)
-    distance = _skeleton_distances(size)          # (10, size, size), pixels
+    distance = _skeleton_distances(size)  # (10, size, size), pixels
     scale = size / _REFERENCE_SIZE
     radius = np.maximum(labels[:, 0], 0.0) * scale / 2
     ink = np.clip(radius[:, None, None] - distance[digits] + 0.5, 0.0, 1.0)
@@ -343,8 +365,7 @@ def _morpho_scm(noise, do):
     values = noise.copy()
     if 0 in do:
         values[:, 0] = do[0]
-    values[:, 1] = (do[1] if 1 in do
-                    else 0.25 + 0.75 / (1 + np.exp(-(2 * values[:, 0] - 5 + noise[:, 1]))))
+    values[:, 1] = do[1] if 1 in do else 0.25 + 0.75 / (1 + np.exp(-(2 * values[:, 0] - 5 + noise[:, 1])))
     return values
 
 
@@ -352,7 +373,7 @@ def _skeleton_distances(size):
     """Distance (in pixels) from each pixel to each digit's skeleton."""
     scale = size / _REFERENCE_SIZE
     cell = _CELL * scale
-    origin = np.array([size / 2 - 2 * cell, size / 2 - 3 * cell])   # (x, y) of cell (0, 0)
+    origin = np.array([size / 2 - 2 * cell, size / 2 - 3 * cell])  # (x, y) of cell (0, 0)
     rows, cols = np.mgrid[0:size, 0:size] + 0.5
     grid = np.stack([cols, rows], axis=-1)
     maps = []
@@ -393,6 +414,7 @@ def _glyph_segments(glyph):
 
 # Shared helpers -----------------------------------------------------------------
 
+
 def _grid(size):
     """Pixel centres in scene units, shape (size, size, 2), y pointing up."""
     centres = (np.arange(size) + 0.5) / size
@@ -404,7 +426,7 @@ def _segment_distance(grid, a, b):
     """Distance from each grid point to segments a[k] -> b[k], shape (k, H, W)."""
     a, b = a[:, None, None, :], b[:, None, None, :]
     ab = b - a
-    length2 = np.maximum((ab ** 2).sum(-1), 1e-12)
+    length2 = np.maximum((ab**2).sum(-1), 1e-12)
     t = np.clip(((grid - a) * ab).sum(-1) / length2, 0.0, 1.0)
     return np.linalg.norm(grid - (a + t[..., None] * ab), axis=-1)
 
@@ -417,8 +439,8 @@ def _cover(distance, radius, pixel):
 def _chunked(draw, labels, size):
     out = np.empty((len(labels), size * size))
     for start in range(0, len(labels), _CHUNK):
-        chunk = labels[start:start + _CHUNK]
-        out[start:start + len(chunk)] = draw(chunk).reshape(len(chunk), -1)
+        chunk = labels[start : start + _CHUNK]
+        out[start : start + len(chunk)] = draw(chunk).reshape(len(chunk), -1)
     return out
 
 
@@ -434,8 +456,7 @@ def _assemble(images, labels, noise, do, size, seed, setting, variables, graph):
         "do": {variables[j]: float(np.mean(v)) for j, v in do.items()},
         "noise": noise.tolist(),
     }
-    return InterventionalData(X=images, regime=regime, targets=targets, Z=labels,
-                              graph=graph, meta=meta)
+    return InterventionalData(X=images, regime=regime, targets=targets, Z=labels, graph=graph, meta=meta)
 
 
 def _check_size(size):
@@ -456,8 +477,7 @@ def _check_digits(digits, n):
     digits = np.asarray(digits)
     valid = digits.shape == (n,) and digits.dtype.kind in "iu"
     if not valid or not np.all((0 <= digits) & (digits <= 9)):
-        raise ValueError(f"digits must be {n} ints in 0..9, got shape {digits.shape}, "
-                         f"dtype {digits.dtype}")
+        raise ValueError(f"digits must be {n} ints in 0..9, got shape {digits.shape}, dtype {digits.dtype}")
     return digits.astype(np.int64)
 
 

@@ -64,12 +64,12 @@ class Intervention:
         missing = [j for j in self.targets if j >= n_nodes]
         if missing:
             raise ValueError(
-                f"{self.kind} intervention on node {missing[0]}, but the model has "
-                f"d={n_nodes} nodes (0..{n_nodes - 1})"
+                f"{self.kind} intervention on node {missing[0]}, but the model has d={n_nodes} nodes (0..{n_nodes - 1})"
             )
 
-    def apply(self, node: int, parents: np.ndarray, effect: np.ndarray, noise: np.ndarray,
-              rng: np.random.Generator) -> np.ndarray:
+    def apply(
+        self, node: int, parents: np.ndarray, effect: np.ndarray, noise: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
         r"""Value of an intervened node for a batch of samples.
 
         Arguments:
@@ -105,8 +105,7 @@ class Intervention:
             "kind": self.kind,
             "targets": list(self.targets),
             "values": {
-                str(j): getattr(v, "__qualname__", repr(v)) if callable(v) else float(v)
-                for j, v in self.changes
+                str(j): getattr(v, "__qualname__", repr(v)) if callable(v) else float(v) for j, v in self.changes
             },
         }
 
@@ -162,9 +161,7 @@ def _pairs(values):
     try:
         pairs = tuple(tuple(pair) for pair in values)
     except TypeError:
-        raise TypeError(
-            f"interventions take a dict node -> value, got {type(values).__name__}"
-        ) from None
+        raise TypeError(f"interventions take a dict node -> value, got {type(values).__name__}") from None
     if any(len(pair) != 2 for pair in pairs):
         raise ValueError("interventions take (node, value) pairs")
     return pairs

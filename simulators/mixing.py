@@ -32,17 +32,12 @@ class _Mixing:
     def _latents(self, z):
         z = as_float_array(z, "z", ndim=2)
         if z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"z must have {self.latent_dim} columns (latent_dim), got shape {z.shape}"
-            )
+            raise ValueError(f"z must have {self.latent_dim} columns (latent_dim), got shape {z.shape}")
         return z
 
     def _require_lift(self):
         if self.obs_dim < self.latent_dim:
-            raise ValueError(
-                f"obs_dim={self.obs_dim} < latent_dim={self.latent_dim}: "
-                "the map cannot be injective"
-            )
+            raise ValueError(f"obs_dim={self.obs_dim} < latent_dim={self.latent_dim}: the map cannot be injective")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe constructor arguments."""
@@ -114,8 +109,7 @@ class PolynomialMixing(_Mixing):
         ValueError: if D is smaller than the number of monomials.
     """
 
-    def __init__(self, latent_dim: int, obs_dim: int, degree: int = 2, nonlinear_scale: float = 1.0,
-                 seed: Seed = 0):
+    def __init__(self, latent_dim: int, obs_dim: int, degree: int = 2, nonlinear_scale: float = 1.0, seed: Seed = 0):
         super().__init__(latent_dim, obs_dim, seed)
         check_positive(degree, "degree", integer=True)
         check_positive(nonlinear_scale, "nonlinear_scale")
@@ -131,10 +125,9 @@ class PolynomialMixing(_Mixing):
         self._prefix, self.exponents = _monomial_plan(self.latent_dim, self.degree)
         rng = as_generator(seed)
         total = self.exponents.sum(axis=1)
-        repeats = np.array([
-            math.factorial(k) // math.prod(math.factorial(a) for a in row)
-            for k, row in zip(total, self.exponents)
-        ])
+        repeats = np.array(
+            [math.factorial(k) // math.prod(math.factorial(a) for a in row) for k, row in zip(total, self.exponents)]
+        )
         scale = np.sqrt(repeats) * np.where(total >= 2, self.nonlinear_scale, 1.0)
         self.bias = rng.standard_normal(self.obs_dim)
         self.weight = scale[:, None] * rng.standard_normal((self.n_monomials, self.obs_dim))
@@ -180,8 +173,7 @@ class PolynomialMixing(_Mixing):
         return jac
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "degree": self.degree,
-                "nonlinear_scale": self.nonlinear_scale}
+        return {**super().to_dict(), "degree": self.degree, "nonlinear_scale": self.nonlinear_scale}
 
 
 class MLPMixing(_Mixing):
@@ -209,10 +201,7 @@ class MLPMixing(_Mixing):
         self.n_layers = int(n_layers)
         rng = as_generator(seed)
         d = self.latent_dim
-        self.layers = [
-            (_well_conditioned(rng, d, d), rng.uniform(-1.0, 1.0, d))
-            for _ in range(self.n_layers)
-        ]
+        self.layers = [(_well_conditioned(rng, d, d), rng.uniform(-1.0, 1.0, d)) for _ in range(self.n_layers)]
         self.lift = _well_conditioned(rng, d, self.obs_dim)
 
     def __call__(self, z: ArrayLike) -> np.ndarray:

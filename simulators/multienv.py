@@ -53,9 +53,18 @@ N_STATISTICS = 2
 _CALIBRATION = 2000
 
 
-def multienv(latent_dim: int = 3, obs_dim: int = 10, n_envs: int = 5, n_per_env: int | Sequence[int] = 1000,
-             degree: int = 2, noise: str = "gaussian", unchanged: int | Iterable[int] = (),
-             graph: nx.DiGraph | None = None, mixing_layers: int = 3, seed: Seed = 0) -> InterventionalData:
+def multienv(
+    latent_dim: int = 3,
+    obs_dim: int = 10,
+    n_envs: int = 5,
+    n_per_env: int | Sequence[int] = 1000,
+    degree: int = 2,
+    noise: str = "gaussian",
+    unchanged: int | Iterable[int] = (),
+    graph: nx.DiGraph | None = None,
+    mixing_layers: int = 3,
+    seed: Seed = 0,
+) -> InterventionalData:
     r"""Samples of a latent polynomial SCM in several environments, mixed by an MLP.
 
     The model is drawn from ``seed`` alone:
@@ -110,8 +119,9 @@ def multienv(latent_dim: int = 3, obs_dim: int = 10, n_envs: int = 5, n_per_env:
     check_positive(degree, "degree", integer=True)
     check_positive(mixing_layers, "mixing_layers", integer=True)
     if isinstance(n_envs, bool) or not isinstance(n_envs, numbers.Integral) or n_envs < 2:
-        raise ValueError(f"n_envs must be an int >= 2 (a reference and at least one "
-                         f"changed environment), got {n_envs!r}")
+        raise ValueError(
+            f"n_envs must be an int >= 2 (a reference and at least one changed environment), got {n_envs!r}"
+        )
     if noise not in NOISES:
         raise ValueError(f"unknown noise {noise!r}; use one of {list(NOISES)}")
     sizes = _sizes(n_per_env, n_envs)
@@ -123,25 +133,39 @@ def multienv(latent_dim: int = 3, obs_dim: int = 10, n_envs: int = 5, n_per_env:
     parents = [tuple(sorted(graph.predecessors(i))) for i in range(d)]
     unchanged = _unchanged(unchanged, parents)
     order = _topological(graph)
-    monomials = [[list(m) for k in range(1, degree + 1)
-                  for m in itertools.combinations_with_replacement(pa, k)] for pa in parents]
+    monomials = [
+        [list(m) for k in range(1, degree + 1) for m in itertools.combinations_with_replacement(pa, k)]
+        for pa in parents
+    ]
     coefficients = _coefficients(model_rng, monomials, n_envs, unchanged)
     noise_params = _noise_params(model_rng, noise, n_envs, d)
-    mixing = MLPMixing(d, obs_dim, n_layers=mixing_layers,
-                       seed=int(model_rng.integers(0, 2**31 - 1)))
-    model = {"order": order, "monomials": monomials, "coefficients": coefficients,
-             "noise": noise, "noise_params": noise_params}
+    mixing = MLPMixing(d, obs_dim, n_layers=mixing_layers, seed=int(model_rng.integers(0, 2**31 - 1)))
+    model = {
+        "order": order,
+        "monomials": monomials,
+        "coefficients": coefficients,
+        "noise": noise,
+        "noise_params": noise_params,
+    }
     scales = _calibrate(model, calibration_rng, n_envs)
     model = _rescaled(model, scales)
     env = np.repeat(np.arange(n_envs), sizes)
     Z = _sample(model, env, data_rng)
-    meta = {"setting": "multienv", "seed": int(seed) if isinstance(seed, numbers.Integral)
-            else None, "latent_dim": d, "obs_dim": int(obs_dim), "n_envs": int(n_envs),
-            "n_per_env": sizes, "degree": int(degree), "unchanged": list(unchanged),
-            "reference_env": 0, **model, "mixing": mixing.to_dict()}
+    meta = {
+        "setting": "multienv",
+        "seed": int(seed) if isinstance(seed, numbers.Integral) else None,
+        "latent_dim": d,
+        "obs_dim": int(obs_dim),
+        "n_envs": int(n_envs),
+        "n_per_env": sizes,
+        "degree": int(degree),
+        "unchanged": list(unchanged),
+        "reference_env": 0,
+        **model,
+        "mixing": mixing.to_dict(),
+    }
     targets = {0: (), **{k: tuple(range(d)) for k in range(1, n_envs)}}
-    return InterventionalData(X=mixing(Z), regime=env, targets=targets, Z=Z, graph=graph,
-                              meta=meta)
+    return InterventionalData(X=mixing(Z), regime=env, targets=targets, Z=Z, graph=graph, meta=meta)
 
 
 def multienv_noise(data: InterventionalData) -> np.ndarray:
@@ -176,14 +200,14 @@ def _sizes(n_per_env, n_envs):
 
 
 def _unchanged(unchanged, parents):
-    chosen = sorted({int(i) for i in unchanged}) if not isinstance(unchanged, numbers.Integral) \
-        else [int(unchanged)]
+    chosen = sorted({int(i) for i in unchanged}) if not isinstance(unchanged, numbers.Integral) else [int(unchanged)]
     for i in chosen:
         if not 0 <= i < len(parents):
             raise ValueError(f"unchanged names latent {i}, but latents are 0..{len(parents) - 1}")
         if not parents[i]:
-            raise ValueError(f"unchanged names latent {i}, which has no parents: it has no "
-                             "coefficients to keep unchanged")
+            raise ValueError(
+                f"unchanged names latent {i}, which has no parents: it has no coefficients to keep unchanged"
+            )
     return chosen
 
 
@@ -270,13 +294,13 @@ def _rescaled(model, scales):
     r"""The model of the rescaled latents: the calibration applies the drawn
     coefficients to rescaled parents and divides latent i by :math:`c_i`, so
     its coefficients and noise are divided by :math:`c_i`."""
-    coefficients = [(np.asarray(coef).reshape(len(coef), len(ms)) / scales[i]).tolist()
-                    for i, (ms, coef) in enumerate(zip(model["monomials"],
-                                                       model["coefficients"]))]
+    coefficients = [
+        (np.asarray(coef).reshape(len(coef), len(ms)) / scales[i]).tolist()
+        for i, (ms, coef) in enumerate(zip(model["monomials"], model["coefficients"]))
+    ]
     params = np.asarray(model["noise_params"]).copy()
     if model["noise"] == "gaussian":
         params /= scales[None, :, None]
     else:
         params[..., 1] /= scales[None, :]
-    return {**model, "coefficients": coefficients, "noise_params": params.tolist(),
-            "latent_scales": scales.tolist()}
+    return {**model, "coefficients": coefficients, "noise_params": params.tolist(), "latent_scales": scales.tolist()}

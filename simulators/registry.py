@@ -23,8 +23,7 @@ from .settings import ahuja2023
 __all__ = ["SETTINGS", "setting"]
 
 #: Name -> function that draws the dataset; the names are the functions' own.
-SETTINGS = MappingProxyType({f.__name__: f for f in (ahuja2023, rep4ex, multienv, pendulum,
-                                                       morpho_digits)})
+SETTINGS = MappingProxyType({f.__name__: f for f in (ahuja2023, rep4ex, multienv, pendulum, morpho_digits)})
 
 
 def setting(name: str) -> Callable[..., InterventionalData]:

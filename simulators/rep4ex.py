@@ -40,11 +40,20 @@ _TRUTH_SAMPLES = 200_000
 _TRUTH_SEED = 20240507
 
 
-def rep4ex(latent_dim: int = 2, action_dim: int = 2, obs_dim: int = 10, n: int = 5000,
-           confounding: float = 1.0, action_support: tuple[float, float] = (-1.0, 1.0),
-           mixing: str = "mlp", outcome: str = "nonlinear", latent_noise: float = 0.5,
-           noise_std: float = 0.1, do_action: ArrayLike | None = None,
-           seed: Seed = 0) -> InterventionalData:
+def rep4ex(
+    latent_dim: int = 2,
+    action_dim: int = 2,
+    obs_dim: int = 10,
+    n: int = 5000,
+    confounding: float = 1.0,
+    action_support: tuple[float, float] = (-1.0, 1.0),
+    mixing: str = "mlp",
+    outcome: str = "nonlinear",
+    latent_noise: float = 0.5,
+    noise_std: float = 0.1,
+    do_action: ArrayLike | None = None,
+    seed: Seed = 0,
+) -> InterventionalData:
     r"""Actions, latents, observations and a confounded outcome; see the module docstring.
 
     The model (:math:`M`, :math:`\Sigma_V`, :math:`\gamma`, :math:`\ell`, the
@@ -139,15 +148,18 @@ def rep4ex(latent_dim: int = 2, action_dim: int = 2, obs_dim: int = 10, n: int =
     meta = {
         "setting": "rep4ex",
         "seed": int(seed) if isinstance(seed, numbers.Integral) else None,
-        "latent_dim": int(latent_dim), "action_dim": int(action_dim), "obs_dim": int(obs_dim),
-        "n": int(n), "confounding": float(confounding), "noise_std": float(noise_std),
+        "latent_dim": int(latent_dim),
+        "action_dim": int(action_dim),
+        "obs_dim": int(obs_dim),
+        "n": int(n),
+        "confounding": float(confounding),
+        "noise_std": float(noise_std),
         "latent_noise": float(latent_noise),
         "action_support": [low, high],
         "do_action": None if do_action is None else do_action.tolist(),
         **model,
     }
-    return InterventionalData(X=g(Z), regime=np.zeros(n, dtype=np.int64), targets={0: ()},
-                              Z=Z, A=A, Y=Y, meta=meta)
+    return InterventionalData(X=g(Z), regime=np.zeros(n, dtype=np.int64), targets={0: ()}, Z=Z, A=A, Y=Y, meta=meta)
 
 
 def rep4ex_truth(meta: Mapping[str, Any], a: ArrayLike, n_samples: int = _TRUTH_SAMPLES) -> np.ndarray:
@@ -192,8 +204,7 @@ def _support(action_support):
     try:
         low, high = (float(v) for v in action_support)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"action_support must be a pair (low, high), got {action_support!r}") from None
+        raise ValueError(f"action_support must be a pair (low, high), got {action_support!r}") from None
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ValueError(f"action_support must satisfy low < high (finite), got {action_support!r}")
     return low, high
@@ -210,17 +221,17 @@ def _draw_model(rng, d, k, obs_dim, mixing, outcome):
     gamma /= np.linalg.norm(gamma)
     signs = lambda: rng.choice([-1.0, 1.0], d)  # noqa: E731
     if outcome == "nonlinear":
-        ell = {"kind": "nonlinear", "alpha": (signs() * rng.uniform(1.0, 2.0, d)).tolist(),
-               "beta": (signs() * rng.uniform(0.0, 0.5, d)).tolist()}
+        ell = {
+            "kind": "nonlinear",
+            "alpha": (signs() * rng.uniform(1.0, 2.0, d)).tolist(),
+            "beta": (signs() * rng.uniform(0.0, 0.5, d)).tolist(),
+        }
     else:
-        ell = {"kind": "linear", "alpha": [0.0] * d,
-               "beta": (signs() * rng.uniform(0.5, 1.5, d)).tolist()}
+        ell = {"kind": "linear", "alpha": [0.0] * d, "beta": (signs() * rng.uniform(0.5, 1.5, d)).tolist()}
     mixing_seed = int(rng.integers(0, 2**31 - 1))
     g = _MIXINGS[mixing]
-    g = g(d, obs_dim, seed=mixing_seed) if mixing != "polynomial" else g(
-        d, obs_dim, degree=2, seed=mixing_seed)
-    return {"M": M.tolist(), "v_chol": chol.tolist(), "gamma": gamma.tolist(),
-            "outcome": ell, "mixing": g.to_dict()}
+    g = g(d, obs_dim, seed=mixing_seed) if mixing != "polynomial" else g(d, obs_dim, degree=2, seed=mixing_seed)
+    return {"M": M.tolist(), "v_chol": chol.tolist(), "gamma": gamma.tolist(), "outcome": ell, "mixing": g.to_dict()}
 
 
 def _mixing(spec):
@@ -233,4 +244,3 @@ def _mixing(spec):
 def _outcome(spec, z):
     """ell(z) for z of shape (n, d)."""
     return np.sin(z) @ np.asarray(spec["alpha"]) + z @ np.asarray(spec["beta"])
-

@@ -63,8 +63,7 @@ def _student_t(rng, shape):
     return rng.standard_t(3.0, shape) / np.sqrt(3.0)
 
 
-_NOISES = {"gaussian": _gaussian, "uniform": _uniform, "laplace": _laplace, "gmm": _gmm,
-           "student_t": _student_t}
+_NOISES = {"gaussian": _gaussian, "uniform": _uniform, "laplace": _laplace, "gmm": _gmm, "student_t": _student_t}
 
 
 class LatentSCM:
@@ -101,8 +100,14 @@ class LatentSCM:
         array([2., 2., 2., 2., 2.])
     """
 
-    def __init__(self, graph: nx.DiGraph, mechanism: str = "linear", noise: str = "gaussian",
-                 noise_scale: float = 1.0, seed: Seed = 0):
+    def __init__(
+        self,
+        graph: nx.DiGraph,
+        mechanism: str = "linear",
+        noise: str = "gaussian",
+        noise_scale: float = 1.0,
+        seed: Seed = 0,
+    ):
         check_dag(graph)
         if mechanism not in _MECHANISMS:
             raise ValueError(f"unknown mechanism {mechanism!r}; use one of {_MECHANISMS}")
@@ -126,9 +131,7 @@ class LatentSCM:
         d = graph.number_of_nodes()
         self._order = tuple(nx.topological_sort(graph))
         self._parents = tuple(tuple(sorted(graph.predecessors(j))) for j in range(d))
-        self._weights = [
-            _draw_weights(mechanism, len(pa), rng) if pa else None for pa in self._parents
-        ]
+        self._weights = [_draw_weights(mechanism, len(pa), rng) if pa else None for pa in self._parents]
         self._mean = np.zeros(d)
         self._std = np.ones(d)
         self._calibrate(rng)
@@ -144,8 +147,7 @@ class LatentSCM:
             raise ValueError(f"node {j!r} is not in the graph (nodes 0..{self.latent_dim - 1})")
         return self._parents[j]
 
-    def sample(self, n: int, intervention: Intervention | None = None,
-               seed: Seed = None) -> np.ndarray:
+    def sample(self, n: int, intervention: Intervention | None = None, seed: Seed = None) -> np.ndarray:
         r"""Draw latents, observationally or under an intervention.
 
         The noise of all nodes is drawn first, from ``seed``, then pushed
@@ -222,9 +224,7 @@ def _check_request(n, intervention, n_nodes):
 
 def _check_intervention(intervention, n_nodes):
     if not isinstance(intervention, Intervention):
-        raise TypeError(
-            f"intervention must be built with do, shift or soft, got {type(intervention).__name__}"
-        )
+        raise TypeError(f"intervention must be built with do, shift or soft, got {type(intervention).__name__}")
     intervention.check(n_nodes)
 
 

@@ -23,8 +23,13 @@ _AHUJA_DEGREE = {"scm_sparse": 1.0, "scm_dense": 2.0}
 _AHUJA_DO_VALUE = 2.0
 
 
-def interventional(scm: LatentSCM, mixing: Callable[[np.ndarray], np.ndarray], n_per_regime: int | Sequence[int],
-                   interventions: Sequence[Intervention], seed: Seed = 0) -> InterventionalData:
+def interventional(
+    scm: LatentSCM,
+    mixing: Callable[[np.ndarray], np.ndarray],
+    n_per_regime: int | Sequence[int],
+    interventions: Sequence[Intervention],
+    seed: Seed = 0,
+) -> InterventionalData:
     r"""Sample an SCM observationally and under each intervention, then mix.
 
     Regime 0 is observational; regime k >= 1 follows ``interventions[k-1]``.
@@ -56,17 +61,22 @@ def interventional(scm: LatentSCM, mixing: Callable[[np.ndarray], np.ndarray], n
     interventions = list(interventions)
     sizes = _regime_sizes(n_per_regime, len(interventions) + 1)
     if mixing.latent_dim != scm.latent_dim:
-        raise ValueError(
-            f"mixing takes {mixing.latent_dim} latents but the SCM has {scm.latent_dim}"
-        )
+        raise ValueError(f"mixing takes {mixing.latent_dim} latents but the SCM has {scm.latent_dim}")
     for intervention in interventions:
         _check_intervention(intervention, scm.latent_dim)
     meta = {"setting": "interventional", "seed": _json_seed(seed)}
     return _assemble(scm, mixing, sizes, interventions, as_generator(seed), meta)
 
 
-def ahuja2023(latent_dim: int = 6, obs_dim: int = 200, degree: int = 2, latents: str = "uniform",
-              n_obs: int = 10000, n_int: int = 10000, seed: Seed = 0) -> InterventionalData:
+def ahuja2023(
+    latent_dim: int = 6,
+    obs_dim: int = 200,
+    degree: int = 2,
+    latents: str = "uniform",
+    n_obs: int = 10000,
+    n_int: int = 10000,
+    seed: Seed = 0,
+) -> InterventionalData:
     r"""The synthetic polynomial-mixing setting of Interventional CRL.
 
     Reproduces the synthetic data of Ahuja, Mahajan, Wang and Bengio,
@@ -118,13 +128,9 @@ def ahuja2023(latent_dim: int = 6, obs_dim: int = 200, degree: int = 2, latents:
     check_positive(n_obs, "n_obs", integer=True)
     check_positive(n_int, "n_int", integer=True)
     if n_int < latent_dim:
-        raise ValueError(
-            f"n_int={n_int} is too small to give each of the {latent_dim} do-regimes a sample"
-        )
+        raise ValueError(f"n_int={n_int} is too small to give each of the {latent_dim} do-regimes a sample")
     rng = as_generator(seed)
-    graph_seed, scm_seed, mixing_seed, calibration_seed = (
-        int(s) for s in rng.integers(0, 2**32, size=4)
-    )
+    graph_seed, scm_seed, mixing_seed, calibration_seed = (int(s) for s in rng.integers(0, 2**32, size=4))
     if latents in _AHUJA_DEGREE:
         expected_degree = min(_AHUJA_DEGREE[latents], latent_dim - 1)
         model = _LinearSCM(erdos_renyi(latent_dim, expected_degree, seed=graph_seed), scm_seed)
@@ -133,7 +139,9 @@ def ahuja2023(latent_dim: int = 6, obs_dim: int = 200, degree: int = 2, latents:
     mixing = PolynomialMixing(latent_dim, obs_dim, degree, seed=mixing_seed)
     if degree >= 2:
         mixing = PolynomialMixing(
-            latent_dim, obs_dim, degree,
+            latent_dim,
+            obs_dim,
+            degree,
             nonlinear_scale=_nonlinear_scale(mixing, model.sample(n_obs, seed=calibration_seed)),
             seed=mixing_seed,
         )
@@ -141,19 +149,26 @@ def ahuja2023(latent_dim: int = 6, obs_dim: int = 200, degree: int = 2, latents:
     sizes = [n_obs] + [per_target + (k < extra) for k in range(latent_dim)]
     interventions = [do({k: _AHUJA_DO_VALUE}) for k in range(latent_dim)]
     meta = {
-        "setting": "ahuja2023", "seed": _json_seed(seed), "latents": latents,
-        "latent_dim": latent_dim, "obs_dim": obs_dim, "degree": degree,
-        "n_obs": n_obs, "n_int": n_int,
+        "setting": "ahuja2023",
+        "seed": _json_seed(seed),
+        "latents": latents,
+        "latent_dim": latent_dim,
+        "obs_dim": obs_dim,
+        "degree": degree,
+        "n_obs": n_obs,
+        "n_int": n_int,
     }
     return _assemble(model, mixing, sizes, interventions, rng, meta)
 
 
 def _assemble(model, mixing, sizes, interventions, rng, meta):
     streams = rng.spawn(len(sizes))
-    Z = np.concatenate([
-        model.sample(n, intervention, seed=stream)
-        for n, intervention, stream in zip(sizes, [None] + interventions, streams)
-    ])
+    Z = np.concatenate(
+        [
+            model.sample(n, intervention, seed=stream)
+            for n, intervention, stream in zip(sizes, [None] + interventions, streams)
+        ]
+    )
     targets = {0: ()}
     targets.update({k: iv.targets for k, iv in enumerate(interventions, start=1)})
     meta = {
@@ -164,8 +179,12 @@ def _assemble(model, mixing, sizes, interventions, rng, meta):
         "mixing": mixing.to_dict(),
     }
     return InterventionalData(
-        X=mixing(Z), regime=np.repeat(np.arange(len(sizes)), sizes), targets=targets,
-        Z=Z, graph=model.graph, meta=meta,
+        X=mixing(Z),
+        regime=np.repeat(np.arange(len(sizes)), sizes),
+        targets=targets,
+        Z=Z,
+        graph=model.graph,
+        meta=meta,
     )
 
 
@@ -215,12 +234,9 @@ class _UnstructuredLatents:
             values = rng.uniform(-5.0, 5.0, shape).T
         else:
             first = rng.random(n) < 0.5
-            values = np.where(
-                first[:, None], rng.standard_normal(shape).T, rng.normal(1.0, 2.0, shape).T
-            )
+            values = np.where(first[:, None], rng.standard_normal(shape).T, rng.normal(1.0, 2.0, shape).T)
         no_parents = ((),) * self.latent_dim
-        return _propagate(values, range(self.latent_dim), no_parents,
-                          lambda j, parents: np.zeros(n), intervention, rng)
+        return _propagate(values, range(self.latent_dim), no_parents, lambda j, parents: np.zeros(n), intervention, rng)
 
     def to_dict(self):
         return {"class": "ahuja2023 latents", "law": self.law}
@@ -236,23 +252,19 @@ class _LinearSCM:
         self.seed = seed
         self._order = tuple(nx.topological_sort(graph))
         self._parents = tuple(tuple(sorted(graph.predecessors(j))) for j in range(self.latent_dim))
-        self._weights = [
-            rng.choice([-1.0, 1.0], len(pa)) * rng.uniform(0.25, 1.0, len(pa))
-            for pa in self._parents
-        ]
+        self._weights = [rng.choice([-1.0, 1.0], len(pa)) * rng.uniform(0.25, 1.0, len(pa)) for pa in self._parents]
         has_parents = np.array([bool(pa) for pa in self._parents])
         self._noise_std = np.where(has_parents, 0.4 * rng.uniform(0.0, 1.0, self.latent_dim), 1.0)
-        self._noise_mean = np.where(
-            has_parents, 0.4 * rng.choice([-2.0, 2.0], self.latent_dim), 0.0
-        )
+        self._noise_mean = np.where(has_parents, 0.4 * rng.choice([-2.0, 2.0], self.latent_dim), 0.0)
 
     def sample(self, n, intervention=None, seed=None):
         _check_request(n, intervention, self.latent_dim)
         rng = as_generator(seed)
         eps = rng.standard_normal((self.latent_dim, n)).T
         noise = self._noise_mean + self._noise_std * eps
-        return _propagate(noise, self._order, self._parents,
-                          lambda j, parents: parents @ self._weights[j], intervention, rng)
+        return _propagate(
+            noise, self._order, self._parents, lambda j, parents: parents @ self._weights[j], intervention, rng
+        )
 
     def to_dict(self):
         return {"class": "ahuja2023 linear SCM", "seed": self.seed}

@@ -27,8 +27,8 @@ def tiny_data():
     rng = np.random.default_rng(0)
     n = 60
     Z = rng.normal(size=(3 * n, 2))
-    Z[n:2 * n, 0] = 1.0
-    Z[2 * n:, 1] = -1.0
+    Z[n : 2 * n, 0] = 1.0
+    Z[2 * n :, 1] = -1.0
     X = Z @ rng.normal(size=(2, 5))
     regime = np.repeat([0, 1, 2], n)
     return InterventionalData(X=X, regime=regime, targets={0: (), 1: (0,), 2: (1,)}, Z=Z)

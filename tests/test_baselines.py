@@ -80,8 +80,7 @@ def test_beta_trades_reconstruction_for_the_prior():
     data = small_polynomial()
     errors = {}
     for beta in (1.0, 100.0):
-        est = BetaVAE(latent_dim=2, beta=beta, hidden=(32, 32), max_steps=600, lr=3e-3,
-                      verbose=0).fit(data)
+        est = BetaVAE(latent_dim=2, beta=beta, hidden=(32, 32), max_steps=600, lr=3e-3, verbose=0).fit(data)
         errors[beta] = ((est.inverse_transform(est.transform(data.X)) - data.X) ** 2).mean()
     assert errors[100.0] > 2 * errors[1.0]
 
@@ -101,8 +100,7 @@ def regime_dependent_gaussians(seed, n=400, dim_x=10):
     regime = np.repeat(np.arange(6), n)
     Z = means[regime] + rng.standard_normal((6 * n, 2)) * scales[regime]
     lift, _ = np.linalg.qr(rng.standard_normal((dim_x, 2)))
-    return InterventionalData(X=Z @ lift.T, regime=regime, Z=Z,
-                              targets={0: (), **{k: (0, 1) for k in range(1, 6)}})
+    return InterventionalData(X=Z @ lift.T, regime=regime, Z=Z, targets={0: (), **{k: (0, 1) for k in range(1, 6)}})
 
 
 @pytest.mark.slow

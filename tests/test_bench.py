@@ -102,8 +102,7 @@ def test_ray_engine_gives_the_same_numbers_as_local(sweep):
 
 SHRINK = {  # per suite: setting params, and params for every method with training steps
     "rep4ex": ({"n": 400}, {"max_steps": 20, "hidden": (16,), "batch_size": 128}),
-    "pendulum": ({"n": 60, "size": 16},
-                 {"max_steps": 3, "hidden": (16,), "batch_size": 16}),
+    "pendulum": ({"n": 60, "size": 16}, {"max_steps": 3, "hidden": (16,), "batch_size": 16}),
 }
 
 
@@ -111,17 +110,17 @@ SHRINK = {  # per suite: setting params, and params for every method with traini
 def test_named_suites_run_end_to_end_at_tiny_size(suite):
     spec = bench.SUITES[suite]
     setting_params, method_params = SHRINK[suite]
-    settings = [{**spec["settings"][0], "params": {**spec["settings"][0]["params"],
-                                                   **setting_params}}]
-    methods = [{**m, "params": {**m["params"], **method_params}}
-               if m["estimator"] != "linear_ica" else m for m in spec["methods"]]
+    settings = [{**spec["settings"][0], "params": {**spec["settings"][0]["params"], **setting_params}}]
+    methods = [
+        {**m, "params": {**m["params"], **method_params}} if m["estimator"] != "linear_ica" else m
+        for m in spec["methods"]
+    ]
     if suite == "pendulum":
         for m in methods:
             if m["estimator"] == "causaldiffae":
                 m["params"].update(channels=8, diffusion_steps=20)
     records = bench.run(settings, methods, [0], workers=1)
-    assert [r["status"] for r in records] == ["ok"] * len(methods), \
-        [r["error"] for r in records]
+    assert [r["status"] for r in records] == ["ok"] * len(methods), [r["error"] for r in records]
     assert all(0 <= r["mcc"] <= 1 for r in records)
 
 

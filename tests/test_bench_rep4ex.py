@@ -21,8 +21,12 @@ def test_tiny_run_reports_every_reference(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "N_SAMPLES", 400)
     monkeypatch.setattr(bench, "MLP_STEPS", 50)
     monkeypatch.setattr(bench, "Rep4Ex", functools.partial(Rep4Ex, max_steps=30, n_centers=40))
-    for name, path in (("PARTS", tmp_path / "parts"), ("RESULTS", tmp_path / "rep4ex.json"),
-                       ("TABLE", tmp_path / "table.md"), ("PLOT", tmp_path / "plot.png")):
+    for name, path in (
+        ("PARTS", tmp_path / "parts"),
+        ("RESULTS", tmp_path / "rep4ex.json"),
+        ("TABLE", tmp_path / "table.md"),
+        ("PLOT", tmp_path / "plot.png"),
+    ):
         monkeypatch.setattr(bench, name, path)
     bench.run_settings(["benchmark"], seeds=2)
     bench.report()
@@ -31,13 +35,21 @@ def test_tiny_run_reports_every_reference(tmp_path, monkeypatch):
     part = report["settings"]["benchmark"]
     assert report["seeds"] == 2 and set(report["settings"]) == {"benchmark"}
     rows = part["per_seed"]
-    for method in ("rep4ex", "oracle", "matched", "supervised", "autoencoder", "mlp_y_on_a",
-                   "rep4ex_large", "supervised_large"):
+    for method in (
+        "rep4ex",
+        "oracle",
+        "matched",
+        "supervised",
+        "autoencoder",
+        "mlp_y_on_a",
+        "rep4ex_large",
+        "supervised_large",
+    ):
         assert all(r[f"{method}_mse_out"] > 0 for r in rows), method
     ratios = [r["rep4ex_mse_out"] / r["matched_mse_out"] for r in rows]
     assert part["summary"]["median_rep4ex_over_matched"] == pytest.approx(statistics.median(ratios))
     assert all(0 <= c <= 1 for r in rows for c in r["rep4ex_coverage"])
-    assert rows[0]["n_actions"] == 13 * 13 - 5 * 5   # the grid without its central square
+    assert rows[0]["n_actions"] == 13 * 13 - 5 * 5  # the grid without its central square
     table = (tmp_path / "table.md").read_text()
     assert "matched oracle" in table and "supervised ceiling" in table and "| 1 |" in table
     assert (tmp_path / "plot.png").stat().st_size > 10_000

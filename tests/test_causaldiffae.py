@@ -10,8 +10,7 @@ from causalrep import CausalDiffAE, InterventionalData
 from simulators import pendulum
 
 ANGLE, LIGHT, LENGTH, POSITION = range(4)
-TINY = dict(channels=8, hidden=(16,), diffusion_steps=100, max_steps=20, batch_size=32,
-            verbose=0, device="cpu")
+TINY = dict(channels=8, hidden=(16,), diffusion_steps=100, max_steps=20, batch_size=32, verbose=0, device="cpu")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,8 +34,13 @@ def fitted(scenes):
 
 
 def test_fit_reads_graph_labels_and_image_shape(fitted, scenes):
-    assert fitted.dims_ == {"dim_x": 256, "latent_dim": 4, "image_shape": [1, 16, 16],
-                            "edges": [[0, 2], [0, 3], [1, 2], [1, 3]], "channels": 8}
+    assert fitted.dims_ == {
+        "dim_x": 256,
+        "latent_dim": 4,
+        "image_shape": [1, 16, 16],
+        "edges": [[0, 2], [0, 3], [1, 2], [1, 3]],
+        "channels": 8,
+    }
     assert fitted.variables_ == ["angle", "light", "shadow_length", "shadow_position"]
     np.testing.assert_allclose(fitted.arrays_["label_mean"], scenes.Z.mean(0))
     assert set(fitted.history_["terms"]) == {"diffusion", "elbo"}
@@ -71,8 +75,9 @@ def test_do_on_a_leaf_leaves_everything_else(fitted, scenes):
 
 
 def test_empty_intervention_gives_the_encoded_latents(fitted, scenes):
-    np.testing.assert_allclose(fitted.intervene(scenes.X[:10], {}), fitted.transform(scenes.X[:10]),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        fitted.intervene(scenes.X[:10], {}), fitted.transform(scenes.X[:10]), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_ddim_inversion_then_sampling_reproduces_the_input(fitted, scenes):
@@ -98,8 +103,9 @@ def test_save_load_round_trip(fitted, scenes, tmp_path):
     assert back._json_params() == fitted._json_params()
     assert back.variables_ == fitted.variables_ and back.dims_ == fitted.dims_
     np.testing.assert_array_equal(back.transform(scenes.X[:8]), fitted.transform(scenes.X[:8]))
-    np.testing.assert_array_equal(back.counterfactual(scenes.X[:4], {0: 20.0}, steps=5),
-                                  fitted.counterfactual(scenes.X[:4], {0: 20.0}, steps=5))
+    np.testing.assert_array_equal(
+        back.counterfactual(scenes.X[:4], {0: 20.0}, steps=5), fitted.counterfactual(scenes.X[:4], {0: 20.0}, steps=5)
+    )
 
 
 def test_graph_parameter_is_kept_as_given_and_written_as_json(scenes):
@@ -113,8 +119,7 @@ def test_graph_parameter_is_kept_as_given_and_written_as_json(scenes):
 
 
 def test_explicit_empty_graph_is_the_baseline_without_causal_layer(scenes):
-    est = CausalDiffAE(graph=nx.empty_graph(4, create_using=nx.DiGraph),
-                       **{**TINY, "max_steps": 5}).fit(scenes)
+    est = CausalDiffAE(graph=nx.empty_graph(4, create_using=nx.DiGraph), **{**TINY, "max_steps": 5}).fit(scenes)
     assert est.dims_["edges"] == []
     z = est.transform(scenes.X[:10])
     z_cf = est.intervene(scenes.X[:10], {"angle": 30.0})
@@ -161,8 +166,7 @@ def test_latent_dim_must_match_graph_and_labels(scenes):
 def test_other_bad_inputs(scenes):
     with pytest.raises(ValueError, match="label_fraction must lie in"):
         CausalDiffAE(label_fraction=1.5, **TINY).fit(scenes)
-    wrong_shape = InterventionalData(X=scenes.X, Z=scenes.Z, graph=scenes.graph,
-                                     meta={"image_shape": [1, 8, 8]})
+    wrong_shape = InterventionalData(X=scenes.X, Z=scenes.Z, graph=scenes.graph, meta={"image_shape": [1, 8, 8]})
     with pytest.raises(ValueError, match="does not match dim_x=256"):
         CausalDiffAE(**TINY).fit(wrong_shape)
     bare = InterventionalData(X=scenes.X)
@@ -205,8 +209,7 @@ def test_loss_reads_nothing_from_the_device(scenes, monkeypatch):
             inside[0] = False
 
     monkeypatch.setattr(CausalDiffAE, "_loss", watched)
-    for name in ("item", "tolist", "cpu", "numpy", "nonzero", "__float__", "__int__", "__bool__",
-                 "__index__"):
+    for name in ("item", "tolist", "cpu", "numpy", "nonzero", "__float__", "__int__", "__bool__", "__index__"):
         original = getattr(torch.Tensor, name)
 
         def spy(self, *args, __original=original, __name=name, **kwargs):
@@ -288,5 +291,6 @@ def test_checkpoint_from_before_prediction_and_width_were_recorded(scenes, tmp_p
     torch.save(payload, tmp_path / "old.pt")
     old = causalrep.load(tmp_path / "old.pt", device="cpu", allow_legacy=True)
     assert old._prediction() == "eps" and not hasattr(old, "prediction_")
-    np.testing.assert_array_equal(old.counterfactual(scenes.X[:3], {0: 5.0}, steps=4),
-                                  est.counterfactual(scenes.X[:3], {0: 5.0}, steps=4))
+    np.testing.assert_array_equal(
+        old.counterfactual(scenes.X[:3], {0: 5.0}, steps=4), est.counterfactual(scenes.X[:3], {0: 5.0}, steps=4)
+    )

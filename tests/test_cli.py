@@ -23,24 +23,73 @@ def test_help_lists_commands_with_examples(capsys):
 
 
 def test_module_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "causalrep", "check", "--help"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "causalrep", "check", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "--up-to" in result.stdout
 
 
 def test_simulate_fit_check_chain(tmp_path, capsys):
     data, model = tmp_path / "data.npz", tmp_path / "model.pt"
-    assert main(["simulate", "ahuja2023", "--out", str(data), "--seed", "1",
-                 "--param", "latent_dim=2", "--param", "obs_dim=8",
-                 "--param", "n_obs=300", "--param", "n_int=300"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "ahuja2023",
+                "--out",
+                str(data),
+                "--seed",
+                "1",
+                "--param",
+                "latent_dim=2",
+                "--param",
+                "obs_dim=8",
+                "--param",
+                "n_obs=300",
+                "--param",
+                "n_int=300",
+            ]
+        )
+        == 0
+    )
     loaded = InterventionalData.load(data)
     assert loaded.Z.shape == (600, 2) and loaded.meta["seed"] == 1
-    assert main(["fit", "interventional", "--data", str(data), "--out", str(model),
-                 "--param", "max_steps=30", "--param", "hidden=[8]",
-                 "--param", "restarts=1", "--param", "verbose=0"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "interventional",
+                "--data",
+                str(data),
+                "--out",
+                str(model),
+                "--param",
+                "max_steps=30",
+                "--param",
+                "hidden=[8]",
+                "--param",
+                "restarts=1",
+                "--param",
+                "verbose=0",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    code = main(["check", "--data", str(data), "--model", str(model), "--up-to", "affine",
-                 "--json", "--plot", str(tmp_path / "fig.png")])
+    code = main(
+        [
+            "check",
+            "--data",
+            str(data),
+            "--model",
+            str(model),
+            "--up-to",
+            "affine",
+            "--json",
+            "--plot",
+            str(tmp_path / "fig.png"),
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == (0 if report["passed"] else 1)
     assert (tmp_path / "fig.png").stat().st_size > 0
@@ -51,22 +100,42 @@ def test_check_exit_code_1_when_not_identified(tmp_path, capsys):
     data = tmp_path / "data.npz"
     InterventionalData(X=rng.normal(size=(400, 6)), Z=rng.normal(size=(400, 2))).save(data)
     model = tmp_path / "model.pt"
-    assert main(["fit", "interventional", "--data", str(data), "--out", str(model),
-                 "--param", "max_steps=10", "--param", "hidden=[4]",
-                 "--param", "restarts=1", "--param", "verbose=0", "--param", "stage2=none"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "interventional",
+                "--data",
+                str(data),
+                "--out",
+                str(model),
+                "--param",
+                "max_steps=10",
+                "--param",
+                "hidden=[4]",
+                "--param",
+                "restarts=1",
+                "--param",
+                "verbose=0",
+                "--param",
+                "stage2=none",
+            ]
+        )
+        == 0
+    )
     assert main(["check", "--data", str(data), "--model", str(model)]) == 1
     assert "FAILED" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["check", "--data", "absent.npz", "--model", "m.pt"], "no such data file"),
-    (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "nonsense"],
-     "--param expects KEY=VALUE"),
-    (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "colour=1"],
-     "bad ahuja2023 parameter"),
-    (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "latent_dim=-2"],
-     "latent_dim"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["check", "--data", "absent.npz", "--model", "m.pt"], "no such data file"),
+        (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "nonsense"], "--param expects KEY=VALUE"),
+        (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "colour=1"], "bad ahuja2023 parameter"),
+        (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "latent_dim=-2"], "latent_dim"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(argv) == 2
@@ -89,13 +158,42 @@ def test_debug_flag_shows_traceback(tmp_path):
 
 def test_rep4ex_fit_and_extrapolate(tmp_path, capsys):
     data, model = tmp_path / "data.npz", tmp_path / "model.pt"
-    assert main(["simulate", "rep4ex", "--out", str(data), "--param", "n=400",
-                 "--param", "action_dim=1", "--param", "latent_dim=1"]) == 0
-    assert main(["fit", "rep4ex", "--data", str(data), "--out", str(model),
-                 "--param", "max_steps=20", "--param", "verbose=0"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "rep4ex",
+                "--out",
+                str(data),
+                "--param",
+                "n=400",
+                "--param",
+                "action_dim=1",
+                "--param",
+                "latent_dim=1",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "fit",
+                "rep4ex",
+                "--data",
+                str(data),
+                "--out",
+                str(model),
+                "--param",
+                "max_steps=20",
+                "--param",
+                "verbose=0",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["extrapolate", "--model", str(model), "--grid=-3:3:5",
-                 "--plot", str(tmp_path / "curve.png")]) == 0
+    assert main(["extrapolate", "--model", str(model), "--grid=-3:3:5", "--plot", str(tmp_path / "curve.png")]) == 0
     rows = [line.split(",") for line in capsys.readouterr().out.strip().splitlines()]
     assert [float(r[0]) for r in rows] == [-3.0, -1.5, 0.0, 1.5, 3.0]
     assert all(np.isfinite(float(r[1])) for r in rows)
@@ -106,14 +204,30 @@ def test_rep4ex_fit_and_extrapolate(tmp_path, capsys):
 
 def test_image_scene_simulate_fit_check_chain(tmp_path, capsys):
     data, model = tmp_path / "pendulum.npz", tmp_path / "cdae.pt"
-    assert main(["simulate", "pendulum", "--out", str(data), "--param", "n=120",
-                 "--param", "size=16"]) == 0
-    assert main(["fit", "causaldiffae", "--data", str(data), "--out", str(model),
-                 "--param", "max_steps=5", "--param", "channels=8", "--param", "verbose=0",
-                 "--param", "diffusion_steps=20"]) == 0
+    assert main(["simulate", "pendulum", "--out", str(data), "--param", "n=120", "--param", "size=16"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "causaldiffae",
+                "--data",
+                str(data),
+                "--out",
+                str(model),
+                "--param",
+                "max_steps=5",
+                "--param",
+                "channels=8",
+                "--param",
+                "verbose=0",
+                "--param",
+                "diffusion_steps=20",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    code = main(["check", "--data", str(data), "--model", str(model), "--up-to", "affine",
-                 "--json"])
+    code = main(["check", "--data", str(data), "--model", str(model), "--up-to", "affine", "--json"])
     assert code in (0, 1)
     report = json.loads(capsys.readouterr().out)
     assert report["up_to"] == "affine" and len(report["matching"]) == 4

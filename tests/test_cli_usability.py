@@ -24,8 +24,9 @@ def test_version(capsys):
     assert _help(capsys, ["--version"]).strip() == f"causalrep {causalrep.__version__}"
 
 
-@pytest.mark.parametrize("command,factories,skip", [
-    ("fit", _methods(), {"device"}), ("simulate", _settings(), {"seed"})])
+@pytest.mark.parametrize(
+    "command,factories,skip", [("fit", _methods(), {"device"}), ("simulate", _settings(), {"seed"})]
+)
 def test_help_lists_every_parameter_with_its_default(capsys, command, factories, skip):
     out = _help(capsys, [command, "--help"])
     for name, factory in factories.items():
@@ -36,8 +37,7 @@ def test_help_lists_every_parameter_with_its_default(capsys, command, factories,
             if param.default == "deprecated":  # a former name
                 assert f"\n    {param.name}=" not in out
                 continue
-            shown = (" (required)" if param.default is param.empty
-                     else "=" + json.dumps(param.default))
+            shown = " (required)" if param.default is param.empty else "=" + json.dumps(param.default)
             assert f"\n    {param.name}{shown}" in out, (name, param.name)
 
 
@@ -50,8 +50,7 @@ def test_help_describes_parameters_from_docstrings(capsys):
 
 def test_warnings_are_one_short_line(capsys):
     with _console():
-        warnings.warn("variance ratio 0.12345678901234567 is\n  large", UserWarning,
-                      stacklevel=1)
+        warnings.warn("variance ratio 0.12345678901234567 is\n  large", UserWarning, stacklevel=1)
     err = capsys.readouterr().err
     assert err == "causalrep: warning: variance ratio 0.123 is large (UserWarning)\n"
 
@@ -61,8 +60,9 @@ def test_usage_errors_are_one_line_exit_2(capsys):
         main(["fit", "no_such_method", "--data", "d.npz", "--out", "m.pt"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1
-    assert err.startswith("causalrep fit: error: argument method: unknown estimator "
-                          "'no_such_method'; choose from ['autoencoder', ")
+    assert err.startswith(
+        "causalrep fit: error: argument method: unknown estimator 'no_such_method'; choose from ['autoencoder', "
+    )
 
 
 def test_up_to_block_without_blocks_suggests_the_flag(capsys):
@@ -73,17 +73,51 @@ def test_up_to_block_without_blocks_suggests_the_flag(capsys):
 
 def test_held_out_chain_says_which_split_was_scored(tmp_path, capsys):
     train, test, model = (tmp_path / name for name in ("train.npz", "test.npz", "model.pt"))
-    assert main(["simulate", "ahuja2023", "--out", str(train), "--test-out", str(test),
-                 "--param", "latent_dim=2", "--param", "obs_dim=8", "--param", "n_obs=200",
-                 "--param", "n_int=200"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "ahuja2023",
+                "--out",
+                str(train),
+                "--test-out",
+                str(test),
+                "--param",
+                "latent_dim=2",
+                "--param",
+                "obs_dim=8",
+                "--param",
+                "n_obs=200",
+                "--param",
+                "n_int=200",
+            ]
+        )
+        == 0
+    )
     parts = InterventionalData.load(train), InterventionalData.load(test)
     assert [p.n for p in parts] == [300, 100]
     assert [p.meta["split"] for p in parts] == ["train", "test"]
     assert not set(map(bytes, parts[0].X)) & set(map(bytes, parts[1].X))
     capsys.readouterr()
-    assert main(["fit", "interventional", "--data", str(train), "--out", str(model),
-                 "--param", "max_steps=20", "--param", "hidden=[8]",
-                 "--param", "restarts=1"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "interventional",
+                "--data",
+                str(train),
+                "--out",
+                str(model),
+                "--param",
+                "max_steps=20",
+                "--param",
+                "hidden=[8]",
+                "--param",
+                "restarts=1",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "InterventionalCRL: exact stage 1" in err and "stage 1 done" in err
     main(["check", "--data", str(test), "--model", str(model)])

@@ -47,8 +47,7 @@ def test_accepts_torch_inputs():
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_values_name_the_field(field, bad):
     rng = np.random.default_rng(0)
-    arrays = dict(X=rng.normal(size=(5, 3)), Z=rng.normal(size=(5, 2)),
-                  A=rng.normal(size=(5, 1)), Y=rng.normal(size=5))
+    arrays = dict(X=rng.normal(size=(5, 3)), Z=rng.normal(size=(5, 2)), A=rng.normal(size=(5, 1)), Y=rng.normal(size=5))
     arrays[field] = arrays[field].copy()
     arrays[field].flat[2] = bad
     with pytest.raises(ValueError, match=rf"^{field} contains 1 non-finite"):
@@ -145,10 +144,14 @@ def test_save_load_round_trip(tmp_path_factory, n, dim, with_y, seed):
     rng = np.random.default_rng(seed)
     regime = rng.integers(0, 3, n)
     data = InterventionalData(
-        X=rng.normal(size=(n, dim)), regime=regime,
-        targets={0: (), 1: (0,), 2: (0, 1)}, Z=rng.normal(size=(n, 2)),
+        X=rng.normal(size=(n, dim)),
+        regime=regime,
+        targets={0: (), 1: (0,), 2: (0, 1)},
+        Z=rng.normal(size=(n, 2)),
         Y=rng.normal(size=n) if with_y else None,
-        graph=nx.DiGraph([(0, 1)]), meta={"seed": seed, "name": "x"})
+        graph=nx.DiGraph([(0, 1)]),
+        meta={"seed": seed, "name": "x"},
+    )
     path = tmp_path_factory.mktemp("d") / "data.npz"
     data.save(path)
     back = InterventionalData.load(path)
@@ -179,8 +182,9 @@ def test_load_refuses_missing_and_foreign_files(tmp_path):
 
 def test_load_refuses_pickled_arrays(tmp_path):
     path = tmp_path / "pickled.npz"
-    header = np.frombuffer(json.dumps({"format": "causalrep.InterventionalData",
-                                       "targets": {"0": []}}).encode(), np.uint8)
+    header = np.frombuffer(
+        json.dumps({"format": "causalrep.InterventionalData", "targets": {"0": []}}).encode(), np.uint8
+    )
     np.savez(path, X=np.array([[object()]], dtype=object), header=header)
     with pytest.raises(CheckpointError, match="cannot read data file"):
         InterventionalData.load(path)
@@ -206,4 +210,3 @@ def test_copies_share_the_immutable_container(tiny_data):
 
     assert copy.copy(tiny_data) is tiny_data
     assert copy.deepcopy({"d": tiny_data})["d"] is tiny_data
-

@@ -27,13 +27,18 @@ def _scores(z, z_hat):
     """Every score of the module, as a flat dict."""
     me = modularity_explicitness(z, z_hat)
     info = infomec(z, z_hat)
-    return {"mig": mig(z, z_hat).score, "sap": sap(z, z_hat).score,
-            "modularity": me.modularity, "explicitness": me.explicitness,
-            "infom": info.infom, "infoe": info.infoe, "infoc": info.infoc}
+    return {
+        "mig": mig(z, z_hat).score,
+        "sap": sap(z, z_hat).score,
+        "modularity": me.modularity,
+        "explicitness": me.explicitness,
+        "infom": info.infom,
+        "infoe": info.infoe,
+        "infoc": info.infoc,
+    }
 
 
-LATENTS_AND_MAP = st.integers(2, 4).flatmap(
-    lambda d: st.tuples(latent_samples(d, N), permutation_scalings(d)))
+LATENTS_AND_MAP = st.integers(2, 4).flatmap(lambda d: st.tuples(latent_samples(d, N), permutation_scalings(d)))
 
 
 @PROPERTY
@@ -76,8 +81,7 @@ def test_mutual_information_estimates_a_gaussian_pair_and_bins_agree_with_sklear
     rho = 0.8
     z = rng.normal(size=(4000, 1))
     code = rho * z + np.sqrt(1 - rho**2) * rng.normal(size=(4000, 1))
-    assert mutual_information(z, code).mi[0, 0] == pytest.approx(-0.5 * np.log(1 - rho**2),
-                                                                  abs=0.03)
+    assert mutual_information(z, code).mi[0, 0] == pytest.approx(-0.5 * np.log(1 - rho**2), abs=0.03)
     binned = mutual_information(z, code, bins=8)
     labels = [disentanglement._equal_frequency(a, 8)[:, 0] for a in (z, code)]
     assert binned.mi[0, 0] == pytest.approx(mutual_info_score(*labels))
@@ -123,8 +127,7 @@ def test_scores_agree_with_straightforward_reference_computations():
     k = pruned.shape[1]
     infom = (np.mean([pruned[:, j].max() / pruned[:, j].sum() for j in range(k)]) - 1 / 3) / (2 / 3)
     # A factor no active code informs counts as chance (1 / k), not NaN.
-    ratios = [pruned[i].max() / pruned[i].sum() if pruned[i].sum() > 0 else 1 / k
-              for i in range(3)]
+    ratios = [pruned[i].max() / pruned[i].sum() if pruned[i].sum() > 0 else 1 / k for i in range(3)]
     infoc = (np.mean(ratios) - 1 / k) / (1 - 1 / k)
     assert (result.infom, result.infoc) == pytest.approx((infom, infoc))
 
@@ -163,9 +166,26 @@ def test_cli_check_prints_the_scores_with_metrics(tmp_path, capsys):
     data, model = tmp_path / "data.npz", tmp_path / "model.pt"
     Z = rng.normal(size=(400, 2))
     InterventionalData(X=Z @ rng.normal(size=(2, 6)), Z=Z).save(data)
-    assert main(["fit", "interventional", "--data", str(data), "--out", str(model),
-                 "--param", "max_steps=10", "--param", "hidden=[4]", "--param", "restarts=1",
-                 "--param", "verbose=0", "--param", "stage2=none"]) in (0, 1)
+    assert main(
+        [
+            "fit",
+            "interventional",
+            "--data",
+            str(data),
+            "--out",
+            str(model),
+            "--param",
+            "max_steps=10",
+            "--param",
+            "hidden=[4]",
+            "--param",
+            "restarts=1",
+            "--param",
+            "verbose=0",
+            "--param",
+            "stage2=none",
+        ]
+    ) in (0, 1)
     capsys.readouterr()
     main(["check", "--data", str(data), "--model", str(model), "--metrics"])
     out = capsys.readouterr().out

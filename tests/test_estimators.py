@@ -32,11 +32,10 @@ ESTIMATORS = {
     "ivae": lambda seed=0: IVAE(latent_dim=2, seed=seed, **TINY),
     "multienv": lambda seed=0: MultiEnvCRL(latent_dim=2, seed=seed, min_environments=3, **TINY),
     "linear_ica": lambda seed=0: LinearICA(latent_dim=2, seed=seed, max_iter=40, tol=1e-4),
-    "causaldiffae": lambda seed=0: CausalDiffAE(latent_dim=2, seed=seed, max_steps=40,
-                                                hidden=(16,), channels=4,
-                                                diffusion_steps=50, verbose=0),
-    "rep4ex": lambda seed=0: Rep4Ex(latent_dim=2, seed=seed, max_steps=40, hidden=(16,),
-                                    n_centers=20, verbose=0),
+    "causaldiffae": lambda seed=0: CausalDiffAE(
+        latent_dim=2, seed=seed, max_steps=40, hidden=(16,), channels=4, diffusion_steps=50, verbose=0
+    ),
+    "rep4ex": lambda seed=0: Rep4Ex(latent_dim=2, seed=seed, max_steps=40, hidden=(16,), n_centers=20, verbose=0),
 }
 # Estimators that need more than observations and regimes, and the data they get.
 NEEDS_ACTIONS = {"rep4ex"}
@@ -80,8 +79,7 @@ def test_sklearn_clone_keeps_parameters_and_drops_the_fit(make, data):
     assert given.keys() == cloned.keys()
     assert all(cloned[k] is given[k] or cloned[k] == given[k] for k in given)
     assert not hasattr(copy, "modules_")
-    np.testing.assert_array_equal(copy.fit(data).transform(data.X),
-                                  est.transform(data.X))
+    np.testing.assert_array_equal(copy.fit(data).transform(data.X), est.transform(data.X))
 
 
 def test_fit_returns_self_and_transform_shape(make, data):
@@ -231,8 +229,7 @@ def test_training_loop_early_stops_and_restores_best():
     def loss(m, xb):
         return {"mse": ((m(xb) - 3 * xb) ** 2).mean()}
 
-    history = train(module, loss, (x,), TrainConfig(max_steps=5000, patience=5, verbose=False),
-                    0, torch.device("cpu"))
+    history = train(module, loss, (x,), TrainConfig(max_steps=5000, patience=5, verbose=False), 0, torch.device("cpu"))
     assert len(history.val) < 5000
     assert history.val[history.best_epoch] <= min(history.val) * (1 + 1e-5)
     assert history.best_epoch >= len(history.val) - 6

@@ -12,22 +12,45 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 
 def run_example(name, *args, cwd):
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, str(EXAMPLES / name), *map(str, args)], cwd=cwd,
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
 
 def test_every_example_is_exercised_here():
-    tested = {"interventional_crl.py", "rep4ex_extrapolation.py", "causaldiffae_pendulum.py",
-              "property_test_your_encoder.py", "ray_sweep.py"}
+    tested = {
+        "interventional_crl.py",
+        "rep4ex_extrapolation.py",
+        "causaldiffae_pendulum.py",
+        "property_test_your_encoder.py",
+        "ray_sweep.py",
+    }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
 @pytest.mark.slow
 def test_interventional_example_identifies_and_plots(tmp_path):
-    out = run_example("interventional_crl.py", "--latent-dim", 3, "--obs-dim", 16, "--n", 1500,
-                      "--max-steps", 2000, "--out", tmp_path / "report.png", cwd=tmp_path)
+    out = run_example(
+        "interventional_crl.py",
+        "--latent-dim",
+        3,
+        "--obs-dim",
+        16,
+        "--n",
+        1500,
+        "--max-steps",
+        2000,
+        "--out",
+        tmp_path / "report.png",
+        cwd=tmp_path,
+    )
     assert "stage 1 alone: affine R2" in out and "residual variance ratio" in out
     assert "identifiability up to permutation: PASSED" in out
     assert (tmp_path / "report.png").stat().st_size > 10_000
@@ -35,8 +58,9 @@ def test_interventional_example_identifies_and_plots(tmp_path):
 
 @pytest.mark.slow
 def test_rep4ex_example_compares_with_truth_and_plots(tmp_path):
-    out = run_example("rep4ex_extrapolation.py", "--n", 2000, "--max-steps", 300,
-                      "--out", tmp_path / "rep4ex.png", cwd=tmp_path)
+    out = run_example(
+        "rep4ex_extrapolation.py", "--n", 2000, "--max-steps", 300, "--out", tmp_path / "rep4ex.png", cwd=tmp_path
+    )
     assert "Rep4Ex: MSE outside the support" in out
     assert "regression of Y on A: MSE outside the support" in out
     assert (tmp_path / "rep4ex.png").stat().st_size > 10_000
@@ -44,8 +68,20 @@ def test_rep4ex_example_compares_with_truth_and_plots(tmp_path):
 
 @pytest.mark.slow
 def test_causaldiffae_example_draws_counterfactuals(tmp_path):
-    out = run_example("causaldiffae_pendulum.py", "--n", 200, "--size", 16, "--max-steps", 30,
-                      "--ddim-steps", 3, "--out", tmp_path / "cf.png", cwd=tmp_path)
+    out = run_example(
+        "causaldiffae_pendulum.py",
+        "--n",
+        200,
+        "--size",
+        16,
+        "--max-steps",
+        30,
+        "--ddim-steps",
+        3,
+        "--out",
+        tmp_path / "cf.png",
+        cwd=tmp_path,
+    )
     assert "pixel MSE against the true counterfactual" in out
     assert (tmp_path / "cf.png").stat().st_size > 5_000
 
@@ -64,8 +100,7 @@ def test_property_example_catches_a_wrong_encoder(tmp_path):
         "ex.fit_encoder = lambda X, d, seed: (lambda X: X @ np.ones((d, d)) + X)\n"
         "ex.recovers_sources(3)()\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode != 0
     assert "identifiability up to permutation: FAILED" in result.stderr
 

@@ -58,7 +58,12 @@ def test_shd_is_zero_after_the_matching_that_relabelled_the_graph(drawn):
 def test_shd_counts_a_reversed_edge_once_and_ignores_unmatched_nodes():
     true = nx.DiGraph([(0, 1)])
     assert structural_hamming_distance(true, nx.DiGraph([(1, 0)])).to_dict() == {
-        "shd": 1, "missing": 0, "extra": 0, "reversed": 1, "matching": [0, 1]}
+        "shd": 1,
+        "missing": 0,
+        "extra": 0,
+        "reversed": 1,
+        "matching": [0, 1],
+    }
     learned = nx.DiGraph([(2, 0), (1, 2)])
     learned.add_node(3)
     assert structural_hamming_distance(true, learned, matching=(2, 0)).shd == 0
@@ -90,10 +95,17 @@ SCALES = st.floats(0.1, 10.0).flatmap(lambda m: st.sampled_from([m, -m]))
 
 
 @PROPERTY
-@given(st.integers(2, 6).flatmap(lambda d: st.tuples(
-    st.permutations(range(d)), st.permutations(range(d)),
-    st.lists(SCALES, min_size=d, max_size=d), st.lists(SCALES, min_size=d, max_size=d),
-    st.integers(0, 2**31))))
+@given(
+    st.integers(2, 6).flatmap(
+        lambda d: st.tuples(
+            st.permutations(range(d)),
+            st.permutations(range(d)),
+            st.lists(SCALES, min_size=d, max_size=d),
+            st.lists(SCALES, min_size=d, max_size=d),
+            st.integers(0, 2**31),
+        )
+    )
+)
 def test_amari_is_invariant_to_permutations_and_zero_on_scaled_permutations(drawn):
     rows, cols, row_scales, col_scales, seed = drawn
     d = len(rows)

@@ -122,9 +122,7 @@ def test_monotone_maps_give_rank_scores_one(case):
 @PROPERTY
 @given(
     st.tuples(st.integers(1, 4), st.integers(0, 2**16)).flatmap(
-        lambda ds: st.tuples(
-            latent_samples(ds[0], 400), st.just(ds[1]), st.integers(0, ds[0])
-        )
+        lambda ds: st.tuples(latent_samples(ds[0], 400), st.just(ds[1]), st.integers(0, ds[0]))
     )
 )
 def test_scores_ignore_sample_order_in_sample(case):
@@ -182,10 +180,7 @@ def test_mcc_matches_brute_force_over_permutations(case):
     result = mcc(z, z_hat, test_fraction=0)
     corr = np.abs(np.corrcoef(z, z_hat, rowvar=False)[:d, d:])
     np.testing.assert_allclose(result.correlations, corr, atol=1e-12)
-    best = max(
-        np.mean(corr[np.arange(d), list(cols)])
-        for cols in itertools.permutations(range(k), d)
-    )
+    best = max(np.mean(corr[np.arange(d), list(cols)]) for cols in itertools.permutations(range(k), d))
     assert result.score == pytest.approx(best, abs=1e-12)
 
 
@@ -499,8 +494,13 @@ def test_every_result_round_trips_through_json():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(400, 3))
     z_hat = z[:, [2, 0, 1]] * [2.0, -1.0, 0.5]
-    results = [mcc(z, z_hat), affine_r2(z, z_hat), permutation_scaling_r2(z, z_hat),
-               block_r2(z, z_hat, [(0, 1), (2,)]), dci(z, z_hat)]
+    results = [
+        mcc(z, z_hat),
+        affine_r2(z, z_hat),
+        permutation_scaling_r2(z, z_hat),
+        block_r2(z, z_hat, [(0, 1), (2,)]),
+        dci(z, z_hat),
+    ]
     for result in results:
         payload = json.loads(json.dumps(result.to_dict()))
         assert set(payload) == set(result.__dataclass_fields__)

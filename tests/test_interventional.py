@@ -21,8 +21,7 @@ SMALL = dict(max_steps=3000, hidden=(64, 64), restarts=3, verbose=0)
 
 
 def small_setting(seed, latents="uniform"):
-    return simulators.ahuja2023(latent_dim=3, obs_dim=16, degree=2, latents=latents,
-                                n_obs=1500, n_int=1500, seed=seed)
+    return simulators.ahuja2023(latent_dim=3, obs_dim=16, degree=2, latents=latents, n_obs=1500, n_int=1500, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +93,9 @@ def test_observational_only_uses_ioss_to_improve_on_stage1():
     Z = rng.uniform(-1, 1, (3000, 3))
     data = InterventionalData(X=simulators.LinearMixing(3, 8, seed=0)(Z), Z=Z)
     train, test = data.split(0.3, seed=0)
-    est = InterventionalCRL(latent_dim=3, degree=1, encoder="mlp", hidden=(32,),
-                            max_steps=1500, restarts=1, verbose=0).fit(train)
+    est = InterventionalCRL(
+        latent_dim=3, degree=1, encoder="mlp", hidden=(32,), max_steps=1500, restarts=1, verbose=0
+    ).fit(train)
     assert est.stage2_ == "ioss"
     stage1, stage2 = est.stage1_transform(test.X), est.transform(test.X)
     assert affine_r2(test.Z, stage2).mean > 0.99
@@ -107,32 +107,33 @@ def test_ioss_penalty_prefers_product_supports():
     torch = pytest.importorskip("torch")
     square = torch.tensor(rng.uniform(-1, 1, (2000, 2)), dtype=torch.float32)
     angle = np.pi / 4
-    rotation = torch.tensor([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]],
-                            dtype=torch.float32)
+    rotation = torch.tensor([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], dtype=torch.float32)
     torch.manual_seed(0)
     assert ioss_penalty(square) * 3 < ioss_penalty(square @ rotation)
 
 
 def test_stage2_none_returns_stage1(fitted):
     _, train, test = fitted
-    est = InterventionalCRL(latent_dim=3, stage2="none", max_steps=300, restarts=1,
-                            hidden=(32,), verbose=0).fit(train)
+    est = InterventionalCRL(latent_dim=3, stage2="none", max_steps=300, restarts=1, hidden=(32,), verbose=0).fit(train)
     z1 = est.stage1_transform(test.X)
     np.testing.assert_allclose(est.transform(test.X), z1 - z1.mean(0) + (z1.mean(0) - est.arrays_["center"]))
 
 
-@pytest.mark.parametrize("params,message", [
-    (dict(latent_dim=0), "latent_dim must be a positive int"),
-    (dict(latent_dim=40), "latent_dim=40 is larger than the observation dimension"),
-    (dict(latent_dim=3, decoder="spline"), "decoder must be 'polynomial' or 'mlp'"),
-    (dict(latent_dim=3, degree=0), "degree must be an int >= 1"),
-    (dict(latent_dim=3, lr=-1.0), "lr must be a positive number"),
-    (dict(latent_dim=3, batch_size=0), "batch_size must be a positive int"),
-    (dict(latent_dim=3, stage2="magic"), "stage2 must be"),
-    (dict(latent_dim=3, restarts=0), "restarts must be an int >= 1"),
-    (dict(latent_dim=3, seed=-1), "seed must be a non-negative int"),
-    (dict(latent_dim=3, device="tpu"), "device must be"),
-])
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        (dict(latent_dim=0), "latent_dim must be a positive int"),
+        (dict(latent_dim=40), "latent_dim=40 is larger than the observation dimension"),
+        (dict(latent_dim=3, decoder="spline"), "decoder must be 'polynomial' or 'mlp'"),
+        (dict(latent_dim=3, degree=0), "degree must be an int >= 1"),
+        (dict(latent_dim=3, lr=-1.0), "lr must be a positive number"),
+        (dict(latent_dim=3, batch_size=0), "batch_size must be a positive int"),
+        (dict(latent_dim=3, stage2="magic"), "stage2 must be"),
+        (dict(latent_dim=3, restarts=0), "restarts must be an int >= 1"),
+        (dict(latent_dim=3, seed=-1), "seed must be a non-negative int"),
+        (dict(latent_dim=3, device="tpu"), "device must be"),
+    ],
+)
 def test_bad_hyperparameters_are_named(fitted, params, message):
     _, train, _ = fitted
     with pytest.raises(ValueError, match=message):
@@ -141,12 +142,10 @@ def test_bad_hyperparameters_are_named(fitted, params, message):
 
 def test_bad_targets_and_small_regimes(fitted):
     _, train, _ = fitted
-    unknown = InterventionalData(X=train.X, regime=train.regime,
-                                 targets={0: (), 1: (0,), 2: (), 3: (2,)})
+    unknown = InterventionalData(X=train.X, regime=train.regime, targets={0: (), 1: (0,), 2: (), 3: (2,)})
     with pytest.raises(ValueError, match="regime 2 is interventional but its targets are empty"):
         InterventionalCRL(latent_dim=3, verbose=0).fit(unknown)
-    outside = InterventionalData(X=train.X, regime=train.regime,
-                                 targets={0: (), 1: (0,), 2: (1,), 3: (5,)})
+    outside = InterventionalData(X=train.X, regime=train.regime, targets={0: (), 1: (0,), 2: (1,), 3: (5,)})
     with pytest.raises(ValueError, match=r"regime 3 targets latent\(s\) \[5\], outside range"):
         InterventionalCRL(latent_dim=3, verbose=0).fit(outside)
     tiny = train.take(np.r_[np.flatnonzero(train.regime != 3), np.flatnonzero(train.regime == 3)[:5]])
@@ -169,10 +168,10 @@ def test_no_warning_on_a_good_fit(fitted):
 
 # -- exact stage 1, blocks, unknown targets, diagnostics -----------------------
 
+
 def scm_setting(d, interventions, n=1500, obs_dim=30, degree=2, seed=1):
     """Dense nonlinear SCM, Laplace noise, full-strength polynomial mixing."""
-    scm = simulators.LatentSCM(simulators.erdos_renyi(d, 2.0, seed=seed), mechanism="mlp",
-                               noise="laplace", seed=seed)
+    scm = simulators.LatentSCM(simulators.erdos_renyi(d, 2.0, seed=seed), mechanism="mlp", noise="laplace", seed=seed)
     mixing = simulators.PolynomialMixing(d, obs_dim, degree, nonlinear_scale=1.0, seed=seed)
     return simulators.interventional(scm, mixing, n, interventions, seed=seed)
 
@@ -185,8 +184,7 @@ def fit_quietly(data, **params):
 
 @pytest.mark.parametrize("degree", [2, 3])
 def test_linear_stage1_is_exact_on_noise_free_polynomial_mixing(degree):
-    data = scm_setting(3, [simulators.do({j: 1.0}) for j in range(3)], obs_dim=25,
-                       degree=degree)
+    data = scm_setting(3, [simulators.do({j: 1.0}) for j in range(3)], obs_dim=25, degree=degree)
     train, test = data.split(0.3, seed=0)
     est = fit_quietly(train, latent_dim=3, degree=degree)
     assert est.stage1_["encoder"] == "linear"
@@ -218,8 +216,9 @@ def test_overlapping_blocks_single_out_their_shared_latent():
 
 def test_unknown_targets_are_found_up_to_permutation():
     data = scm_setting(4, [simulators.do({j: 1.0}) for j in range(4)])
-    hidden = InterventionalData(X=data.X, regime=data.regime, Z=data.Z,
-                                targets={0: (), **{k: None for k in range(1, 5)}})
+    hidden = InterventionalData(
+        X=data.X, regime=data.regime, Z=data.Z, targets={0: (), **{k: None for k in range(1, 5)}}
+    )
     train, test = hidden.split(0.3, seed=0)
     est = fit_quietly(train, latent_dim=4)
     assert mcc(test.Z, est.transform(test.X)).score > 0.999
@@ -228,8 +227,9 @@ def test_unknown_targets_are_found_up_to_permutation():
 
 def test_one_latent():
     scm = simulators.LatentSCM(simulators.chain(1), noise="laplace", seed=0)
-    data = simulators.interventional(scm, simulators.PolynomialMixing(1, 4, 2, seed=0), 200,
-                                     [simulators.do({0: 1.0})], seed=0)
+    data = simulators.interventional(
+        scm, simulators.PolynomialMixing(1, 4, 2, seed=0), 200, [simulators.do({0: 1.0})], seed=0
+    )
     est = fit_quietly(data, latent_dim=1)
     assert abs(np.corrcoef(est.transform(data.X)[:, 0], data.Z[:, 0])[0, 1]) > 0.9999
 
@@ -247,8 +247,7 @@ def test_the_dimension_check_resolves_eigenvalues_down_to_float64_rounding(small
 @pytest.mark.filterwarnings("ignore::causalrep.exceptions.IdentifiabilityWarning")  # the others it raises
 @pytest.mark.parametrize("latent_dim,message", [(5, "too large"), (3, "too small")])
 def test_a_wrong_latent_dimension_warns(latent_dim, message):
-    data = simulators.ahuja2023(latent_dim=4, obs_dim=40, degree=2, n_obs=1200, n_int=1200,
-                                seed=0)
+    data = simulators.ahuja2023(latent_dim=4, obs_dim=40, degree=2, n_obs=1200, n_int=1200, seed=0)
     targets = {k: tuple(j for j in t if j < latent_dim) or None for k, t in data.targets.items()}
     targets[0] = ()
     data = InterventionalData(X=data.X, regime=data.regime, targets=targets)
@@ -263,24 +262,22 @@ def test_non_polynomial_mixing_warns_and_falls_back_to_the_mlp():
     regime = np.repeat([0, 1, 2], 300)
     Z[regime == 1, 0], Z[regime == 2, 1] = 1.0, 1.0
     lift = np.c_[Z, np.sin(2 * Z), np.cos(3 * Z), np.tanh(Z[:, :1] * Z[:, 1:])]
-    data = InterventionalData(X=lift @ rng.standard_normal((7, 12)), regime=regime,
-                              targets={0: (), 1: (0,), 2: (1,)}, Z=Z)
+    data = InterventionalData(
+        X=lift @ rng.standard_normal((7, 12)), regime=regime, targets={0: (), 1: (0,), 2: (1,)}, Z=Z
+    )
     with pytest.warns(IdentifiabilityWarning, match="stage 1 leaves"):
-        est = InterventionalCRL(latent_dim=2, max_steps=200, hidden=(16,), restarts=1,
-                                verbose=0).fit(data)
+        est = InterventionalCRL(latent_dim=2, max_steps=200, hidden=(16,), restarts=1, verbose=0).fit(data)
     assert est.stage1_["fallback"] is True and est.stage1_["encoder"] == "linear"
     # Trained longer the MLP reconstructs better and is kept: the warning says so.
     with pytest.warns(IdentifiabilityWarning, match="so the MLP stage 1 was used"):
-        est = InterventionalCRL(latent_dim=2, max_steps=1000, hidden=(16,), restarts=1,
-                                verbose=0).fit(data)
+        est = InterventionalCRL(latent_dim=2, max_steps=1000, hidden=(16,), restarts=1, verbose=0).fit(data)
     assert est.stage1_["encoder"] == "mlp" and est.stage1_["linear_residual"] > 1e-3
 
 
 def test_noise_is_measured_against_the_floor_without_a_warning():
     data = scm_setting(3, [simulators.do({j: 1.0}) for j in range(3)], n=2000, obs_dim=40)
     noisy = np.random.default_rng(0).normal(scale=0.01 * data.X.std(), size=data.X.shape)
-    data = InterventionalData(X=data.X + noisy, regime=data.regime, targets=data.targets,
-                              Z=data.Z)
+    data = InterventionalData(X=data.X + noisy, regime=data.regime, targets=data.targets, Z=data.Z)
     train, test = data.split(0.3, seed=0)
     est = fit_quietly(train, latent_dim=3)
     assert 0 < est.stage1_["noise_floor"] < est.stage1_["heldout_residual"]
@@ -289,13 +286,12 @@ def test_noise_is_measured_against_the_floor_without_a_warning():
 
 def random_do_setting(mechanism="linear", noise="laplace", d=4, n=(6000, 2500), seed=0):
     """Every latent set by a do with a random value (two laws), full-strength mixing."""
-    scm = simulators.LatentSCM(simulators.erdos_renyi(d, 2.0, seed=seed), mechanism=mechanism,
-                               noise=noise, seed=seed)
+    scm = simulators.LatentSCM(simulators.erdos_renyi(d, 2.0, seed=seed), mechanism=mechanism, noise=noise, seed=seed)
     laws = [lambda rng, m: rng.normal(0.5, 1.0, m), lambda rng, m: rng.uniform(-2.0, 2.0, m)]
     mixing = simulators.PolynomialMixing(d, 30, 2, nonlinear_scale=1.0, seed=seed)
-    return simulators.interventional(scm, mixing, [n[0]] + [n[1]] * d,
-                                     [simulators.do({j: laws[j % 2]}) for j in range(d)],
-                                     seed=seed)
+    return simulators.interventional(
+        scm, mixing, [n[0]] + [n[1]] * d, [simulators.do({j: laws[j % 2]}) for j in range(d)], seed=seed
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -337,23 +333,20 @@ def test_encoder_switch_is_validated():
         InterventionalCRL(latent_dim=3, encoder="conv", verbose=0).fit(data)
     with pytest.raises(ValueError, match="encoder='linear' needs"):
         InterventionalCRL(latent_dim=3, encoder="linear", decoder="mlp", verbose=0).fit(data)
-    est = InterventionalCRL(latent_dim=3, encoder="mlp", max_steps=50, restarts=1,
-                            hidden=(16,), verbose=0)
+    est = InterventionalCRL(latent_dim=3, encoder="mlp", max_steps=50, restarts=1, hidden=(16,), verbose=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentifiabilityWarning)
         assert est.fit(data).stage1_["encoder"] == "mlp"
 
 
 def test_the_learned_graph_is_exposed_and_saved(tmp_path):
-    data = simulators.ahuja2023(latent_dim=4, obs_dim=30, degree=2, latents="scm_dense",
-                                n_obs=2000, n_int=4000, seed=1)
+    data = simulators.ahuja2023(latent_dim=4, obs_dim=30, degree=2, latents="scm_dense", n_obs=2000, n_int=4000, seed=1)
     assert data.graph.number_of_edges() >= 2
     est = fit_quietly(data, latent_dim=4)
     assert set(est.graph_.edges) == set(data.graph.edges)
     est.save(tmp_path / "m.pt")
     assert set(load(tmp_path / "m.pt").graph_.edges) == set(data.graph.edges)
     assert not hasattr(InterventionalCRL(latent_dim=4), "graph_")
-
 
 
 def near_deterministic_data(seed=0, n=1500, noise=0.005):
@@ -406,8 +399,7 @@ def test_a_known_latent_gives_the_others_in_closed_form_at_degree_3():
     known, _ = varpro.fixed_value_directions(u, first, 3, 1, restarts=8)
     for k in (1, 2):
         fixed = varpro.regime_spectrum(u[data.regime == k])[1][:, :count]
-        found, value = varpro.fixed_value_directions(u, fixed, 3, 1, multipliers=u @ known,
-                                                     restarts=0)
+        found, value = varpro.fixed_value_directions(u, fixed, 3, 1, multipliers=u @ known, restarts=0)
         assert value < 1e-10
         assert abs(np.corrcoef((u @ found)[:, 0], data.Z[:, k - 1])[0, 1]) > 0.999999
 
@@ -419,7 +411,7 @@ def whitened_random_do(seed):
     data = random_do_setting(seed=seed)
     mixing = np.random.default_rng(seed).standard_normal((4, 4))
     whiten = do_stage2.Whitener.fit(data.Z @ mixing)
-    truth = np.linalg.solve(mixing.T, whiten.factor)           # z = y L^T mixing^-1 + c
+    truth = np.linalg.solve(mixing.T, whiten.factor)  # z = y L^T mixing^-1 + c
     return data, whiten(data.Z @ mixing), truth / np.linalg.norm(truth, axis=1, keepdims=True)
 
 
@@ -428,7 +420,7 @@ def test_the_joint_refinement_of_random_valued_do_moves_towards_the_true_latents
     data, y, truth = whitened_random_do(seed)
     rng = np.random.default_rng(seed)
     graph = simulators.erdos_renyi(4, 2.0, seed=seed)
-    order = [1 + j for j in nx.topological_sort(graph)]           # regime 1 + j targets z_j
+    order = [1 + j for j in nx.topological_sort(graph)]  # regime 1 + j targets z_j
     start = {k: truth[k - 1] + 0.05 * rng.standard_normal(4) for k in order}
     refined, pvalue = do_stage2.refine_random_do(y, data.regime, order, start)
 
@@ -437,7 +429,7 @@ def test_the_joint_refinement_of_random_valued_do_moves_towards_the_true_latents
 
     assert score(refined) > 0.997 and score(refined) > score(start)
     assert all(np.linalg.norm(row) == pytest.approx(1.0) for row in refined.values())
-    assert pvalue > 1e-3        # the linear SCM with Laplace noise is the true model
+    assert pvalue > 1e-3  # the linear SCM with Laplace noise is the true model
 
 
 def test_random_valued_do_on_a_nonlinear_scm_rejects_the_linear_fit_and_warns():
@@ -449,9 +441,13 @@ def test_random_valued_do_on_a_nonlinear_scm_rejects_the_linear_fit_and_warns():
 
 def test_one_latent_with_a_random_valued_do_has_nothing_to_test():
     scm = simulators.LatentSCM(simulators.chain(1), mechanism="linear", seed=0)
-    data = simulators.interventional(scm, simulators.PolynomialMixing(1, 4, 2, seed=0),
-                                     [1000, 500], [simulators.do({0: lambda rng, m: rng.uniform(-2, 2, m)})],
-                                     seed=0)
+    data = simulators.interventional(
+        scm,
+        simulators.PolynomialMixing(1, 4, 2, seed=0),
+        [1000, 500],
+        [simulators.do({0: lambda rng, m: rng.uniform(-2, 2, m)})],
+        seed=0,
+    )
     est = fit_quietly(data, latent_dim=1)
     assert abs(np.corrcoef(est.transform(data.X)[:, 0], data.Z[:, 0])[0, 1]) > 0.9999
     assert "linear_fit_pvalue" not in est.diagnostics_[0]

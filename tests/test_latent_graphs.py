@@ -20,8 +20,7 @@ def _perfect_interventions(dag, n, seed, targets=None):
     scm = simulators.LatentSCM(dag, mechanism="linear", seed=seed)
     targets = [(k,) for k in range(d)] if targets is None else targets
     interventions = [simulators.do({k: 2.0 for k in members}) for members in targets]
-    return simulators.interventional(scm, simulators.LinearMixing(d, d), n, interventions,
-                                     seed=seed)
+    return simulators.interventional(scm, simulators.LinearMixing(d, d), n, interventions, seed=seed)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -36,13 +35,15 @@ def test_recovers_the_graph_from_true_latents_with_perfect_interventions(graph, 
 
 
 @PROPERTY
-@given(st.integers(0, 2**16), st.lists(st.floats(0.05, 20.0), min_size=4, max_size=4),
-       st.lists(st.sampled_from([-1.0, 1.0]), min_size=4, max_size=4))
+@given(
+    st.integers(0, 2**16),
+    st.lists(st.floats(0.05, 20.0), min_size=4, max_size=4),
+    st.lists(st.sampled_from([-1.0, 1.0]), min_size=4, max_size=4),
+)
 def test_the_graph_does_not_change_when_latents_are_rescaled(seed, scales, signs):
     data = _perfect_interventions(simulators.erdos_renyi(4, 2.0, seed=seed), 400, seed)
     base = learn_latent_graph(data.Z, data.regime, data.targets)
-    moved = learn_latent_graph(data.Z * np.array(scales) * np.array(signs) + 3.0,
-                               data.regime, data.targets)
+    moved = learn_latent_graph(data.Z * np.array(scales) * np.array(signs) + 3.0, data.regime, data.targets)
     assert sorted(moved.edges) == sorted(base.edges)
 
 
@@ -74,8 +75,7 @@ def test_the_direct_edge_test_keeps_a_shortcut_and_drops_a_mediated_path():
     assert sorted(learned.edges) == [(0, 1), (0, 2), (1, 2)]
     assert learned.edges[0, 2]["p_direct"] <= 0.05
     chain = _perfect_interventions(simulators.chain(3), 800, 3)
-    assert sorted(learn_latent_graph(chain.Z, chain.regime, chain.targets).edges) == [
-        (0, 1), (1, 2)]
+    assert sorted(learn_latent_graph(chain.Z, chain.regime, chain.targets).edges) == [(0, 1), (1, 2)]
 
 
 def test_bad_input_raises_clear_errors():

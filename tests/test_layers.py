@@ -131,20 +131,25 @@ def test_simulators_use_only_public_names_of_causalrep(module):
 
 def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     bad = tmp_path / "bad.py"
-    bad.write_text("import torch\nfrom causalrep.estimators import Rep4Ex\n"
-                   "def f():\n    from causalrep._validation import column_stats\n")
+    bad.write_text(
+        "import torch\nfrom causalrep.estimators import Rep4Ex\n"
+        "def f():\n    from causalrep._validation import column_stats\n"
+    )
     monkeypatch.setitem(MODULES, "simulators.bad", (bad, False))
     problems = _violations("simulators.bad")
     assert any("free of torch" in p for p in problems)
     assert any("must not import each other" in p for p in problems)
     assert _private_names("simulators.bad") == [
-        "simulators.bad:4 imports the private _validation from causalrep._validation"]
+        "simulators.bad:4 imports the private _validation from causalrep._validation"
+    ]
     monkeypatch.setitem(MODULES, "causalrep.data_bad", (bad, False))
     monkeypatch.setitem(LAYERS, "base", (*LAYERS["base"], "causalrep.data_bad"))
     assert any("base must not import the methods layer" in p for p in _violations("causalrep.data_bad"))
 
 
 def test_the_numpy_layers_do_not_import_torch():
-    script = ("import sys, simulators, causalrep.identifiability, causalrep.data, "
-              "causalrep.validation, causalrep.graphs; sys.exit(3 if 'torch' in sys.modules else 0)")
+    script = (
+        "import sys, simulators, causalrep.identifiability, causalrep.data, "
+        "causalrep.validation, causalrep.graphs; sys.exit(3 if 'torch' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", script], cwd=ROOT).returncode == 0

@@ -54,17 +54,23 @@ def test_prior_log_density_matches_numpy(d, degree, seed):
     z, loc = rng.normal(size=(n, d)), rng.normal(size=(n, d))
     scale, weight = rng.uniform(0.3, 2.0, (n, d)), rng.normal(size=(n, d, m))
     prior = LatentPolynomialSCM(*(torch.tensor(a) for a in (loc, scale, weight)), degree)
-    np.testing.assert_allclose(prior.log_prob(torch.tensor(z)).numpy(),
-                               numpy_log_density(z, loc, scale, weight, exponents), rtol=1e-10)
+    np.testing.assert_allclose(
+        prior.log_prob(torch.tensor(z)).numpy(), numpy_log_density(z, loc, scale, weight, exponents), rtol=1e-10
+    )
 
 
 def test_ancestral_samples_have_the_prior_residuals():
     rng = np.random.default_rng(0)
     d, degree, n = 3, 2, 20000
     m = monomial_exponents(d, degree).shape[0]
-    args = [torch.tensor(np.broadcast_to(a, shape).copy()) for a, shape in (
-        (rng.normal(size=d), (n, d)), (rng.uniform(0.5, 1.5, d), (n, d)),
-        (0.3 * rng.normal(size=(d, m)), (n, d, m)))]
+    args = [
+        torch.tensor(np.broadcast_to(a, shape).copy())
+        for a, shape in (
+            (rng.normal(size=d), (n, d)),
+            (rng.uniform(0.5, 1.5, d), (n, d)),
+            (0.3 * rng.normal(size=(d, m)), (n, d, m)),
+        )
+    ]
     prior = LatentPolynomialSCM(*args, degree)
     torch.manual_seed(0)
     z = prior.rsample()
@@ -83,10 +89,8 @@ def test_fitted_prior_log_density_matches_numpy(fitted):
     data, est = fitted
     z = est.transform(data.X)
     env = np.searchsorted(est.environments_, data.regime)
-    expected = numpy_log_density(z, est.noise_loc_[env], est.noise_scale_[env],
-                                 est.coefficients_[env], est.monomials_)
-    np.testing.assert_allclose(est.prior_log_prob(z, data.regime), expected, rtol=1e-4,
-                               atol=1e-4)
+    expected = numpy_log_density(z, est.noise_loc_[env], est.noise_scale_[env], est.coefficients_[env], est.monomials_)
+    np.testing.assert_allclose(est.prior_log_prob(z, data.regime), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_learned_environment_parameters(fitted, tmp_path):
@@ -147,9 +151,9 @@ def test_monomials_are_in_the_order_of_the_prior():
 def test_recovers_latents_on_an_easy_setting():
     # Two latents z_0 -> z_1, one mixing layer, 5 environments. Measured held-out
     # MCC 0.95 with this seed; data seed 1 reaches only 0.77 at this budget.
-    data = simulators.multienv(latent_dim=2, obs_dim=5, n_envs=5, n_per_env=500,
-                               graph=simulators.chain(2), mixing_layers=1, seed=0)
+    data = simulators.multienv(
+        latent_dim=2, obs_dim=5, n_envs=5, n_per_env=500, graph=simulators.chain(2), mixing_layers=1, seed=0
+    )
     train, test = data.split(0.2, seed=0)
-    est = MultiEnvCRL(latent_dim=2, hidden=(32, 32), max_steps=800, lr=3e-3, seed=0,
-                      verbose=0).fit(train)
+    est = MultiEnvCRL(latent_dim=2, hidden=(32, 32), max_steps=800, lr=3e-3, seed=0, verbose=0).fit(train)
     assert mcc(test.Z, est.transform(test.X)).score > 0.9

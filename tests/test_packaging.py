@@ -57,7 +57,9 @@ def test_the_public_api_has_type_hints(path):
 
 def test_the_hint_checker_sees_a_bare_function(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("def f(x: int) -> int: ...\ndef g(x, y: int = 0) -> None: ...\n"
-                      "class C:\n    def __init__(self, a: int): ...\n    def m(self, **kw): ...\n"
-                      "def _private(x): ...\n")
+    module.write_text(
+        "def f(x: int) -> int: ...\ndef g(x, y: int = 0) -> None: ...\n"
+        "class C:\n    def __init__(self, a: int): ...\n    def m(self, **kw): ...\n"
+        "def _private(x): ...\n"
+    )
     assert _unannotated(module) == ["g", "C.m"]

@@ -50,8 +50,7 @@ def test_time_gate_limits_lines_on_fast_runs(caplog):
     assert len(caplog.records) == 2
 
 
-@pytest.mark.parametrize("tty,notebook,kind", [(True, False, "bar"), (False, True, "bar"),
-                                               (False, False, "log")])
+@pytest.mark.parametrize("tty,notebook,kind", [(True, False, "bar"), (False, True, "bar"), (False, False, "log")])
 def test_bar_in_terminal_and_notebook(monkeypatch, tty, notebook, kind):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: tty, raising=False)
     monkeypatch.setattr(progress_module, "in_notebook", lambda: notebook)

@@ -35,8 +35,11 @@ def test_every_estimator_class_is_registered():
         for cls in stack.pop().__subclasses__():
             stack.append(cls)
             # the core's classes (TorchEstimator, VAE) are templates, not estimators
-            if cls.__module__.startswith("causalrep.estimators") and not cls.__name__.startswith("_") \
-                    and not cls.__module__.startswith("causalrep.estimators._core"):
+            if (
+                cls.__module__.startswith("causalrep.estimators")
+                and not cls.__name__.startswith("_")
+                and not cls.__module__.startswith("causalrep.estimators._core")
+            ):
                 found.add(cls.__name__)
     registered = {entry.class_name for entry in registry.ESTIMATORS.values()}
     assert found == registered
@@ -66,47 +69,58 @@ def test_lazy_names_of_both_packages_follow_the_registry():
     for name in causalrep.estimators.__all__:
         assert getattr(causalrep.estimators, name) is not None
     # the imports type checkers read match the lazy attributes
-    for path, names in ((ROOT / "causalrep" / "__init__.py", set(causalrep._LAZY)),
-                        (ROOT / "causalrep" / "estimators" / "__init__.py",
-                         set(causalrep.estimators.__all__) - {"IdentifiabilityWarning",
-                                                              "ConvergenceWarning",
-                                                              "ExtrapolationWarning",
-                                                              "ESTIMATORS", "EstimatorEntry",
-                                                              "lookup"})):
-        guarded = {alias.asname or alias.name for node in ast.walk(ast.parse(path.read_text()))
-                   if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
-                   for inner in node.body for alias in inner.names}
+    for path, names in (
+        (ROOT / "causalrep" / "__init__.py", set(causalrep._LAZY)),
+        (
+            ROOT / "causalrep" / "estimators" / "__init__.py",
+            set(causalrep.estimators.__all__)
+            - {
+                "IdentifiabilityWarning",
+                "ConvergenceWarning",
+                "ExtrapolationWarning",
+                "ESTIMATORS",
+                "EstimatorEntry",
+                "lookup",
+            },
+        ),
+    ):
+        guarded = {
+            alias.asname or alias.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+            for inner in node.body
+            for alias in inner.names
+        }
         assert guarded == names, path
 
 
 def test_looking_up_imports_no_torch_until_loaded():
-    script = ("import sys, causalrep.estimators\n"
-              "from causalrep.estimators import lookup\n"
-              "entry = lookup('iVAE')\n"
-              "assert 'torch' not in sys.modules, 'registry imported torch'\n"
-              "assert entry.load().__name__ == 'IVAE' and 'torch' in sys.modules\n")
+    script = (
+        "import sys, causalrep.estimators\n"
+        "from causalrep.estimators import lookup\n"
+        "entry = lookup('iVAE')\n"
+        "assert 'torch' not in sys.modules, 'registry imported torch'\n"
+        "assert entry.load().__name__ == 'IVAE' and 'torch' in sys.modules\n"
+    )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
 def test_the_cli_takes_any_name_of_an_estimator():
-    for name, canonical in (("IVAE", "ivae"), ("LinearICA", "linear_ica"), ("interventional",
-                                                                          "interventional")):
+    for name, canonical in (("IVAE", "ivae"), ("LinearICA", "linear_ica"), ("interventional", "interventional")):
         args = _parser().parse_args(["fit", name, "--data", "d.npz", "--out", "m.pt"])
         assert args.method == canonical
 
 
 def test_a_sweep_takes_former_estimator_names():
     setting = bench.SUITES["smoke"]["settings"]
-    methods = [{"name": name, "estimator": name, "params": {"verbose": 0}}
-               for name in ("LinearICA", "linear_ica")]
+    methods = [{"name": name, "estimator": name, "params": {"verbose": 0}} for name in ("LinearICA", "linear_ica")]
     old, new = bench.run(setting, methods, [0], workers=1)
     assert old["status"] == new["status"] == "ok" and old["mcc"] == new["mcc"]
 
 
 def test_settings_registry():
-    assert set(simulators.SETTINGS) == {"ahuja2023", "rep4ex", "multienv", "pendulum",
-                                        "morpho_digits"}
+    assert set(simulators.SETTINGS) == {"ahuja2023", "rep4ex", "multienv", "pendulum", "morpho_digits"}
     for name, function in simulators.SETTINGS.items():
         assert simulators.setting(name) is function
         assert "seed" in inspect.signature(function).parameters

@@ -35,16 +35,13 @@ TINY = dict(max_steps=40, hidden=(16,), verbose=0, device="cpu")
 
 
 def _ahuja(seed):
-    return simulators.ahuja2023(latent_dim=2, obs_dim=6, degree=2, n_obs=150, n_int=150,
-                                seed=seed)
+    return simulators.ahuja2023(latent_dim=2, obs_dim=6, degree=2, n_obs=150, n_int=150, seed=seed)
 
 
 CHAINS = {  # estimator name -> (simulate(seed), make(seed))
     "InterventionalCRL": (_ahuja, lambda s: InterventionalCRL(2, restarts=2, seed=s, **TINY)),
-    "Rep4Ex": (lambda s: simulators.rep4ex(n=300, seed=s),
-               lambda s: Rep4Ex(2, n_centers=30, seed=s, **TINY)),
-    "CausalDiffAE": (_ahuja, lambda s: CausalDiffAE(2, diffusion_steps=20, channels=4,
-                                                    seed=s, **TINY)),
+    "Rep4Ex": (lambda s: simulators.rep4ex(n=300, seed=s), lambda s: Rep4Ex(2, n_centers=30, seed=s, **TINY)),
+    "CausalDiffAE": (_ahuja, lambda s: CausalDiffAE(2, diffusion_steps=20, channels=4, seed=s, **TINY)),
     "Autoencoder": (_ahuja, lambda s: Autoencoder(2, seed=s, **TINY)),
     "BetaVAE": (_ahuja, lambda s: BetaVAE(2, seed=s, **TINY)),
     "IVAE": (_ahuja, lambda s: IVAE(2, seed=s, **TINY)),
@@ -55,14 +52,13 @@ CHAINS = {  # estimator name -> (simulate(seed), make(seed))
 def identical(a, b):
     """Equal structures whose numbers are equal bit for bit (NaN equal to NaN)."""
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(identical(a[k], b[k])
-                                                                    for k in a)
+        return isinstance(b, dict) and a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(
-            identical(x, y) for x, y in zip(a, b))
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b))
     if isinstance(a, (float, np.floating, np.ndarray)):
-        return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True) and \
-            np.asarray(a).dtype == np.asarray(b).dtype
+        return (
+            np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True) and np.asarray(a).dtype == np.asarray(b).dtype
+        )
     return type(a) is type(b) and a == b
 
 
@@ -91,12 +87,16 @@ def test_same_seed_same_latents_history_and_report(name):
 
 
 SIMULATORS = {
-    "ahuja2023": lambda s: simulators.ahuja2023(latent_dim=3, obs_dim=12, n_obs=50, n_int=30,
-                                                latents="scm_dense", seed=s),
+    "ahuja2023": lambda s: simulators.ahuja2023(
+        latent_dim=3, obs_dim=12, n_obs=50, n_int=30, latents="scm_dense", seed=s
+    ),
     "interventional": lambda s: simulators.interventional(
         simulators.LatentSCM(simulators.erdos_renyi(3, 1.0, seed=s), "mlp", seed=s),
-        simulators.MLPMixing(3, 8, seed=s), 20,
-        [simulators.do({0: 1.0}), simulators.shift({2: 0.5})], seed=s),
+        simulators.MLPMixing(3, 8, seed=s),
+        20,
+        [simulators.do({0: 1.0}), simulators.shift({2: 0.5})],
+        seed=s,
+    ),
     "rep4ex": lambda s: simulators.rep4ex(n=100, seed=s),
     "pendulum": lambda s: simulators.pendulum(20, size=16, seed=s),
     "morpho_digits": lambda s: simulators.morpho_digits(20, size=16, seed=s),
@@ -119,14 +119,20 @@ def test_same_seed_same_simulated_data(name):
 
 
 def test_same_seed_same_benchmark_records():
-    setting = {"name": "uniform d=2", "simulator": "ahuja2023",
-               "params": {"latent_dim": 2, "obs_dim": 6, "degree": 2, "n_obs": 100,
-                          "n_int": 100}}
-    methods = [{"name": "InterventionalCRL", "estimator": "InterventionalCRL",
-                "params": {"max_steps": 40, "hidden": [16], "restarts": 1, "verbose": 0},
-                "from_setting": ["latent_dim", "degree"]},
-               {"name": "iVAE", "estimator": "IVAE",
-                "params": {"max_steps": 40, "hidden": [16], "verbose": 0}}]
+    setting = {
+        "name": "uniform d=2",
+        "simulator": "ahuja2023",
+        "params": {"latent_dim": 2, "obs_dim": 6, "degree": 2, "n_obs": 100, "n_int": 100},
+    }
+    methods = [
+        {
+            "name": "InterventionalCRL",
+            "estimator": "InterventionalCRL",
+            "params": {"max_steps": 40, "hidden": [16], "restarts": 1, "verbose": 0},
+            "from_setting": ["latent_dim", "degree"],
+        },
+        {"name": "iVAE", "estimator": "IVAE", "params": {"max_steps": 40, "hidden": [16], "verbose": 0}},
+    ]
     tasks = bench.tasks.make_tasks([setting], methods, [4])
     first = [bench.tasks.run_task(task) for task in tasks]
     again = [bench.tasks.run_task(task) for task in tasks]

@@ -37,8 +37,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 #: Fuzzing settings: fixed examples (derandomize) so that a run is reproducible,
 #: a generous deadline (a hang fails), no example database written to disk.
-FUZZ = settings(max_examples=50, deadline=2000, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=50, deadline=2000, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 class _Payload:
@@ -61,18 +62,19 @@ def saved(tmp_path_factory):
     ica.save(folder / "ica.pt")
     ae.save(folder / "ae.pt")
     return {
-        "folder": folder, "data": data,
+        "folder": folder,
+        "data": data,
         "bytes": {name: (folder / name).read_bytes() for name in ("data.npz", "ica.pt", "ae.pt")},
         "latents": {"ica.pt": ica.transform(data.X), "ae.pt": ae.transform(data.X)},
     }
 
 
 def same_data(a, b):
-    arrays = all((getattr(a, k) is None and getattr(b, k) is None)
-                 or np.array_equal(getattr(a, k), getattr(b, k)) for k in ("X", "regime", "Z",
-                                                                           "A", "Y"))
-    graphs = sorted(a.graph.edges) == sorted(b.graph.edges) if a.graph is not None else \
-        b.graph is None
+    arrays = all(
+        (getattr(a, k) is None and getattr(b, k) is None) or np.array_equal(getattr(a, k), getattr(b, k))
+        for k in ("X", "regime", "Z", "A", "Y")
+    )
+    graphs = sorted(a.graph.edges) == sorted(b.graph.edges) if a.graph is not None else b.graph is None
     return arrays and graphs and dict(a.targets) == dict(b.targets) and a.meta == b.meta
 
 
@@ -91,7 +93,7 @@ def apply(good, damage):
     kind, rnd, count, run = damage
     size = len(good)
     if kind == "truncate":
-        return good[:rnd.randrange(size)]
+        return good[: rnd.randrange(size)]
     if kind == "random":
         return bytes(rnd.randrange(256) for _ in range(rnd.randrange(4096)))
     out = bytearray(good)
@@ -100,7 +102,7 @@ def apply(good, damage):
             out[rnd.randrange(size)] ^= rnd.randrange(1, 256)
     else:
         position = rnd.randrange(size)
-        out[position:position + len(run)] = run
+        out[position : position + len(run)] = run
     return bytes(out)
 
 
@@ -122,9 +124,13 @@ def test_every_bit_of_every_member_name_is_guarded(saved):
     made a data file load without its regime; now it is refused or harmless."""
     good = saved["bytes"]["data.npz"]
     path = saved["folder"] / "renamed.npz"
-    positions = [start + i for name in (b"X.npy", b"regime.npy", b"Z.npy", b"header.npy")
-                 for start in range(len(good)) if good.startswith(name, start)
-                 for i in range(len(name))]
+    positions = [
+        start + i
+        for name in (b"X.npy", b"regime.npy", b"Z.npy", b"header.npy")
+        for start in range(len(good))
+        if good.startswith(name, start)
+        for i in range(len(name))
+    ]
     assert len(positions) >= 2 * (5 + 10 + 5 + 10)
     for position in positions:
         for bit in range(8):
@@ -152,26 +158,32 @@ def test_fuzz_checkpoint_load(saved, name, damage):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=4),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
-                                                                max_size=4),
-    max_leaves=12)
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
 HEADER_KEYS = ["format", "arrays", "targets", "graph", "meta"]
 
 
 @FUZZ
-@given(changes=st.dictionaries(st.sampled_from(HEADER_KEYS), JSON, min_size=1),
-       dropped=st.sets(st.sampled_from(HEADER_KEYS)), raw=st.none() | st.binary(max_size=64))
+@given(
+    changes=st.dictionaries(st.sampled_from(HEADER_KEYS), JSON, min_size=1),
+    dropped=st.sets(st.sampled_from(HEADER_KEYS)),
+    raw=st.none() | st.binary(max_size=64),
+)
 def test_fuzz_hand_corrupted_header(saved, changes, dropped, raw):
     data = saved["data"]
-    header = {"format": "causalrep.InterventionalData", "arrays": ["X", "Z", "regime"],
-              "targets": {str(k): list(v) for k, v in data.targets.items()},
-              "graph": {"nodes": [0, 1], "edges": []}, "meta": {}}
+    header = {
+        "format": "causalrep.InterventionalData",
+        "arrays": ["X", "Z", "regime"],
+        "targets": {str(k): list(v) for k, v in data.targets.items()},
+        "graph": {"nodes": [0, 1], "edges": []},
+        "meta": {},
+    }
     header = {k: v for k, v in {**header, **changes}.items() if k not in dropped}
     text = raw if raw is not None else json.dumps(header).encode()
     path = saved["folder"] / "header.npz"
-    np.savez(path, X=data.X, Z=data.Z, regime=data.regime,
-             header=np.frombuffer(text, dtype=np.uint8))
+    np.savez(path, X=data.X, Z=data.Z, regime=data.regime, header=np.frombuffer(text, dtype=np.uint8))
     try:
         loaded = InterventionalData.load(path)
     except CheckpointError:
@@ -189,23 +201,38 @@ def _npy(array=None, header=None, body=b""):
     return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + body
 
 
-MEMBER_NAMES = ["X.npy", "regime.npy", "Z.npy", "A.npy", "Y.npy", "header.npy", "evil.pkl",
-                "archive/data.pkl", "X", "../X.npy"]
+MEMBER_NAMES = [
+    "X.npy",
+    "regime.npy",
+    "Z.npy",
+    "A.npy",
+    "Y.npy",
+    "header.npy",
+    "evil.pkl",
+    "archive/data.pkl",
+    "X",
+    "../X.npy",
+]
 
 
 @FUZZ
-@given(members=st.lists(st.tuples(st.sampled_from(MEMBER_NAMES), st.integers(0, 11)),
-                        min_size=1, max_size=6),
-       compression=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+@given(
+    members=st.lists(st.tuples(st.sampled_from(MEMBER_NAMES), st.integers(0, 11)), min_size=1, max_size=6),
+    compression=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]),
+)
 def test_fuzz_zip_containers_with_wrong_members(saved, members, compression):
     folder = saved["folder"]
     marker = folder / "unpickled"
-    good_header = json.dumps({"format": "causalrep.InterventionalData",
-                              "targets": {"0": []}}).encode()
+    good_header = json.dumps({"format": "causalrep.InterventionalData", "targets": {"0": []}}).encode()
     contents = [
-        _npy(np.ones((4, 2))), _npy(np.ones(4)), _npy(np.ones((4, 2), complex)),
-        _npy(np.array([["a", "b"]])), _npy(np.zeros((0, 2))), _npy(np.full((4, 2), np.nan)),
-        _npy(np.arange(4)), _npy(np.frombuffer(good_header, np.uint8)),
+        _npy(np.ones((4, 2))),
+        _npy(np.ones(4)),
+        _npy(np.ones((4, 2), complex)),
+        _npy(np.array([["a", "b"]])),
+        _npy(np.zeros((0, 2))),
+        _npy(np.full((4, 2), np.nan)),
+        _npy(np.arange(4)),
+        _npy(np.frombuffer(good_header, np.uint8)),
         _npy(np.array([_Payload(str(marker))], dtype=object)),
         _npy(header={"descr": "<f8", "fortran_order": False, "shape": (10**12, 10)}),
         _npy(header={"descr": "<f8", "fortran_order": False, "shape": (3,)}, body=b"\0" * 8),
@@ -232,25 +259,23 @@ def test_fuzz_cli_file_arguments(saved, target, damage):
     good = saved["bytes"][name]
     path = folder / f"cli-{name}"
     path.write_bytes(apply(good, damage))
-    files = {"--data": str(folder / "data.npz"), "--model": str(folder / "ica.pt"),
-             target: str(path)}
+    files = {"--data": str(folder / "data.npz"), "--model": str(folder / "ica.pt"), target: str(path)}
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["check", "--data", files["--data"], "--model", files["--model"]])
     if code == 2:
         lines = err.getvalue().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"causalrep check: error: {target}: "), \
-            lines
+        assert len(lines) == 1 and lines[0].startswith(f"causalrep check: error: {target}: "), lines
     else:  # the damage missed what matters: the same verdict as the intact files
         baseline = io.StringIO()
         with contextlib.redirect_stdout(baseline), contextlib.redirect_stderr(io.StringIO()):
-            expected = main(["check", "--data", str(folder / "data.npz"),
-                             "--model", str(folder / "ica.pt")])
+            expected = main(["check", "--data", str(folder / "data.npz"), "--model", str(folder / "ica.pt")])
         scored = out.getvalue().replace(path.name, name)  # `check` names the file it scored
         assert (code, scored) == (expected, baseline.getvalue()), damage
 
 
 # -- pickles ------------------------------------------------------------------------------
+
 
 def test_the_payload_does_run_code_when_unpickled(tmp_path):
     marker = tmp_path / "ran"
@@ -262,8 +287,7 @@ def test_object_array_in_a_data_file_is_never_unpickled(tmp_path, capsys, saved)
     marker = tmp_path / "ran"
     evil = tmp_path / "evil.npz"
     header = json.dumps({"format": "causalrep.InterventionalData", "targets": {"0": []}})
-    np.savez(evil, X=np.array([[_Payload(str(marker))]], dtype=object),
-             header=np.frombuffer(header.encode(), np.uint8))
+    np.savez(evil, X=np.array([[_Payload(str(marker))]], dtype=object), header=np.frombuffer(header.encode(), np.uint8))
     with pytest.raises(CheckpointError, match=r"member 'X\.npy' holds Python objects \(a pickle\)"):
         InterventionalData.load(evil)
     assert main(["check", "--data", str(evil), "--model", str(saved["folder"] / "ica.pt")]) == 2
@@ -287,8 +311,7 @@ def test_checkpoint_whose_structure_is_tampered_with_a_fresh_digest(saved, tmp_p
     payload["state"] = {k: v[..., :1] for k, v in payload["state"].items()}
     payload["sha256"] = _digest(payload)
     torch.save(payload, tmp_path / "tampered.pt")
-    with pytest.raises(CheckpointError,
-                       match=r"does not match Autoencoder: Error\(s\) in loading state_dict"):
+    with pytest.raises(CheckpointError, match=r"does not match Autoencoder: Error\(s\) in loading state_dict"):
         causalrep.load(tmp_path / "tampered.pt")
     payload = torch.load(saved["folder"] / "ae.pt", weights_only=True)
     payload["fitted"] = json.dumps({"transform": 1})
@@ -320,15 +343,14 @@ def test_a_flipped_weight_is_caught_by_the_digest(saved, tmp_path):
 
 # -- atomic saves -------------------------------------------------------------------------
 
+
 def _new_data(saved):
     return saved["data"].subset([0, 1])
 
 
 @pytest.mark.parametrize("kind", ["data", "model"])
-@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()],
-                         ids=["OSError", "KeyboardInterrupt"])
-def test_a_write_failing_part_way_keeps_the_previous_file(saved, tmp_path, monkeypatch, kind,
-                                                           error):
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()], ids=["OSError", "KeyboardInterrupt"])
+def test_a_write_failing_part_way_keeps_the_previous_file(saved, tmp_path, monkeypatch, kind, error):
     path = tmp_path / ("data.npz" if kind == "data" else "model.pt")
     path.write_bytes(saved["bytes"]["data.npz" if kind == "data" else "ae.pt"])
     before = path.read_bytes()
@@ -360,8 +382,7 @@ def test_a_write_failing_part_way_keeps_the_previous_file(saved, tmp_path, monke
     if kind == "data":
         assert same_data(InterventionalData.load(path), saved["data"])
     else:
-        np.testing.assert_array_equal(causalrep.load(path).transform(saved["data"].X),
-                                      saved["latents"]["ae.pt"])
+        np.testing.assert_array_equal(causalrep.load(path).transform(saved["data"].X), saved["latents"]["ae.pt"])
 
 
 def test_saves_reach_the_disk_before_they_replace_the_file(saved, tmp_path, monkeypatch):
@@ -409,12 +430,17 @@ def _wait_for(condition, proc, seconds, what):
 
 
 def test_killing_a_process_mid_write_leaves_an_old_or_new_complete_file(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        _wait_for(lambda: (tmp_path / "ready").exists() and (tmp_path / "model.pt").exists(),
-                  proc, 120, "the first saves")
+        _wait_for(
+            lambda: (tmp_path / "ready").exists() and (tmp_path / "model.pt").exists(), proc, 120, "the first saves"
+        )
         time.sleep(0.5)  # a few save cycles: the kill lands inside one of them
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -426,10 +452,8 @@ def test_killing_a_process_mid_write_leaves_an_old_or_new_complete_file(tmp_path
     assert any(np.array_equal(loaded.X, X) for X in versions)
     probe = np.random.default_rng(1).normal(size=(5, 40))
     latents = causalrep.load(tmp_path / "model.pt").transform(probe)
-    assert any(np.array_equal(latents, causalrep.load(tmp_path / f"model{k}.pt").transform(probe))
-               for k in range(2))
-    expected = {"data0.npz", "data1.npz", "model0.pt", "model1.pt", "data.npz", "model.pt",
-                "ready"}
+    assert any(np.array_equal(latents, causalrep.load(tmp_path / f"model{k}.pt").transform(probe)) for k in range(2))
+    expected = {"data0.npz", "data1.npz", "model0.pt", "model1.pt", "data.npz", "model.pt", "ready"}
     left = {p.name for p in tmp_path.iterdir()} - expected
     assert all(name.startswith(".tmp-") for name in left), left
 
@@ -437,17 +461,28 @@ def test_killing_a_process_mid_write_leaves_an_old_or_new_complete_file(tmp_path
 # -- an interrupted benchmark sweep ------------------------------------------------------
 
 SWEEP = {
-    "settings": [{"name": "uniform d=2", "simulator": "ahuja2023",
-                  "params": {"latent_dim": 2, "obs_dim": 6, "degree": 2, "latents": "uniform",
-                             "n_obs": 100, "n_int": 100}}],
-    "methods": [{"name": "Autoencoder", "estimator": "Autoencoder",
-                 "params": {"max_steps": 100, "hidden": [16], "batch_size": 64, "verbose": 0}},
-                {"name": "LinearICA", "estimator": "LinearICA", "params": {"verbose": 0}}],
+    "settings": [
+        {
+            "name": "uniform d=2",
+            "simulator": "ahuja2023",
+            "params": {"latent_dim": 2, "obs_dim": 6, "degree": 2, "latents": "uniform", "n_obs": 100, "n_int": 100},
+        }
+    ],
+    "methods": [
+        {
+            "name": "Autoencoder",
+            "estimator": "Autoencoder",
+            "params": {"max_steps": 100, "hidden": [16], "batch_size": 64, "verbose": 0},
+        },
+        {"name": "LinearICA", "estimator": "LinearICA", "params": {"verbose": 0}},
+    ],
     "seeds": [0, 1, 2],
 }
-SWEEP_SCRIPT = ("import json, sys\nfrom causalrep import bench\nspec = json.loads(sys.argv[1])\n"
-                "bench.run(spec['settings'], spec['methods'], spec['seeds'], engine='local', "
-                "workers=1, out=sys.argv[2])\n")
+SWEEP_SCRIPT = (
+    "import json, sys\nfrom causalrep import bench\nspec = json.loads(sys.argv[1])\n"
+    "bench.run(spec['settings'], spec['methods'], spec['seeds'], engine='local', "
+    "workers=1, out=sys.argv[2])\n"
+)
 
 
 def _untimed(records):
@@ -455,15 +490,18 @@ def _untimed(records):
 
 
 def _complete_lines(path):
-    return path.exists() and any(line.endswith("\n") for line in
-                                 path.read_text().splitlines(keepends=True))
+    return path.exists() and any(line.endswith("\n") for line in path.read_text().splitlines(keepends=True))
 
 
 def test_a_sweep_killed_mid_run_resumes_to_the_uninterrupted_records(tmp_path):
     out = tmp_path / "records.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", SWEEP_SCRIPT, json.dumps(SWEEP), str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SWEEP_SCRIPT, json.dumps(SWEEP), str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _wait_for(lambda: _complete_lines(out), proc, 180, "the first record")
     finally:
@@ -473,10 +511,10 @@ def test_a_sweep_killed_mid_run_resumes_to_the_uninterrupted_records(tmp_path):
     before = bench.read_records(out)
     total = len(SWEEP["methods"]) * len(SWEEP["seeds"])
     assert 1 <= len(before) < total
-    resumed = bench.run(SWEEP["settings"], SWEEP["methods"], SWEEP["seeds"], engine="local",
-                        workers=1, out=out)
-    fresh = bench.run(SWEEP["settings"], SWEEP["methods"], SWEEP["seeds"], engine="local",
-                      workers=1, out=tmp_path / "fresh.jsonl")
+    resumed = bench.run(SWEEP["settings"], SWEEP["methods"], SWEEP["seeds"], engine="local", workers=1, out=out)
+    fresh = bench.run(
+        SWEEP["settings"], SWEEP["methods"], SWEEP["seeds"], engine="local", workers=1, out=tmp_path / "fresh.jsonl"
+    )
     assert all(r["status"] == "ok" for r in fresh), [r["error"] for r in fresh]
     assert _untimed(resumed) == _untimed(fresh)
     by_key = {(r["setting"], r["method"], r["seed"]): r for r in resumed}
@@ -485,6 +523,6 @@ def test_a_sweep_killed_mid_run_resumes_to_the_uninterrupted_records(tmp_path):
     on_disk = bench.read_records(out)
     assert len(on_disk) == total
     assert len({(r["setting"], r["method"], r["seed"]) for r in on_disk}) == total
-    assert _untimed(sorted(on_disk, key=lambda r: (r["method"], r["seed"]))) == \
-        _untimed(sorted(fresh, key=lambda r: (r["method"], r["seed"])))
-
+    assert _untimed(sorted(on_disk, key=lambda r: (r["method"], r["seed"]))) == _untimed(
+        sorted(fresh, key=lambda r: (r["method"], r["seed"]))
+    )

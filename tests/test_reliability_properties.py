@@ -48,8 +48,13 @@ from causalrep.validation import check_standardisable, column_stats
 
 torch.set_num_threads(1)
 
-FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 exponents = st.integers(-150, 150)
 
 
@@ -59,18 +64,18 @@ def _z(n=400, d=3, seed=0):
 
 # -- precision ------------------------------------------------------------------------------
 
+
 @FAST
-@given(exponent=exponents, offset_exponent=st.integers(-5, 12),
-       dtype=st.sampled_from([np.float64, np.float32]))
+@given(exponent=exponents, offset_exponent=st.integers(-5, 12), dtype=st.sampled_from([np.float64, np.float32]))
 def test_standardising_is_free_of_offset_and_scale(exponent, offset_exponent, dtype):
     """The networks see the same float32 inputs at any scale and offset."""
     z = _z().astype(dtype).astype(np.float64)
-    scale = 10.0 ** exponent
-    moved = z * scale + 10.0 ** offset_exponent * scale
+    scale = 10.0**exponent
+    moved = z * scale + 10.0**offset_exponent * scale
     unit = Standardizer(3).fit(torch.from_numpy(z))(torch.from_numpy(z))
     far = Standardizer(3).fit(torch.from_numpy(moved))(torch.from_numpy(moved))
     assert far.dtype == torch.float32
-    tolerance = 1e-5 * max(1.0, 10.0 ** offset_exponent * 1e-9)
+    tolerance = 1e-5 * max(1.0, 10.0**offset_exponent * 1e-9)
     assert torch.allclose(unit, far, atol=tolerance), (unit - far).abs().max()
     mean, std = check_standardisable(moved, "X", "Test")
     assert np.all(std > 0) and np.all(np.isfinite(mean))
@@ -80,10 +85,13 @@ def test_standardising_is_free_of_offset_and_scale(exponent, offset_exponent, dt
 @given(exponent=st.integers(-318, -301), column=st.integers(0, 2))
 def test_spread_float64_cannot_hold_is_refused_naming_the_column(exponent, column):
     X = np.ones((50, 3)) + _z(50)
-    X[:, column] = _z(50)[:, column] * 10.0 ** exponent
+    X[:, column] = _z(50)[:, column] * 10.0**exponent
     assume(column_stats(X)[1][column] > 0)
-    with pytest.raises(ValueError, match=rf"^X column {column} has standard deviation .* "
-                                         r"below 1e-300"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^X column {column} has standard deviation .* "
+        r"below 1e-300",
+    ):
         check_standardisable(X, "X", "Autoencoder")
 
 
@@ -110,27 +118,29 @@ def test_metrics_are_scale_invariant(exponent, d, data):
     z = _z(300, d, seed=d)
     z_hat = data.draw(permutation_scalings(d))(z)
     noise = np.random.default_rng(1).normal(size=z.shape)
-    scale = 10.0 ** exponent
+    scale = 10.0**exponent
     for estimate in (z_hat, z_hat + noise):
         for kind in ("pearson", "spearman"):
             assert mcc(z * scale, estimate * scale, kind=kind).score == pytest.approx(
-                mcc(z, estimate, kind=kind).score, abs=1e-9)
-        assert affine_r2(z * scale, estimate).mean == pytest.approx(
-            affine_r2(z, estimate).mean, abs=1e-9)
+                mcc(z, estimate, kind=kind).score, abs=1e-9
+            )
+        assert affine_r2(z * scale, estimate).mean == pytest.approx(affine_r2(z, estimate).mean, abs=1e-9)
         assert permutation_scaling_r2(estimate * scale, z).mean == pytest.approx(
-            permutation_scaling_r2(estimate, z).mean, abs=1e-9)
+            permutation_scaling_r2(estimate, z).mean, abs=1e-9
+        )
     report = check(z * scale, z_hat * scale)
     assert report.passed and report.mcc.score == pytest.approx(1.0)
 
 
 def test_check_json_never_writes_nan(tmp_path, capsys):
-    assert _finite_or_null({"a": [1.0, math.nan, {"b": math.inf}], "c": "x"}) == \
-        {"a": [1.0, None, {"b": None}], "c": "x"}
+    assert _finite_or_null({"a": [1.0, math.nan, {"b": math.inf}], "c": "x"}) == {
+        "a": [1.0, None, {"b": None}],
+        "c": "x",
+    }
     data = simulators.ahuja2023(latent_dim=2, obs_dim=6, degree=1, n_obs=100, n_int=100, seed=0)
     InterventionalData(X=data.X * 1e160, Z=data.Z * 1e160).save(tmp_path / "d.npz")
     LinearICA(2).fit(InterventionalData(X=data.X * 1e160)).save(tmp_path / "m.pt")
-    main(["check", "--data", str(tmp_path / "d.npz"), "--model", str(tmp_path / "m.pt"),
-          "--json"])
+    main(["check", "--data", str(tmp_path / "d.npz"), "--model", str(tmp_path / "m.pt"), "--json"])
 
     def refuse(constant):
         raise AssertionError(f"{constant} is not JSON")
@@ -141,9 +151,13 @@ def test_check_json_never_writes_nan(tmp_path, capsys):
 
 # -- files ----------------------------------------------------------------------------------
 
-node_labels = st.one_of(st.integers(0, 3), st.integers(0, 3).map(np.int64),
-                        st.integers(0, 3).map(float), st.booleans(),
-                        st.sampled_from(["0", None]))
+node_labels = st.one_of(
+    st.integers(0, 3),
+    st.integers(0, 3).map(np.int64),
+    st.integers(0, 3).map(float),
+    st.booleans(),
+    st.sampled_from(["0", None]),
+)
 
 
 @FAST
@@ -165,17 +179,18 @@ def test_every_graph_that_is_accepted_saves_and_loads(tmp_path, nodes):
 
 
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=5),
-              st.floats(allow_nan=False)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.tuples(inner, inner),
-                            st.dictionaries(st.one_of(st.text(max_size=3), st.integers(0, 3)),
-                                            inner, max_size=3)),
-    max_leaves=8)
+    st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.text(max_size=5), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.one_of(st.text(max_size=3), st.integers(0, 3)), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
 
 
 @FAST
-@given(meta=st.dictionaries(st.one_of(st.text(max_size=3), st.integers(0, 3)), json_values,
-                            max_size=4))
+@given(meta=st.dictionaries(st.one_of(st.text(max_size=3), st.integers(0, 3)), json_values, max_size=4))
 def test_meta_that_is_accepted_loads_back_equal(tmp_path, meta):
     try:
         data = InterventionalData(X=_z(5, 2), meta=meta)
@@ -207,8 +222,7 @@ def test_saving_keeps_the_mode_and_the_symlink(tmp_path, mode, kind):
 
 
 @FAST
-@given(dtype=st.sampled_from([np.float64, np.float32, np.int64, bool]),
-       field=st.sampled_from(["X", "Z", "A", "Y"]))
+@given(dtype=st.sampled_from([np.float64, np.float32, np.int64, bool]), field=st.sampled_from(["X", "Z", "A", "Y"]))
 def test_wrapping_leaves_the_callers_array_writable(dtype, field):
     arrays = {name: np.ones((4, 2), dtype=dtype) for name in ("X", "Z", "A", "Y")}
     data = InterventionalData(**arrays)
@@ -219,6 +233,7 @@ def test_wrapping_leaves_the_callers_array_writable(dtype, field):
 
 
 # -- checkpoints ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
@@ -252,12 +267,14 @@ def test_every_array_is_checked_against_the_configuration(checkpoints, tmp_path,
         causalrep.load(path)
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda p: p["arrays"].clear(), r"array 'regimes' is missing"),
-    (lambda p: p["arrays"].update(extra=torch.zeros(2)), r"unexpected array\(s\) \['extra'\]"),
-    (lambda p: p["arrays"].update(regimes=torch.tensor([0.0, math.nan, 2.0])),
-     r"array 'regimes' holds non-finite"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda p: p["arrays"].clear(), r"array 'regimes' is missing"),
+        (lambda p: p["arrays"].update(extra=torch.zeros(2)), r"unexpected array\(s\) \['extra'\]"),
+        (lambda p: p["arrays"].update(regimes=torch.tensor([0.0, math.nan, 2.0])), r"array 'regimes' holds non-finite"),
+    ],
+)
 def test_emptied_or_foreign_arrays_are_refused(checkpoints, tmp_path, change, message):
     with pytest.raises(CheckpointError, match=message):
         causalrep.load(_rewrite(checkpoints / "ivae.pt", tmp_path / "bad.pt", change))
@@ -272,11 +289,15 @@ def test_a_missing_digest_needs_the_legacy_opt_in(checkpoints, tmp_path):
 
 # -- degenerate data ------------------------------------------------------------------------
 
+
 @FAST
-@given(index=st.one_of(
-    st.lists(st.integers(-8, 7), max_size=6),
-    st.lists(st.booleans(), min_size=0, max_size=8),
-    st.lists(st.floats(-3, 3), min_size=1, max_size=3)))
+@given(
+    index=st.one_of(
+        st.lists(st.integers(-8, 7), max_size=6),
+        st.lists(st.booleans(), min_size=0, max_size=8),
+        st.lists(st.floats(-3, 3), min_size=1, max_size=3),
+    )
+)
 def test_take_is_numpy_indexing_or_a_clear_error(index):
     data = InterventionalData(X=np.arange(12.0).reshape(6, 2))
     raw = np.asarray(index)
@@ -297,8 +318,9 @@ def test_take_is_numpy_indexing_or_a_clear_error(index):
 
 
 @pytest.mark.parametrize("rows", [np.full((30, 4), 5.0), np.full((30, 4), 3e9) + 1e-7])
-@pytest.mark.parametrize("model", [Autoencoder(2, max_steps=5, verbose=0),
-                                   causalrep.BetaVAE(2, max_steps=5, verbose=0)])
+@pytest.mark.parametrize(
+    "model", [Autoencoder(2, max_steps=5, verbose=0), causalrep.BetaVAE(2, max_steps=5, verbose=0)]
+)
 def test_identical_rows_are_refused(rows, model):
     with pytest.raises(ValueError, match=r"^X is constant: all 30 rows are identical"):
         model.fit(InterventionalData(X=rows))
@@ -322,10 +344,16 @@ def test_strategy_sizes_are_checked_when_built(sizes):
 
 # -- sweeps and the command line ------------------------------------------------------------
 
-SWEEP = {"settings": [{"name": "tiny", "simulator": "ahuja2023",
-                       "params": {"latent_dim": 2, "obs_dim": 6, "degree": 1, "n_obs": 40,
-                                  "n_int": 40}}],
-         "methods": [{"name": "ica", "estimator": "LinearICA", "params": {"verbose": 0}}]}
+SWEEP = {
+    "settings": [
+        {
+            "name": "tiny",
+            "simulator": "ahuja2023",
+            "params": {"latent_dim": 2, "obs_dim": 6, "degree": 1, "n_obs": 40, "n_int": 40},
+        }
+    ],
+    "methods": [{"name": "ica", "estimator": "LinearICA", "params": {"verbose": 0}}],
+}
 
 
 def test_a_second_sweep_into_the_same_file_is_refused(tmp_path, capsys):
@@ -372,8 +400,7 @@ def test_workers_die_with_their_parent():
         raise AssertionError("the worker outlived its parent by 10 s")
 
 
-@pytest.mark.parametrize("error", [KeyboardInterrupt(), MemoryError(), RuntimeError("x\ny"),
-                                   ZeroDivisionError()])
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), MemoryError(), RuntimeError("x\ny"), ZeroDivisionError()])
 def test_every_cli_error_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, error):
     def fail(args):
         raise error
@@ -384,17 +411,35 @@ def test_every_cli_error_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, e
     assert err.count("\n") == 1 and err.startswith("causalrep simulate: "), err
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["extrapolate", "--model", "{d}/r.pt", "--grid=0:1:10000000000"],
-     r"--grid asks for 10000000000 points; at most 1000000"),
-    (["simulate", "ahuja2023", "--out", "{d}", "--param", "latent_dim=2", "--param",
-      "obs_dim=6", "--param", "n_obs=20", "--param", "n_int=20"],
-     r"cannot save to .*: it is a folder"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (
+            ["extrapolate", "--model", "{d}/r.pt", "--grid=0:1:10000000000"],
+            r"--grid asks for 10000000000 points; at most 1000000",
+        ),
+        (
+            [
+                "simulate",
+                "ahuja2023",
+                "--out",
+                "{d}",
+                "--param",
+                "latent_dim=2",
+                "--param",
+                "obs_dim=6",
+                "--param",
+                "n_obs=20",
+                "--param",
+                "n_int=20",
+            ],
+            r"cannot save to .*: it is a folder",
+        ),
+    ],
+)
 def test_cli_refuses_huge_grids_and_unwritable_outputs(tmp_path, capsys, argv, message):
     data = simulators.rep4ex(n=100, latent_dim=1, action_dim=1, obs_dim=4, seed=0)
-    Rep4Ex(latent_dim=1, max_steps=5, hidden=(8,), n_centers=10, verbose=0).fit(data).save(
-        tmp_path / "r.pt")
+    Rep4Ex(latent_dim=1, max_steps=5, hidden=(8,), n_centers=10, verbose=0).fit(data).save(tmp_path / "r.pt")
     assert main([a.replace("{d}", str(tmp_path)) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
@@ -402,6 +447,7 @@ def test_cli_refuses_huge_grids_and_unwritable_outputs(tmp_path, capsys, argv, m
 
 
 # -- memory ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["mcc", "affine_r2", "check", "spearman"])
 def test_metrics_need_a_fraction_of_their_inputs(monkeypatch, name):
@@ -411,8 +457,12 @@ def test_metrics_need_a_fraction_of_their_inputs(monkeypatch, name):
     rng = np.random.default_rng(0)
     z = rng.normal(size=(40_000, 20))
     z_hat = z + 0.1 * rng.normal(size=z.shape)
-    run = {"mcc": lambda: mcc(z, z_hat), "affine_r2": lambda: affine_r2(z, z_hat),
-           "check": lambda: check(z, z_hat), "spearman": lambda: mcc(z, z_hat, kind="spearman")}
+    run = {
+        "mcc": lambda: mcc(z, z_hat),
+        "affine_r2": lambda: affine_r2(z, z_hat),
+        "check": lambda: check(z, z_hat),
+        "spearman": lambda: mcc(z, z_hat, kind="spearman"),
+    }
     tracemalloc.start()
     run[name]()
     peak = tracemalloc.get_traced_memory()[1]

@@ -56,18 +56,21 @@ def test_fit_needs_actions_and_outcome(data):
         Rep4Ex(latent_dim=2, **FAST).fit(data.X)  # arrays alone: no actions
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"mmr_lambda": -1.0}, "mmr_lambda"),
-    ({"mmr_lambda": float("inf")}, "mmr_lambda"),
-    ({"hsic_lambda": -1.0}, "hsic_lambda"),
-    ({"hsic_lambda": float("inf")}, "hsic_lambda"),
-    ({"kernel_bandwidth": "silverman"}, "kernel_bandwidth"),
-    ({"kernel_bandwidth": 0.0}, "kernel_bandwidth"),
-    ({"latent_dim": 3}, "actions"),
-    ({"restarts": 0}, "restarts"),
-    ({"n_centers": 0}, "n_centers"),
-    ({"max_steps": 0}, "max_steps"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"mmr_lambda": -1.0}, "mmr_lambda"),
+        ({"mmr_lambda": float("inf")}, "mmr_lambda"),
+        ({"hsic_lambda": -1.0}, "hsic_lambda"),
+        ({"hsic_lambda": float("inf")}, "hsic_lambda"),
+        ({"kernel_bandwidth": "silverman"}, "kernel_bandwidth"),
+        ({"kernel_bandwidth": 0.0}, "kernel_bandwidth"),
+        ({"latent_dim": 3}, "actions"),
+        ({"restarts": 0}, "restarts"),
+        ({"n_centers": 0}, "n_centers"),
+        ({"max_steps": 0}, "max_steps"),
+    ],
+)
 def test_bad_hyperparameters_raise_in_fit(data, params, match):
     estimator = Rep4Ex(**{"latent_dim": 2, **FAST, **params})
     assert estimator.get_params()[next(iter(params))] == params[next(iter(params))]
@@ -90,8 +93,14 @@ def test_shapes_and_fitted_state(fitted, data):
     assert fitted.predict(data.X[:7], data.A[:7]).shape == (7,)
     assert fitted.bandwidth_ > 0
     json.dumps(fitted.diagnostics_)
-    assert set(fitted.diagnostics_) == {"r2_on_actions", "reset_pvalue", "reset_r2_gain",
-                                        "spread_pvalue", "spread_r2_gain", "action_canonical_r2"}
+    assert set(fitted.diagnostics_) == {
+        "r2_on_actions",
+        "reset_pvalue",
+        "reset_r2_gain",
+        "spread_pvalue",
+        "spread_r2_gain",
+        "action_canonical_r2",
+    }
     assert fitted.extrapolation_coverage(FAR).shape == (24,)
     with pytest.raises(ValueError, match="actions"):
         fitted.predict_interventional(np.zeros((2, 3)))
@@ -108,8 +117,7 @@ def test_same_seed_is_bit_identical_and_another_seed_differs(data):
     again = _quiet_fit(Rep4Ex(latent_dim=2, seed=3, **{**FAST, "max_steps": 20}), small)
     other = _quiet_fit(Rep4Ex(latent_dim=2, seed=4, **{**FAST, "max_steps": 20}), small)
     np.testing.assert_array_equal(first.transform(small.X), again.transform(small.X))
-    np.testing.assert_array_equal(first.predict_interventional(FAR),
-                                  again.predict_interventional(FAR))
+    np.testing.assert_array_equal(first.predict_interventional(FAR), again.predict_interventional(FAR))
     assert not np.allclose(first.transform(small.X), other.transform(small.X))
 
 
@@ -120,8 +128,7 @@ def test_save_load_round_trip(fitted, data, tmp_path):
     loaded = causalrep.load(path)
     assert isinstance(loaded, Rep4Ex) and loaded.get_params() == fitted.get_params()
     np.testing.assert_array_equal(loaded.transform(data.X), fitted.transform(data.X))
-    np.testing.assert_array_equal(loaded.predict_interventional(FAR),
-                                  fitted.predict_interventional(FAR))
+    np.testing.assert_array_equal(loaded.predict_interventional(FAR), fitted.predict_interventional(FAR))
     np.testing.assert_array_equal(loaded.predict(data.X, data.A), fitted.predict(data.X, data.A))
     assert loaded.diagnostics_ == fitted.diagnostics_
     assert loaded.bandwidth_ == fitted.bandwidth_
@@ -179,22 +186,26 @@ def test_canonical_correlations_with_the_actions_ignore_affine_maps(seed):
     rng = np.random.default_rng(seed)
     mixing = rng.normal(size=(2, 2)) + 3 * np.eye(2) * rng.choice([-1, 1], 2)
     mapped = data.Z @ mixing + rng.normal(scale=100, size=2)
-    np.testing.assert_allclose(linearity_diagnostics(mapped, data.A)["action_canonical_r2"],
-                               linearity_diagnostics(data.Z, data.A)["action_canonical_r2"],
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        linearity_diagnostics(mapped, data.A)["action_canonical_r2"],
+        linearity_diagnostics(data.Z, data.A)["action_canonical_r2"],
+        atol=1e-8,
+    )
 
 
 def test_actions_that_move_only_one_latent_direction_are_flagged():
     data = rep4ex(n=3000, seed=1)
     true = linearity_diagnostics(data.Z, data.A)["action_canonical_r2"]
-    residual = data.Z - np.c_[np.ones(data.n), data.A] @ np.linalg.lstsq(
-        np.c_[np.ones(data.n), data.A], data.Z, rcond=None)[0]
+    residual = (
+        data.Z - np.c_[np.ones(data.n), data.A] @ np.linalg.lstsq(np.c_[np.ones(data.n), data.A], data.Z, rcond=None)[0]
+    )
     escaped = linearity_diagnostics(np.c_[data.Z[:, 0], residual[:, 1]], data.A)
     assert true[1] > 0.2 * true[0] and escaped["action_canonical_r2"][1] < 1e-3
     # A fit given an action column that moves nothing: one latent direction is
     # unexplained by the actions it is given, and the fit says so.
-    fake = InterventionalData(X=data.X, A=np.c_[data.A[:, 0], np.random.default_rng(0).uniform(
-        -1, 1, data.n)], Y=data.Y)
+    fake = InterventionalData(
+        X=data.X, A=np.c_[data.A[:, 0], np.random.default_rng(0).uniform(-1, 1, data.n)], Y=data.Y
+    )
     with pytest.warns(IdentifiabilityWarning, match="least-moved direction"):
         Rep4Ex(latent_dim=2, seed=0, **FAST).fit(fake)
 
@@ -202,8 +213,7 @@ def test_actions_that_move_only_one_latent_direction_are_flagged():
 def test_a_fit_without_the_penalties_warns_naming_the_failing_check():
     data = rep4ex(n=2000, seed=0)
     with pytest.warns(IdentifiabilityWarning, match="Breusch-Pagan") as caught:
-        Rep4Ex(latent_dim=2, mmr_lambda=0.0, hsic_lambda=0.0, seed=0,
-               **{**FAST, "max_steps": 300}).fit(data)
+        Rep4Ex(latent_dim=2, mmr_lambda=0.0, hsic_lambda=0.0, seed=0, **{**FAST, "max_steps": 300}).fit(data)
     assert "extrapolation has no guarantee" in str(caught[0].message)
     assert caught[0].filename == __file__  # the user's line, not the library's
 
@@ -223,8 +233,7 @@ def test_coverage_is_a_share_that_ignores_the_latents_order_and_units(action, sc
     data = _coverage_data()
     a = np.array([action])
     base = ControlFunction(n_centers=60, seed=0).fit(data.Z, data.A, data.Y).coverage(a)
-    swapped = ControlFunction(n_centers=60, seed=0).fit(
-        data.Z[:, ::-1] * scale, data.A, data.Y).coverage(a)
+    swapped = ControlFunction(n_centers=60, seed=0).fit(data.Z[:, ::-1] * scale, data.A, data.Y).coverage(a)
     assert base.shape == (1,) and 0.0 <= base[0] <= 1.0
     np.testing.assert_allclose(swapped, base, atol=0.01)
 
@@ -242,8 +251,9 @@ def test_predictions_far_outside_warn_and_coverage_survives_a_round_trip(fitted,
         fitted.predict_interventional(np.array([[0.0, 0.0], [25.0, -25.0]]))
     assert caught[0].filename == __file__
     fitted.save(tmp_path / "m.pt")
-    np.testing.assert_array_equal(causalrep.load(tmp_path / "m.pt").extrapolation_coverage(FAR),
-                                  fitted.extrapolation_coverage(FAR))
+    np.testing.assert_array_equal(
+        causalrep.load(tmp_path / "m.pt").extrapolation_coverage(FAR), fitted.extrapolation_coverage(FAR)
+    )
 
 
 def test_hsic_sees_dependence_the_mean_constraint_misses():
@@ -257,8 +267,7 @@ def test_hsic_sees_dependence_the_mean_constraint_misses():
     spread = a @ weights + 0.3 * noise * (0.2 + 2 * a.abs())
     mapped = independent @ torch.tensor([[2.0, 1.0], [0.0, -3.0]], dtype=a.dtype) + 5.0
     bw = median_bandwidth(a.numpy())
-    assert torch.allclose(hsic_penalty(independent, a, bw), hsic_penalty(mapped, a, bw),
-                          rtol=1e-5)
+    assert torch.allclose(hsic_penalty(independent, a, bw), hsic_penalty(mapped, a, bw), rtol=1e-5)
     assert hsic_penalty(spread, a, bw) > 5 * hsic_penalty(independent, a, bw)
     assert hsic_penalty(independent, a, bw) >= 0
     local = local_bandwidth(a.numpy())
@@ -323,7 +332,9 @@ def test_former_penalty_names_still_work_for_one_release(data):
         warnings.simplefilter("always", FutureWarning)
         _quiet_fit(old, data)
     assert sorted(str(w.message).split(";")[0] for w in caught if w.category is FutureWarning) == [
-        "Rep4Ex: hsic is renamed hsic_lambda", "Rep4Ex: lam is renamed mmr_lambda"]
+        "Rep4Ex: hsic is renamed hsic_lambda",
+        "Rep4Ex: lam is renamed mmr_lambda",
+    ]
     new = _quiet_fit(Rep4Ex(latent_dim=2, mmr_lambda=5.0, hsic_lambda=0.0, seed=0, **FAST), data)
     np.testing.assert_array_equal(old.transform(data.X), new.transform(data.X))
     assert old._json_params() == new._json_params()  # checkpoints store the new names

@@ -121,11 +121,10 @@ def test_plot_keeps_at_most_plot_points():
     np.testing.assert_array_equal(report.plot_true, report.plot_hat)
 
 
-@pytest.mark.parametrize("up_to,rule,limit", [("permutation", "R2", 0.9),
-                                              ("affine", "affine R2", 0.9),
-                                              ("block", "block R2", 0.9)])
-def test_plot_names_criterion_threshold_samples_and_verdict_per_panel(latents, up_to, rule,
-                                                                        limit):
+@pytest.mark.parametrize(
+    "up_to,rule,limit", [("permutation", "R2", 0.9), ("affine", "affine R2", 0.9), ("block", "block R2", 0.9)]
+)
+def test_plot_names_criterion_threshold_samples_and_verdict_per_panel(latents, up_to, rule, limit):
     pytest.importorskip("matplotlib")
     z, z_hat, noise = latents
     z_hat = np.c_[z_hat[:, :2], noise[:, 0]]  # latent 1 (in coordinate 2) is lost
@@ -135,8 +134,9 @@ def test_plot_names_criterion_threshold_samples_and_verdict_per_panel(latents, u
     header = fig._suptitle.get_text()
     assert header.startswith(f"identifiability up to {up_to}: failed\n")
     for criterion in report.criteria:
-        assert f"{criterion.name} {criterion.value:.3f}, threshold {criterion.threshold:.3g}" \
-            in header.replace("\n", " ")
+        assert f"{criterion.name} {criterion.value:.3f}, threshold {criterion.threshold:.3g}" in header.replace(
+            "\n", " "
+        )
     assert "scored on 500 held-out samples (map fit on 500)" in header.replace("\n", " ")
     assert len(titles) == 3
     assert all(f"{rule} = " in t and f"threshold {limit:.3g}: " in t for t in titles)

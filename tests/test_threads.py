@@ -15,8 +15,15 @@ from causalrep.estimators._core.threads import WORK_PER_THREAD, resolve_threads,
 
 pytestmark = pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")
 
-CLASSES = [causalrep.InterventionalCRL, causalrep.Rep4Ex, causalrep.CausalDiffAE,
-           causalrep.Autoencoder, causalrep.BetaVAE, causalrep.IVAE, causalrep.LinearICA]
+CLASSES = [
+    causalrep.InterventionalCRL,
+    causalrep.Rep4Ex,
+    causalrep.CausalDiffAE,
+    causalrep.Autoencoder,
+    causalrep.BetaVAE,
+    causalrep.IVAE,
+    causalrep.LinearICA,
+]
 TINY = {"max_steps": 20, "hidden": (8,), "restarts": 1, "verbose": 0}
 
 
@@ -85,10 +92,14 @@ def test_fit_and_transform_run_under_the_policy_and_restore(two_threads, tiny_da
     assert seen == [1, 2] and torch.get_num_threads() == 2
 
 
-@pytest.mark.parametrize("make", [
-    lambda: InterventionalCRL(latent_dim=9, **TINY),       # latent_dim > dim_x fails in fit
-    lambda: LinearICA(latent_dim=9),
-], ids=["interventional", "linear_ica"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: InterventionalCRL(latent_dim=9, **TINY),  # latent_dim > dim_x fails in fit
+        lambda: LinearICA(latent_dim=9),
+    ],
+    ids=["interventional", "linear_ica"],
+)
 def test_threads_restored_when_fit_fails(make, two_threads, tiny_data):
     with pytest.raises(ValueError):
         make().fit(tiny_data)
@@ -98,7 +109,8 @@ def test_threads_restored_when_fit_fails(make, two_threads, tiny_data):
 def test_fit_takes_arrays_by_keyword(tiny_data):
     from_data = Autoencoder(latent_dim=2, **TINY).fit(tiny_data).transform(tiny_data.X)
     est = Autoencoder(latent_dim=2, **TINY).fit(
-        np.asarray(tiny_data.X), regime=tiny_data.regime, targets=dict(tiny_data.targets))
+        np.asarray(tiny_data.X), regime=tiny_data.regime, targets=dict(tiny_data.targets)
+    )
     np.testing.assert_allclose(est.transform(tiny_data.X), from_data)
     assert LinearICA(latent_dim=2).fit(tiny_data.X).transform(tiny_data.X).shape == (180, 2)
 

@@ -38,8 +38,7 @@ def _fit(n, batch_size, epochs=3, **config):
     x = torch.randn(n, 3)
     y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
     module = torch.nn.Linear(3, 1)
-    config = TrainConfig(max_steps=10**6, max_epochs=epochs, batch_size=batch_size, lr=0.05,
-                         verbose=False, **config)
+    config = TrainConfig(max_steps=10**6, max_epochs=epochs, batch_size=batch_size, lr=0.05, verbose=False, **config)
     return train(module, _loss, (x, y), config, 0, torch.device("cpu"))
 
 
@@ -52,8 +51,13 @@ def test_no_host_synchronisation_inside_an_epoch(reads_in_loop):
     # Reads happen at the end of each epoch only: as many for 49 steps an
     # epoch as for 4, and none from the step loop itself.
     assert len(reads_in_loop) == len(few) > 0
-    assert {where for _, where in reads_in_loop} <= {"check", "_evaluate", "_raise_non_finite",
-                                                      "<dictcomp>", "<genexpr>"}
+    assert {where for _, where in reads_in_loop} <= {
+        "check",
+        "_evaluate",
+        "_raise_non_finite",
+        "<dictcomp>",
+        "<genexpr>",
+    }
 
 
 def test_history_means_match_the_steps():
@@ -71,10 +75,15 @@ def test_divergence_is_found_at_the_end_of_the_epoch_and_named_exactly():
         bad = torch.tensor(float("inf")) if len(calls) == 7 else torch.zeros(())
         return {"fit": module(x).pow(2).mean(), "penalty": bad}
 
-    with pytest.raises(TrainingDivergedError,
-                       match=r"'penalty' became non-finite \(inf\) at epoch 1 \(step 6\)"):
-        train(torch.nn.Linear(2, 1), loss, (torch.ones(50, 2),),
-              TrainConfig(batch_size=10, val_fraction=0.0, verbose=False), 0, torch.device("cpu"))
+    with pytest.raises(TrainingDivergedError, match=r"'penalty' became non-finite \(inf\) at epoch 1 \(step 6\)"):
+        train(
+            torch.nn.Linear(2, 1),
+            loss,
+            (torch.ones(50, 2),),
+            TrainConfig(batch_size=10, val_fraction=0.0, verbose=False),
+            0,
+            torch.device("cpu"),
+        )
     assert len(calls) == 10  # the epoch ran to its end before the one read
 
 
@@ -88,8 +97,14 @@ def test_an_error_after_a_divergence_reports_the_divergence():
         return {"fit": module(x).mean() * (float("nan") if len(calls) == 2 else 1.0)}
 
     with pytest.raises(TrainingDivergedError, match=r"'fit' became non-finite .* \(step 1\)"):
-        train(torch.nn.Linear(2, 1), loss, (torch.ones(50, 2),),
-              TrainConfig(batch_size=10, val_fraction=0.0, verbose=False), 0, torch.device("cpu"))
+        train(
+            torch.nn.Linear(2, 1),
+            loss,
+            (torch.ones(50, 2),),
+            TrainConfig(batch_size=10, val_fraction=0.0, verbose=False),
+            0,
+            torch.device("cpu"),
+        )
 
 
 def test_terms_must_keep_their_names():
@@ -100,8 +115,14 @@ def test_terms_must_keep_their_names():
         return {"a" if len(calls) == 1 else "b": module(x).mean()}
 
     with pytest.raises(ValueError, match=r"returned the terms \['b'\] after \['a'\]"):
-        train(torch.nn.Linear(2, 1), loss, (torch.ones(50, 2),),
-              TrainConfig(batch_size=10, verbose=False), 0, torch.device("cpu"))
+        train(
+            torch.nn.Linear(2, 1),
+            loss,
+            (torch.ones(50, 2),),
+            TrainConfig(batch_size=10, verbose=False),
+            0,
+            torch.device("cpu"),
+        )
 
 
 def test_mixed_precision_trains_and_bad_precision_is_named():

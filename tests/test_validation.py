@@ -21,8 +21,12 @@ def _same(a, b):
 def test_every_form_of_a_dag_reads_as_the_same_graph(graph):
     d = graph.number_of_nodes()
     edges = list(graph.edges)
-    forms = [graph, edges, {"nodes": list(graph.nodes), "edges": [list(e) for e in edges]},
-             nx.relabel_nodes(graph, {j: np.int64(j) for j in graph.nodes})]
+    forms = [
+        graph,
+        edges,
+        {"nodes": list(graph.nodes), "edges": [list(e) for e in edges]},
+        nx.relabel_nodes(graph, {j: np.int64(j) for j in graph.nodes}),
+    ]
     for form in forms:
         read = as_dag(form, d)
         assert _same(read, graph) and all(type(j) is int for j in read.nodes)
@@ -33,8 +37,7 @@ def test_every_form_of_a_dag_reads_as_the_same_graph(graph):
 @SMALL
 @given(graph=dags(min_nodes=2), data=st.data())
 def test_any_back_edge_is_refused_naming_a_cycle(graph, data):
-    a, b = data.draw(st.lists(st.sampled_from(list(graph.nodes)), min_size=2, max_size=2,
-                              unique=True))
+    a, b = data.draw(st.lists(st.sampled_from(list(graph.nodes)), min_size=2, max_size=2, unique=True))
     cyclic = list(graph.edges) + [(a, b), (b, a)]
     with pytest.raises(ValueError, match=r"graph has a cycle: (\d+ -> )+\d+$"):
         as_dag(cyclic)
@@ -46,18 +49,21 @@ def test_edges_alone_take_their_nodes_from_n_nodes():
     assert list(as_dag([], 2).nodes) == [0, 1]
 
 
-@pytest.mark.parametrize("graph,error,message", [
-    (nx.Graph([(0, 1)]), TypeError, "undirected Graph"),
-    (np.eye(2), TypeError, "got ndarray"),
-    (3, TypeError, "got int"),
-    ([(0, 1, 2)], TypeError, r"an edge must be a pair of ints, got \(0, 1, 2\)"),
-    ([(0.0, 1)], TypeError, "an edge must be a pair of ints"),
-    (nx.DiGraph([("a", "b")]), TypeError, "graph nodes must be the ints 0..d-1, got node 'a'"),
-    ({"nodes": [1, 2], "edges": [[1, 2]]}, ValueError, r"^graph nodes must be 0..d-1, got \[1, 2\]$"),
-    ({"edges": [], "weights": []}, ValueError, "graph dict takes 'nodes' and 'edges'"),
-    (nx.MultiDiGraph([(0, 1), (0, 1)]), ValueError, "multigraph"),
-    ([(0, 0)], ValueError, "^graph has a cycle: 0 -> 0$"),
-])
+@pytest.mark.parametrize(
+    "graph,error,message",
+    [
+        (nx.Graph([(0, 1)]), TypeError, "undirected Graph"),
+        (np.eye(2), TypeError, "got ndarray"),
+        (3, TypeError, "got int"),
+        ([(0, 1, 2)], TypeError, r"an edge must be a pair of ints, got \(0, 1, 2\)"),
+        ([(0.0, 1)], TypeError, "an edge must be a pair of ints"),
+        (nx.DiGraph([("a", "b")]), TypeError, "graph nodes must be the ints 0..d-1, got node 'a'"),
+        ({"nodes": [1, 2], "edges": [[1, 2]]}, ValueError, r"^graph nodes must be 0..d-1, got \[1, 2\]$"),
+        ({"edges": [], "weights": []}, ValueError, "graph dict takes 'nodes' and 'edges'"),
+        (nx.MultiDiGraph([(0, 1), (0, 1)]), ValueError, "multigraph"),
+        ([(0, 0)], ValueError, "^graph has a cycle: 0 -> 0$"),
+    ],
+)
 def test_bad_graphs_are_refused_by_name(graph, error, message):
     with pytest.raises(error, match=message):
         as_dag(graph)

@@ -40,5 +40,14 @@ from .reports import markdown_table, plot, write_csv, write_json
 from .suites import SUITES
 from .sweep import main_args, run
 
-__all__ = ["SUITES", "TIMING_FIELDS", "run", "main_args", "markdown_table", "write_csv",
-           "write_json", "read_records", "plot"]
+__all__ = [
+    "SUITES",
+    "TIMING_FIELDS",
+    "run",
+    "main_args",
+    "markdown_table",
+    "write_csv",
+    "write_json",
+    "read_records",
+    "plot",
+]

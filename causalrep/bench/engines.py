@@ -36,14 +36,15 @@ def watch_parent(parent: int, period: float = 0.5) -> None:
     os._exit(1)
 
 
-def run_local(tasks: Sequence[dict], address: str | None = None,
-              workers: int | None = None) -> Iterator[tuple[dict, bool]]:
+def run_local(
+    tasks: Sequence[dict], address: str | None = None, workers: int | None = None
+) -> Iterator[tuple[dict, bool]]:
     """Yield (record, persist) as tasks finish on a spawn-context process pool."""
     workers = min(workers or os.cpu_count() or 1, len(tasks))
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                initializer=worker_init,
-                                                initargs=(os.getpid(),)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=worker_init, initargs=(os.getpid(),)
+    ) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
         for future in concurrent.futures.as_completed(futures):
             try:
@@ -52,8 +53,9 @@ def run_local(tasks: Sequence[dict], address: str | None = None,
                 yield _lost(futures[future], err), False
 
 
-def run_ray(tasks: Sequence[dict], address: str | None = None,
-            workers: int | None = None) -> Iterator[tuple[dict, bool]]:
+def run_ray(
+    tasks: Sequence[dict], address: str | None = None, workers: int | None = None
+) -> Iterator[tuple[dict, bool]]:
     """Yield (record, persist) as Ray tasks finish; one CPU (and GPU if used) each."""
     try:
         import ray
@@ -64,10 +66,8 @@ def run_ray(tasks: Sequence[dict], address: str | None = None,
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     try:
         has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-        remote = {gpus: ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(run_task)
-                  for gpus in (0, 1)}
-        pending = {remote[int(_uses_cuda(task["method"], has_gpu))].remote(task): task
-                   for task in tasks}
+        remote = {gpus: ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(run_task) for gpus in (0, 1)}
+        pending = {remote[int(_uses_cuda(task["method"], has_gpu))].remote(task): task for task in tasks}
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             task = pending.pop(ref)

@@ -7,8 +7,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TIMING_FIELDS", "RESULT_FIELDS", "read_records", "key", "same_params", "blank",
-           "Appender", "exclusive"]
+__all__ = ["TIMING_FIELDS", "RESULT_FIELDS", "read_records", "key", "same_params", "blank", "Appender", "exclusive"]
 
 #: Fields that differ between runs of the same sweep (everything else is reproducible).
 TIMING_FIELDS = ("fit_seconds",)
@@ -42,8 +41,10 @@ def key(item: Mapping[str, Any]) -> tuple:
 
 def same_params(record: Mapping[str, Any], task: Mapping[str, Any]) -> bool:
     """Whether ``record`` was made with the parameters of ``task``."""
-    return (record.get("setting_params") == task["setting"]["params"]
-            and record.get("method_params") == task["method"]["params"])
+    return (
+        record.get("setting_params") == task["setting"]["params"]
+        and record.get("method_params") == task["method"]["params"]
+    )
 
 
 def blank(task: Mapping[str, Any]) -> dict:
@@ -51,12 +52,23 @@ def blank(task: Mapping[str, Any]) -> dict:
     from causalrep import __version__
 
     setting, method = task["setting"], task["method"]
-    return {"setting": setting["name"], "method": method["name"], "seed": task["seed"],
-            "status": "ok", "error": None, **dict.fromkeys(RESULT_FIELDS),
-            "device": None, "version": __version__, "n_train": None, "n_test": None,
-            "warnings": [], "simulator": setting["simulator"],
-            "estimator": method["estimator"], "setting_params": setting["params"],
-            "method_params": method["params"]}
+    return {
+        "setting": setting["name"],
+        "method": method["name"],
+        "seed": task["seed"],
+        "status": "ok",
+        "error": None,
+        **dict.fromkeys(RESULT_FIELDS),
+        "device": None,
+        "version": __version__,
+        "n_train": None,
+        "n_test": None,
+        "warnings": [],
+        "simulator": setting["simulator"],
+        "estimator": method["estimator"],
+        "setting_params": setting["params"],
+        "method_params": method["params"],
+    }
 
 
 @contextlib.contextmanager
@@ -83,8 +95,9 @@ def exclusive(out: str | os.PathLike | None) -> Iterator[None]:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SweepLockedError(f"another sweep is writing to {out}; wait for it to "
-                                   "finish or use another output") from None
+            raise SweepLockedError(
+                f"another sweep is writing to {out}; wait for it to finish or use another output"
+            ) from None
         try:
             yield
         finally:

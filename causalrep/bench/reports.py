@@ -36,8 +36,10 @@ def markdown_table(records: Iterable[Mapping[str, Any]]) -> str:
     Columns: MCC, affine R2, how many seeds passed the permutation and the
     affine checks, fit time, and failed runs (with the first error).
     """
-    lines = ["| setting | method | MCC | affine R2 | passed (perm.) | passed (affine) "
-             "| fit (s) | failed |", "|" + "---|" * 8]
+    lines = [
+        "| setting | method | MCC | affine R2 | passed (perm.) | passed (affine) | fit (s) | failed |",
+        "|" + "---|" * 8,
+    ]
     for (setting, method), group in _groups(records).items():
         ok = [r for r in group if r["status"] == "ok"]
         failed = [r for r in group if r["status"] != "ok"]
@@ -47,7 +49,8 @@ def markdown_table(records: Iterable[Mapping[str, Any]]) -> str:
             f"| {_mean_std([r['affine_r2'] for r in ok], 3)} "
             f"| {sum(r['permutation_passed'] for r in ok)}/{len(group)} "
             f"| {sum(r['affine_passed'] for r in ok)}/{len(group)} "
-            f"| {_mean_std([r.get('fit_seconds') for r in ok], 1)} | {note.replace('|', '/')} |")
+            f"| {_mean_std([r.get('fit_seconds') for r in ok], 1)} | {note.replace('|', '/')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -68,8 +71,7 @@ def write_csv(records: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> 
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         for record in records:
-            writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v
-                             for k, v in record.items()})
+            writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in record.items()})
 
 
 def plot(records: Iterable[Mapping[str, Any]], path: str | os.PathLike | None = None) -> "Figure":

@@ -7,8 +7,12 @@ def _methods(d_steps, **overrides):
     """The five methods of the ahuja2023 suite, with shared sizes."""
     common = dict(overrides, verbose=0)
     return [
-        {"name": "InterventionalCRL", "estimator": "interventional",
-         "params": {**common, "max_steps": d_steps}, "from_setting": ["latent_dim", "degree"]},
+        {
+            "name": "InterventionalCRL",
+            "estimator": "interventional",
+            "params": {**common, "max_steps": d_steps},
+            "from_setting": ["latent_dim", "degree"],
+        },
         {"name": "Autoencoder", "estimator": "autoencoder", "params": {**common, "max_steps": d_steps}},
         {"name": "BetaVAE", "estimator": "beta_vae", "params": {**common, "max_steps": d_steps}},
         {"name": "iVAE", "estimator": "ivae", "params": {**common, "max_steps": d_steps}},
@@ -23,10 +27,20 @@ def _ahuja_grid():
             # Degree 3 in 10 latents has 285 non-constant monomials: an
             # injective polynomial lift needs more than the paper's 200 dimensions.
             obs_dim = 300 if (d, degree) == (10, 3) else 200
-            settings.append({
-                "name": f"{latents} d={d} p={degree}", "simulator": "ahuja2023",
-                "params": {"latent_dim": d, "obs_dim": obs_dim, "degree": degree,
-                           "latents": latents, "n_obs": 10000, "n_int": 10000}})
+            settings.append(
+                {
+                    "name": f"{latents} d={d} p={degree}",
+                    "simulator": "ahuja2023",
+                    "params": {
+                        "latent_dim": d,
+                        "obs_dim": obs_dim,
+                        "degree": degree,
+                        "latents": latents,
+                        "n_obs": 10000,
+                        "n_int": 10000,
+                    },
+                }
+            )
     return settings
 
 
@@ -47,8 +61,7 @@ def _pendulum_methods():
     quiet = {"verbose": 0}
     return [
         {"name": "CausalDiffAE", "estimator": "causaldiffae", "params": quiet},
-        {"name": "no causal layer", "estimator": "causaldiffae",
-         "params": {**quiet, "latent_dim": 4, "graph": []}},
+        {"name": "no causal layer", "estimator": "causaldiffae", "params": {**quiet, "latent_dim": 4, "graph": []}},
         {"name": "BetaVAE", "estimator": "beta_vae", "params": {**quiet, "latent_dim": 4}},
         {"name": "LinearICA", "estimator": "linear_ica", "params": {**quiet, "latent_dim": 4}},
     ]
@@ -64,9 +77,20 @@ def _pendulum_methods():
 #: 32x32 pendulum images (hours on a CPU: meant for a GPU cluster).
 SUITES = {
     "smoke": {
-        "settings": [{"name": "uniform d=2", "simulator": "ahuja2023",
-                      "params": {"latent_dim": 2, "obs_dim": 8, "degree": 2,
-                                 "latents": "uniform", "n_obs": 200, "n_int": 200}}],
+        "settings": [
+            {
+                "name": "uniform d=2",
+                "simulator": "ahuja2023",
+                "params": {
+                    "latent_dim": 2,
+                    "obs_dim": 8,
+                    "degree": 2,
+                    "latents": "uniform",
+                    "n_obs": 200,
+                    "n_int": 200,
+                },
+            }
+        ],
         "methods": _methods(50, hidden=(16,), batch_size=128, restarts=1),
         "seeds": [0],
     },
@@ -76,15 +100,19 @@ SUITES = {
         "seeds": [0, 1, 2],
     },
     "rep4ex": {
-        "settings": [{"name": f"rep4ex {mixing} mixing", "simulator": "rep4ex",
-                      "params": {"latent_dim": 2, "action_dim": 2, "obs_dim": 10, "n": 10000,
-                                 "mixing": mixing}} for mixing in ("mlp", "polynomial")],
+        "settings": [
+            {
+                "name": f"rep4ex {mixing} mixing",
+                "simulator": "rep4ex",
+                "params": {"latent_dim": 2, "action_dim": 2, "obs_dim": 10, "n": 10000, "mixing": mixing},
+            }
+            for mixing in ("mlp", "polynomial")
+        ],
         "methods": _rep4ex_methods(),
         "seeds": [0, 1, 2],
     },
     "pendulum": {
-        "settings": [{"name": "pendulum 32x32", "simulator": "pendulum",
-                      "params": {"n": 3000, "size": 32}}],
+        "settings": [{"name": "pendulum 32x32", "simulator": "pendulum", "params": {"n": 3000, "size": 32}}],
         "methods": _pendulum_methods(),
         "seeds": [0, 1, 2],
     },

@@ -14,9 +14,15 @@ from .tasks import make_tasks
 __all__ = ["run", "main_args"]
 
 
-def run(settings: Sequence[Mapping[str, Any]], methods: Sequence[Mapping[str, Any]], seeds: Iterable[int],
-        engine: str = "local", address: str | None = None, out: str | os.PathLike | None = None,
-        workers: int | None = None) -> list[dict]:
+def run(
+    settings: Sequence[Mapping[str, Any]],
+    methods: Sequence[Mapping[str, Any]],
+    seeds: Iterable[int],
+    engine: str = "local",
+    address: str | None = None,
+    out: str | os.PathLike | None = None,
+    workers: int | None = None,
+) -> list[dict]:
     """Run every (setting, method, seed) and return one record per task.
 
     Arguments:
@@ -64,8 +70,8 @@ def _run_unlocked(tasks, engine, address, out, workers):
             previous = done.get(key(task))
             if previous is not None and not same_params(previous, task):
                 raise ValueError(
-                    f"{out} already holds a record of {key(task)} made with other "
-                    "parameters; use another out file")
+                    f"{out} already holds a record of {key(task)} made with other parameters; use another out file"
+                )
     todo = [task for task in tasks if key(task) not in done]
     if todo:
         sink = Appender(out)
@@ -77,8 +83,13 @@ def _run_unlocked(tasks, engine, address, out, workers):
     return [done[key(task)] for task in tasks]
 
 
-def main_args(suite: str, engine: str = "local", address: str | None = None,
-              seeds: int | Iterable[int] | None = None, out: str | os.PathLike | None = None) -> str:
+def main_args(
+    suite: str,
+    engine: str = "local",
+    address: str | None = None,
+    seeds: int | Iterable[int] | None = None,
+    out: str | os.PathLike | None = None,
+) -> str:
     """Run a named suite and write its results folder; returns the markdown table.
 
     Arguments:
@@ -105,8 +116,9 @@ def main_args(suite: str, engine: str = "local", address: str | None = None,
         seeds = range(seeds)
     folder = Path(out if out is not None else f"bench-{suite}")
     folder.mkdir(parents=True, exist_ok=True)
-    records = run(spec["settings"], spec["methods"], list(seeds), engine=engine,
-                  address=address, out=folder / "records.jsonl")
+    records = run(
+        spec["settings"], spec["methods"], list(seeds), engine=engine, address=address, out=folder / "records.jsonl"
+    )
     table = markdown_table(records)
     write_csv(records, folder / "results.csv")
     write_json(records, folder / "results.json")

@@ -11,8 +11,9 @@ from .records import blank
 __all__ = ["make_tasks", "run_task", "error_text"]
 
 
-def make_tasks(settings: Iterable[Mapping[str, Any]], methods: Iterable[Mapping[str, Any]],
-               seeds: Iterable[int]) -> list[dict]:
+def make_tasks(
+    settings: Iterable[Mapping[str, Any]], methods: Iterable[Mapping[str, Any]], seeds: Iterable[int]
+) -> list[dict]:
     """Every (setting, method, seed) as a task dict, specs checked and normalised.
 
     Raises:
@@ -31,8 +32,7 @@ def make_tasks(settings: Iterable[Mapping[str, Any]], methods: Iterable[Mapping[
             raise ValueError(f"{kind} names must be unique, got {names}")
     if not (settings and methods and seeds):
         raise ValueError("settings, methods and seeds must each be non-empty")
-    return [{"setting": s, "method": m, "seed": seed}
-            for s in settings for m in methods for seed in seeds]
+    return [{"setting": s, "method": m, "seed": seed} for s in settings for m in methods for seed in seeds]
 
 
 def _check_spec(spec, kind, field):
@@ -41,8 +41,7 @@ def _check_spec(spec, kind, field):
     params = spec.get("params", {})
     if not isinstance(params, dict):
         raise ValueError(f"{kind} {spec.get('name')!r}: params must be a dict, got {params!r}")
-    clean = {"name": str(spec.get("name", spec[field])), field: spec[field],
-             "params": json.loads(json.dumps(params))}
+    clean = {"name": str(spec.get("name", spec[field])), field: spec[field], "params": json.loads(json.dumps(params))}
     if kind == "setting":
         clean["test_fraction"] = float(spec.get("test_fraction", 0.2))
     else:
@@ -70,23 +69,24 @@ def run_task(task: Mapping[str, Any], threads: int = 1) -> dict:
         estimator = lookup(method["estimator"]).load()
         data = simulate(**setting["params"], seed=seed)
         train, test = data.split(setting["test_fraction"], seed=seed)
-        params = {name: setting["params"][name] for name in method["from_setting"]
-                  if name in setting["params"]}
+        params = {name: setting["params"][name] for name in method["from_setting"] if name in setting["params"]}
         params.update(method["params"], seed=seed)
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             est = estimator(**params).fit(train)
         record["fit_seconds"] = time.perf_counter() - start
-        record["warnings"] = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
-                                     for w in caught})
+        record["warnings"] = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught})
         z_hat = est.transform(test.X)
         record.update(
             mcc=float(mcc(test.Z, z_hat).score),
             affine_r2=float(affine_r2(test.Z, z_hat).mean),
             permutation_passed=bool(check(test.Z, z_hat, up_to="permutation").passed),
             affine_passed=bool(check(test.Z, z_hat, up_to="affine").passed),
-            device=str(est.device_), n_train=int(train.n), n_test=int(test.n))
+            device=str(est.device_),
+            n_train=int(train.n),
+            n_test=int(test.n),
+        )
     except Exception as err:  # a failed run is a result of the sweep, not its end
         record.update(status="error", error=error_text(err))
     return record

@@ -22,14 +22,36 @@ if TYPE_CHECKING:  # what the lazy attributes resolve to, for type checkers and 
     from .rep4ex import ControlFunction, Rep4Ex
 
 # Names other than the estimators' classes, and the module that defines each.
-_SHARED = {"BaseEstimator": "_core.base", "TorchEstimator": "_core.base", "DEPRECATED": "_core.base",
-           "ControlFunction": "rep4ex", "load": "_core.checkpoint"}
+_SHARED = {
+    "BaseEstimator": "_core.base",
+    "TorchEstimator": "_core.base",
+    "DEPRECATED": "_core.base",
+    "ControlFunction": "rep4ex",
+    "load": "_core.checkpoint",
+}
 _CLASSES = {entry.class_name: entry for entry in ESTIMATORS.values()}
 
-__all__ = ["BaseEstimator", "TorchEstimator", "InterventionalCRL", "Rep4Ex", "ControlFunction",
-           "CausalDiffAE", "MultiEnvCRL", "Autoencoder", "BetaVAE", "IVAE", "LinearICA",
-           "IdentifiabilityWarning", "ConvergenceWarning", "ExtrapolationWarning", "load",
-           "ESTIMATORS", "EstimatorEntry", "lookup", "DEPRECATED"]
+__all__ = [
+    "BaseEstimator",
+    "TorchEstimator",
+    "InterventionalCRL",
+    "Rep4Ex",
+    "ControlFunction",
+    "CausalDiffAE",
+    "MultiEnvCRL",
+    "Autoencoder",
+    "BetaVAE",
+    "IVAE",
+    "LinearICA",
+    "IdentifiabilityWarning",
+    "ConvergenceWarning",
+    "ExtrapolationWarning",
+    "load",
+    "ESTIMATORS",
+    "EstimatorEntry",
+    "lookup",
+    "DEPRECATED",
+]
 
 
 def __getattr__(name):

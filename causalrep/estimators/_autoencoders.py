@@ -67,10 +67,20 @@ class Autoencoder(Decoding, TorchEstimator):
         >>> est.inverse_transform(est.transform(data.X))       # doctest: +SKIP
     """
 
-    def __init__(self, latent_dim: int, hidden: Sequence[int] = (256, 256), max_steps: int = 6000,
-                 max_epochs: int | None = None, batch_size: int = 256, lr: float = 3e-3,
-                 restarts: int = 1, device: str | torch.device = "auto", seed: int = 0, verbose: int = 1,
-                 n_threads: int | str | None = "auto"):
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden: Sequence[int] = (256, 256),
+        max_steps: int = 6000,
+        max_epochs: int | None = None,
+        batch_size: int = 256,
+        lr: float = 3e-3,
+        restarts: int = 1,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        verbose: int = 1,
+        n_threads: int | str | None = "auto",
+    ):
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.max_steps = max_steps
@@ -101,10 +111,16 @@ class Autoencoder(Decoding, TorchEstimator):
             return modules
 
         self.modules_, history = self._train(
-            build, lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)}, (x,),
-            restarts=self.restarts, restart_steps=max(300, self.max_steps // 10),
-            max_steps=self.max_steps, max_epochs=self.max_epochs,
-            batch_size=self.batch_size, lr=self.lr)
+            build,
+            lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)},
+            (x,),
+            restarts=self.restarts,
+            restart_steps=max(300, self.max_steps // 10),
+            max_steps=self.max_steps,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+        )
         self.history_ = history.to_dict()
         return self
 
@@ -143,10 +159,21 @@ class BetaVAE(VAE):
         history_: Training history of the negative ELBO per sample.
     """
 
-    def __init__(self, latent_dim: int, beta: float = 4.0, hidden: Sequence[int] = (256, 256),
-                 max_steps: int = 6000, max_epochs: int | None = None, batch_size: int = 256,
-                 lr: float = 1e-3, restarts: int = 1, device: str | torch.device = "auto",
-                 seed: int = 0, verbose: int = 1, n_threads: int | str | None = "auto"):
+    def __init__(
+        self,
+        latent_dim: int,
+        beta: float = 4.0,
+        hidden: Sequence[int] = (256, 256),
+        max_steps: int = 6000,
+        max_epochs: int | None = None,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        restarts: int = 1,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        verbose: int = 1,
+        n_threads: int | str | None = "auto",
+    ):
         self.latent_dim = latent_dim
         self.beta = beta
         self.hidden = hidden
@@ -216,10 +243,21 @@ class IVAE(VAE):
 
     _array_shapes = MappingProxyType({"regimes": ("n_regimes",)})
 
-    def __init__(self, latent_dim: int, auxiliary: str = "regime", hidden: Sequence[int] = (256, 256),
-                 max_steps: int = 6000, max_epochs: int | None = None, batch_size: int = 256,
-                 lr: float = 1e-3, restarts: int = 1, device: str | torch.device = "auto",
-                 seed: int = 0, verbose: int = 1, n_threads: int | str | None = "auto"):
+    def __init__(
+        self,
+        latent_dim: int,
+        auxiliary: str = "regime",
+        hidden: Sequence[int] = (256, 256),
+        max_steps: int = 6000,
+        max_epochs: int | None = None,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        restarts: int = 1,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        verbose: int = 1,
+        n_threads: int | str | None = "auto",
+    ):
         self.latent_dim = latent_dim
         self.auxiliary = auxiliary
         self.hidden = hidden
@@ -244,8 +282,10 @@ class IVAE(VAE):
             raise ValueError(f"auxiliary must be 'regime' or 'actions', got {self.auxiliary!r}")
         self._check_data(data, need=("A",) if self.auxiliary == "actions" else ())
         if self.auxiliary == "regime" and len(data.regimes) < 2:
-            raise ValueError("IVAE with auxiliary='regime' needs several regimes; data has "
-                             f"only regime {data.regimes[0]} (the prior could not vary)")
+            raise ValueError(
+                "IVAE with auxiliary='regime' needs several regimes; data has "
+                f"only regime {data.regimes[0]} (the prior could not vary)"
+            )
         return self._fit_vae(data)
 
     def _aux(self, data):
@@ -260,8 +300,10 @@ class IVAE(VAE):
 
     def _prior_modules(self, dims):
         if "dim_a" in dims:
-            return {"aux_scaler": Standardizer(dims["dim_a"]),
-                    "prior": MLP(dims["dim_a"], 2 * self.latent_dim, _PRIOR_HIDDEN)}
+            return {
+                "aux_scaler": Standardizer(dims["dim_a"]),
+                "prior": MLP(dims["dim_a"], 2 * self.latent_dim, _PRIOR_HIDDEN),
+            }
         table = nn.Embedding(dims["n_regimes"], 2 * self.latent_dim)
         nn.init.normal_(table.weight, std=0.1)
         return {"prior": table}

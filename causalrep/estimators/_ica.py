@@ -70,8 +70,15 @@ class LinearICA(BaseEstimator):
     _saved_json = ("history_", "converged_")
     _array_shapes = MappingProxyType({})
 
-    def __init__(self, latent_dim: int, max_iter: int = 500, tol: float = 1e-6, seed: int = 0,
-                 verbose: int = 0, n_threads: int | str | None = "auto"):
+    def __init__(
+        self,
+        latent_dim: int,
+        max_iter: int = 500,
+        tol: float = 1e-6,
+        seed: int = 0,
+        verbose: int = 0,
+        n_threads: int | str | None = "auto",
+    ):
         self.latent_dim = latent_dim
         self.max_iter = max_iter
         self.tol = tol
@@ -102,21 +109,33 @@ class LinearICA(BaseEstimator):
         centred = scaled - scaled.mean(0)
         values = np.linalg.eigvalsh(centred.T @ centred / data.n)[::-1]
         if values[d - 1] <= 1e-10 * max(values[0], 1e-300):
-            raise ValueError(f"X has fewer than latent_dim={d} directions of non-zero "
-                             "variance: cannot whiten to that many components")
+            raise ValueError(
+                f"X has fewer than latent_dim={d} directions of non-zero "
+                "variance: cannot whiten to that many components"
+            )
         # scikit-learn's guidance: "eigh" (a dim_x x dim_x covariance) pays only
         # from about 50 samples per feature; "svd" is the stable choice below that.
         solver = "eigh" if data.n >= 50 * data.dim_x else "svd"
-        ica = FastICA(n_components=d, algorithm="parallel", whiten="unit-variance",
-                      fun="logcosh", max_iter=self.max_iter, tol=self.tol,
-                      random_state=self.seed, whiten_solver=solver)
+        ica = FastICA(
+            n_components=d,
+            algorithm="parallel",
+            whiten="unit-variance",
+            fun="logcosh",
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=self.seed,
+            whiten_solver=solver,
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SklearnConvergenceWarning)
             ica.fit(scaled)
         self.converged_ = not any(issubclass(w.category, SklearnConvergenceWarning) for w in caught)
         if not self.converged_:
-            warn(f"LinearICA did not converge in max_iter={self.max_iter} iterations "
-                 f"(tol={self.tol}); raise max_iter or tol", ConvergenceWarning)
+            warn(
+                f"LinearICA did not converge in max_iter={self.max_iter} iterations "
+                f"(tol={self.tol}); raise max_iter or tol",
+                ConvergenceWarning,
+            )
         self.device_ = torch.device("cpu")
         self.dims_ = {"dim_x": int(data.dim_x)}
         self.arrays_ = {}
@@ -124,8 +143,7 @@ class LinearICA(BaseEstimator):
         modules["unmixing"].mean.copy_(torch.from_numpy(ica.mean_ * unit))
         modules["unmixing"].weight.copy_(torch.from_numpy(ica.components_ / unit))
         self.modules_ = modules
-        self.history_ = {"terms": {}, "val": [], "best_epoch": int(ica.n_iter_) - 1,
-                         "steps": int(ica.n_iter_)}
+        self.history_ = {"terms": {}, "val": [], "best_epoch": int(ica.n_iter_) - 1, "steps": int(ica.n_iter_)}
         return self
 
     def transform(self, X: ArrayLike | InterventionalData) -> np.ndarray:

@@ -68,12 +68,20 @@ class LatentPolynomialSCM(dist.TorchDistribution):
     support = constraints.real_vector
     has_rsample = True
 
-    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor, degree: int,
-                 validate_args: bool | None = None):
+    def __init__(
+        self,
+        loc: torch.Tensor,
+        scale: torch.Tensor,
+        weight: torch.Tensor,
+        degree: int,
+        validate_args: bool | None = None,
+    ):
         d = loc.shape[-1]
         self.loc, self.scale, self.degree = loc, scale, degree
-        self._index = [torch.tensor(list(itertools.combinations_with_replacement(range(d), k)),
-                                    device=loc.device) for k in range(1, degree + 1)]
+        self._index = [
+            torch.tensor(list(itertools.combinations_with_replacement(range(d), k)), device=loc.device)
+            for k in range(1, degree + 1)
+        ]
         # Monomial k may enter latent i only if every latent it uses is < i.
         last = torch.cat([index.max(dim=1).values for index in self._index])
         allowed = last[None, :] < torch.arange(d, device=loc.device)[:, None]
@@ -97,7 +105,7 @@ class LatentPolynomialSCM(dist.TorchDistribution):
         z = torch.zeros(shape, dtype=self.loc.dtype, device=self.loc.device)
         for i in range(shape[-1]):
             value = self.mean(z)[..., i] + self.scale[..., i] * eps[..., i]
-            z = torch.cat([z[..., :i], value[..., None], z[..., i + 1:]], dim=-1)
+            z = torch.cat([z[..., :i], value[..., None], z[..., i + 1 :]], dim=-1)
         return z
 
 
@@ -118,8 +126,7 @@ class _EnvironmentPrior(PyroModule):
 
     def forward(self, env):
         """The prior of samples in environments ``env`` (n,) (indices into the tables)."""
-        return LatentPolynomialSCM(self.loc[env], self.scales()[env],
-                                   (self.coef * self.free)[env], self.degree)
+        return LatentPolynomialSCM(self.loc[env], self.scales()[env], (self.coef * self.free)[env], self.degree)
 
     def scales(self):
         return F.softplus(self.raw_scale + 0.5413) + MIN_SCALE  # softplus(0.5413) = 1
@@ -177,10 +184,22 @@ class MultiEnvCRL(VAE):
 
     _array_shapes = MappingProxyType({"regimes": ("n_envs",)})
 
-    def __init__(self, latent_dim: int, degree: int = 2, min_environments: int = MIN_ENVIRONMENTS,
-                 hidden: Sequence[int] = (256, 256), max_steps: int = 6000, max_epochs: int | None = None,
-                 batch_size: int = 256, lr: float = 1e-3, restarts: int = 1, device: str | torch.device = "auto",
-                 seed: int = 0, verbose: int = 1, n_threads: int | str | None = "auto"):
+    def __init__(
+        self,
+        latent_dim: int,
+        degree: int = 2,
+        min_environments: int = MIN_ENVIRONMENTS,
+        hidden: Sequence[int] = (256, 256),
+        max_steps: int = 6000,
+        max_epochs: int | None = None,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        restarts: int = 1,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        verbose: int = 1,
+        n_threads: int | str | None = "auto",
+    ):
         self.latent_dim = latent_dim
         self.degree = degree
         self.min_environments = min_environments
@@ -209,24 +228,30 @@ class MultiEnvCRL(VAE):
         """
         self._check_data(data)
         check_positive(self.degree, "degree", integer=True)
-        if isinstance(self.min_environments, bool) or not isinstance(
-                self.min_environments, int) or self.min_environments < 2:
-            raise ValueError(f"min_environments must be an int >= 2, got "
-                             f"{self.min_environments!r}")
+        if (
+            isinstance(self.min_environments, bool)
+            or not isinstance(self.min_environments, int)
+            or self.min_environments < 2
+        ):
+            raise ValueError(f"min_environments must be an int >= 2, got {self.min_environments!r}")
         envs = data.regimes
         if len(envs) < 2:
             raise ValueError(
                 f"MultiEnvCRL needs the environment of each sample in data.regime, but all "
                 f"samples are in regime {envs[0]}: the latents are not identifiable from "
-                "one environment")
+                "one environment"
+            )
         if len(envs) < self.min_environments:
             raise ValueError(
                 f"MultiEnvCRL needs at least min_environments={self.min_environments} "
                 f"environments (2 * 2 + 1 for Gaussian noise), data has {len(envs)}: "
-                f"{list(envs)}; add environments or lower min_environments knowingly")
+                f"{list(envs)}; add environments or lower min_environments knowingly"
+            )
         if envs[0] != 0:
-            raise ValueError(f"MultiEnvCRL needs the reference environment, regime 0 "
-                             f"(coefficients 0 there), data has regimes {list(envs)}")
+            raise ValueError(
+                f"MultiEnvCRL needs the reference environment, regime 0 "
+                f"(coefficients 0 there), data has regimes {list(envs)}"
+            )
         return self._fit_vae(data)
 
     def _aux(self, data):
@@ -292,19 +317,16 @@ class MultiEnvCRL(VAE):
         self._check_fitted()
         Z = as_float_array(Z, "Z", ndim=2)
         if Z.shape[1] != self.latent_dim:
-            raise ValueError(f"Z has {Z.shape[1]} columns but MultiEnvCRL has "
-                             f"latent_dim={self.latent_dim}")
+            raise ValueError(f"Z has {Z.shape[1]} columns but MultiEnvCRL has latent_dim={self.latent_dim}")
         regime = np.asarray(regime)
         if regime.shape != (Z.shape[0],):
             raise ValueError(f"regime must have shape ({Z.shape[0]},), got {regime.shape}")
         unknown = sorted(set(regime.tolist()) - set(self.environments_.tolist()))
         if unknown:
-            raise ValueError(f"regime(s) {unknown} were not seen in fit; known: "
-                             f"{self.environments_.tolist()}")
+            raise ValueError(f"regime(s) {unknown} were not seen in fit; known: {self.environments_.tolist()}")
         env = torch.from_numpy(np.searchsorted(self.environments_, regime))
         prior = self.modules_["prior"]
-        return self._batched(lambda z, e: prior(e).log_prob(z),
-                             torch.from_numpy(Z.astype(np.float32)), env)
+        return self._batched(lambda z, e: prior(e).log_prob(z), torch.from_numpy(Z.astype(np.float32)), env)
 
 
 def monomial_exponents(d: int, degree: int) -> np.ndarray:

@@ -72,8 +72,7 @@ ESTIMATORS = _entries(
     EstimatorEntry("linear_ica", "LinearICA", f"{_HERE}._ica", device=False),
 )
 
-_BY_NAME = MappingProxyType({alias.lower(): entry for entry in ESTIMATORS.values()
-                             for alias in entry.names})
+_BY_NAME = MappingProxyType({alias.lower(): entry for entry in ESTIMATORS.values() for alias in entry.names})
 
 
 def lookup(name: str) -> EstimatorEntry:
@@ -84,6 +83,5 @@ def lookup(name: str) -> EstimatorEntry:
     """
     entry = _BY_NAME.get(name.lower()) if isinstance(name, str) else None
     if entry is None:
-        raise ValueError(f"unknown estimator {name!r}; choose from {sorted(ESTIMATORS)} "
-                         "(or their class names)")
+        raise ValueError(f"unknown estimator {name!r}; choose from {sorted(ESTIMATORS)} (or their class names)")
     return entry

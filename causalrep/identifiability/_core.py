@@ -165,7 +165,7 @@ def column_scale(z_true, z_hat):
 
     def chunks():
         for start in range(0, n, step):
-            yield np.concatenate([z_true[start:start + step], z_hat[start:start + step]], axis=1)
+            yield np.concatenate([z_true[start : start + step], z_hat[start : start + step]], axis=1)
 
     peak = np.zeros(width)
     for chunk in chunks():
@@ -209,16 +209,13 @@ def assign_blocks(fit, d, blocks):
     explained = []
     for block in blocks:
         true_cols = np.array(block)
-        inner = np.linalg.pinv(corr[np.ix_(true_cols, true_cols)], rcond=RCOND,
-                               hermitian=True)
+        inner = np.linalg.pinv(corr[np.ix_(true_cols, true_cols)], rcond=RCOND, hermitian=True)
         cross = corr[np.ix_(true_cols, hat)]
         share = np.einsum("bj,bc,cj->j", cross, inner, cross)
         explained.extend([share] * len(block))
     slots, columns = linear_sum_assignment(np.array(explained), maximize=True)
     owner = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])[slots]
-    return tuple(
-        tuple(sorted(int(c) for c in columns[owner == b])) for b in range(len(blocks))
-    )
+    return tuple(tuple(sorted(int(c) for c in columns[owner == b])) for b in range(len(blocks)))
 
 
 def correlation_matrix(moments):
@@ -339,15 +336,11 @@ def check_pair(z_true, z_hat, need_k_ge_d):
     z_true = as_2d(z_true, "z_true")
     z_hat = as_2d(z_hat, "z_hat")
     if len(z_true) != len(z_hat):
-        raise ValueError(
-            f"z_true and z_hat must have the same number of samples, got "
-            f"{len(z_true)} and {len(z_hat)}"
-        )
+        raise ValueError(f"z_true and z_hat must have the same number of samples, got {len(z_true)} and {len(z_hat)}")
     d, k = z_true.shape[1], z_hat.shape[1]
     if need_k_ge_d and k < d:
         raise ValueError(
-            f"z_hat has fewer columns ({k}) than z_true ({d}): every true latent "
-            f"needs its own estimated coordinate"
+            f"z_hat has fewer columns ({k}) than z_true ({d}): every true latent needs its own estimated coordinate"
         )
     return z_true, z_hat
 
@@ -363,7 +356,7 @@ def as_2d(x, name):
 
 def check_varying(parts, part, where):
     moments = parts.stats(part)
-    constant = np.flatnonzero(~moments.varying[:parts.d])
+    constant = np.flatnonzero(~moments.varying[: parts.d])
     if constant.size:
         raise ValueError(
             f"z_true columns {constant.tolist()} are constant on the {where} "
@@ -383,9 +376,7 @@ def check_matching(matching, d, k):
     if arr.shape != (d,) or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"matching must hold {d} integer indices, got {matching!r}")
     if arr.min() < 0 or arr.max() >= k or len(np.unique(arr)) != d:
-        raise ValueError(
-            f"matching must hold distinct indices in [0, {k}), got {arr.tolist()}"
-        )
+        raise ValueError(f"matching must hold distinct indices in [0, {k}), got {arr.tolist()}")
     return tuple(int(j) for j in arr)
 
 
@@ -395,18 +386,14 @@ def check_blocks(blocks, d, k):
     if len(set(flat)) != len(flat):
         raise ValueError(f"blocks must be disjoint, got {[list(b) for b in blocks]}")
     if len(flat) > k:
-        raise ValueError(
-            f"blocks cover {len(flat)} latents but z_hat has only {k} columns"
-        )
+        raise ValueError(f"blocks cover {len(flat)} latents but z_hat has only {k} columns")
     return blocks
 
 
 def check_assignment(assignment, n_blocks, k):
     assignment = index_groups(assignment, "assignment", k)
     if len(assignment) != n_blocks:
-        raise ValueError(
-            f"assignment needs one group per block ({n_blocks}), got {len(assignment)}"
-        )
+        raise ValueError(f"assignment needs one group per block ({n_blocks}), got {len(assignment)}")
     return assignment
 
 
@@ -416,16 +403,11 @@ def index_groups(groups, name, size):
     except TypeError as error:
         raise ValueError(f"{name} must be a sequence of index tuples") from error
     if not arrays or any(a.ndim != 1 or a.size == 0 for a in arrays):
-        raise ValueError(
-            f"{name} must be a non-empty sequence of non-empty index tuples, "
-            f"got {groups!r}"
-        )
+        raise ValueError(f"{name} must be a non-empty sequence of non-empty index tuples, got {groups!r}")
     groups = tuple(tuple(a.tolist()) for a in arrays)
     for g in groups:
         if not all(type(i) is int and 0 <= i < size for i in g):
-            raise ValueError(
-                f"{name} must hold integer indices in [0, {size}), got {list(g)}"
-            )
+            raise ValueError(f"{name} must hold integer indices in [0, {size}), got {list(g)}")
     return groups
 
 

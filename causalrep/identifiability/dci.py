@@ -69,8 +69,9 @@ class DCIResult(JSONFields):
     n_score: int
 
 
-def dci(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0,
-        regressor: str = "linear") -> DCIResult:
+def dci(
+    z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0, regressor: str = "linear"
+) -> DCIResult:
     r"""Disentanglement, completeness and informativeness.
 
     Arguments:
@@ -129,24 +130,21 @@ def dci(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: S
 def _linear_importance(parts, rng):
     """Absolute standardised least-squares coefficients (k, d) and the predictions."""
     weights, intercept = fit_affine(parts.fit_hat, parts.fit_true)
-    importance = (
-        np.abs(weights)
-        * parts.fit_hat.std(axis=0)[:, None]
-        / parts.fit_true.std(axis=0)[None, :]
-    )
+    importance = np.abs(weights) * parts.fit_hat.std(axis=0)[:, None] / parts.fit_true.std(axis=0)[None, :]
     return importance, parts.score_hat @ weights + intercept
 
 
 def _forest_importance(parts, rng):
     """Impurity importances (k, d) of one random forest per factor, and the predictions."""
     from sklearn.ensemble import RandomForestRegressor  # imported here: it takes seconds
+
     d = parts.fit_true.shape[1]
     importance = np.empty((parts.fit_hat.shape[1], d))
     prediction = np.empty((parts.score_hat.shape[0], d))
     for i in range(d):
-        forest = RandomForestRegressor(n_estimators=_FOREST_TREES,
-                                       min_samples_leaf=_FOREST_LEAF,
-                                       random_state=int(rng.integers(2**31)))
+        forest = RandomForestRegressor(
+            n_estimators=_FOREST_TREES, min_samples_leaf=_FOREST_LEAF, random_state=int(rng.integers(2**31))
+        )
         forest.fit(parts.fit_hat, parts.fit_true[:, i])
         importance[:, i] = forest.feature_importances_
         prediction[:, i] = forest.predict(parts.score_hat)

@@ -182,8 +182,9 @@ class InfoMECResult(JSONFields):
     n_score: int
 
 
-def mutual_information(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None,
-                       n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0) -> MutualInformation:
+def mutual_information(
+    z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None, n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0
+) -> MutualInformation:
     r"""Mutual information between every estimated coordinate and every true latent.
 
     Continuous (default): the Kraskov-Stoegbauer-Grassberger estimator
@@ -222,8 +223,9 @@ def mutual_information(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = N
     return _mutual_information(z_true, z_hat, bins, n_neighbors, as_generator(seed))
 
 
-def mig(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None,
-        n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0) -> MIGResult:
+def mig(
+    z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None, n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0
+) -> MIGResult:
     r"""Mutual information gap of estimated latents.
 
     For each factor, the difference between the largest and the second
@@ -283,9 +285,14 @@ def sap(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: S
     return _sap(split_parts(z_true, z_hat, test_fraction, seed))
 
 
-def modularity_explicitness(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = DEFAULT_BINS,
-                            n_neighbors: int = DEFAULT_NEIGHBORS, test_fraction: float = 0.5,
-                            seed: Seed = 0) -> ModularityExplicitnessResult:
+def modularity_explicitness(
+    z_true: ArrayLike,
+    z_hat: ArrayLike,
+    bins: int | None = DEFAULT_BINS,
+    n_neighbors: int = DEFAULT_NEIGHBORS,
+    test_fraction: float = 0.5,
+    seed: Seed = 0,
+) -> ModularityExplicitnessResult:
     r"""Modularity and explicitness of estimated latents (Ridgeway and Zemel, 2018).
 
     Ridgeway and Zemel, "Learning deep disentangled embeddings with the
@@ -333,9 +340,14 @@ def modularity_explicitness(z_true: ArrayLike, z_hat: ArrayLike, bins: int | Non
     return _modularity_explicitness(information, auc, bins, parts)
 
 
-def infomec(z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = DEFAULT_BINS,
-            n_neighbors: int = DEFAULT_NEIGHBORS, test_fraction: float = 0.5,
-            seed: Seed = 0) -> InfoMECResult:
+def infomec(
+    z_true: ArrayLike,
+    z_hat: ArrayLike,
+    bins: int | None = DEFAULT_BINS,
+    n_neighbors: int = DEFAULT_NEIGHBORS,
+    test_fraction: float = 0.5,
+    seed: Seed = 0,
+) -> InfoMECResult:
     r"""InfoM, InfoE and InfoC of estimated latents.
 
     Hsu, Dorrell, Whittington, Wu and Finn, "Disentanglement via latent
@@ -403,20 +415,18 @@ def _mutual_information(z_true, z_hat, bins, n_neighbors, rng):
         normaliser = np.empty(d)
         for i in range(d):
             state = int(rng.integers(2**31))
-            mi[:, i] = from_codes(z_hat, z_true[:, i], n_neighbors=n_neighbors,
-                                  random_state=state)
-            normaliser[i] = from_codes(z_true[:, [i]], z_true[:, i], n_neighbors=n_neighbors,
-                                       random_state=state)[0]
+            mi[:, i] = from_codes(z_hat, z_true[:, i], n_neighbors=n_neighbors, random_state=state)
+            normaliser[i] = from_codes(z_true[:, [i]], z_true[:, i], n_neighbors=n_neighbors, random_state=state)[0]
     nmi = mi / np.where(normaliser > 0, normaliser, 1.0)
-    return MutualInformation(mi=read_only(mi), normaliser=read_only(normaliser),
-                             nmi=read_only(nmi), bins=bins, n_neighbors=int(n_neighbors))
+    return MutualInformation(
+        mi=read_only(mi), normaliser=read_only(normaliser), nmi=read_only(nmi), bins=bins, n_neighbors=int(n_neighbors)
+    )
 
 
 def _mig(information):
     nmi = np.sort(information.nmi, axis=0)[::-1]
     per_latent = nmi[0] - nmi[1] if len(nmi) > 1 else nmi[0].copy()
-    return MIGResult(score=float(per_latent.mean()), per_latent=read_only(per_latent),
-                     information=information)
+    return MIGResult(score=float(per_latent.mean()), per_latent=read_only(per_latent), information=information)
 
 
 def _sap(parts):
@@ -424,8 +434,7 @@ def _sap(parts):
     hat_centred = fit_hat - fit_hat.mean(axis=0)
     variance = np.einsum("ij,ij->j", hat_centred, hat_centred)
     covariance = hat_centred.T @ (fit_true - fit_true.mean(axis=0))
-    slopes = np.divide(covariance, variance[:, None], out=np.zeros_like(covariance),
-                       where=variance[:, None] > 0)
+    slopes = np.divide(covariance, variance[:, None], out=np.zeros_like(covariance), where=variance[:, None] > 0)
     offsets = fit_true.mean(axis=0) - slopes * fit_hat.mean(axis=0)[:, None]
     predicted = parts.score_hat[:, :, None] * slopes + offsets
     residual = parts.score_true[:, None, :] - predicted
@@ -434,9 +443,14 @@ def _sap(parts):
     r2 = np.clip(r2, 0.0, None)
     best = np.sort(r2, axis=0)[::-1]
     per_latent = best[0] - best[1]
-    return SAPResult(score=float(per_latent.mean()), per_latent=read_only(per_latent),
-                     r2=read_only(r2), test_fraction=float(parts.test_fraction),
-                     n_fit=parts.n_fit, n_score=parts.n_score)
+    return SAPResult(
+        score=float(per_latent.mean()),
+        per_latent=read_only(per_latent),
+        r2=read_only(r2),
+        test_fraction=float(parts.test_fraction),
+        n_fit=parts.n_fit,
+        n_score=parts.n_score,
+    )
 
 
 def _modularity_explicitness(information, auc, bins, parts):
@@ -450,10 +464,16 @@ def _modularity_explicitness(information, auc, bins, parts):
         safe = np.where(theta > 0, theta, 1.0)
         per_code = np.where(theta > 0, 1.0 - off_peak / (safe**2 * (d - 1)), 0.0)
     return ModularityExplicitnessResult(
-        modularity=float(per_code.mean()), explicitness=float(auc.mean()),
-        per_code_modularity=read_only(per_code), per_latent_explicitness=read_only(auc),
-        information=information, bins=bins, test_fraction=float(parts.test_fraction),
-        n_fit=parts.n_fit, n_score=parts.n_score)
+        modularity=float(per_code.mean()),
+        explicitness=float(auc.mean()),
+        per_code_modularity=read_only(per_code),
+        per_latent_explicitness=read_only(auc),
+        information=information,
+        bins=bins,
+        test_fraction=float(parts.test_fraction),
+        n_fit=parts.n_fit,
+        n_score=parts.n_score,
+    )
 
 
 def _infomec(information, infoe, bins, parts):
@@ -468,18 +488,24 @@ def _infomec(information, infoe, bins, parts):
     infoc = 1.0
     if k_active > 1:
         rows = pruned.sum(axis=1)
-        ratio = np.divide(pruned.max(axis=1), rows, out=np.full(d, 1 / k_active),
-                          where=rows > 0)
+        ratio = np.divide(pruned.max(axis=1), rows, out=np.full(d, 1 / k_active), where=rows > 0)
         infoc = (np.mean(ratio) - 1 / k_active) / (1 - 1 / k_active)
     return _infomec_result(infom, infoe, infoc, active, information, bins, parts)
 
 
 def _infomec_result(infom, infoe, infoc, active, information, bins, parts):
     return InfoMECResult(
-        infom=float(infom), infoe=float(infoe.mean()), infoc=float(infoc),
-        per_latent_infoe=read_only(infoe), active=read_only(active),
-        information=information, bins=bins, test_fraction=float(parts.test_fraction),
-        n_fit=parts.n_fit, n_score=parts.n_score)
+        infom=float(infom),
+        infoe=float(infoe.mean()),
+        infoc=float(infoc),
+        per_latent_infoe=read_only(infoe),
+        active=read_only(active),
+        information=information,
+        bins=bins,
+        test_fraction=float(parts.test_fraction),
+        n_fit=parts.n_fit,
+        n_score=parts.n_score,
+    )
 
 
 def _linear_probes(parts, bins, rng):
@@ -496,7 +522,8 @@ def _linear_probes(parts, bins, rng):
         score_y = np.searchsorted(edges, parts.score_true[:, i], side="right")
         classes = np.unique(fit_y)
         model = sklearn.linear_model.LogisticRegression(
-            C=_LOGISTIC_C, max_iter=1000, random_state=int(rng.integers(2**31)))
+            C=_LOGISTIC_C, max_iter=1000, random_state=int(rng.integers(2**31))
+        )
         with warnings.catch_warnings():
             # A perfect code separates the classes: lbfgs stops at max_iter with
             # probabilities already saturated, which is the answer wanted.
@@ -512,8 +539,7 @@ def _linear_probes(parts, bins, rng):
         information[i] = (entropy - cross_entropy) / entropy
         onehot = column[:, None] == np.arange(len(classes))[None, :]
         present = onehot.any(axis=0) & ~onehot.all(axis=0)
-        auc[i] = sklearn.metrics.roc_auc_score(onehot[:, present], proba[seen][:, present],
-                                               average="macro")
+        auc[i] = sklearn.metrics.roc_auc_score(onehot[:, present], proba[seen][:, present], average="macro")
     return auc, information
 
 

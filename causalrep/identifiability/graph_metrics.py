@@ -38,8 +38,9 @@ class GraphDistance(JSONFields):
     matching: tuple
 
 
-def structural_hamming_distance(graph_true: nx.DiGraph, graph_hat: nx.DiGraph,
-                                matching: Sequence[int] | None = None) -> GraphDistance:
+def structural_hamming_distance(
+    graph_true: nx.DiGraph, graph_hat: nx.DiGraph, matching: Sequence[int] | None = None
+) -> GraphDistance:
     r"""Structural Hamming distance between a true and a learned DAG over latents.
 
     The number of unordered pairs of latents whose link differs: a missing
@@ -77,10 +78,14 @@ def structural_hamming_distance(graph_true: nx.DiGraph, graph_hat: nx.DiGraph,
             raise ValueError(f"graph_hat has {k} nodes and graph_true {d}: pass a matching")
         matching = tuple(range(d))
     arr = np.asarray(matching)
-    if (arr.shape != (d,) or not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0
-            or arr.max() >= k or len(np.unique(arr)) != d):
-        raise ValueError(f"matching must hold {d} distinct indices in [0, {k}), "
-                         f"got {list(matching)}")
+    if (
+        arr.shape != (d,)
+        or not np.issubdtype(arr.dtype, np.integer)
+        or arr.min() < 0
+        or arr.max() >= k
+        or len(np.unique(arr)) != d
+    ):
+        raise ValueError(f"matching must hold {d} distinct indices in [0, {k}), got {list(matching)}")
     a_hat = a_hat[np.ix_(arr, arr)]
     upper = np.triu(np.ones((d, d), dtype=bool), 1)
     linked_true = (a_true | a_true.T) & upper
@@ -89,8 +94,13 @@ def structural_hamming_distance(graph_true: nx.DiGraph, graph_hat: nx.DiGraph,
     reversed_ = int(np.sum(both & ((a_true != a_hat) | (a_true.T != a_hat.T))))
     missing = int(np.sum(linked_true & ~linked_hat))
     extra = int(np.sum(linked_hat & ~linked_true))
-    return GraphDistance(shd=missing + extra + reversed_, missing=missing, extra=extra,
-                         reversed=reversed_, matching=tuple(int(j) for j in arr))
+    return GraphDistance(
+        shd=missing + extra + reversed_,
+        missing=missing,
+        extra=extra,
+        reversed=reversed_,
+        matching=tuple(int(j) for j in arr),
+    )
 
 
 def amari_distance(matrix: ArrayLike) -> float:

@@ -53,6 +53,7 @@ __all__ = [
     "block_r2",
 ]
 
+
 @dataclass(frozen=True, eq=False)
 class MCCResult(JSONFields):
     r"""Mean correlation coefficient after Hungarian matching.
@@ -157,8 +158,9 @@ class BlockR2Result(JSONFields):
     n_score: int
 
 
-def mcc(z_true: ArrayLike, z_hat: ArrayLike, kind: str = "pearson", test_fraction: float = 0.5,
-        seed: Seed = 0) -> MCCResult:
+def mcc(
+    z_true: ArrayLike, z_hat: ArrayLike, kind: str = "pearson", test_fraction: float = 0.5, seed: Seed = 0
+) -> MCCResult:
     r"""Mean correlation coefficient between true and estimated latents.
 
     Each true latent is matched to a distinct estimated coordinate by the
@@ -197,8 +199,7 @@ def mcc(z_true: ArrayLike, z_hat: ArrayLike, kind: str = "pearson", test_fractio
     return _mcc(split_parts(z_true, z_hat, test_fraction, seed), kind)
 
 
-def affine_r2(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5,
-              seed: Seed = 0) -> AffineR2Result:
+def affine_r2(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0) -> AffineR2Result:
     r"""Out-of-sample R2 of the best affine map from estimated to true latents.
 
     Fits ``z_true ~ z_hat @ W + b`` by least squares on the fitting part (the
@@ -226,8 +227,12 @@ def affine_r2(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5,
 
 
 def permutation_scaling_r2(
-    z_true: ArrayLike, z_hat: ArrayLike, matching: Sequence[int] | None = None,
-    monotone: bool = False, test_fraction: float = 0.5, seed: Seed = 0,
+    z_true: ArrayLike,
+    z_hat: ArrayLike,
+    matching: Sequence[int] | None = None,
+    monotone: bool = False,
+    test_fraction: float = 0.5,
+    seed: Seed = 0,
 ) -> PermutationScalingR2Result:
     r"""R2 of each true latent from its matched estimated coordinate alone.
 
@@ -264,14 +269,17 @@ def permutation_scaling_r2(
     z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=True)
     if matching is not None:
         matching = check_matching(matching, z_true.shape[1], z_hat.shape[1])
-    return _permutation_scaling_r2(
-        split_parts(z_true, z_hat, test_fraction, seed), matching, bool(monotone)
-    )
+    return _permutation_scaling_r2(split_parts(z_true, z_hat, test_fraction, seed), matching, bool(monotone))
 
 
-def block_r2(z_true: ArrayLike, z_hat: ArrayLike, blocks: Sequence[Sequence[int]],
-             assignment: Sequence[Sequence[int]] | None = None, test_fraction: float = 0.5,
-             seed: Seed = 0) -> BlockR2Result:
+def block_r2(
+    z_true: ArrayLike,
+    z_hat: ArrayLike,
+    blocks: Sequence[Sequence[int]],
+    assignment: Sequence[Sequence[int]] | None = None,
+    test_fraction: float = 0.5,
+    seed: Seed = 0,
+) -> BlockR2Result:
     r"""R2 of each block of true latents from the estimated coordinates assigned to it.
 
     For block identifiability (e.g. under imperfect interventions), each block of
@@ -390,8 +398,7 @@ def _block_r2(parts, blocks, assignment):
     for b, (block, assigned) in enumerate(zip(blocks, assignment)):
         true_cols, hat_cols = np.array(block), d + np.array(assigned)
         weights, intercept = regression(fit, hat_cols, true_cols)
-        sse = parts.sse("score", lambda c, t=true_cols, h=hat_cols, w=weights, b0=intercept:
-                        c[:, t] - c[:, h] @ w - b0)
+        sse = parts.sse("score", lambda c, t=true_cols, h=hat_cols, w=weights, b0=intercept: c[:, t] - c[:, h] @ w - b0)
         per_block[b] = r2_from(sse, parts.stats("score"), true_cols).mean()
     return BlockR2Result(
         mean=float(per_block.mean()),

@@ -138,18 +138,14 @@ class Report:
         mcc = self.mcc
         where = "in sample" if mcc.test_fraction == 0 else "out of sample"
         lines = [
-            f"identifiability up to {self.up_to}: "
-            f"{'PASSED' if self.passed else 'FAILED'}",
+            f"identifiability up to {self.up_to}: {'PASSED' if self.passed else 'FAILED'}",
             f"{where}: fit on {mcc.n_fit} rows, scored on {mcc.n_score}",
             f"{'criterion':<12} {'value':>8}    {'threshold'}",
         ]
         for c in self.criteria:
             mark = "ok" if c.passed else "FAIL"
             lines.append(f"{c.name:<12} {c.value:>8.4f} >= {c.threshold:<9.4g} {mark}")
-        lines.append(
-            f"{'latent':>6} {'matched':>7} {'|corr|':>7} {'perm_r2':>8} "
-            f"{'affine_r2':>9}"
-        )
+        lines.append(f"{'latent':>6} {'matched':>7} {'|corr|':>7} {'perm_r2':>8} {'affine_r2':>9}")
         columns = zip(
             mcc.matching,
             mcc.per_latent,
@@ -157,14 +153,10 @@ class Report:
             self.affine.per_latent,
         )
         for i, (j, corr, perm_r2, affine_r2) in enumerate(columns):
-            lines.append(
-                f"{i:>6} {j:>7} {corr:>7.4f} {perm_r2:>8.4f} {affine_r2:>9.4f}"
-            )
+            lines.append(f"{i:>6} {j:>7} {corr:>7.4f} {perm_r2:>8.4f} {affine_r2:>9.4f}")
         if self.block is not None:
             lines.append(f"{'block':<16} {'assigned':<16} {'r2':>7}")
-            for block, assigned, r2 in zip(
-                self.block.blocks, self.block.assignment, self.block.per_block
-            ):
+            for block, assigned, r2 in zip(self.block.blocks, self.block.assignment, self.block.per_block):
                 lines.append(f"{str(block):<16} {str(assigned):<16} {r2:>7.4f}")
         lines.extend(self._extra_lines())
         return "\n".join(lines)
@@ -173,12 +165,19 @@ class Report:
         lines = []
         if self.graph is not None:
             g = self.graph
-            lines.append(f"latent graph: SHD {g.shd} after matching (missing {g.missing}, "
-                         f"extra {g.extra}, reversed {g.reversed})")
+            lines.append(
+                f"latent graph: SHD {g.shd} after matching (missing {g.missing}, "
+                f"extra {g.extra}, reversed {g.reversed})"
+            )
         if self.disentanglement is not None:
-            lines.append("disentanglement: " + "  ".join(
-                f"{name} {value:.4f}" for name, value in self.disentanglement.to_dict().items()
-                if isinstance(value, float)))
+            lines.append(
+                "disentanglement: "
+                + "  ".join(
+                    f"{name} {value:.4f}"
+                    for name, value in self.disentanglement.to_dict().items()
+                    if isinstance(value, float)
+                )
+            )
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,8 +193,7 @@ class Report:
             "permutation": self.permutation.to_dict(),
             "block": None if self.block is None else self.block.to_dict(),
             "graph": None if self.graph is None else self.graph.to_dict(),
-            "disentanglement": (None if self.disentanglement is None
-                                else self.disentanglement.to_dict()),
+            "disentanglement": (None if self.disentanglement is None else self.disentanglement.to_dict()),
         }
 
     def plot(self, path: str | os.PathLike | None = None) -> "Figure":
@@ -231,11 +229,9 @@ class Report:
                 name, value, limit = rule
                 verdict = "ok" if value >= limit else "FAIL"
                 title += f"\n{name} = {value:.3f}, threshold {limit:.3g}: {verdict}"
-            ax.set_title(title, fontsize=9,
-                         color="black" if rule is None or rule[1] >= rule[2] else "tab:red")
+            ax.set_title(title, fontsize=9, color="black" if rule is None or rule[1] >= rule[2] else "tab:red")
         verdict = "passed" if self.passed else "failed"
-        caption = "\n".join(textwrap.fill(part, int(13 * 2.8 * cols))
-                            for part in self._plot_caption())
+        caption = "\n".join(textwrap.fill(part, int(13 * 2.8 * cols)) for part in self._plot_caption())
         fig.suptitle(f"identifiability up to {self.up_to}: {verdict}\n{caption}", fontsize=9)
         if path is not None:
             fig.savefig(path)
@@ -254,11 +250,16 @@ class Report:
 
     def _plot_caption(self):
         """Two lines: the criteria with their thresholds, and which samples were scored."""
-        rules = "; ".join(f"{c.name} {c.value:.3f}, threshold {c.threshold:.3g}: "
-                          f"{'ok' if c.passed else 'FAIL'}" for c in self.criteria)
+        rules = "; ".join(
+            f"{c.name} {c.value:.3f}, threshold {c.threshold:.3g}: {'ok' if c.passed else 'FAIL'}"
+            for c in self.criteria
+        )
         mcc = self.mcc
-        where = (f"in sample, {mcc.n_score} samples" if mcc.test_fraction == 0 else
-                 f"scored on {mcc.n_score} held-out samples (map fit on {mcc.n_fit})")
+        where = (
+            f"in sample, {mcc.n_score} samples"
+            if mcc.test_fraction == 0
+            else f"scored on {mcc.n_score} held-out samples (map fit on {mcc.n_fit})"
+        )
         shown = self.plot_true.shape[0]
         if shown < mcc.n_score:
             where += f", {shown} plotted"
@@ -339,9 +340,7 @@ def check(
         "mean_r2": affine.mean,
         "block_r2": None if block is None else block.per_block.min(),
     }
-    criteria = [
-        _criterion(name, values[name], limit) for name, limit in thresholds.items()
-    ]
+    criteria = [_criterion(name, values[name], limit) for name, limit in thresholds.items()]
     if up_to == "scaling":
         in_place = np.mean(np.array(mcc.matching) == np.arange(len(mcc.matching)))
         criteria.append(_criterion("identity", in_place, 1.0))
@@ -403,8 +402,7 @@ def _graph_distance(graph_true, graph_hat, matching):
 def _disentanglement(parts, affine, seed):
     rng = as_generator(seed)
     d, k = parts.score_true.shape[1], parts.score_hat.shape[1]
-    information = scores._mutual_information(parts.score_true, parts.score_hat, None,
-                                             scores.DEFAULT_NEIGHBORS, rng)
+    information = scores._mutual_information(parts.score_true, parts.score_hat, None, scores.DEFAULT_NEIGHBORS, rng)
     auc, infoe = scores._linear_probes(parts, scores.DEFAULT_BINS, rng)
     me = scores._modularity_explicitness(information, auc, scores.DEFAULT_BINS, parts)
     info = scores._infomec(information, infoe, scores.DEFAULT_BINS, parts) if d >= 2 else None
@@ -413,10 +411,13 @@ def _disentanglement(parts, affine, seed):
     return DisentanglementScores(
         mig=scores._mig(information).score,
         sap=scores._sap(parts).score if k >= 2 else None,
-        modularity=me.modularity, explicitness=me.explicitness,
-        infom=info.infom if info else None, infoe=float(infoe.mean()),
+        modularity=me.modularity,
+        explicitness=me.explicitness,
+        infom=info.infom if info else None,
+        infoe=float(infoe.mean()),
         infoc=info.infoc if info else None,
-        amari=amari_distance(weights) if invertible else None)
+        amari=amari_distance(weights) if invertible else None,
+    )
 
 
 def assert_identified(
@@ -474,26 +475,15 @@ def _resolve_thresholds(up_to, threshold):
         first = next(iter(defaults))
         return {**defaults, first: _check_threshold(first, threshold)}
     if not isinstance(threshold, Mapping):
-        raise ValueError(
-            f"threshold must be None, a number or a mapping of rule names to "
-            f"numbers, got {threshold!r}"
-        )
+        raise ValueError(f"threshold must be None, a number or a mapping of rule names to numbers, got {threshold!r}")
     unknown = set(threshold) - set(defaults)
     if unknown:
-        raise ValueError(
-            f"unknown thresholds {sorted(unknown)} for up_to={up_to!r}; "
-            f"choose from {tuple(defaults)}"
-        )
-    return {
-        name: _check_threshold(name, threshold.get(name, default))
-        for name, default in defaults.items()
-    }
+        raise ValueError(f"unknown thresholds {sorted(unknown)} for up_to={up_to!r}; choose from {tuple(defaults)}")
+    return {name: _check_threshold(name, threshold.get(name, default)) for name, default in defaults.items()}
 
 
 def _check_threshold(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-        math.isfinite(value)
-    ):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value)):
         raise ValueError(f"threshold {name} must be a finite number, got {value!r}")
     return float(value)
 

@@ -17,8 +17,7 @@ from causalrep.validation import ArrayLike
 __all__ = ["assert_identified", "assert_not_identified"]
 
 
-def assert_not_identified(z_true: ArrayLike, z_hat: ArrayLike, up_to: str = "permutation",
-                          **kwargs: Any) -> Report:
+def assert_not_identified(z_true: ArrayLike, z_hat: ArrayLike, up_to: str = "permutation", **kwargs: Any) -> Report:
     r"""Assert that a check fails: for negative controls (shuffled or random latents).
 
     Arguments:

@@ -43,8 +43,7 @@ def _sizes_checked(strategy):
     def build(*sizes, **named):
         for value in (*sizes, *named.values()):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{strategy.__name__} needs sizes that are ints >= 1, "
-                                 f"got {value!r}")
+                raise ValueError(f"{strategy.__name__} needs sizes that are ints >= 1, got {value!r}")
         return strategy(*sizes, **named)
 
     return build

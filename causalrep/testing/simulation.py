@@ -71,8 +71,7 @@ def latent_scms(draw: st.DrawFn, min_nodes: int = 2, max_nodes: int = 6) -> Late
 
 
 @st.composite
-def interventions(draw: st.DrawFn, scm: LatentSCM,
-                  kinds: Sequence[str] = ("do", "shift", "soft")) -> Intervention:
+def interventions(draw: st.DrawFn, scm: LatentSCM, kinds: Sequence[str] = ("do", "shift", "soft")) -> Intervention:
     """A valid intervention on one or more nodes of ``scm``.
 
     ``do`` and ``shift`` values are finite numbers in [-3, 3]. ``soft``
@@ -86,12 +85,8 @@ def interventions(draw: st.DrawFn, scm: LatentSCM,
         values = st.floats(min_value=-3.0, max_value=3.0)
         build = do if kind == "do" else shift
         return build({j: draw(values) for j in targets})
-    factors = st.floats(min_value=-2.0, max_value=2.0).filter(
-        lambda a: abs(a) > 0.1 and abs(a - 1.0) > 0.1
-    )
-    return soft({
-        j: draw(factors) if scm.parents(j) else _NoiseScale(draw(factors)) for j in targets
-    })
+    factors = st.floats(min_value=-2.0, max_value=2.0).filter(lambda a: abs(a) > 0.1 and abs(a - 1.0) > 0.1)
+    return soft({j: draw(factors) if scm.parents(j) else _NoiseScale(draw(factors)) for j in targets})
 
 
 class _NoiseScale:
@@ -108,8 +103,7 @@ class _NoiseScale:
 
 
 @st.composite
-def mixings(draw: st.DrawFn, latent_dim: int,
-            obs_dim: int) -> LinearMixing | MLPMixing | PolynomialMixing:
+def mixings(draw: st.DrawFn, latent_dim: int, obs_dim: int) -> LinearMixing | MLPMixing | PolynomialMixing:
     """An injective mixing from ``latent_dim`` to ``obs_dim`` dimensions.
 
     Linear or leaky-ReLU MLP always; polynomial of degree 2 or 3 when

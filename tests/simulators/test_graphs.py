@@ -60,9 +60,7 @@ def test_random_generators_leave_global_state_alone(kind):
 
 
 def test_random_labels_are_not_a_topological_order():
-    backwards = [
-        any(i > j for i, j in erdos_renyi(8, 3, seed=seed).edges) for seed in range(10)
-    ]
+    backwards = [any(i > j for i, j in erdos_renyi(8, 3, seed=seed).edges) for seed in range(10)]
     assert any(backwards)
 
 
@@ -101,8 +99,7 @@ def test_check_dag_accepts_drawn_dags(graph):
 @SMALL
 @given(graph=dags(min_nodes=2), data=st.data())
 def test_check_dag_rejects_any_two_cycle(graph, data):
-    a, b = data.draw(st.lists(st.sampled_from(list(graph.nodes)), min_size=2, max_size=2,
-                              unique=True))
+    a, b = data.draw(st.lists(st.sampled_from(list(graph.nodes)), min_size=2, max_size=2, unique=True))
     cyclic = graph.copy()
     cyclic.add_edges_from([(a, b), (b, a)])
     with pytest.raises(ValueError, match="graph has a cycle"):
@@ -122,8 +119,7 @@ def test_check_dag_rejects_labels_other_than_0_to_d(graph):
         check_dag(graph)
 
 
-@pytest.mark.parametrize("graph", [nx.DiGraph([("a", "b")]), nx.DiGraph([(0.0, 1.0)]),
-                                   nx.DiGraph([(False, True)])])
+@pytest.mark.parametrize("graph", [nx.DiGraph([("a", "b")]), nx.DiGraph([(0.0, 1.0)]), nx.DiGraph([(False, True)])])
 def test_check_dag_rejects_labels_that_are_not_ints(graph):
     with pytest.raises(TypeError, match="nodes must be the ints 0..d-1, got node"):
         check_dag(graph)

@@ -59,8 +59,7 @@ def test_do_on_angle_moves_the_shadow_but_not_the_light(scene):
 def test_do_on_a_leaf_leaves_its_non_descendants(scene):
     values = np.linspace(0.05, 0.3, 64)
     _, labels = pendulum_counterfactual(scene.Z, scene.meta["noise"], {LENGTH: values}, size=16)
-    np.testing.assert_array_equal(labels[:, [ANGLE, LIGHT, POSITION]],
-                                  scene.Z[:, [ANGLE, LIGHT, POSITION]])
+    np.testing.assert_array_equal(labels[:, [ANGLE, LIGHT, POSITION]], scene.Z[:, [ANGLE, LIGHT, POSITION]])
     np.testing.assert_array_equal(labels[:, LENGTH], values)
 
 

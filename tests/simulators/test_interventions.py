@@ -35,13 +35,10 @@ def test_apply_semantics():
     parents, effect, noise = _arrays()
     rng = np.random.default_rng(1)
     assert np.array_equal(do({0: 1.5}).apply(0, parents, effect, noise, rng), np.full(5, 1.5))
-    assert np.array_equal(shift({0: 2.0}).apply(0, parents, effect, noise, rng),
-                          effect + noise + 2.0)
-    assert np.array_equal(soft({0: 3.0}).apply(0, parents, effect, noise, rng),
-                          3.0 * effect + noise)
+    assert np.array_equal(shift({0: 2.0}).apply(0, parents, effect, noise, rng), effect + noise + 2.0)
+    assert np.array_equal(soft({0: 3.0}).apply(0, parents, effect, noise, rng), 3.0 * effect + noise)
     mechanism = lambda u, e: u.sum(axis=1) - e  # noqa: E731
-    assert np.array_equal(soft({0: mechanism}).apply(0, parents, effect, noise, rng),
-                          parents.sum(axis=1) - noise)
+    assert np.array_equal(soft({0: mechanism}).apply(0, parents, effect, noise, rng), parents.sum(axis=1) - noise)
     sampler = lambda g, n: g.uniform(10, 11, n)  # noqa: E731
     values = do({0: sampler}).apply(0, parents, effect, noise, rng)
     assert values.shape == (5,) and np.all((values >= 10) & (values <= 11))

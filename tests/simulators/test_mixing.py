@@ -130,8 +130,11 @@ def test_large_inputs_are_processed_in_blocks():
 
 
 def test_bad_inputs_raise_clear_errors():
-    with pytest.raises(ValueError, match=r"obs_dim=200 is smaller than the 219 monomials "
-                                         r"of degree 1..3 in 9 latents"):
+    with pytest.raises(
+        ValueError,
+        match=r"obs_dim=200 is smaller than the 219 monomials "
+        r"of degree 1..3 in 9 latents",
+    ):
         PolynomialMixing(9, 200, degree=3)
     with pytest.raises(ValueError, match="cannot be injective"):
         LinearMixing(5, 4)
@@ -156,7 +159,11 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_to_dict():
     assert PolynomialMixing(2, 10, degree=2, seed=3).to_dict() == {
-        "class": "PolynomialMixing", "latent_dim": 2, "obs_dim": 10, "seed": 3,
-        "degree": 2, "nonlinear_scale": 1.0,
+        "class": "PolynomialMixing",
+        "latent_dim": 2,
+        "obs_dim": 10,
+        "seed": 3,
+        "degree": 2,
+        "nonlinear_scale": 1.0,
     }
     assert MLPMixing(2, 10, seed=np.random.default_rng(0)).to_dict()["seed"] is None

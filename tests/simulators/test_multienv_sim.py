@@ -9,11 +9,14 @@ from simulators import chain, multienv, multienv_noise
 
 
 @settings(max_examples=20, deadline=None)
-@given(d=st.integers(1, 4), degree=st.integers(1, 3), noise=st.sampled_from(["gaussian", "gamma"]),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    d=st.integers(1, 4),
+    degree=st.integers(1, 3),
+    noise=st.sampled_from(["gaussian", "gamma"]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_latents_follow_the_recorded_model(d, degree, noise, seed):
-    data = multienv(latent_dim=d, obs_dim=d + 2, n_envs=3, n_per_env=30, degree=degree,
-                    noise=noise, seed=seed)
+    data = multienv(latent_dim=d, obs_dim=d + 2, n_envs=3, n_per_env=30, degree=degree, noise=noise, seed=seed)
     assert data.counts() == {0: 30, 1: 30, 2: 30}
     assert dict(data.targets) == {0: (), 1: tuple(range(d)), 2: tuple(range(d))}
     json.dumps(data.meta)
@@ -56,13 +59,16 @@ def test_same_seed_same_data_and_latents_on_a_moderate_scale():
     np.testing.assert_allclose(first.Z.std(0), 1.0, atol=0.2)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"n_envs": 1}, "n_envs must be an int >= 2"),
-    ({"noise": "cauchy"}, "unknown noise 'cauchy'"),
-    ({"graph": chain(3), "unchanged": [0]}, "latent 0, which has no parents"),
-    ({"unchanged": [7]}, "unchanged names latent 7, but latents are 0..2"),
-    ({"n_per_env": [10, 10]}, "n_per_env has 2 entries but n_envs=5"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_envs": 1}, "n_envs must be an int >= 2"),
+        ({"noise": "cauchy"}, "unknown noise 'cauchy'"),
+        ({"graph": chain(3), "unchanged": [0]}, "latent 0, which has no parents"),
+        ({"unchanged": [7]}, "unchanged names latent 7, but latents are 0..2"),
+        ({"n_per_env": [10, 10]}, "n_per_env has 2 entries but n_envs=5"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         multienv(latent_dim=3, **kwargs)

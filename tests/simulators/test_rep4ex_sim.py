@@ -26,15 +26,13 @@ def test_same_seed_same_data_other_seed_other_data():
 def test_shapes_regime_and_json_meta(tmp_path):
     data = rep4ex(latent_dim=3, action_dim=4, obs_dim=12, n=50, seed=0)
     assert isinstance(data, InterventionalData)
-    assert (data.X.shape, data.Z.shape, data.A.shape, data.Y.shape) == (
-        (50, 12), (50, 3), (50, 4), (50,))
+    assert (data.X.shape, data.Z.shape, data.A.shape, data.Y.shape) == ((50, 12), (50, 3), (50, 4), (50,))
     assert data.counts() == {0: 50} and dict(data.targets) == {0: ()}
     json.dumps(data.meta)
     data.save(tmp_path / "d.npz")
     loaded = InterventionalData.load(tmp_path / "d.npz")
     assert loaded.meta == data.meta
-    assert np.allclose(rep4ex_truth(loaded.meta, np.ones((2, 4))),
-                       rep4ex_truth(data.meta, np.ones((2, 4))))
+    assert np.allclose(rep4ex_truth(loaded.meta, np.ones((2, 4))), rep4ex_truth(data.meta, np.ones((2, 4))))
 
 
 def test_actions_lie_in_their_support():
@@ -88,20 +86,23 @@ def test_truth_of_a_linear_outcome_is_linear_in_the_action():
     np.testing.assert_allclose(np.diff(curve, 2), 0, atol=1e-9)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"latent_dim": 3, "action_dim": 2},
-    {"action_support": (1.0, -1.0)},
-    {"action_support": (0.0, 0.0)},
-    {"action_support": 1.0},
-    {"mixing": "spline"},
-    {"outcome": "quadratic"},
-    {"confounding": -1.0},
-    {"noise_std": float("nan")},
-    {"latent_noise": 0.0},
-    {"n": 0},
-    {"do_action": [1.0, 2.0, 3.0]},
-    {"obs_dim": 1},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"latent_dim": 3, "action_dim": 2},
+        {"action_support": (1.0, -1.0)},
+        {"action_support": (0.0, 0.0)},
+        {"action_support": 1.0},
+        {"mixing": "spline"},
+        {"outcome": "quadratic"},
+        {"confounding": -1.0},
+        {"noise_std": float("nan")},
+        {"latent_noise": 0.0},
+        {"n": 0},
+        {"do_action": [1.0, 2.0, 3.0]},
+        {"obs_dim": 1},
+    ],
+)
 def test_bad_inputs_raise(kwargs):
     with pytest.raises(ValueError):
         rep4ex(**{"n": 10, **kwargs})

@@ -22,9 +22,7 @@ def _unaffected(scm, targets):
 
 
 def _scm_and_intervention(kinds=("do", "shift", "soft")):
-    return latent_scms().flatmap(
-        lambda scm: st.tuples(st.just(scm), interventions(scm, kinds=kinds))
-    )
+    return latent_scms().flatmap(lambda scm: st.tuples(st.just(scm), interventions(scm, kinds=kinds)))
 
 
 @SMALL
@@ -232,7 +230,12 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_to_dict_and_repr():
     scm = LatentSCM(chain(3), "mlp", "laplace", 0.5, seed=np.int64(4))
-    assert scm.to_dict() == {"class": "LatentSCM", "mechanism": "mlp", "noise": "laplace",
-                             "noise_scale": 0.5, "seed": 4}
+    assert scm.to_dict() == {
+        "class": "LatentSCM",
+        "mechanism": "mlp",
+        "noise": "laplace",
+        "noise_scale": 0.5,
+        "seed": 4,
+    }
     assert LatentSCM(chain(2), seed=np.random.default_rng(0)).to_dict()["seed"] is None
     assert "d=3" in repr(scm) and "edges=2" in repr(scm)

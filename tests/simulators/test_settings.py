@@ -36,8 +36,7 @@ def test_interventional_assembles_every_regime(scm, data, seed):
     result = interventional(scm, mixing, 16, chosen, seed=seed)
     assert isinstance(result, InterventionalData)
     assert result.counts() == {k: 16 for k in range(len(chosen) + 1)}
-    assert dict(result.targets) == {0: (), **{k: iv.targets for k, iv in
-                                               enumerate(chosen, start=1)}}
+    assert dict(result.targets) == {0: (), **{k: iv.targets for k, iv in enumerate(chosen, start=1)}}
     assert np.allclose(result.X, mixing(result.Z))
     assert sorted(result.graph.edges) == sorted(scm.graph.edges)
     json.dumps(result.meta)
@@ -56,8 +55,7 @@ def test_interventional_seeds_and_sizes():
     assert data.counts() == {0: 30, 1: 10, 2: 20}
     assert data.meta["n_per_regime"] == [30, 10, 20]
     assert data.meta["seed"] == 1
-    assert data.meta["interventions"][1] == {"kind": "shift", "targets": [2],
-                                             "values": {"2": 3.0}}
+    assert data.meta["interventions"][1] == {"kind": "shift", "targets": [2], "values": {"2": 3.0}}
     assert data.meta["latent_model"]["class"] == "LatentSCM"
     other = interventional(scm, mixing, [30, 10, 20], chosen, seed=2)
     assert not np.allclose(data.Z, other.Z)
@@ -123,11 +121,14 @@ def test_ahuja2023_latent_laws():
 
 def test_ahuja2023_scm_density():
     edges = {
-        latents: np.mean([
-            ahuja2023(latent_dim=10, obs_dim=70, latents=latents, n_obs=10, n_int=10,
-                      seed=s).graph.number_of_edges()
-            for s in range(30)
-        ])
+        latents: np.mean(
+            [
+                ahuja2023(
+                    latent_dim=10, obs_dim=70, latents=latents, n_obs=10, n_int=10, seed=s
+                ).graph.number_of_edges()
+                for s in range(30)
+            ]
+        )
         for latents in ("scm_sparse", "scm_dense")
     }
     assert edges["scm_sparse"] == pytest.approx(5, rel=0.25)

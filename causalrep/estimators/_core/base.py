@@ -62,9 +62,20 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-_THREADED = ("fit", "transform", "inverse_transform", "stage1_transform", "predict",
-             "predict_interventional", "counterfactual", "reconstruct", "sample",
-             "intervene", "invert", "decode")
+_THREADED = (
+    "fit",
+    "transform",
+    "inverse_transform",
+    "stage1_transform",
+    "predict",
+    "predict_interventional",
+    "counterfactual",
+    "reconstruct",
+    "sample",
+    "intervene",
+    "invert",
+    "decode",
+)
 _ARRAY_FIELDS = ("regime", "targets", "Z", "A", "Y", "graph")
 
 
@@ -76,6 +87,7 @@ def local_params() -> contextlib.AbstractContextManager:
 
 def _threaded(method):
     """``method`` run under the estimator's thread policy."""
+
     @functools.wraps(method)
     def scoped(self, *args, **kwargs):
         with thread_scope(self._threads()), local_params():
@@ -87,21 +99,26 @@ def _threaded(method):
 
 def _fit_entry(fit):
     """``fit(data)`` that also takes ``fit(X, regime=..., targets=..., Z=..., A=..., Y=...)``."""
+
     @functools.wraps(fit)
     def entry(self, data, *extra, **arrays):
         if extra:
             raise TypeError(
                 f"{type(self).__name__}.fit takes the data as one argument, got "
                 f"{1 + len(extra)} positional arguments: pass an InterventionalData, or "
-                "arrays by keyword, e.g. fit(X, regime=regime, targets={0: (), 1: (0,)})")
+                "arrays by keyword, e.g. fit(X, regime=regime, targets={0: (), 1: (0,)})"
+            )
         unknown = sorted(set(arrays) - set(_ARRAY_FIELDS))
         if unknown:
-            raise TypeError(f"{type(self).__name__}.fit got unexpected keyword(s) {unknown}; "
-                            f"with arrays it takes {list(_ARRAY_FIELDS)}")
+            raise TypeError(
+                f"{type(self).__name__}.fit got unexpected keyword(s) {unknown}; "
+                f"with arrays it takes {list(_ARRAY_FIELDS)}"
+            )
         if isinstance(data, InterventionalData):
             if arrays:
-                raise TypeError(f"{type(self).__name__}.fit got an InterventionalData and "
-                                f"{sorted(arrays)}: pass one or the other")
+                raise TypeError(
+                    f"{type(self).__name__}.fit got an InterventionalData and {sorted(arrays)}: pass one or the other"
+                )
         elif isinstance(data, (np.ndarray, torch.Tensor, list)):
             data = InterventionalData(X=data, **arrays)
         with thread_scope(self._threads(getattr(data, "dim_x", 0))), local_params():
@@ -140,8 +157,7 @@ class BaseEstimator(sklearn.base.BaseEstimator):
         hidden = getattr(self, "hidden", ())
         try:
             widths = [int(dim_x), *(int(h) for h in hidden), int(self.latent_dim or 1)]
-            return int(getattr(self, "batch_size", 1)) * max(
-                a * b for a, b in pairwise(widths))
+            return int(getattr(self, "batch_size", 1)) * max(a * b for a, b in pairwise(widths))
         except (TypeError, ValueError):
             return 0
 
@@ -156,8 +172,7 @@ class BaseEstimator(sklearn.base.BaseEstimator):
         valid = self.get_params(deep=False)
         for name in params:
             if name not in valid:
-                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; "
-                                 f"valid: {sorted(valid)}")
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; valid: {sorted(valid)}")
         return super().set_params(**params)
 
     def _json_params(self):
@@ -188,10 +203,12 @@ class BaseEstimator(sklearn.base.BaseEstimator):
             if new != name or given == DEPRECATED:
                 continue
             if getattr(self, new) != inspect.signature(type(self)).parameters[new].default:
-                raise ValueError(f"{type(self).__name__} got both {new} and its former name "
-                                 f"{old}; give {new} only")
-            warn(f"{type(self).__name__}: {old} is renamed {new}; {old} still works in "
-                 "this release and will then be removed", FutureWarning)
+                raise ValueError(f"{type(self).__name__} got both {new} and its former name {old}; give {new} only")
+            warn(
+                f"{type(self).__name__}: {old} is renamed {new}; {old} still works in "
+                "this release and will then be removed",
+                FutureWarning,
+            )
             return given
         return getattr(self, name)
 
@@ -199,9 +216,11 @@ class BaseEstimator(sklearn.base.BaseEstimator):
 
     def _check_data(self, data, need=()):
         if not isinstance(data, InterventionalData):
-            raise TypeError("fit expects a causalrep.InterventionalData, got "
-                            f"{type(data).__name__}; wrap arrays with InterventionalData(X=...) "
-                            "or call fit(X, regime=..., targets=...)")
+            raise TypeError(
+                "fit expects a causalrep.InterventionalData, got "
+                f"{type(data).__name__}; wrap arrays with InterventionalData(X=...) "
+                "or call fit(X, regime=..., targets=...)"
+            )
         for name in need:
             if getattr(data, name) is None:
                 raise ValueError(f"{type(self).__name__}.fit needs data.{name}, which is None")
@@ -210,16 +229,14 @@ class BaseEstimator(sklearn.base.BaseEstimator):
     def _check_samples(self, data, minimum=2):
         """Refuse data with fewer than ``minimum`` samples, naming the estimator."""
         if data.n < minimum:
-            raise ValueError(f"{type(self).__name__}.fit needs at least {minimum} samples, "
-                             f"data has {data.n}")
+            raise ValueError(f"{type(self).__name__}.fit needs at least {minimum} samples, data has {data.n}")
 
     def _check_latent_dim(self, data, latent_dim=None):
         """Check ``latent_dim`` (the hyperparameter, or its resolved value) against ``data``."""
         latent_dim = self.latent_dim if latent_dim is None else latent_dim
         check_positive(latent_dim, "latent_dim", integer=True)
         if latent_dim > data.dim_x:
-            raise ValueError(f"latent_dim={latent_dim} is larger than the "
-                             f"observation dimension dim_x={data.dim_x}")
+            raise ValueError(f"latent_dim={latent_dim} is larger than the observation dimension dim_x={data.dim_x}")
 
     def _check_seed(self):
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -237,8 +254,9 @@ class BaseEstimator(sklearn.base.BaseEstimator):
             X = X.X
         X = as_float_array(X, name, ndim=2)
         if X.shape[1] != self.dims_["dim_x"]:
-            raise ValueError(f"{name} has {X.shape[1]} features but {type(self).__name__} "
-                             f"was fitted on {self.dims_['dim_x']}")
+            raise ValueError(
+                f"{name} has {X.shape[1]} features but {type(self).__name__} was fitted on {self.dims_['dim_x']}"
+            )
         return X
 
     # -- using a fitted estimator -----------------------------------------
@@ -269,8 +287,11 @@ class TorchEstimator(BaseEstimator):
         if getattr(self, "max_epochs", None) is not None:
             check_positive(self.max_epochs, "max_epochs", integer=True)
         hidden = self.hidden
-        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__") or not all(
-                isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
+        if (
+            isinstance(hidden, (str, bytes))
+            or not hasattr(hidden, "__iter__")
+            or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)
+        ):
             raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}")
         self._check_samples(data)
         check_standardisable(data.X, "X", type(self).__name__)
@@ -283,9 +304,9 @@ class TorchEstimator(BaseEstimator):
         config = TrainConfig(verbose=bool(self.verbose), desc=type(self).__name__, **config)
         with torch.random.fork_rng(devices=[self.device_.index or 0] if self.device_.type == "cuda" else []):
             torch.manual_seed(self.seed)
-            return train_with_restarts(build, loss_fn, tensors, config, self.seed,
-                                       self.device_, restarts=restarts,
-                                       restart_steps=restart_steps)
+            return train_with_restarts(
+                build, loss_fn, tensors, config, self.seed, self.device_, restarts=restarts, restart_steps=restart_steps
+            )
 
     def _build(self, dims):
         """Networks for the given sizes, as an ``nn.ModuleDict``; overridden."""
@@ -306,11 +327,12 @@ class TorchEstimator(BaseEstimator):
             mean, scale = (scaler.mean.cpu().numpy(), scaler.scale.cpu().numpy())
             largest = float(np.max(np.abs((X - mean) / scale)))
         if not largest <= FLOAT32_LIMIT:
-            units = "in magnitude" if scaler is None else \
-                "standard deviations away from the fitted data's mean"
-            raise ValueError(f"{name} has values up to {largest:.3g} {units}; "
-                             f"{type(self).__name__} computes in float32 and accepts "
-                             f"up to {FLOAT32_LIMIT:g}")
+            units = "in magnitude" if scaler is None else "standard deviations away from the fitted data's mean"
+            raise ValueError(
+                f"{name} has values up to {largest:.3g} {units}; "
+                f"{type(self).__name__} computes in float32 and accepts "
+                f"up to {FLOAT32_LIMIT:g}"
+            )
         return torch.from_numpy(X if X.flags.writeable else X.copy())
 
     @torch.no_grad()
@@ -318,7 +340,7 @@ class TorchEstimator(BaseEstimator):
         """Apply ``fn`` to tensors in chunks on the fitted device; numpy out."""
         outputs = []
         for start in range(0, inputs[0].shape[0], batch_size):
-            chunk = [t[start:start + batch_size].to(self.device_) for t in inputs]
+            chunk = [t[start : start + batch_size].to(self.device_) for t in inputs]
             outputs.append(fn(*chunk).cpu())
         return torch.cat(outputs).numpy().astype(np.float64)
 

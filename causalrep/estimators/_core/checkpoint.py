@@ -37,8 +37,9 @@ def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
         "class": type(estimator).__name__,
         "params": json.dumps(estimator._json_params()),
         "dims": json.dumps(estimator.dims_),
-        "fitted": json.dumps({name: getattr(estimator, name)
-                              for name in estimator._saved_json if hasattr(estimator, name)}),
+        "fitted": json.dumps(
+            {name: getattr(estimator, name) for name in estimator._saved_json if hasattr(estimator, name)}
+        ),
         "state": {k: v.detach().cpu() for k, v in estimator.modules_.state_dict().items()},
         "arrays": {k: torch.as_tensor(np.asarray(v)) for k, v in estimator.arrays_.items()},
     }
@@ -46,8 +47,7 @@ def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     atomic_write(os.fspath(path), lambda handle: torch.save(payload, handle))
 
 
-def load(path: str | os.PathLike, device: str | torch.device = "auto",
-         allow_legacy: bool = False) -> BaseEstimator:
+def load(path: str | os.PathLike, device: str | torch.device = "auto", allow_legacy: bool = False) -> BaseEstimator:
     """Read an estimator saved with ``estimator.save(path)``.
 
     Arguments:
@@ -75,8 +75,9 @@ def load(path: str | os.PathLike, device: str | torch.device = "auto",
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for bad bytes; all mean the same
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else ''}") from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise CheckpointError(f"{path} is not a causalrep estimator checkpoint")
     name = payload.get("class")
@@ -87,20 +88,23 @@ def load(path: str | os.PathLike, device: str | torch.device = "auto",
     # The digest is checked before anything is built from the file, so that
     # corrupted sizes never reach the network constructors.
     if "sha256" not in payload and not allow_legacy:
-        raise CheckpointError(f"checkpoint {path} has no SHA-256 digest, so its integrity cannot "
-                              "be checked (a file from an old version, or one whose digest was "
-                              "removed); load(path, allow_legacy=True) reads it if you trust it")
+        raise CheckpointError(
+            f"checkpoint {path} has no SHA-256 digest, so its integrity cannot "
+            "be checked (a file from an old version, or one whose digest was "
+            "removed); load(path, allow_legacy=True) reads it if you trust it"
+        )
     try:
         intact = "sha256" not in payload or payload["sha256"] == _digest(payload)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"checkpoint {path} is corrupt: {err}") from None
     if not intact:
-        raise CheckpointError(f"checkpoint {path} does not match its SHA-256 digest: the "
-                              "file is corrupt or was modified after it was saved")
+        raise CheckpointError(
+            f"checkpoint {path} does not match its SHA-256 digest: the "
+            "file is corrupt or was modified after it was saved"
+        )
     try:
         params = cls._current_params(json.loads(payload["params"]))
-        estimator = cls(**{k: tuple(v) if isinstance(v, list) else v
-                                     for k, v in params.items()})
+        estimator = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
         estimator.device_ = device
         estimator.dims_ = json.loads(payload["dims"])
         for key, value in json.loads(payload["fitted"]).items():
@@ -115,11 +119,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "auto",
             modules = estimator._build(estimator.dims_)
         modules.load_state_dict(payload["state"], strict=True)
         estimator.modules_ = modules.to(estimator.device_).eval()
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError,
-            MemoryError) as err:
-        raise CheckpointError(f"checkpoint {path} does not match {name}: "
-                              f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
-                              ) from None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError, MemoryError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} does not match {name}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from None
     return estimator
 
 
@@ -139,16 +142,14 @@ def _checked_arrays(estimator, arrays):
         return out
     sizes = {**estimator.get_params(), **estimator.dims_}
     for key, shape in spec.items():
-        if not all(s == "*" or isinstance(s, int) or isinstance(sizes.get(s), int)
-                   for s in shape):
+        if not all(s == "*" or isinstance(s, int) or isinstance(sizes.get(s), int) for s in shape):
             continue  # sizes this configuration does not have: the array is not used
         if key not in out:
             raise ValueError(f"array {key!r} is missing")
         want = tuple(s if isinstance(s, int) or s == "*" else sizes[s] for s in shape)
         got = out[key].shape
         if len(got) != len(want) or any(w != "*" and w != g for w, g in zip(want, got)):
-            raise ValueError(f"array {key!r} has shape {got} but the configuration gives "
-                             f"{want}")
+            raise ValueError(f"array {key!r} has shape {got} but the configuration gives {want}")
     unknown = sorted(set(out) - set(spec))
     if unknown:
         raise ValueError(f"unexpected array(s) {unknown}")
@@ -175,4 +176,3 @@ def _digest(payload):
     for key in sorted(k for k in payload if k != "sha256"):
         feed(key, payload[key])
     return digest.hexdigest()
-

@@ -22,8 +22,7 @@ from torch import nn
 
 from ...validation import column_stats
 
-__all__ = ["MLP", "PolynomialDecoder", "PolynomialFeatures", "Standardizer", "autoencoder",
-           "reconstruction_loss"]
+__all__ = ["MLP", "PolynomialDecoder", "PolynomialFeatures", "Standardizer", "autoencoder", "reconstruction_loss"]
 
 
 class MLP(PyroModule):
@@ -43,8 +42,9 @@ class MLP(PyroModule):
         (n, in_dim) -> (n, out_dim)
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (256, 256), slope: float = 0.2,
-                 skip: bool = False):
+    def __init__(
+        self, in_dim: int, out_dim: int, hidden: Sequence[int] = (256, 256), slope: float = 0.2, skip: bool = False
+    ):
         super().__init__()
         self.skip = nn.Linear(in_dim, out_dim, bias=False) if skip else None
         widths = [in_dim, *hidden, out_dim]
@@ -143,8 +143,9 @@ class Standardizer(PyroModule):
         return x.to(self.mean.dtype) * self.scale + self.mean
 
 
-def autoencoder(dim_x: int, latent_dim: int, hidden: Sequence[int], decoder: str = "mlp",
-                degree: int = 2) -> nn.ModuleDict:
+def autoencoder(
+    dim_x: int, latent_dim: int, hidden: Sequence[int], decoder: str = "mlp", degree: int = 2
+) -> nn.ModuleDict:
     """Standardiser, MLP encoder and decoder, as one ``nn.ModuleDict``.
 
     Arguments:
@@ -161,9 +162,9 @@ def autoencoder(dim_x: int, latent_dim: int, hidden: Sequence[int], decoder: str
         dec = MLP(latent_dim, dim_x, tuple(reversed(hidden)))
     else:
         raise ValueError(f"decoder must be 'polynomial' or 'mlp', got {decoder!r}")
-    return nn.ModuleDict({"scaler": Standardizer(dim_x),
-                          "encoder": MLP(dim_x, latent_dim, hidden, skip=True),
-                          "decoder": dec})
+    return nn.ModuleDict(
+        {"scaler": Standardizer(dim_x), "encoder": MLP(dim_x, latent_dim, hidden, skip=True), "decoder": dec}
+    )
 
 
 def reconstruction_loss(modules: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:

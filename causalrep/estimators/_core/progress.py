@@ -30,8 +30,7 @@ def in_notebook() -> bool:
     return ipython is not None and type(ipython).__name__ == "ZMQInteractiveShell"
 
 
-def progress(epochs: Sequence[int], desc: str, verbose: bool = True,
-             steps_per_epoch: int = 1) -> Iterable[int]:
+def progress(epochs: Sequence[int], desc: str, verbose: bool = True, steps_per_epoch: int = 1) -> Iterable[int]:
     """An iterable over ``epochs`` that reports progress.
 
     Arguments:
@@ -62,8 +61,15 @@ class LogProgress:
         min_seconds, max_seconds: Least and most time between two lines.
     """
 
-    def __init__(self, epochs: Sequence[int], desc: str, steps_per_epoch: int = 1, fraction: float = 0.1,
-                 min_seconds: float = 5.0, max_seconds: float = 30.0):
+    def __init__(
+        self,
+        epochs: Sequence[int],
+        desc: str,
+        steps_per_epoch: int = 1,
+        fraction: float = 0.1,
+        min_seconds: float = 5.0,
+        max_seconds: float = 30.0,
+    ):
         self.epochs = epochs
         self.desc = desc
         self.steps_per_epoch = steps_per_epoch
@@ -78,8 +84,13 @@ class LogProgress:
     def __iter__(self):
         self.start = self.last_time = time.monotonic()
         self.last_epoch = 0
-        logger.info("%s: training up to %d epochs x %d steps (%d steps)", self.desc,
-                    self.total, self.steps_per_epoch, self.total * self.steps_per_epoch)
+        logger.info(
+            "%s: training up to %d epochs x %d steps (%d steps)",
+            self.desc,
+            self.total,
+            self.steps_per_epoch,
+            self.total * self.steps_per_epoch,
+        )
         for epoch in self.epochs:
             yield epoch
             self.done += 1
@@ -93,8 +104,15 @@ class LogProgress:
         now = time.monotonic()
         due = self.done - self.last_epoch >= self.every and now - self.last_time >= self.min_seconds
         if (due or now - self.last_time >= self.max_seconds) and self.done < self.total:
-            logger.info("%s: epoch %d/%d, step %d, %s, %.0f s", self.desc, self.done, self.total,
-                        self.done * self.steps_per_epoch, self._values(), now - self.start)
+            logger.info(
+                "%s: epoch %d/%d, step %d, %s, %.0f s",
+                self.desc,
+                self.done,
+                self.total,
+                self.done * self.steps_per_epoch,
+                self._values(),
+                now - self.start,
+            )
             self.last_time, self.last_epoch = now, self.done
 
     def _values(self):
@@ -106,6 +124,12 @@ class LogProgress:
             return
         self.closed = True
         start = getattr(self, "start", time.monotonic())
-        logger.info("%s: done after %d/%d epochs (%d steps), %s, %.1f s", self.desc, self.done,
-                    self.total, self.done * self.steps_per_epoch, self._values(),
-                    time.monotonic() - start)
+        logger.info(
+            "%s: done after %d/%d epochs (%d steps), %s, %.1f s",
+            self.desc,
+            self.done,
+            self.total,
+            self.done * self.steps_per_epoch,
+            self._values(),
+            time.monotonic() - start,
+        )

@@ -86,12 +86,17 @@ class History:
     steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"terms": self.terms, "val": self.val,
-                "best_epoch": self.best_epoch, "steps": self.steps}
+        return {"terms": self.terms, "val": self.val, "best_epoch": self.best_epoch, "steps": self.steps}
 
 
-def train(module: nn.Module, loss_fn: Callable[..., dict[str, torch.Tensor]], tensors: tuple[torch.Tensor, ...],
-          config: TrainConfig, seed: int, device: torch.device) -> History:
+def train(
+    module: nn.Module,
+    loss_fn: Callable[..., dict[str, torch.Tensor]],
+    tensors: tuple[torch.Tensor, ...],
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+) -> History:
     """Fit ``module`` by minimising the sum of the terms ``loss_fn`` returns.
 
     Arguments:
@@ -113,15 +118,16 @@ def train(module: nn.Module, loss_fn: Callable[..., dict[str, torch.Tensor]], te
             of the epoch, naming the first such term and its step).
     """
     if config.precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, "
-                         f"got {config.precision!r}")
+        raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, got {config.precision!r}")
     generator = torch.Generator().manual_seed(int(seed))
     n = tensors[0].shape[0]
     order = torch.randperm(n, generator=generator)
     n_val = round(config.val_fraction * n)
     if config.val_fraction > 0 and n - n_val < 2:
-        raise ValueError(f"{n} samples are too few to train with val_fraction="
-                         f"{config.val_fraction}: at least 2 must remain for training")
+        raise ValueError(
+            f"{n} samples are too few to train with val_fraction="
+            f"{config.val_fraction}: at least 2 must remain for training"
+        )
     train_idx, val_idx = order[n_val:], order[:n_val]
     tensors = _placed(tensors, device)
     batch_size = min(config.batch_size, train_idx.numel())
@@ -131,8 +137,9 @@ def train(module: nn.Module, loss_fn: Callable[..., dict[str, torch.Tensor]], te
         epochs = min(epochs, config.max_epochs)
     total_steps = epochs * per_epoch
 
-    optimiser = torch.optim.Adam(module.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay, fused=config.fused or None)
+    optimiser = torch.optim.Adam(
+        module.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=config.fused or None
+    )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "float16")
     step_loss = torch.compile(loss_fn) if config.compile else loss_fn
@@ -146,7 +153,7 @@ def train(module: nn.Module, loss_fn: Callable[..., dict[str, torch.Tensor]], te
         log = _Log(per_epoch, device)
         try:
             for b in range(per_epoch):
-                batch = _batch(tensors, perm[b * batch_size:(b + 1) * batch_size], device)
+                batch = _batch(tensors, perm[b * batch_size : (b + 1) * batch_size], device)
                 with _autocast(device, config.precision):
                     terms = step_loss(module, *batch)
                 log.write(b, terms)
@@ -167,9 +174,11 @@ def train(module: nn.Module, loss_fn: Callable[..., dict[str, torch.Tensor]], te
         history.steps += per_epoch
         for name, value in means.items():
             history.terms.setdefault(name, []).append(value)
-        current = (_evaluate(module, loss_fn, tensors, val_idx, batch_size, device, epoch,
-                             config.precision)
-                   if n_val else sum(means.values()))
+        current = (
+            _evaluate(module, loss_fn, tensors, val_idx, batch_size, device, epoch, config.precision)
+            if n_val
+            else sum(means.values())
+        )
         history.val.append(current)
         bar.set_postfix(loss=f"{current:.3g}")
         if best == math.inf or current < best - 1e-6 * abs(best):
@@ -186,9 +195,16 @@ def train(module: nn.Module, loss_fn: Callable[..., dict[str, torch.Tensor]], te
     return history
 
 
-def train_with_restarts(build: Callable[[], nn.Module], loss_fn: Callable[..., dict[str, torch.Tensor]],
-                        tensors: tuple[torch.Tensor, ...], config: TrainConfig, seed: int, device: torch.device,
-                        restarts: int = 1, restart_steps: int = 1000) -> tuple[nn.Module, History]:
+def train_with_restarts(
+    build: Callable[[], nn.Module],
+    loss_fn: Callable[..., dict[str, torch.Tensor]],
+    tensors: tuple[torch.Tensor, ...],
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+    restarts: int = 1,
+    restart_steps: int = 1000,
+) -> tuple[nn.Module, History]:
     """Train ``restarts`` fresh modules briefly, then finish the best one.
 
     Short restarts guard against the bad basins an autoencoder falls into on
@@ -207,8 +223,7 @@ def train_with_restarts(build: Callable[[], nn.Module], loss_fn: Callable[..., d
     if restarts <= 1:
         module = _seeded(build, seed)
         return module, train(module, loss_fn, tensors, config, seed, device)
-    short = TrainConfig(**{**config.__dict__, "max_steps": restart_steps,
-                           "desc": f"{config.desc} (restart)"})
+    short = TrainConfig(**{**config.__dict__, "max_steps": restart_steps, "desc": f"{config.desc} (restart)"})
     best = None
     for r in range(restarts):
         module = _seeded(build, seed * 1000 + r)
@@ -236,16 +251,17 @@ class _Log:
             self.names = list(terms)
             self.rows = torch.empty(self.steps, len(self.names), device=self.device)
         elif list(terms) != self.names:
-            raise ValueError(f"loss_fn returned the terms {list(terms)} after {self.names}; "
-                             "it must return the same terms at every step")
-        self.rows[step] = torch.stack([value.detach().float().reshape(())
-                                       for value in terms.values()])
+            raise ValueError(
+                f"loss_fn returned the terms {list(terms)} after {self.names}; "
+                "it must return the same terms at every step"
+            )
+        self.rows[step] = torch.stack([value.detach().float().reshape(()) for value in terms.values()])
         self.written = step + 1
 
     def check(self, epoch, first_step):
         if self.names is None:
             return {}
-        rows = self.rows[:self.written].cpu().double()
+        rows = self.rows[: self.written].cpu().double()
         _raise_non_finite(rows, self.names, epoch, first_step)
         return {name: sum(column) / self.steps for name, column in zip(self.names, rows.T.tolist())}
 
@@ -293,8 +309,7 @@ def _batch(tensors, index, device):
     """Rows ``index`` of each tensor, on ``device``; from the host through
     pinned memory, so that the copy does not block."""
     pin = device.type == "cuda" and tensors[0].device.type == "cpu"
-    return tuple((t[index].pin_memory() if pin else t[index]).to(device, non_blocking=True)
-                 for t in tensors)
+    return tuple((t[index].pin_memory() if pin else t[index]).to(device, non_blocking=True) for t in tensors)
 
 
 @torch.no_grad()
@@ -304,7 +319,7 @@ def _evaluate(module, loss_fn, tensors, index, batch_size, device, epoch, precis
     rows, sizes, names = [], [], None
     index = index.to(tensors[0].device, non_blocking=True)
     for start in range(0, index.numel(), 4 * batch_size):
-        chunk = index[start:start + 4 * batch_size]
+        chunk = index[start : start + 4 * batch_size]
         with _autocast(device, precision):
             terms = loss_fn(module, *_batch(tensors, chunk, device))
         names = list(terms)

@@ -38,19 +38,22 @@ class Decoding:
         self._check_fitted()
         Z = as_float_array(Z, "Z", ndim=2)
         if Z.shape[1] != self.latent_dim:
-            raise ValueError(f"Z has {Z.shape[1]} columns but {type(self).__name__} "
-                             f"has latent_dim={self.latent_dim}")
+            raise ValueError(f"Z has {Z.shape[1]} columns but {type(self).__name__} has latent_dim={self.latent_dim}")
         largest = float(np.max(np.abs(Z)))
         if largest > FLOAT32_LIMIT:
-            raise ValueError(f"Z has values up to {largest:.3g} in magnitude; "
-                             f"{type(self).__name__} decodes in float32 and accepts "
-                             f"up to {FLOAT32_LIMIT:g}")
+            raise ValueError(
+                f"Z has values up to {largest:.3g} in magnitude; "
+                f"{type(self).__name__} decodes in float32 and accepts "
+                f"up to {FLOAT32_LIMIT:g}"
+            )
         modules = self.modules_
-        X = self._batched(lambda z: modules["scaler"].inverse(modules["decoder"](z)),
-                          torch.from_numpy(Z.astype(np.float32)))
+        X = self._batched(
+            lambda z: modules["scaler"].inverse(modules["decoder"](z)), torch.from_numpy(Z.astype(np.float32))
+        )
         if not np.all(np.isfinite(X)):
-            raise ValueError("Z decodes to observations beyond float64's range; "
-                             "these latents lie far outside the fitted data")
+            raise ValueError(
+                "Z decodes to observations beyond float64's range; these latents lie far outside the fitted data"
+            )
         return X
 
 
@@ -67,13 +70,15 @@ class VAE(Decoding, TorchEstimator):
 
     def _build(self, dims):
         d, dim_x = self.latent_dim, dims["dim_x"]
-        return nn.ModuleDict({
-            "scaler": Standardizer(dim_x),
-            "encoder": MLP(dim_x, 2 * d, self.hidden, skip=True),
-            "decoder": MLP(d, dim_x, tuple(reversed(self.hidden))),
-            "likelihood": nn.ParameterDict({"log_scale": nn.Parameter(torch.zeros(dim_x))}),
-            **self._prior_modules(dims),
-        })
+        return nn.ModuleDict(
+            {
+                "scaler": Standardizer(dim_x),
+                "encoder": MLP(dim_x, 2 * d, self.hidden, skip=True),
+                "decoder": MLP(d, dim_x, tuple(reversed(self.hidden))),
+                "likelihood": nn.ParameterDict({"log_scale": nn.Parameter(torch.zeros(dim_x))}),
+                **self._prior_modules(dims),
+            }
+        )
 
     def _prior_modules(self, dims):
         return {}
@@ -128,14 +133,21 @@ class VAE(Decoding, TorchEstimator):
             # error from inside a distribution.
             with pyro.validation_enabled(False):
                 negative_elbo = elbo.differentiable_loss(
-                    lambda: self._model(modules, xb, u), lambda: self._guide(modules, xb, u))
+                    lambda: self._model(modules, xb, u), lambda: self._guide(modules, xb, u)
+                )
             return {"negative_elbo": negative_elbo / xb.shape[0]}
 
         self.modules_, history = self._train(
-            build, loss, (x, *aux),
-            restarts=self.restarts, restart_steps=max(300, self.max_steps // 10),
-            max_steps=self.max_steps, max_epochs=self.max_epochs,
-            batch_size=self.batch_size, lr=self.lr)
+            build,
+            loss,
+            (x, *aux),
+            restarts=self.restarts,
+            restart_steps=max(300, self.max_steps // 10),
+            max_steps=self.max_steps,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+        )
         self.history_ = history.to_dict()
         return self
 

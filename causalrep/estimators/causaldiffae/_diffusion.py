@@ -20,8 +20,17 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PREDICTIONS", "alpha_bars", "ddim", "ddim_times", "noise_from", "noised",
-           "stratified_times", "target", "timestep_embedding"]
+__all__ = [
+    "PREDICTIONS",
+    "alpha_bars",
+    "ddim",
+    "ddim_times",
+    "noise_from",
+    "noised",
+    "stratified_times",
+    "target",
+    "timestep_embedding",
+]
 
 #: What a denoising network may predict: the noise or the velocity.
 PREDICTIONS = ("eps", "v")
@@ -35,8 +44,9 @@ def alpha_bars(steps: int) -> torch.Tensor:
     return torch.cumprod(1 - betas, dim=0).float()
 
 
-def stratified_times(n: int, steps: int, device: str | torch.device,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def stratified_times(
+    n: int, steps: int, device: str | torch.device, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """n diffusion steps in 0..steps-1, one in each of n equal strata of the
     range, shifted together by one uniform draw: every batch covers the whole
     schedule, which lowers the variance of the loss against independent draws."""
@@ -51,8 +61,9 @@ def noised(x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: tor
     return a.sqrt() * x + (1 - a).sqrt() * noise
 
 
-def target(x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor,
-           prediction: str) -> torch.Tensor:
+def target(
+    x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor, prediction: str
+) -> torch.Tensor:
     r"""Training target for clean ``x`` (n, ...), steps ``t`` (n,) and ``noise``
     like ``x``: the noise (``prediction="eps"``) or the velocity
     :math:`\sqrt{\bar\alpha_t}\,\epsilon - \sqrt{1 - \bar\alpha_t}\,x` (``"v"``)."""
@@ -85,13 +96,18 @@ def ddim_times(diffusion_steps: int, steps: int) -> list[int]:
     last one the noisiest (fewer when steps > diffusion_steps)."""
     if steps == 1:
         return [diffusion_steps - 1]
-    grid = torch.linspace(0, diffusion_steps - 1, min(steps, diffusion_steps),
-                          dtype=torch.float64)
+    grid = torch.linspace(0, diffusion_steps - 1, min(steps, diffusion_steps), dtype=torch.float64)
     return torch.unique(grid.round().long()).tolist()
 
 
-def ddim(eps: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor, alpha_bar: torch.Tensor,
-         times: Sequence[int], invert: bool, refine: int = 0) -> torch.Tensor:
+def ddim(
+    eps: Callable[[torch.Tensor, int], torch.Tensor],
+    x: torch.Tensor,
+    alpha_bar: torch.Tensor,
+    times: Sequence[int],
+    invert: bool,
+    refine: int = 0,
+) -> torch.Tensor:
     r"""Deterministic DDIM (eta = 0) over ``times`` (ascending), either way.
 
     Sampling goes :math:`x_{\tau_i} \to x_{\tau_{i-1}}`; inversion runs the

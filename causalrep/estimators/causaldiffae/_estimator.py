@@ -143,16 +143,29 @@ class CausalDiffAE(TorchEstimator):
     """
 
     _saved_json = ("history_", "variables_", "guidance_", "prediction_")
-    _array_shapes = MappingProxyType({name: ("latent_dim",) for name in (
-        "u_mean", "u_std", "label_mean", "label_std")})
+    _array_shapes = MappingProxyType({name: ("latent_dim",) for name in ("u_mean", "u_std", "label_mean", "label_std")})
 
-    def __init__(self, latent_dim: int | None = None, graph: GraphLike | None = None,
-                 label_fraction: float = 1.0, label_scale: float = 0.1, beta: float = 0.05,
-                 cond_dropout: float | None = None, diffusion_steps: int = 1000, prediction: str = "v",
-                 channels: int | None = None, hidden: Sequence[int] = (128, 128), max_steps: int = 1000,
-                 max_epochs: int | None = None, batch_size: int = 48, lr: float = 3e-3,
-                 device: str | torch.device = "auto", seed: int = 0, verbose: int = 1,
-                 n_threads: int | str | None = "auto"):
+    def __init__(
+        self,
+        latent_dim: int | None = None,
+        graph: GraphLike | None = None,
+        label_fraction: float = 1.0,
+        label_scale: float = 0.1,
+        beta: float = 0.05,
+        cond_dropout: float | None = None,
+        diffusion_steps: int = 1000,
+        prediction: str = "v",
+        channels: int | None = None,
+        hidden: Sequence[int] = (128, 128),
+        max_steps: int = 1000,
+        max_epochs: int | None = None,
+        batch_size: int = 48,
+        lr: float = 3e-3,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        verbose: int = 1,
+        n_threads: int | str | None = "auto",
+    ):
         self.latent_dim = latent_dim
         self.graph = graph
         self.label_fraction = label_fraction
@@ -181,8 +194,7 @@ class CausalDiffAE(TorchEstimator):
                 graph = _as_dag(params["graph"], self.latent_dim)
             except (TypeError, ValueError):
                 return params
-            params["graph"] = {"nodes": sorted(graph.nodes),
-                               "edges": sorted([int(a), int(b)] for a, b in graph.edges)}
+            params["graph"] = {"nodes": sorted(graph.nodes), "edges": sorted([int(a), int(b)] for a, b in graph.edges)}
         return params
 
     # -- fitting ----------------------------------------------------------
@@ -198,12 +210,14 @@ class CausalDiffAE(TorchEstimator):
         else:
             encoder = ConvEncoder(image_shape, d, channels)
             backbone = UNet(image_shape, channels, emb_dim)
-        return nn.ModuleDict({
-            "scaler": Standardizer(dims["dim_x"]),
-            "encoder": encoder,
-            "causal": CausalLayer(d, dims["edges"], self.hidden),
-            "denoiser": ConditionalDenoiser(backbone, d, emb_dim),
-        })
+        return nn.ModuleDict(
+            {
+                "scaler": Standardizer(dims["dim_x"]),
+                "encoder": encoder,
+                "causal": CausalLayer(d, dims["edges"], self.hidden),
+                "denoiser": ConditionalDenoiser(backbone, d, emb_dim),
+            }
+        )
 
     def fit(self, data: InterventionalData) -> "CausalDiffAE":
         """Fit encoder, causal layer and denoiser on ``data``; returns self.
@@ -222,11 +236,17 @@ class CausalDiffAE(TorchEstimator):
         if image_shape is not None:
             image_shape = [int(s) for s in image_shape]
             if len(image_shape) != 3 or math.prod(image_shape) != data.dim_x:
-                raise ValueError(f"meta['image_shape']={image_shape} does not match "
-                                 f"dim_x={data.dim_x}; expected [C, H, W] with C*H*W = dim_x")
-        self.dims_ = {"dim_x": int(data.dim_x), "latent_dim": d, "image_shape": image_shape,
-                      "edges": sorted([int(a), int(b)] for a, b in graph.edges),
-                      "channels": self._channels(image_shape)}
+                raise ValueError(
+                    f"meta['image_shape']={image_shape} does not match "
+                    f"dim_x={data.dim_x}; expected [C, H, W] with C*H*W = dim_x"
+                )
+        self.dims_ = {
+            "dim_x": int(data.dim_x),
+            "latent_dim": d,
+            "image_shape": image_shape,
+            "edges": sorted([int(a), int(b)] for a, b in graph.edges),
+            "channels": self._channels(image_shape),
+        }
         variables = data.meta.get("variables")
         named = isinstance(variables, (list, tuple)) and len(variables) == d
         self.variables_ = [str(v) for v in variables] if named else None
@@ -248,8 +268,15 @@ class CausalDiffAE(TorchEstimator):
             return self._loss(modules, schedule, dropout, xb, yb, mb)
 
         modules, history = self._train(
-            build, loss, (x, labels, labeled), max_steps=self.max_steps,
-            max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr, fused=True)
+            build,
+            loss,
+            (x, labels, labeled),
+            max_steps=self.max_steps,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            fused=True,
+        )
         self.modules_, self.history_ = modules, history.to_dict()
         u = self._batched(self._exogenous, x)
         self.arrays_["u_mean"], self.arrays_["u_std"] = u.mean(0), u.std(0) + 1e-6
@@ -269,15 +296,13 @@ class CausalDiffAE(TorchEstimator):
         if graph is not None:
             d = graph.number_of_nodes()
             if self.latent_dim is not None and self.latent_dim != d:
-                raise ValueError(f"latent_dim={self.latent_dim} does not match the graph, "
-                                 f"which has {d} nodes")
+                raise ValueError(f"latent_dim={self.latent_dim} does not match the graph, which has {d} nodes")
         elif self.latent_dim is not None:
             d = self.latent_dim
         elif data.Z is not None:
             d = data.Z.shape[1]
         else:
-            raise ValueError("CausalDiffAE needs latent_dim, a graph or data.Z to know "
-                             "the number of latents")
+            raise ValueError("CausalDiffAE needs latent_dim, a graph or data.Z to know the number of latents")
         check_positive(d, "latent_dim", integer=True)
         if graph is None:
             graph = nx.DiGraph()
@@ -286,28 +311,28 @@ class CausalDiffAE(TorchEstimator):
 
     def _check_params(self, data, d):
         fraction = self.label_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) \
-                or not 0 <= fraction <= 1:
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction <= 1:
             raise ValueError(f"label_fraction must lie in [0, 1], got {fraction!r}")
         check_positive(self.label_scale, "label_scale")
         if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or self.beta < 0:
             raise ValueError(f"beta must be a number >= 0, got {self.beta!r}")
         if self.cond_dropout is not None and (
-                not isinstance(self.cond_dropout, numbers.Real) or not 0 <= self.cond_dropout < 1):
-            raise ValueError("cond_dropout must be None or lie in [0, 1), "
-                             f"got {self.cond_dropout!r}")
+            not isinstance(self.cond_dropout, numbers.Real) or not 0 <= self.cond_dropout < 1
+        ):
+            raise ValueError(f"cond_dropout must be None or lie in [0, 1), got {self.cond_dropout!r}")
         check_positive(self.diffusion_steps, "diffusion_steps", integer=True)
         if self.prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {list(PREDICTIONS)}, "
-                             f"got {self.prediction!r}")
+            raise ValueError(f"prediction must be one of {list(PREDICTIONS)}, got {self.prediction!r}")
         if self.channels is not None:
             check_positive(self.channels, "channels", integer=True)
         if self.max_epochs is not None:
             check_positive(self.max_epochs, "max_epochs", integer=True)
         if data.Z is not None and fraction > 0 and data.Z.shape[1] != d:
-            raise ValueError(f"data.Z has {data.Z.shape[1]} columns but there are {d} latents "
-                             "(latent_dim / graph); labels must name one value per latent, "
-                             "or set label_fraction=0 to ignore them")
+            raise ValueError(
+                f"data.Z has {data.Z.shape[1]} columns but there are {d} latents "
+                "(latent_dim / graph); labels must name one value per latent, "
+                "or set label_fraction=0 to ignore them"
+            )
 
     def _labels(self, data, d):
         """Standardised labels (n, d) and the mask of samples whose labels are used."""
@@ -317,7 +342,7 @@ class CausalDiffAE(TorchEstimator):
             return torch.zeros(n, d), torch.zeros(n, dtype=torch.bool)
         rng = np.random.default_rng(self.seed)
         labeled = np.zeros(n, dtype=bool)
-        labeled[rng.permutation(n)[:max(1, round(self.label_fraction * n))]] = True
+        labeled[rng.permutation(n)[: max(1, round(self.label_fraction * n))]] = True
         known = data.Z[labeled]
         mean, std = known.mean(0), known.std(0)
         std = np.where(std > 0, std, 1.0)
@@ -349,10 +374,11 @@ class CausalDiffAE(TorchEstimator):
         # Validation off: a diverged network gives a NaN ELBO, which the
         # training loop reports by name, not an error inside a distribution.
         with pyro.validation_enabled(False):
-            elbo = _negative_elbo(modules["causal"], mu, log_scale, labels, labeled,
-                                  self.label_scale)
-        return {"diffusion": F.mse_loss(output, target(x, t, noise, alpha_bars, self.prediction_)),
-                "elbo": self.beta * elbo / n}
+            elbo = _negative_elbo(modules["causal"], mu, log_scale, labels, labeled, self.label_scale)
+        return {
+            "diffusion": F.mse_loss(output, target(x, t, noise, alpha_bars, self.prediction_)),
+            "elbo": self.beta * elbo / n,
+        }
 
     # -- latents ----------------------------------------------------------
 
@@ -389,8 +415,12 @@ class CausalDiffAE(TorchEstimator):
         """
         x = self._tensor(X)
         do = self._check_do(do, x.shape[0])
-        return self._batched(lambda xb, *values: self._intervened(xb, dict(zip(do, values))),
-                             x, *do.values(), batch_size=_INFERENCE_BATCH)
+        return self._batched(
+            lambda xb, *values: self._intervened(xb, dict(zip(do, values))),
+            x,
+            *do.values(),
+            batch_size=_INFERENCE_BATCH,
+        )
 
     def _intervened(self, x, do):
         u = self._exogenous(x)
@@ -426,10 +456,17 @@ class CausalDiffAE(TorchEstimator):
         if isinstance(refine, bool) or not isinstance(refine, numbers.Integral) or refine < 0:
             raise ValueError(f"refine must be an int >= 0, got {refine!r}")
         return self._batched(
-            lambda xb: self._ddim(self._shaped(self.modules_["scaler"](xb)),
-                                  self.modules_["causal"](self._exogenous(xb)),
-                                  times, 1.0, invert=True, refine=refine).flatten(1),
-            x, batch_size=_INFERENCE_BATCH)
+            lambda xb: self._ddim(
+                self._shaped(self.modules_["scaler"](xb)),
+                self.modules_["causal"](self._exogenous(xb)),
+                times,
+                1.0,
+                invert=True,
+                refine=refine,
+            ).flatten(1),
+            x,
+            batch_size=_INFERENCE_BATCH,
+        )
 
     def decode(self, x_T: ArrayLike, z: ArrayLike, steps: int = 20, strength: float = 1.0) -> np.ndarray:
         """DDIM sampling from noise ``x_T`` under latents ``z``.
@@ -449,21 +486,29 @@ class CausalDiffAE(TorchEstimator):
         x_T = self._tensor(x_T, "x_T", scaled=False).float()
         z = torch.from_numpy(as_float_array(z, "z", ndim=2).astype(np.float32))
         if z.shape != (x_T.shape[0], self.dims_["latent_dim"]):
-            raise ValueError(f"z must have shape ({x_T.shape[0]}, {self.dims_['latent_dim']}), "
-                             f"got {tuple(z.shape)}")
+            raise ValueError(f"z must have shape ({x_T.shape[0]}, {self.dims_['latent_dim']}), got {tuple(z.shape)}")
         times, strength = self._times(steps), self._check_strength(strength)
         return self._batched(
-            lambda xb, zb: self._output(self._ddim(self._shaped(xb),
-                                                   self._from_label_units(zb),
-                                                   times, strength, invert=False)),
-            x_T, z, batch_size=_INFERENCE_BATCH)
+            lambda xb, zb: self._output(
+                self._ddim(self._shaped(xb), self._from_label_units(zb), times, strength, invert=False)
+            ),
+            x_T,
+            z,
+            batch_size=_INFERENCE_BATCH,
+        )
 
     def reconstruct(self, X: ArrayLike | InterventionalData, steps: int = 20, refine: int = 0) -> np.ndarray:
         """``decode(invert(X), transform(X))``: X through the whole model, (n, dim_x)."""
         return self.decode(self.invert(X, steps, refine), self.transform(X), steps)
 
-    def counterfactual(self, X: ArrayLike | InterventionalData, do: Mapping[int | str, ArrayLike], steps: int = 20,
-                       strength: float = 1.0, refine: int = 0) -> np.ndarray:
+    def counterfactual(
+        self,
+        X: ArrayLike | InterventionalData,
+        do: Mapping[int | str, ArrayLike],
+        steps: int = 20,
+        strength: float = 1.0,
+        refine: int = 0,
+    ) -> np.ndarray:
         """What ``X`` would have looked like under ``do``.
 
         Encodes ``X``, intervenes in the causal layer (descendants follow),
@@ -491,8 +536,9 @@ class CausalDiffAE(TorchEstimator):
         z_cf = self.intervene(X, do)
         return self.decode(self.invert(X, steps, refine), z_cf, steps, strength)
 
-    def sample(self, n: int, steps: int = 20, z: ArrayLike | None = None,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def sample(
+        self, n: int, steps: int = 20, z: ArrayLike | None = None, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Draw new observations from the model.
 
         Arguments:
@@ -511,20 +557,22 @@ class CausalDiffAE(TorchEstimator):
         generator = torch.Generator().manual_seed(int(seed))
         if z is None:
             u = torch.randn(n, self.dims_["latent_dim"], generator=generator)
-            u = u * torch.as_tensor(self.arrays_["u_std"], dtype=torch.float32) \
-                + torch.as_tensor(self.arrays_["u_mean"], dtype=torch.float32)
+            u = u * torch.as_tensor(self.arrays_["u_std"], dtype=torch.float32) + torch.as_tensor(
+                self.arrays_["u_mean"], dtype=torch.float32
+            )
             z = self._batched(lambda ub: self._to_label_units(self.modules_["causal"](ub)), u)
         x_T = torch.randn(n, self.dims_["dim_x"], generator=generator).numpy()
         return self.decode(x_T, z, steps), np.asarray(z, dtype=np.float64)
 
     def _check_strength(self, strength):
-        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) \
-                or not math.isfinite(strength):
+        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not math.isfinite(strength):
             raise ValueError(f"strength must be a finite number, got {strength!r}")
         if strength != 1 and not self.guidance_:
-            raise ValueError("strength != 1 needs classifier-free guidance, but this model "
-                             "was trained without condition dropout; fit with "
-                             "label_fraction < 1 or cond_dropout > 0")
+            raise ValueError(
+                "strength != 1 needs classifier-free guidance, but this model "
+                "was trained without condition dropout; fit with "
+                "label_fraction < 1 or cond_dropout > 0"
+            )
         return float(strength)
 
     def _times(self, steps):
@@ -549,16 +597,16 @@ class CausalDiffAE(TorchEstimator):
         keep = torch.ones(x.shape[0], device=x.device)
         output = denoiser(x, steps, z, keep)
         if strength != 1:
-            output = strength * output + (1 - strength) * denoiser(x, steps, z,
-                                                                   torch.zeros_like(keep))
+            output = strength * output + (1 - strength) * denoiser(x, steps, z, torch.zeros_like(keep))
         return noise_from(output, x, a, self._prediction())
 
     def _ddim(self, x, z, times, strength, invert, refine=0):
         """DDIM under latents ``z`` (standardised), see :func:`diffusion.ddim`."""
         schedule = alpha_bars(self.diffusion_steps)
         values = dict(zip(times, schedule[torch.tensor(times)].tolist()))
-        return ddim(lambda xt, t: self._eps(xt, t, values[t], z, strength), x,
-                    schedule.to(x.device), times, invert, refine)
+        return ddim(
+            lambda xt, t: self._eps(xt, t, values[t], z, strength), x, schedule.to(x.device), times, invert, refine
+        )
 
     def _prediction(self):
         # Checkpoints written before ``prediction`` existed hold noise predictors.
@@ -566,6 +614,7 @@ class CausalDiffAE(TorchEstimator):
 
 
 # -- the variational part (Pyro) ----------------------------------------------
+
 
 def _negative_elbo(*args):
     """-ELBO of :func:`_model` and :func:`_guide` on ``args``, one reparameterised
@@ -584,8 +633,7 @@ def _model(causal, mu, log_scale, labels, labeled, label_scale):
         u = pyro.sample("u", dist.Normal(mu.new_zeros(n, d), 1.0).to_event(1))
         # Masked rather than skipped when a batch has no label: asking would
         # wait for the device at every step.
-        pyro.sample("labels", dist.Normal(causal(u), label_scale).to_event(1).mask(labeled),
-                    obs=labels)
+        pyro.sample("labels", dist.Normal(causal(u), label_scale).to_event(1).mask(labeled), obs=labels)
 
 
 def _guide(causal, mu, log_scale, labels, labeled, label_scale):
@@ -595,6 +643,7 @@ def _guide(causal, mu, log_scale, labels, labeled, label_scale):
 
 
 # -- the causal layer ----------------------------------------------------------
+
 
 class CausalLayer(PyroModule):
     """z_i = f_i(z_pa(i)) + u_i in topological order; f_i an MLP per node with parents.
@@ -610,8 +659,9 @@ class CausalLayer(PyroModule):
         graph.add_edges_from((int(a), int(b)) for a, b in edges)
         self.order = list(nx.lexicographical_topological_sort(graph))
         self.parents = {j: sorted(graph.predecessors(j)) for j in range(d)}
-        self.mechanisms = nn.ModuleDict({
-            str(j): MLP(len(pa), 1, tuple(hidden)) for j, pa in self.parents.items() if pa})
+        self.mechanisms = nn.ModuleDict(
+            {str(j): MLP(len(pa), 1, tuple(hidden)) for j, pa in self.parents.items() if pa}
+        )
 
     def forward(self, u: torch.Tensor, do: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
         do = do or {}

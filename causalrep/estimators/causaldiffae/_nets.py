@@ -16,8 +16,7 @@ from torch import nn
 from .._core.nets import MLP
 from ._diffusion import timestep_embedding
 
-__all__ = ["ConditionalDenoiser", "ConvEncoder", "UNet", "VectorDenoiser", "VectorEncoder",
-           "patch_size"]
+__all__ = ["ConditionalDenoiser", "ConvEncoder", "UNet", "VectorDenoiser", "VectorEncoder", "patch_size"]
 
 
 #: Range of the log standard deviations an encoder may output.
@@ -55,9 +54,14 @@ class ConvEncoder(PyroModule):
         self.image_shape = tuple(image_shape)
         c = channels
         self.features = nn.Sequential(
-            nn.Conv2d(image_shape[0], c, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.SiLU(), nn.Flatten())
+            nn.Conv2d(image_shape[0], c, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(2 * c, 2 * c, 3, padding=1),
+            nn.SiLU(),
+            nn.Flatten(),
+        )
         with torch.no_grad():
             flat = self.features(torch.zeros(1, *image_shape)).shape[1]
         self.head = nn.Sequential(nn.Linear(flat, 4 * c), nn.SiLU(), nn.Linear(4 * c, 2 * d))
@@ -81,10 +85,8 @@ class ConditionalDenoiser(PyroModule):
     def __init__(self, backbone: nn.Module, d: int, emb_dim: int):
         super().__init__()
         self.emb_dim = emb_dim
-        self.time = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(),
-                                  nn.Linear(emb_dim, emb_dim))
-        self.condition = nn.Sequential(nn.Linear(d, emb_dim), nn.SiLU(),
-                                       nn.Linear(emb_dim, emb_dim))
+        self.time = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.condition = nn.Sequential(nn.Linear(d, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.null = nn.Parameter(torch.zeros(emb_dim))
         self.backbone = backbone
 
@@ -149,21 +151,21 @@ class UNet(nn.Module):
         super().__init__()
         c_in, height, width = image_shape
         self.patch = patch_size(height, width)
-        c_in, height, width = c_in * self.patch ** 2, height // self.patch, width // self.patch
+        c_in, height, width = c_in * self.patch**2, height // self.patch, width // self.patch
         levels = 0
         while levels < 2 and height % 2 ** (levels + 1) == 0 and width % 2 ** (levels + 1) == 0:
             levels += 1
-        widths = [channels * m for m in (1, 2, 2)][:levels + 1]
+        widths = [channels * m for m in (1, 2, 2)][: levels + 1]
         self.levels = levels
         self.inp = nn.Conv2d(c_in, widths[0], 3, padding=1)
-        self.down = nn.ModuleList(
-            ResBlock(widths[max(i - 1, 0)], widths[i], emb_dim) for i in range(levels + 1))
+        self.down = nn.ModuleList(ResBlock(widths[max(i - 1, 0)], widths[i], emb_dim) for i in range(levels + 1))
         self.mid = ResBlock(widths[-1], widths[-1], emb_dim)
         self.up = nn.ModuleList(
-            ResBlock(widths[min(i + 1, levels)] + widths[i], widths[i], emb_dim)
-            for i in range(levels + 1))
-        self.out = nn.Sequential(nn.GroupNorm(_groups(widths[0]), widths[0]), nn.SiLU(),
-                                 nn.Conv2d(widths[0], c_in, 3, padding=1))
+            ResBlock(widths[min(i + 1, levels)] + widths[i], widths[i], emb_dim) for i in range(levels + 1)
+        )
+        self.out = nn.Sequential(
+            nn.GroupNorm(_groups(widths[0]), widths[0]), nn.SiLU(), nn.Conv2d(widths[0], c_in, 3, padding=1)
+        )
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 

@@ -47,8 +47,16 @@ import scipy.optimize
 import scipy.stats
 import torch
 
-__all__ = ["Whitener", "smallest_directions", "count_fixed", "intersect", "peel_random_do",
-           "RandomDoResult", "moment_change_pvalue", "refine_random_do"]
+__all__ = [
+    "Whitener",
+    "smallest_directions",
+    "count_fixed",
+    "intersect",
+    "peel_random_do",
+    "RandomDoResult",
+    "moment_change_pvalue",
+    "refine_random_do",
+]
 
 # A regime's coordinate "is fixed" when its variance there is below this share
 # of its variance over all samples.
@@ -102,7 +110,7 @@ def count_fixed(eigenvalues: np.ndarray, threshold: float = FIXED_SHARE) -> int:
     if small == 0:
         return 0
     values = np.maximum(eigenvalues, 1e-300)
-    gaps = np.log(values[1:small + 1]) - np.log(values[:small])
+    gaps = np.log(values[1 : small + 1]) - np.log(values[:small])
     return int(np.argmax(gaps)) + 1
 
 
@@ -144,8 +152,9 @@ class RandomDoResult:
     linear_fit_pvalue: float | None = None
 
 
-def peel_random_do(y: np.ndarray, regime: np.ndarray, regimes: list, known: np.ndarray,
-                   invariant_known: bool = False) -> RandomDoResult:
+def peel_random_do(
+    y: np.ndarray, regime: np.ndarray, regimes: list, known: np.ndarray, invariant_known: bool = False
+) -> RandomDoResult:
     """Functionals of the latents targeted by random-valued do-regimes.
 
     Arguments:
@@ -177,7 +186,7 @@ def peel_random_do(y: np.ndarray, regime: np.ndarray, regimes: list, known: np.n
     while todo:
         rest = scipy.linalg.null_space(np.array(found)) if found else np.eye(d)
         if rest.shape[1] == 0:
-            break       # every direction is taken: the remaining regimes add nothing
+            break  # every direction is taken: the remaining regimes add nothing
         best = None
         for k in todo:
             values, vectors = np.linalg.eigh(rest.T @ gram[k] @ rest)
@@ -186,13 +195,11 @@ def peel_random_do(y: np.ndarray, regime: np.ndarray, regimes: list, known: np.n
                 best = (ratio, k, rest @ vectors[:, -1])
         ratio, k, row = best
         yk = y[regime == k]
-        ancestors = peeled + [f for f in found[:len(known)]
-                              if invariant_known or _unchanged(y0 @ f, yk @ f)]
+        ancestors = peeled + [f for f in found[: len(known)] if invariant_known or _unchanged(y0 @ f, yk @ f)]
         if ancestors:
             basis = np.array(ancestors)
             codes = yk @ basis.T
-            coef = np.linalg.lstsq(codes - codes.mean(0), yk @ row - (yk @ row).mean(),
-                                   rcond=None)[0]
+            coef = np.linalg.lstsq(codes - codes.mean(0), yk @ row - (yk @ row).mean(), rcond=None)[0]
             row = row - basis.T @ coef
         row = row / np.linalg.norm(row)
         found.append(row)
@@ -207,9 +214,14 @@ def peel_random_do(y: np.ndarray, regime: np.ndarray, regimes: list, known: np.n
     return RandomDoResult(directions, order, ratios, pvalues, fit_pvalue)
 
 
-def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions: dict,
-                     max_iter: int = 500, search_below: float = LINEAR_FIT_PVALUE
-                     ) -> tuple[dict, float | None]:
+def refine_random_do(
+    y: np.ndarray,
+    regime: np.ndarray,
+    order: list,
+    directions: dict,
+    max_iter: int = 500,
+    search_below: float = LINEAR_FIT_PVALUE,
+) -> tuple[dict, float | None]:
     """Refine the functionals of d random-valued do-regimes jointly.
 
     The model: the latents :math:`z_j = w_j^\top y` follow a linear SCM in
@@ -250,25 +262,23 @@ def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions:
         saturated += rows.shape[0] * 0.5 * np.linalg.slogdet(cov)[1]
         kurtosis += rows.shape[0] * np.mean(distances**2) / (d * (d + 2))
     total_count = sum(counts)
-    moments = torch.from_numpy(np.array(moments))         # (d + 1, d + 1, d + 1): [1, y] per regime
+    moments = torch.from_numpy(np.array(moments))  # (d + 1, d + 1, d + 1): [1, y] per regime
     share = torch.tensor(counts, dtype=torch.float64) / total_count
 
     def negative_log_likelihood(flat, sequence):
-        W = flat.reshape(d, d)                              # row r: the latent of order[r]
+        W = flat.reshape(d, d)  # row r: the latent of order[r]
         lift = torch.block_diag(torch.ones(1, 1, dtype=W.dtype), W[sequence])  # [1, y] -> [1, z]
-        z_moments = lift @ moments @ lift.T                 # z in the causal sequence
+        z_moments = lift @ moments @ lift.T  # z in the causal sequence
         total = -torch.linalg.slogdet(W)[1]
         for i, row in enumerate(sequence):
-            own = row + 1                                   # regime of the i-th latent
+            own = row + 1  # regime of the i-th latent
             others = [r for r in range(d + 1) if r != own]
             pooled = (share[others, None, None] * z_moments[others]).sum(0) / share[others].sum()
-            block = pooled[:i + 2, :i + 2]                  # [1, z_earlier, z_i]
-            residual = block[-1, -1] - block[-1, :-1] @ torch.linalg.solve(block[:-1, :-1],
-                                                                           block[:-1, -1])
+            block = pooled[: i + 2, : i + 2]  # [1, z_earlier, z_i]
+            residual = block[-1, -1] - block[-1, :-1] @ torch.linalg.solve(block[:-1, :-1], block[:-1, -1])
             mean = z_moments[own, 0, i + 1]
             spread = z_moments[own, i + 1, i + 1] - mean**2
-            total = total + 0.5 * share[others].sum() * torch.log(residual) \
-                + 0.5 * share[own] * torch.log(spread)
+            total = total + 0.5 * share[others].sum() * torch.log(residual) + 0.5 * share[own] * torch.log(spread)
         return total
 
     def fit(sequence, start, iterations=max_iter):
@@ -279,9 +289,13 @@ def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions:
             return float(value.detach()), grad.numpy()
 
         before = objective(start.ravel())[0]
-        result = scipy.optimize.minimize(objective, start.ravel(), jac=True, method="L-BFGS-B",
-                                         options={"maxiter": iterations, "ftol": 1e-15,
-                                                  "gtol": 1e-10})
+        result = scipy.optimize.minimize(
+            objective,
+            start.ravel(),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": iterations, "ftol": 1e-15, "gtol": 1e-10},
+        )
         if np.isfinite(result.fun) and result.fun < before:
             return result.x.reshape(d, d), float(result.fun)
         return start, before
@@ -292,7 +306,7 @@ def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions:
     df = (d + 1) * (d + d * (d + 1) // 2) - (d * (d - 1) + (d * (d + 1) // 2 + d) + 2 * d)
 
     def pvalue(value):
-        if df <= 0:             # one latent: the model is saturated, nothing to test
+        if df <= 0:  # one latent: the model is saturated, nothing to test
             return None
         statistic = 2.0 * max(total_count * value - saturated, 0.0) / (kurtosis / total_count)
         return float(scipy.stats.chi2.sf(statistic, df))
@@ -314,7 +328,7 @@ def refine_random_do(y: np.ndarray, regime: np.ndarray, order: list, directions:
 
 def _moved(sequence, j, i):
     """``sequence`` with its j-th entry moved to position i."""
-    rest = sequence[:j] + sequence[j + 1:]
+    rest = sequence[:j] + sequence[j + 1 :]
     return rest[:i] + [sequence[j]] + rest[i:]
 
 
@@ -330,8 +344,9 @@ def moment_change_pvalue(before: np.ndarray, after: np.ndarray) -> float:
     c0, c1 = (np.atleast_2d(np.cov(x, rowvar=False)) for x in (before, after))
     shift = after.mean(0) - before.mean(0)
     solved = np.linalg.solve(c0, np.column_stack([c1, shift]))
-    kl = 0.5 * (np.trace(solved[:, :d]) - d + shift @ solved[:, d]
-                - np.linalg.slogdet(c1)[1] + np.linalg.slogdet(c0)[1])
+    kl = 0.5 * (
+        np.trace(solved[:, :d]) - d + shift @ solved[:, d] - np.linalg.slogdet(c1)[1] + np.linalg.slogdet(c0)[1]
+    )
     return float(scipy.stats.chi2.sf(2.0 * n * max(kl, 0.0), d + d * (d + 1) // 2))
 
 

@@ -147,15 +147,27 @@ class InterventionalCRL(TorchEstimator):
     """
 
     _saved_json = ("history_", "diagnostics_", "stage2_", "stage1_", "blocks_", "graph_edges_")
-    _array_shapes = MappingProxyType({"center": ("latent_dim",),
-                                      "gamma": ("latent_dim", "latent_dim")})
+    _array_shapes = MappingProxyType({"center": ("latent_dim",), "gamma": ("latent_dim", "latent_dim")})
 
-    def __init__(self, latent_dim: int, decoder: str = "polynomial", degree: int = 2,
-                 encoder: str = "auto", hidden: Sequence[int] = (256, 256), stage2: str = "auto",
-                 max_steps: int = 6000, max_epochs: int | None = None, batch_size: int = 256,
-                 lr: float = 3e-3, restarts: int = 4, ioss_lambda: float = 10.0,
-                 device: str | torch.device = "auto", seed: int = 0, verbose: int = 1,
-                 n_threads: int | str | None = "auto"):
+    def __init__(
+        self,
+        latent_dim: int,
+        decoder: str = "polynomial",
+        degree: int = 2,
+        encoder: str = "auto",
+        hidden: Sequence[int] = (256, 256),
+        stage2: str = "auto",
+        max_steps: int = 6000,
+        max_epochs: int | None = None,
+        batch_size: int = 256,
+        lr: float = 3e-3,
+        restarts: int = 4,
+        ioss_lambda: float = 10.0,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        verbose: int = 1,
+        n_threads: int | str | None = "auto",
+    ):
         self.latent_dim = latent_dim
         self.decoder = decoder
         self.degree = degree
@@ -176,14 +188,15 @@ class InterventionalCRL(TorchEstimator):
     def _build(self, dims):
         if dims.get("encoder") == "linear":
             # float64: the exact encoder keeps its precision in transform.
-            modules = nn.ModuleDict({
-                "scaler": Standardizer(dims["dim_x"]),
-                "encoder": nn.Linear(dims["dim_x"], self.latent_dim),
-                "decoder": PolynomialDecoder(self.latent_dim, dims["dim_x"], self.degree),
-            }).double()
+            modules = nn.ModuleDict(
+                {
+                    "scaler": Standardizer(dims["dim_x"]),
+                    "encoder": nn.Linear(dims["dim_x"], self.latent_dim),
+                    "decoder": PolynomialDecoder(self.latent_dim, dims["dim_x"], self.degree),
+                }
+            ).double()
         else:
-            modules = autoencoder(dims["dim_x"], self.latent_dim, self.hidden,
-                                  self.decoder, self.degree)
+            modules = autoencoder(dims["dim_x"], self.latent_dim, self.hidden, self.decoder, self.degree)
         if dims.get("ioss"):
             modules["rotation"] = nn.Linear(self.latent_dim, self.latent_dim)
             modules["unrotation"] = nn.Linear(self.latent_dim, self.latent_dim)
@@ -237,14 +250,14 @@ class InterventionalCRL(TorchEstimator):
 
     def _encoder_kind(self, data):
         needed = _varpro.n_monomials(self.latent_dim, self.degree)
-        applies = self.decoder == "polynomial" and data.dim_x >= needed \
-            and data.n >= 2 * (needed + 1)
+        applies = self.decoder == "polynomial" and data.dim_x >= needed and data.n >= 2 * (needed + 1)
         if self.encoder == "linear" and not applies:
             raise ValueError(
                 f"encoder='linear' needs decoder='polynomial', dim_x >= C(d + degree, "
                 f"degree) - 1 = {needed} and at least {2 * (needed + 1)} samples; got "
                 f"decoder={self.decoder!r}, dim_x={data.dim_x}, n={data.n} "
-                "(use encoder='mlp' or 'auto')")
+                "(use encoder='mlp' or 'auto')"
+            )
         if self.encoder == "mlp" or not applies:
             return "mlp"
         return "linear"
@@ -259,16 +272,26 @@ class InterventionalCRL(TorchEstimator):
         regime = data.regime[fit_rows]
         observational = np.flatnonzero(regime == 0)
         if self.verbose:
-            logger.info("InterventionalCRL: exact stage 1, a linear code of %d whitened principal "
-                        "components (degree %d decoder in closed form)", needed, p)
+            logger.info(
+                "InterventionalCRL: exact stage 1, a linear code of %d whitened principal "
+                "components (degree %d decoder in closed form)",
+                needed,
+                p,
+            )
         init, covered = self._fixed_value_start(u, regime, data.targets)
         code = _varpro.fit_linear_code(
-            u, d, p, restarts=_LINEAR_RESTARTS * self.restarts, seed=self.seed,
+            u,
+            d,
+            p,
+            restarts=_LINEAR_RESTARTS * self.restarts,
+            seed=self.seed,
             search_rows=observational if observational.size >= 4 * (needed + 1) else None,
-            tolerance=_FLOOR_FACTOR * floor + 1e-9, init=init)
+            tolerance=_FLOOR_FACTOR * floor + 1e-9,
+            init=init,
+        )
         features = PolynomialFeatures(d, p).double()
         z = torch.from_numpy(u @ code.basis)
-        coef = torch.linalg.lstsq(features(z), torch.from_numpy(u)).solution   # (K, M)
+        coef = torch.linalg.lstsq(features(z), torch.from_numpy(u)).solution  # (K, M)
         u_val = subspace.whiten(X[val_rows])
         with torch.no_grad():
             fitted = (features(torch.from_numpy(u_val @ code.basis)) @ coef).numpy()
@@ -280,8 +303,8 @@ class InterventionalCRL(TorchEstimator):
         # Fold the whitening into the modules: encoder x -> z, decoder z -> x,
         # both on x standardised by the scaler (mean, one common scale).
         spread = float(np.sqrt(subspace.eigenvalues.mean()))
-        encoder_map = subspace.components / subspace.scale @ code.basis           # (D, d)
-        decoder_map = coef.numpy() * subspace.scale @ subspace.components.T      # (K, D)
+        encoder_map = subspace.components / subspace.scale @ code.basis  # (D, d)
+        decoder_map = coef.numpy() * subspace.scale @ subspace.components.T  # (K, D)
         with torch.random.fork_rng(devices=[]):  # the layers' initial draws are overwritten
             modules = self._build({"dim_x": X.shape[1], "encoder": "linear"})
         with torch.no_grad():
@@ -293,21 +316,34 @@ class InterventionalCRL(TorchEstimator):
         self.modules_ = modules.to(self.device_).eval()
         self.dims_ = {"dim_x": int(X.shape[1]), "encoder": "linear"}
         if self.verbose:
-            logger.info("InterventionalCRL: stage 1 done: %d of %d code directions in closed form "
-                        "from the fixed-value regimes, then %d L-BFGS iterations over %d "
-                        "search(es); held-out residual %.3g, noise floor %.3g", covered, d,
-                        code.iterations, code.restarts, heldout_residual, floor)
+            logger.info(
+                "InterventionalCRL: stage 1 done: %d of %d code directions in closed form "
+                "from the fixed-value regimes, then %d L-BFGS iterations over %d "
+                "search(es); held-out residual %.3g, noise floor %.3g",
+                covered,
+                d,
+                code.iterations,
+                code.restarts,
+                heldout_residual,
+                floor,
+            )
         # Rounded to 12 digits: BLAS's alignment-dependent rounding must not make
         # two fits with one seed report different last digits.
-        self.history_ = {"terms": {"residual": [_rounded(code.residual, _ROUNDING_ZERO)]},
-                         "val": [_rounded(heldout_residual, _ROUNDING_ZERO)], "best_epoch": 0,
-                         "steps": code.iterations}
+        self.history_ = {
+            "terms": {"residual": [_rounded(code.residual, _ROUNDING_ZERO)]},
+            "val": [_rounded(heldout_residual, _ROUNDING_ZERO)],
+            "best_epoch": 0,
+            "steps": code.iterations,
+        }
         self.stage1_ = {
-            "encoder": "linear", "heldout_error": _rounded(heldout_error, _ROUNDING_ZERO),
+            "encoder": "linear",
+            "heldout_error": _rounded(heldout_error, _ROUNDING_ZERO),
             "heldout_residual": _rounded(heldout_residual, _ROUNDING_ZERO),
             "noise_floor": _rounded(floor, _ROUNDING_ZERO),
-            "fit_residual": _rounded(code.residual, _ROUNDING_ZERO), "restarts": code.restarts,
-            "iterations": code.iterations, "directions_from_regimes": covered,
+            "fit_residual": _rounded(code.residual, _ROUNDING_ZERO),
+            "restarts": code.restarts,
+            "iterations": code.iterations,
+            "directions_from_regimes": covered,
             "lift_conditioning": _rounded(subspace.eigenvalues[needed - 1] / subspace.eigenvalues[0]),
             **_spectrum_check(subspace.eigenvalues, needed, subspace.noise_variance, d, p),
         }
@@ -329,13 +365,14 @@ class InterventionalCRL(TorchEstimator):
                 continue
             values, vectors = _varpro.regime_spectrum(u[rows])
             known = targets[int(k)]
-            n_targets = len(known) if known is not None else _varpro.count_fixed_targets(
-                values, d, p, _do_stage2.FIXED_SHARE)
+            n_targets = (
+                len(known) if known is not None else _varpro.count_fixed_targets(values, d, p, _do_stage2.FIXED_SHARE)
+            )
             if n_targets == 0:
                 continue
             count = _varpro.n_fixed_functionals(d, p, n_targets)
             if values[count - 1] >= _do_stage2.FIXED_SHARE:
-                continue        # not held at one value: a random-valued or soft intervention
+                continue  # not held at one value: a random-valued or soft intervention
             if count < needed and values[count] < _FIXED_GAP * max(values[count - 1], 1e-300):
                 # Nearly deterministic relations among the latents put other directions
                 # at the regime's numerical zero too: the fixed ones are not told apart.
@@ -343,8 +380,7 @@ class InterventionalCRL(TorchEstimator):
             problems.append((vectors[:, :count], n_targets, self.seed + int(k)))
         columns, multipliers, unsolved = [], None, []
         for i, (fixed, n_targets, seed) in enumerate(problems):
-            found, value = _varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed,
-                                                         multipliers=multipliers)
+            found, value = _varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed, multipliers=multipliers)
             if multipliers is None:
                 if value > _EXACT_RESIDUAL:
                     unsolved.append(i)
@@ -354,8 +390,9 @@ class InterventionalCRL(TorchEstimator):
         if multipliers is not None:
             for i in unsolved:
                 fixed, n_targets, seed = problems[i]
-                columns[i] = _varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed,
-                                                           multipliers=multipliers)[0]
+                columns[i] = _varpro.fixed_value_directions(u, fixed, p, n_targets, seed=seed, multipliers=multipliers)[
+                    0
+                ]
         if not columns:
             return None, 0
         stacked = np.hstack(columns)
@@ -379,10 +416,16 @@ class InterventionalCRL(TorchEstimator):
             return modules
 
         modules, history = self._train(
-            build, lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)}, (x,),
-            restarts=self.restarts, restart_steps=max(300, self.max_steps // 10),
-            max_steps=self.max_steps, max_epochs=self.max_epochs,
-            batch_size=self.batch_size, lr=self.lr)
+            build,
+            lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)},
+            (x,),
+            restarts=self.restarts,
+            restart_steps=max(300, self.max_steps // 10),
+            max_steps=self.max_steps,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+        )
         self.modules_, self.dims_, self.history_ = modules, dims, history.to_dict()
         x_val = x[val_rows].to(self.device_)
         with torch.no_grad():
@@ -405,17 +448,20 @@ class InterventionalCRL(TorchEstimator):
                     f"stage 1 leaves {info['heldout_residual']:.3g} of the whitened variance "
                     f"unexplained on held-out samples, above {_FLOOR_FACTOR:g} x the noise "
                     f"floor {info['noise_floor']:.3g}: the mixing may not be a degree-"
-                    f"{self.degree} polynomial of {self.latent_dim} latents")
+                    f"{self.degree} polynomial of {self.latent_dim} latents"
+                )
             else:
                 problems.append(
                     f"the MLP stage 1 leaves {info['heldout_error']:.3g} of the held-out "
-                    f"variance unreconstructed (> {_MLP_ERROR_LIMIT:g}); raise max_steps")
+                    f"variance unreconstructed (> {_MLP_ERROR_LIMIT:g}); raise max_steps"
+                )
         if info.get("fallback") and info["encoder"] == "mlp":
             problems.append(
                 f"the exact stage 1 left {info['linear_residual']:.3g} of the whitened variance "
                 f"unexplained on held-out samples (noise floor {info['linear_noise_floor']:.3g}), "
                 "so the MLP stage 1 was used: its latents are affine in the true ones only "
-                f"approximately (held-out reconstruction error {info['heldout_error']:.3g})")
+                f"approximately (held-out reconstruction error {info['heldout_error']:.3g})"
+            )
         if info.get("dimension_warning"):
             problems.append(info["dimension_warning"])
         for problem in problems:
@@ -432,37 +478,39 @@ class InterventionalCRL(TorchEstimator):
             raise ValueError(f"encoder must be 'auto', 'linear' or 'mlp', got {self.encoder!r}")
         if self.stage2 not in ("auto", "do", "ioss", "none"):
             raise ValueError(f"stage2 must be 'auto', 'do', 'ioss' or 'none', got {self.stage2!r}")
-        if isinstance(self.restarts, bool) or not isinstance(self.restarts, int) \
-                or self.restarts < 1:
+        if isinstance(self.restarts, bool) or not isinstance(self.restarts, int) or self.restarts < 1:
             raise ValueError(f"restarts must be an int >= 1, got {self.restarts!r}")
         weight = self.ioss_lambda
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) \
-                or not 0 <= weight < np.inf:
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0 <= weight < np.inf:
             raise ValueError(f"ioss_lambda must be a finite number >= 0, got {weight!r}")
         minimum = 2 * self.latent_dim + 2
         for k, count in data.counts().items():
             targets = data.targets[k]
             if k != 0 and targets == ():
-                raise ValueError(f"regime {k} is interventional but its targets are empty; "
-                                 "name them in data.targets, or set them to None if unknown")
+                raise ValueError(
+                    f"regime {k} is interventional but its targets are empty; "
+                    "name them in data.targets, or set them to None if unknown"
+                )
             bad = [j for j in targets or () if j >= self.latent_dim]
             if bad:
-                raise ValueError(f"regime {k} targets latent(s) {bad}, outside "
-                                 f"range(latent_dim={self.latent_dim})")
+                raise ValueError(f"regime {k} targets latent(s) {bad}, outside range(latent_dim={self.latent_dim})")
             if count < minimum:
-                raise ValueError(f"regime {k} has {count} samples; InterventionalCRL needs "
-                                 f"at least 2 * latent_dim + 2 = {minimum} per regime")
+                raise ValueError(
+                    f"regime {k} has {count} samples; InterventionalCRL needs "
+                    f"at least 2 * latent_dim + 2 = {minimum} per regime"
+                )
             if k == 0 and not np.any(column_stats(data.X[data.regime == 0])[1] > 0):
-                raise ValueError(f"regime 0 (observational) has {count} identical rows: the "
-                                 "do-regimes' variance ratios would have no reference")
+                raise ValueError(
+                    f"regime 0 (observational) has {count} identical rows: the "
+                    "do-regimes' variance ratios would have no reference"
+                )
 
     def _stage2_kind(self, data):
         intervened = any(data.targets[k] != () for k in data.regimes)
         if self.stage2 == "auto":
             return "do" if intervened else "ioss"
         if self.stage2 == "do" and not intervened:
-            raise ValueError("stage2='do' needs interventional regimes; "
-                             "data has none (use stage2='ioss' or 'none')")
+            raise ValueError("stage2='do' needs interventional regimes; data has none (use stage2='ioss' or 'none')")
         return self.stage2
 
     def _fit_do(self, z_hat, data):
@@ -479,7 +527,7 @@ class InterventionalCRL(TorchEstimator):
             if targets is None:
                 (unknown if _do_stage2.count_fixed(values) else random_valued).append(k)
             elif values[len(targets) - 1] >= _do_stage2.FIXED_SHARE and len(targets) == 1:
-                random_valued.append(k)   # not held at one value: a do with a random value
+                random_valued.append(k)  # not held at one value: a do with a random value
             else:
                 known.setdefault(targets, []).append(k)
         directions = np.zeros((d, d))
@@ -489,7 +537,7 @@ class InterventionalCRL(TorchEstimator):
         for targets, regimes in known.items():
             rows = np.isin(data.regime, regimes)
             _, vectors = _do_stage2.smallest_directions(y[rows])
-            spans[targets] = vectors[:, :len(targets)]
+            spans[targets] = vectors[:, : len(targets)]
         # Intersect the spans of the target sets holding each latent: a latent
         # whose intersection is one-dimensional is identified up to scale.
         blocks = {}
@@ -514,13 +562,13 @@ class InterventionalCRL(TorchEstimator):
             free = [m for m in members if m not in found]
             if alone:
                 span = scipy.linalg.orth(span - directions[alone].T @ (directions[alone] @ span))
-            directions[free] = span[:, :len(free)].T
+            directions[free] = span[:, : len(free)].T
             found.extend(free)
             how.update({m: "block" for m in free})
             self.blocks_.append(list(members))
         for k in unknown:
             values, vectors = _do_stage2.smallest_directions(y[data.regime == k])
-            for g in vectors[:, :_do_stage2.count_fixed(values)].T:
+            for g in vectors[:, : _do_stage2.count_fixed(values)].T:
                 if found and np.max(np.abs(directions[found] @ g)) > 0.9:
                     continue
                 free = [j for j in range(d) if j not in found]
@@ -559,8 +607,7 @@ class InterventionalCRL(TorchEstimator):
             directions[j] = row
             found.append(j)
             how[j] = "random do" + ("" if targets is not None else f", targets unknown (regime {k})")
-            placed[k] = (j, result.rank_one_ratio[k], result.change_pvalue[k],
-                         result.linear_fit_pvalue)
+            placed[k] = (j, result.rank_one_ratio[k], result.change_pvalue[k], result.linear_fit_pvalue)
         return placed
 
     def _fit_graph(self, data):
@@ -568,12 +615,13 @@ class InterventionalCRL(TorchEstimator):
 
         Regimes with unknown targets count with the targets stage 2 found;
         without an observational regime large enough to test, no graph."""
-        found = {k: tuple(r["target"] for r in self.diagnostics_ if r["regime"] == k)
-                 for k in data.regimes}
-        targets = {k: found[k] if data.targets[k] is None else data.targets[k]
-                   for k in data.regimes}
-        if 0 not in data.regimes or np.sum(data.regime == 0) < self.latent_dim + 3 \
-                or not all(targets[k] for k in data.regimes if k):
+        found = {k: tuple(r["target"] for r in self.diagnostics_ if r["regime"] == k) for k in data.regimes}
+        targets = {k: found[k] if data.targets[k] is None else data.targets[k] for k in data.regimes}
+        if (
+            0 not in data.regimes
+            or np.sum(data.regime == 0) < self.latent_dim + 3
+            or not all(targets[k] for k in data.regimes if k)
+        ):
             return
         graph = learn_latent_graph(self.transform(data.X), data.regime, targets)
         self.graph_edges_ = sorted([int(a), int(b)] for a, b in graph.edges)
@@ -583,8 +631,7 @@ class InterventionalCRL(TorchEstimator):
         """The learned DAG over the recovered latents (``networkx.DiGraph`` over
         ``range(latent_dim)``, in the order of ``transform``'s columns)."""
         if "graph_edges_" not in vars(self):
-            raise AttributeError("graph_ exists after a fit with do-regimes and an "
-                                 "observational regime")
+            raise AttributeError("graph_ exists after a fit with do-regimes and an observational regime")
         graph = nx.DiGraph()
         graph.add_nodes_from(range(self.latent_dim))
         graph.add_edges_from(map(tuple, self.graph_edges_))
@@ -600,29 +647,35 @@ class InterventionalCRL(TorchEstimator):
             targets = data.targets[k]
             if k in random_found:
                 j, ratio, pvalue, fit = random_found[k]
-                records.append({"regime": int(k), "target": int(j),
-                                "variance_ratio": float(z[data.regime == k, j].var()
-                                                        / reference[:, j].var()),
-                                "found_by": how[j], "rank_one_ratio": _rounded(ratio),
-                                "change_pvalue": _rounded(pvalue)})
+                records.append(
+                    {
+                        "regime": int(k),
+                        "target": int(j),
+                        "variance_ratio": float(z[data.regime == k, j].var() / reference[:, j].var()),
+                        "found_by": how[j],
+                        "rank_one_ratio": _rounded(ratio),
+                        "change_pvalue": _rounded(pvalue),
+                    }
+                )
                 if fit is not None:
                     records[-1]["linear_fit_pvalue"] = _rounded(fit)
                 continue
             if targets is None:
                 spread = z[data.regime == k].var(0) / reference.var(0)
-                targets = tuple(int(j) for j in np.flatnonzero(
-                    spread < _do_stage2.FIXED_SHARE))
+                targets = tuple(int(j) for j in np.flatnonzero(spread < _do_stage2.FIXED_SHARE))
             for j in targets:
                 ratio = float(z[data.regime == k, j].var() / reference[:, j].var())
-                records.append({"regime": int(k), "target": int(j),
-                                "variance_ratio": ratio, "found_by": how.get(j, "do")})
+                records.append(
+                    {"regime": int(k), "target": int(j), "variance_ratio": ratio, "found_by": how.get(j, "do")}
+                )
         same = [r for r in records if r.get("change_pvalue", 0.0) > _UNCHANGED_PVALUE]
         if same:
             warn(
                 "some regimes declared interventional do not differ from the observational one "
                 f"in mean or covariance ({', '.join(str(r['regime']) for r in same)}: p > "
                 f"{_UNCHANGED_PVALUE:g}): their targets are not identified",
-                IdentifiabilityWarning)
+                IdentifiabilityWarning,
+            )
         rejected = [r for r in records if r.get("linear_fit_pvalue", 1.0) < _do_stage2.LINEAR_FIT_PVALUE]
         if rejected:
             warn(
@@ -630,10 +683,10 @@ class InterventionalCRL(TorchEstimator):
                 f"(likelihood-ratio test, kurtosis-scaled: p = {rejected[0]['linear_fit_pvalue']:.2g}"
                 f" < {_do_stage2.LINEAR_FIT_PVALUE:g}); their directions are approximate: the latent SCM "
                 "may be nonlinear, or an intervention soft or on several latents",
-                IdentifiabilityWarning)
+                IdentifiabilityWarning,
+            )
         # Where the joint refinement ran, its test supersedes the peeling's rank check.
-        bent = [r for r in records if r.get("rank_one_ratio", 0.0) > _RANK_ONE_LIMIT
-                and "linear_fit_pvalue" not in r]
+        bent = [r for r in records if r.get("rank_one_ratio", 0.0) > _RANK_ONE_LIMIT and "linear_fit_pvalue" not in r]
         if bent:
             summary = ", ".join(f"regime {r['regime']}: {r['rank_one_ratio']:.2g}" for r in bent)
             warn(
@@ -641,17 +694,18 @@ class InterventionalCRL(TorchEstimator):
                 f"as their first two moments tell (second/first eigenvalue > {_RANK_ONE_LIMIT:g}: "
                 f"{summary}); their directions are approximate: the latent SCM may be "
                 "nonlinear, or the intervention soft or on several latents",
-                IdentifiabilityWarning)
-        worst = [r for r in records if "rank_one_ratio" not in r
-                 and r["variance_ratio"] > _do_stage2.FIXED_SHARE]
+                IdentifiabilityWarning,
+            )
+        worst = [r for r in records if "rank_one_ratio" not in r and r["variance_ratio"] > _do_stage2.FIXED_SHARE]
         if worst:
-            summary = ", ".join(f"regime {r['regime']} latent {r['target']}: "
-                                f"{r['variance_ratio']:.3g}" for r in worst)
+            summary = ", ".join(f"regime {r['regime']} latent {r['target']}: {r['variance_ratio']:.3g}" for r in worst)
             warn(
                 "some intervened coordinates still vary under their do-intervention "
                 f"(variance ratio > {_do_stage2.FIXED_SHARE:g}: {summary}); the intervention "
                 "may be soft, or random-valued on several latents (not identified by this "
-                "stage 2), or stage 1 is not affine", IdentifiabilityWarning)
+                "stage 2), or stage 1 is not affine",
+                IdentifiabilityWarning,
+            )
         return records
 
     def _fit_ioss(self, z_hat):
@@ -674,18 +728,18 @@ class InterventionalCRL(TorchEstimator):
                 pairs = torch.randint(0, d, (3, 2), device=zb.device)
                 pairs = pairs[pairs[:, 0] != pairs[:, 1]]
                 terms["ioss"] = self.ioss_lambda * sum(
-                    (ioss_penalty(rotated[:, pair]) for pair in pairs),
-                    torch.zeros((), device=zb.device))
+                    (ioss_penalty(rotated[:, pair]) for pair in pairs), torch.zeros((), device=zb.device)
+                )
             return terms
 
-        modules, _ = self._train(build, loss, (z,), max_steps=max(500, self.max_steps // 4),
-                                 batch_size=max(self.batch_size, 512), lr=1e-3)
+        modules, _ = self._train(
+            build, loss, (z,), max_steps=max(500, self.max_steps // 4), batch_size=max(self.batch_size, 512), lr=1e-3
+        )
         for p in list(modules["encoder"].parameters()) + list(modules["decoder"].parameters()):
             p.requires_grad_(False)
         self.dims_, self.modules_ = dims, modules
         weight = modules["rotation"].weight.detach().cpu().double().numpy()
-        self.arrays_ = {"center": center.double().numpy(),
-                        "gamma": weight / scale.double().numpy()[None, :]}
+        self.arrays_ = {"center": center.double().numpy(), "gamma": weight / scale.double().numpy()[None, :]}
         self.diagnostics_ = []
 
     def stage1_transform(self, X: ArrayLike | InterventionalData) -> np.ndarray:
@@ -695,10 +749,8 @@ class InterventionalCRL(TorchEstimator):
         if self.dims_.get("encoder") == "linear":
             # float64 throughout: the scaler's own forward casts to float32.
             scaler = modules["scaler"]
-            return self._batched(lambda xb: modules["encoder"]((xb - scaler.mean) / scaler.scale),
-                                 self._tensor(X))
-        return self._batched(lambda xb: modules["encoder"](modules["scaler"](xb)),
-                             self._tensor(X))
+            return self._batched(lambda xb: modules["encoder"]((xb - scaler.mean) / scaler.scale), self._tensor(X))
+        return self._batched(lambda xb: modules["encoder"](modules["scaler"](xb)), self._tensor(X))
 
     def transform(self, X: ArrayLike | InterventionalData) -> np.ndarray:
         """Recovered latents, shape (n, latent_dim): stage 1 then the stage-2 map."""
@@ -709,14 +761,14 @@ class InterventionalCRL(TorchEstimator):
         """Stage-1 fit and the do-regime diagnostics as a short text table."""
         self._check_fitted()
         info = self.stage1_
-        lines = [f"stage 1: {info['encoder']} encoder, held-out unexplained variance "
-                 f"{info['heldout_error']:.2e}"]
+        lines = [f"stage 1: {info['encoder']} encoder, held-out unexplained variance {info['heldout_error']:.2e}"]
         if info["encoder"] == "linear":
-            lines[0] += (f" (whitened residual {info['heldout_residual']:.2e}, "
-                         f"noise floor {info['noise_floor']:.2e})")
+            lines[0] += f" (whitened residual {info['heldout_residual']:.2e}, noise floor {info['noise_floor']:.2e})"
         lines.append("regime  target  residual variance ratio  found by")
-        lines += [f"{r['regime']:>6}  {r['target']:>6}  {r['variance_ratio']:>23.2e}  "
-                  f"{r['found_by']}" for r in self.diagnostics_]
+        lines += [
+            f"{r['regime']:>6}  {r['target']:>6}  {r['variance_ratio']:>23.2e}  {r['found_by']}"
+            for r in self.diagnostics_
+        ]
         return "\n".join(lines)
 
 
@@ -776,19 +828,19 @@ def _spectrum_check(eigenvalues, needed, noise, latent_dim, degree):
     last_kept = eigenvalues[needed - 1]
     first_dropped = eigenvalues[needed] if needed < eigenvalues.size else None
     signal = int(np.sum(eigenvalues > _SIGNAL_FACTOR * level))
-    check = {"signal_components": signal, "components_needed": int(needed),
-             "dimension_warning": None}
+    check = {"signal_components": signal, "components_needed": int(needed), "dimension_warning": None}
     implied = [k for k in range(1, latent_dim + 3) if _varpro.n_monomials(k, degree) == signal]
     hint = f" (latent_dim={implied[0]} would span exactly {signal})" if implied else ""
     if last_kept <= _SIGNAL_FACTOR * level:
         check["dimension_warning"] = (
             f"only {signal} principal components of the observations rise above the noise "
             f"but latent_dim={latent_dim} and degree={degree} need {needed}: latent_dim "
-            f"(or degree) may be too large{hint}")
-    elif first_dropped is not None and first_dropped > _SIGNAL_FACTOR * level \
-            and eigenvalues.size - needed >= 4:
+            f"(or degree) may be too large{hint}"
+        )
+    elif first_dropped is not None and first_dropped > _SIGNAL_FACTOR * level and eigenvalues.size - needed >= 4:
         check["dimension_warning"] = (
             f"{signal} principal components of the observations rise above the noise but "
             f"latent_dim={latent_dim} and degree={degree} span only {needed}: latent_dim "
-            f"(or degree) may be too small, or the mixing is not polynomial{hint}")
+            f"(or degree) may be too small, or the mixing is not polynomial{hint}"
+        )
     return check

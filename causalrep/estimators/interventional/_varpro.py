@@ -52,9 +52,18 @@ import torch
 
 from .._core.nets import PolynomialFeatures
 
-__all__ = ["PrincipalSubspace", "LinearCode", "principal_subspace", "n_monomials",
-           "fit_linear_code", "residual", "n_fixed_functionals", "count_fixed_targets",
-           "regime_spectrum", "fixed_value_directions"]
+__all__ = [
+    "PrincipalSubspace",
+    "LinearCode",
+    "principal_subspace",
+    "n_monomials",
+    "fit_linear_code",
+    "residual",
+    "n_fixed_functionals",
+    "count_fixed_targets",
+    "regime_spectrum",
+    "fixed_value_directions",
+]
 
 _CHUNK_ROWS = 65536
 # Rows x features^2 of one polish iteration's QR: bounds its cost when the
@@ -111,11 +120,11 @@ def principal_subspace(X: np.ndarray, n_components: int) -> PrincipalSubspace:
     n, dim = X.shape
     mean = np.zeros(dim)
     for start in range(0, n, _CHUNK_ROWS):
-        mean += X[start:start + _CHUNK_ROWS].sum(0, dtype=np.float64)
+        mean += X[start : start + _CHUNK_ROWS].sum(0, dtype=np.float64)
     mean /= n
     cov = np.zeros((dim, dim))
     for start in range(0, n, _CHUNK_ROWS):
-        chunk = np.asarray(X[start:start + _CHUNK_ROWS], dtype=np.float64) - mean
+        chunk = np.asarray(X[start : start + _CHUNK_ROWS], dtype=np.float64) - mean
         cov += chunk.T @ chunk
     cov /= max(n - 1, 1)
     eigenvalues, vectors = np.linalg.eigh(cov)
@@ -157,11 +166,19 @@ def residual(u: torch.Tensor, basis: torch.Tensor, features: PolynomialFeatures)
     return ((u - design @ (design.T @ u)) ** 2).mean()
 
 
-def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
-                    search_rows: np.ndarray | None = None,
-                    restarts: int = 4, tolerance: float = 1e-9, seed: int = 0,
-                    max_iter: int = 2000, max_search_samples: int = 20000,
-                    init: np.ndarray | None = None) -> LinearCode:
+def fit_linear_code(
+    u: np.ndarray,
+    latent_dim: int,
+    degree: int,
+    *,
+    search_rows: np.ndarray | None = None,
+    restarts: int = 4,
+    tolerance: float = 1e-9,
+    seed: int = 0,
+    max_iter: int = 2000,
+    max_search_samples: int = 20000,
+    init: np.ndarray | None = None,
+) -> LinearCode:
     """Search the d-dimensional linear code of ``u`` best explained by its monomials.
 
     Each seeded random initialisation runs an L-BFGS search on a subsample
@@ -212,14 +229,19 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
             return float(value.detach()), grad.numpy().ravel()
 
         result = scipy.optimize.minimize(
-            objective, start.ravel(), jac=True, method="L-BFGS-B",
-            options={"maxiter": max_iter, "ftol": 1e-16, "gtol": 1e-13, "maxcor": 30})
+            objective,
+            start.ravel(),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": max_iter, "ftol": 1e-16, "gtol": 1e-13, "maxcor": 30},
+        )
         return float(result.fun), result.x.reshape(dim, latent_dim), int(result.nit)
 
     small_rows = max(2000, 10 * n_features)
     pools = [subsample(small_rows, search_rows), subsample(small_rows)]
     if search_rows is None:
         pools = pools[:1]
+
     def exact(data, basis):
         """(residual, basis, 0) when ``basis`` already meets ``tolerance`` on ``data``."""
         with torch.no_grad():
@@ -240,18 +262,17 @@ def fit_linear_code(u: np.ndarray, latent_dim: int, degree: int, *,
     while (best is None or best[0] > tolerance) and attempt < restarts and spent < budget:
         attempt += 1
         pool = pools[(attempt - 1) % len(pools)]
-        found = search(pool, rng.standard_normal((dim, latent_dim)),
-                       min(max_iter, budget - spent))
+        found = search(pool, rng.standard_normal((dim, latent_dim)), min(max_iter, budget - spent))
         spent += found[2]
         if best is None or found[0] < best[0]:
             best = found
     polish_rows = min(max_search_samples, max(small_rows, int(_POLISH_BUDGET / n_features**2)))
     polish = subsample(polish_rows)
     value, basis, iterations = exact(polish, best[1]) or search(
-        polish, best[1], min(max_iter // 2, affordable(polish_rows)))
+        polish, best[1], min(max_iter // 2, affordable(polish_rows))
+    )
     basis, _ = np.linalg.qr(basis)
-    return LinearCode(basis=basis, residual=value, restarts=attempt + (init is not None),
-                      iterations=spent + iterations)
+    return LinearCode(basis=basis, residual=value, restarts=attempt + (init is not None), iterations=spent + iterations)
 
 
 def n_fixed_functionals(latent_dim: int, degree: int, n_targets: int) -> int:
@@ -275,8 +296,7 @@ def regime_spectrum(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return singular[::-1] ** 2 / max(u.shape[0] - 1, 1), vt[::-1].T
 
 
-def count_fixed_targets(eigenvalues: np.ndarray, latent_dim: int, degree: int,
-                        threshold: float) -> int:
+def count_fixed_targets(eigenvalues: np.ndarray, latent_dim: int, degree: int, threshold: float) -> int:
     """How many latents a regime with unknown targets fixed at one value.
 
     Arguments:
@@ -302,10 +322,18 @@ def count_fixed_targets(eigenvalues: np.ndarray, latent_dim: int, degree: int,
     return best
 
 
-def fixed_value_directions(u: np.ndarray, fixed: np.ndarray, degree: int, n_targets: int, *,
-                           multipliers: np.ndarray | None = None, seed: int = 0,
-                           restarts: int = 4, max_rows: int = 2000,
-                           tolerance: float = 1e-10) -> tuple[np.ndarray, float]:
+def fixed_value_directions(
+    u: np.ndarray,
+    fixed: np.ndarray,
+    degree: int,
+    n_targets: int,
+    *,
+    multipliers: np.ndarray | None = None,
+    seed: int = 0,
+    restarts: int = 4,
+    max_rows: int = 2000,
+    tolerance: float = 1e-10,
+) -> tuple[np.ndarray, float]:
     """The linear code's directions for the latents a fixed-value do holds constant.
 
     Arguments:
@@ -408,8 +436,9 @@ def _power_test(F, span, start, power):
     def jacobian(a):
         return np.vstack([_power_jacobian(F, span, a, power), 2.0 * weight * a])
 
-    result = scipy.optimize.least_squares(residuals, start, jac=jacobian, method="lm",
-                                          xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=100)
+    result = scipy.optimize.least_squares(
+        residuals, start, jac=jacobian, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=100
+    )
     a = result.x / np.linalg.norm(result.x)
     total = float(np.sum(((F @ a) ** power) ** 2))
     return a, float(np.sum(residuals(a)[:-1] ** 2) / max(total, 1e-300))

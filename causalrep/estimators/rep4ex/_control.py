@@ -65,17 +65,22 @@ class ControlFunction(sklearn.base.BaseEstimator):
         Z, A, Y = _rows(Z, "Z"), _rows(A, "A"), as_float_array(Y, "Y", ndim=1)
         n, d = Z.shape
         if A.shape[0] != n or Y.shape[0] != n:
-            raise ValueError(f"Z, A and Y must have the same rows, got {n}, "
-                             f"{A.shape[0]}, {Y.shape[0]}")
+            raise ValueError(f"Z, A and Y must have the same rows, got {n}, {A.shape[0]}, {Y.shape[0]}")
         if n < 2 * self.folds + A.shape[1] + 2:
             raise ValueError(f"{n} samples are too few for the control function")
         rng = np.random.default_rng(self.seed)
         design = np.hstack([np.ones((n, 1)), A])
         coef = np.linalg.lstsq(design, Z, rcond=None)[0]
         V = Z - design @ coef
-        arrays = {"offset": coef[0], "M": coef[1:].T, "V": V,
-                  "z_mean": Z.mean(0), "z_scale": _scale(Z),
-                  "v_mean": V.mean(0), "v_scale": _scale(V)}
+        arrays = {
+            "offset": coef[0],
+            "M": coef[1:].T,
+            "V": V,
+            "z_mean": Z.mean(0),
+            "z_scale": _scale(Z),
+            "v_mean": V.mean(0),
+            "v_scale": _scale(V),
+        }
         zs = (Z - arrays["z_mean"]) / arrays["z_scale"]
         vs = (V - arrays["v_mean"]) / arrays["v_scale"]
         pick = rng.choice(n, min(self.n_centers, n), replace=False)
@@ -111,8 +116,7 @@ class ControlFunction(sklearn.base.BaseEstimator):
         kv = _kernel_features(vs, arrays["v_centers"], arrays["widths"][1], arrays["v_whiten"])
         n, d = zs.shape
         features = np.hstack([np.ones((n, 1)), zs, kz, vs, kv])
-        penalised = np.concatenate([np.zeros(1 + d), np.ones(kz.shape[1]),
-                                    np.zeros(d), np.ones(kv.shape[1])])
+        penalised = np.concatenate([np.zeros(1 + d), np.ones(kz.shape[1]), np.zeros(d), np.ones(kv.shape[1])])
         return features, penalised
 
     @staticmethod
@@ -123,12 +127,12 @@ class ControlFunction(sklearn.base.BaseEstimator):
     def _nu(self, arrays, zs):
         kz = _kernel_features(zs, arrays["z_centers"], arrays["widths"][0], arrays["z_whiten"])
         head = arrays["beta"][: self._split(arrays)]
-        return head[0] + zs @ head[1: 1 + zs.shape[1]] + kz @ head[1 + zs.shape[1]:]
+        return head[0] + zs @ head[1 : 1 + zs.shape[1]] + kz @ head[1 + zs.shape[1] :]
 
     def _psi(self, arrays, vs):
         kv = _kernel_features(vs, arrays["v_centers"], arrays["widths"][1], arrays["v_whiten"])
-        tail = arrays["beta"][self._split(arrays):]
-        return vs @ tail[: vs.shape[1]] + kv @ tail[vs.shape[1]:]
+        tail = arrays["beta"][self._split(arrays) :]
+        return vs @ tail[: vs.shape[1]] + kv @ tail[vs.shape[1] :]
 
     def nu(self, Z: ArrayLike) -> np.ndarray:
         r""":math:`\nu(z)` (intercept included), Z of shape (n, d) -> (n,)."""
@@ -190,9 +194,12 @@ class ControlFunction(sklearn.base.BaseEstimator):
         np.fill_diagonal(own, np.inf)
         radius = float(own.min(1).max()) if len(centers) > 1 else np.inf
         V = arrays["V"][np.linspace(0, len(arrays["V"]) - 1, min(max_points, len(arrays["V"]))).astype(int)]
-        return np.array([
-            float((sqdist((V + shift - arrays["z_mean"]) / arrays["z_scale"], centers).min(1)
-                   <= radius).mean()) for shift in shifts])
+        return np.array(
+            [
+                float((sqdist((V + shift - arrays["z_mean"]) / arrays["z_scale"], centers).min(1) <= radius).mean())
+                for shift in shifts
+            ]
+        )
 
     def _shift(self, arrays, A):
         A = _rows(A, "a")

@@ -88,8 +88,16 @@ from ._kernels import (
     residual_mmr,
 )
 
-__all__ = ["Rep4Ex", "ControlFunction", "mmr_penalty", "hsic_penalty", "invariance_residual",
-           "median_bandwidth", "local_bandwidth", "linearity_diagnostics"]
+__all__ = [
+    "Rep4Ex",
+    "ControlFunction",
+    "mmr_penalty",
+    "hsic_penalty",
+    "invariance_residual",
+    "median_bandwidth",
+    "local_bandwidth",
+    "linearity_diagnostics",
+]
 
 # A diagnostic test's rejection only warns when its extra terms add this much
 # R2: with thousands of samples both tests reject effects too small to matter.
@@ -153,21 +161,44 @@ class Rep4Ex(TorchEstimator):
         >>> est.predict_interventional(np.array([[3.0, 3.0]]))     # doctest: +SKIP
     """
 
-    _array_shapes = MappingProxyType({
-        "cf_offset": ("latent_dim",), "cf_M": ("latent_dim", "*"), "cf_V": ("*", "latent_dim"),
-        **{f"cf_{name}": ("latent_dim",) for name in ("z_mean", "z_scale", "v_mean", "v_scale")},
-        "cf_z_centers": ("*", "latent_dim"), "cf_v_centers": ("*", "latent_dim"),
-        "cf_beta": ("*",), "cf_penalty": (), "cf_psi_mean": (), "cf_widths": (2,),
-        "cf_z_whiten": ("*", "*"), "cf_v_whiten": ("*", "*")})
+    _array_shapes = MappingProxyType(
+        {
+            "cf_offset": ("latent_dim",),
+            "cf_M": ("latent_dim", "*"),
+            "cf_V": ("*", "latent_dim"),
+            **{f"cf_{name}": ("latent_dim",) for name in ("z_mean", "z_scale", "v_mean", "v_scale")},
+            "cf_z_centers": ("*", "latent_dim"),
+            "cf_v_centers": ("*", "latent_dim"),
+            "cf_beta": ("*",),
+            "cf_penalty": (),
+            "cf_psi_mean": (),
+            "cf_widths": (2,),
+            "cf_z_whiten": ("*", "*"),
+            "cf_v_whiten": ("*", "*"),
+        }
+    )
     _saved_json = ("history_", "diagnostics_", "bandwidth_", "hsic_bandwidth_")
     _renamed = MappingProxyType({"lam": "mmr_lambda", "hsic": "hsic_lambda"})
 
-    def __init__(self, latent_dim: int, mmr_lambda: float = 30.0, hsic_lambda: float = 30.0,
-                 kernel_bandwidth: str | float = "local", hidden: Sequence[int] = (64, 64),
-                 max_steps: int = 3000, batch_size: int = 512, lr: float = 3e-3, restarts: int = 1,
-                 n_centers: int = 300, device: str | torch.device = "auto", seed: int = 0,
-                 verbose: int = 1, n_threads: int | str | None = "auto",
-                 lam: float | str = DEPRECATED, hsic: float | str = DEPRECATED):
+    def __init__(
+        self,
+        latent_dim: int,
+        mmr_lambda: float = 30.0,
+        hsic_lambda: float = 30.0,
+        kernel_bandwidth: str | float = "local",
+        hidden: Sequence[int] = (64, 64),
+        max_steps: int = 3000,
+        batch_size: int = 512,
+        lr: float = 3e-3,
+        restarts: int = 1,
+        n_centers: int = 300,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        verbose: int = 1,
+        n_threads: int | str | None = "auto",
+        lam: float | str = DEPRECATED,
+        hsic: float | str = DEPRECATED,
+    ):
         self.latent_dim = latent_dim
         self.mmr_lambda = mmr_lambda
         self.hsic_lambda = hsic_lambda
@@ -203,8 +234,7 @@ class Rep4Ex(TorchEstimator):
         weights = {name: self._param(name) for name in ("mmr_lambda", "hsic_lambda")}
         self._check_params(data, weights)
         mmr_lambda, hsic_lambda = (float(w) for w in weights.values())
-        check_varying_columns(data.A, "A", type(self).__name__,
-                              "since it regresses the latents on the actions")
+        check_varying_columns(data.A, "A", type(self).__name__, "since it regresses the latents on the actions")
         self._start_fit(data)
         A = check_float32_range(data.A, "A", type(self).__name__)
         self.dims_["action_dim"] = int(A.shape[1])
@@ -237,13 +267,19 @@ class Rep4Ex(TorchEstimator):
             return terms
 
         modules, history = self._train(
-            build, loss, (x, a), restarts=self.restarts,
-            restart_steps=max(200, self.max_steps // 10), max_steps=self.max_steps,
-            batch_size=self.batch_size, lr=self.lr,
+            build,
+            loss,
+            (x, a),
+            restarts=self.restarts,
+            restart_steps=max(200, self.max_steps // 10),
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            lr=self.lr,
             # The batch MMR is noisy, so the validation loss wanders; early
             # stopping cut training short on some seeds (affine R2 0.92
             # instead of 0.96+). Train to the end, keep the best epoch.
-            patience=self.max_steps)
+            patience=self.max_steps,
+        )
         self.modules_, self.history_ = modules, history.to_dict()
         z_hat = self.transform(data.X)
         self.control_ = ControlFunction(self.n_centers, seed=self.seed).fit(z_hat, A, Y)
@@ -267,31 +303,34 @@ class Rep4Ex(TorchEstimator):
         bw = self.kernel_bandwidth
         number = isinstance(bw, numbers.Real) and not isinstance(bw, bool)
         if not (bw in ("median", "local") or (number and np.isfinite(bw) and bw > 0)):
-            raise ValueError("kernel_bandwidth must be 'local', 'median' or a positive "
-                             f"number, got {bw!r}")
+            raise ValueError(f"kernel_bandwidth must be 'local', 'median' or a positive number, got {bw!r}")
         if not isinstance(self.restarts, int) or self.restarts < 1:
             raise ValueError(f"restarts must be an int >= 1, got {self.restarts!r}")
         if not isinstance(self.n_centers, int) or self.n_centers < 1:
             raise ValueError(f"n_centers must be an int >= 1, got {self.n_centers!r}")
         k = data.A.shape[1]
         if isinstance(self.latent_dim, int) and self.latent_dim > k:
-            raise ValueError(f"latent_dim={self.latent_dim} exceeds the {k} action(s): "
-                             "Z = M A + V identifies at most as many latents as actions")
+            raise ValueError(
+                f"latent_dim={self.latent_dim} exceeds the {k} action(s): "
+                "Z = M A + V identifies at most as many latents as actions"
+            )
         if data.n < 20:
             raise ValueError(f"Rep4Ex needs at least 20 samples, got {data.n}")
 
     def _warn(self, diagnostics):
-        checks = {"reset": "depend nonlinearly on the actions (RESET",
-                  "spread": "have a residual spread that changes with the actions, as when the "
-                            "tails bend (Breusch-Pagan"}
+        checks = {
+            "reset": "depend nonlinearly on the actions (RESET",
+            "spread": "have a residual spread that changes with the actions, as when the tails bend (Breusch-Pagan",
+        }
         failing = []
         for check, words in checks.items():
-            flagged = [j for j, (p, gain) in enumerate(zip(diagnostics[f"{check}_pvalue"],
-                                                           diagnostics[f"{check}_r2_gain"]))
-                       if p < _TEST_ALPHA and gain > _TEST_R2_GAIN]
+            flagged = [
+                j
+                for j, (p, gain) in enumerate(zip(diagnostics[f"{check}_pvalue"], diagnostics[f"{check}_r2_gain"]))
+                if p < _TEST_ALPHA and gain > _TEST_R2_GAIN
+            ]
             if flagged:
-                failing.append(f"latent(s) {flagged} {words} p < {_TEST_ALPHA} and R2 gain > "
-                               f"{_TEST_R2_GAIN})")
+                failing.append(f"latent(s) {flagged} {words} p < {_TEST_ALPHA} and R2 gain > {_TEST_R2_GAIN})")
         canonical = diagnostics["action_canonical_r2"]
         if canonical and canonical[-1] < _CANONICAL_SHARE * canonical[0]:
             failing.append(
@@ -299,12 +338,14 @@ class Rep4Ex(TorchEstimator):
                 f"direction against {canonical[0]:.3g} of its most-moved (squared canonical "
                 f"correlations, share < {_CANONICAL_SHARE}): Z = M A + V moves every latent, so "
                 "the representation has escaped the invariance constraint along that direction, "
-                "or latent_dim exceeds what the actions move")
+                "or latent_dim exceeds what the actions move"
+            )
         if failing:
             warn(
                 "; ".join(failing) + ", see diagnostics_: the representation is likely not "
                 "affine in Z and extrapolation has no guarantee; raise mmr_lambda or max_steps",
-                IdentifiabilityWarning)
+                IdentifiabilityWarning,
+            )
 
     @property
     def control(self) -> ControlFunction:
@@ -312,7 +353,8 @@ class Rep4Ex(TorchEstimator):
         self._check_fitted()
         if not hasattr(self, "control_"):
             self.control_ = ControlFunction.from_arrays(
-                {k[3:]: v for k, v in self.arrays_.items() if k.startswith("cf_")})
+                {k[3:]: v for k, v in self.arrays_.items() if k.startswith("cf_")}
+            )
         return self.control_
 
     def predict_interventional(self, a: ArrayLike) -> np.ndarray:
@@ -327,7 +369,8 @@ class Rep4Ex(TorchEstimator):
                 f"points M a + V outside the training data (coverage down to "
                 f"{coverage.min():.2f}, see extrapolation_coverage): there the outcome model "
                 "is extended, not estimated, and the prediction has no guarantee",
-                ExtrapolationWarning)
+                ExtrapolationWarning,
+            )
         return self.control.predict_interventional(a)
 
     def extrapolation_coverage(self, a: ArrayLike) -> np.ndarray:
@@ -394,8 +437,7 @@ def linearity_diagnostics(z_hat: ArrayLike, A: ArrayLike) -> dict[str, list[floa
     design = sm.add_constant(np.asarray(A, dtype=np.float64), has_constant="add")
     powers = np.hstack([design, design[:, 1:] ** 2, design[:, 1:] ** 3])
     squares = np.hstack([design, design[:, 1:] ** 2])
-    out = {key: [] for key in ("r2_on_actions", "reset_pvalue", "reset_r2_gain",
-                               "spread_pvalue", "spread_r2_gain")}
+    out = {key: [] for key in ("r2_on_actions", "reset_pvalue", "reset_r2_gain", "spread_pvalue", "spread_r2_gain")}
     for column in np.asarray(z_hat, dtype=np.float64).T:
         linear = sm.OLS(column, design).fit()
         out["r2_on_actions"].append(float(linear.rsquared))

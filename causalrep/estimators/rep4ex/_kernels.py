@@ -15,8 +15,16 @@ import torch
 
 from ...validation import ArrayLike
 
-__all__ = ["mmr_penalty", "hsic_penalty", "invariance_residual", "residual_mmr", "residual_hsic",
-           "median_bandwidth", "local_bandwidth", "sqdist"]
+__all__ = [
+    "mmr_penalty",
+    "hsic_penalty",
+    "invariance_residual",
+    "residual_mmr",
+    "residual_hsic",
+    "median_bandwidth",
+    "local_bandwidth",
+    "sqdist",
+]
 
 
 def median_bandwidth(a: ArrayLike, max_points: int = 2000, seed: int = 0) -> float:
