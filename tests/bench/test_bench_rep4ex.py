@@ -10,7 +10,7 @@ import pytest
 
 from causalrep import Rep4Ex
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_rep4ex.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_rep4ex.py"
 
 
 @pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")

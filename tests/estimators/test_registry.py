@@ -15,7 +15,7 @@ from causalrep.cli import _parser
 from causalrep.estimators import _registry as registry
 from causalrep.estimators._core.base import BaseEstimator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", sorted(registry.ESTIMATORS))
