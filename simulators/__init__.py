@@ -11,6 +11,7 @@ of published papers; :data:`SETTINGS` names every ready-made setting.
 from .graphs import chain, check_dag, collider, erdos_renyi, fork, fully_connected, scale_free
 from .images import morpho_counterfactual, morpho_digits, pendulum, pendulum_counterfactual
 from .interventions import Intervention, do, shift, soft
+from .light_tunnel import LIGHT_TUNNEL_INPUTS, light_tunnel
 from .mixing import LinearMixing, MLPMixing, PolynomialMixing
 from .multienv import multienv, multienv_noise
 from .registry import SETTINGS, setting
@@ -44,6 +45,8 @@ __all__ = [
     "pendulum_counterfactual",
     "morpho_digits",
     "morpho_counterfactual",
+    "light_tunnel",
+    "LIGHT_TUNNEL_INPUTS",
     "SETTINGS",
     "setting",
 ]
