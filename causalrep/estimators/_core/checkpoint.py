@@ -10,6 +10,8 @@ is refused; anything unexpected raises
 :class:`~causalrep.exceptions.CheckpointError`.
 """
 
+import dataclasses
+import fnmatch
 import hashlib
 import json
 import os
@@ -38,7 +40,8 @@ def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
         "params": json.dumps(estimator._json_params()),
         "dims": json.dumps(estimator.dims_),
         "fitted": json.dumps(
-            {name: getattr(estimator, name) for name in estimator._saved_json if hasattr(estimator, name)}
+            {name: getattr(estimator, name) for name in estimator._saved_json if hasattr(estimator, name)},
+            default=_json_record,
         ),
         "state": {k: v.detach().cpu() for k, v in estimator.modules_.state_dict().items()},
         "arrays": {k: torch.as_tensor(np.asarray(v)) for k, v in estimator.arrays_.items()},
@@ -108,9 +111,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "auto", allow_leg
         estimator.device_ = device
         estimator.dims_ = json.loads(payload["dims"])
         for key, value in json.loads(payload["fitted"]).items():
-            if key not in type(estimator)._saved_json:
+            if key not in cls._saved_json:
                 raise ValueError(f"unexpected fitted attribute {key!r}")
-            setattr(estimator, key, value)
+            reader = cls._json_readers.get(key)
+            setattr(estimator, key, value if reader is None else reader(value))
         estimator.arrays_ = _checked_arrays(estimator, payload["arrays"])
         for key, value in payload["state"].items():
             if value.is_floating_point() and not bool(torch.isfinite(value).all()):
@@ -124,6 +128,13 @@ def load(path: str | os.PathLike, device: str | torch.device = "auto", allow_leg
             f"checkpoint {path} does not match {name}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
         ) from None
     return estimator
+
+
+def _json_record(value):
+    """A dataclass record of a fitted attribute as a JSON object of its fields."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _checked_arrays(estimator, arrays):
@@ -141,19 +152,33 @@ def _checked_arrays(estimator, arrays):
     if spec is None:
         return out
     sizes = {**estimator.get_params(), **estimator.dims_}
+    # A key with "*" declares a family of arrays ("bootstrap*_cf_V"): none is required.
+    patterns = {key: shape for key, shape in spec.items() if "*" in key}
+    for key in out:
+        if key not in spec:
+            shape = next((s for pattern, s in patterns.items() if fnmatch.fnmatchcase(key, pattern)), None)
+            if shape is not None:
+                _check_shape(key, out[key].shape, shape, sizes)
     for key, shape in spec.items():
+        if key in patterns:
+            continue
         if not all(s == "*" or isinstance(s, int) or isinstance(sizes.get(s), int) for s in shape):
             continue  # sizes this configuration does not have: the array is not used
+        if any(not isinstance(s, int) and sizes.get(s) == 0 for s in shape):
+            continue  # a size this configuration sets to 0 (no refits, say): the array may be absent
         if key not in out:
             raise ValueError(f"array {key!r} is missing")
-        want = tuple(s if isinstance(s, int) or s == "*" else sizes[s] for s in shape)
-        got = out[key].shape
-        if len(got) != len(want) or any(w != "*" and w != g for w, g in zip(want, got)):
-            raise ValueError(f"array {key!r} has shape {got} but the configuration gives {want}")
-    unknown = sorted(set(out) - set(spec))
+        _check_shape(key, out[key].shape, shape, sizes)
+    unknown = sorted(k for k in set(out) - set(spec) if not any(fnmatch.fnmatchcase(k, p) for p in patterns))
     if unknown:
         raise ValueError(f"unexpected array(s) {unknown}")
     return out
+
+
+def _check_shape(key, got, shape, sizes):
+    want = tuple(s if isinstance(s, int) or s == "*" else sizes[s] for s in shape)
+    if len(got) != len(want) or any(w != "*" and w != g for w, g in zip(want, got)):
+        raise ValueError(f"array {key!r} has shape {got} but the configuration gives {want}")
 
 
 def _digest(payload):

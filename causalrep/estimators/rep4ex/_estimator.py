@@ -61,6 +61,12 @@ Stage 2 is the control-function step (:class:`ControlFunction`): regress
 Since :math:`V` has full support, :math:`M a + V` stays inside the support of
 :math:`Z` even for a new ``a``; what is extrapolated is the action, not the
 regression function.
+
+How sure the extrapolation is comes from ``n_bootstrap`` refits of the whole
+pipeline on worlds simulated from the fit (:mod:`._replicates`):
+``predict_interventional(a, interval=0.9)`` returns a band that holds the
+procedure's bias as well as its spread, and the fit warns when its
+extrapolation is much less certain than its interpolation.
 """
 
 import numbers
@@ -77,6 +83,7 @@ from ...exceptions import ExtrapolationWarning, IdentifiabilityWarning, warn
 from ...validation import ArrayLike, as_float_array, check_float32_range, check_varying_columns
 from .._core.base import DEPRECATED, TorchEstimator
 from .._core.nets import autoencoder
+from .._core.threads import available_cores
 from ._control import ControlFunction
 from ._kernels import (
     hsic_penalty,
@@ -86,6 +93,14 @@ from ._kernels import (
     mmr_penalty,
     residual_hsic,
     residual_mmr,
+)
+from ._replicates import (
+    MIN_REPLICATES,
+    InterventionalPrediction,
+    band,
+    probe_actions,
+    run_parallel,
+    simulate_world,
 )
 
 __all__ = [
@@ -97,6 +112,7 @@ __all__ = [
     "median_bandwidth",
     "local_bandwidth",
     "linearity_diagnostics",
+    "InterventionalPrediction",
 ]
 
 # A diagnostic test's rejection only warns when its extra terms add this much
@@ -110,6 +126,27 @@ _CANONICAL_SHARE = 0.1
 # predict_interventional warns for an action whose latent points M a + c + V
 # lie mostly outside the training latents (ControlFunction.coverage).
 _COVERAGE_MIN = 0.5
+# The fit warns when the bootstrap's error one action range beyond the data
+# (probe actions at twice the training box) exceeds its error at the training
+# actions this many times (docs: Rep4Ex, "How sure is an extrapolation").
+_UNCERTAIN_RATIO = 10.0
+_N_PROBES = 64
+
+
+_CF_SHAPES = {
+    "cf_offset": ("latent_dim",),
+    "cf_M": ("latent_dim", "*"),
+    "cf_V": ("*", "latent_dim"),
+    **{f"cf_{name}": ("latent_dim",) for name in ("z_mean", "z_scale", "v_mean", "v_scale")},
+    "cf_z_centers": ("*", "latent_dim"),
+    "cf_v_centers": ("*", "latent_dim"),
+    "cf_beta": ("*",),
+    "cf_penalty": (),
+    "cf_psi_mean": (),
+    "cf_widths": (2,),
+    "cf_z_whiten": ("*", "*"),
+    "cf_v_whiten": ("*", "*"),
+}
 
 
 class Rep4Ex(TorchEstimator):
@@ -134,6 +171,12 @@ class Rep4Ex(TorchEstimator):
         lr: Adam learning rate (cosine decay).
         restarts: Short stage-1 restarts; the lowest validation loss is kept.
         n_centers: Kernel centres of each control-function part.
+        n_bootstrap: Refits on worlds simulated from the fit (parametric bootstrap,
+            see :mod:`causalrep.estimators.rep4ex`); at least 3 give
+            ``predict_interventional(a, interval=...)`` its band and the fit its
+            extrapolation check; 0 fits once.
+        n_jobs: Processes for the refits (one thread each): None uses every core
+            this process may run on, 1 fits them in this process.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         seed: Seed of initialisation, splits, batch order and centres.
         verbose: Show progress bars.
@@ -149,6 +192,10 @@ class Rep4Ex(TorchEstimator):
         control_: The fitted :class:`ControlFunction` on the representation.
         bandwidth_: Kernel width used by the MMR penalty.
         hsic_bandwidth_: Width of the kernel on the actions in the HSIC penalty.
+        extrapolation_: JSON-able dict of the bootstrap's check (None without
+            refits): ``rms_outside`` and ``rms_inside``, the root-mean-square error
+            of the refits one action range beyond the data and at the training
+            actions (outcome units), and their ``ratio``.
         diagnostics_: JSON-able dict (:func:`linearity_diagnostics`): R2 of each
             latent on the actions and, per latent, a RESET test of linearity in
             the actions and a Breusch-Pagan test of a residual spread that
@@ -159,30 +206,26 @@ class Rep4Ex(TorchEstimator):
     Example:
         >>> est = Rep4Ex(latent_dim=2).fit(data)                   # doctest: +SKIP
         >>> est.predict_interventional(np.array([[3.0, 3.0]]))     # doctest: +SKIP
+        >>> band = est.predict_interventional([[3.0, 3.0]], interval=0.9)  # doctest: +SKIP
+        >>> band.lower, band.mean, band.upper                       # doctest: +SKIP
     """
 
     _array_shapes = MappingProxyType(
         {
-            "cf_offset": ("latent_dim",),
-            "cf_M": ("latent_dim", "*"),
-            "cf_V": ("*", "latent_dim"),
-            **{f"cf_{name}": ("latent_dim",) for name in ("z_mean", "z_scale", "v_mean", "v_scale")},
-            "cf_z_centers": ("*", "latent_dim"),
-            "cf_v_centers": ("*", "latent_dim"),
-            "cf_beta": ("*",),
-            "cf_penalty": (),
-            "cf_psi_mean": (),
-            "cf_widths": (2,),
-            "cf_z_whiten": ("*", "*"),
-            "cf_v_whiten": ("*", "*"),
+            **_CF_SHAPES,
+            # the refits' control functions ("bootstrap<b>_cf_<name>"), their
+            # errors at the probe actions, and the probe actions
+            **{f"bootstrap*_{key}": shape for key, shape in _CF_SHAPES.items()},
+            "probe_errors": ("n_bootstrap", "*"),
         }
     )
-    _saved_json = ("history_", "diagnostics_", "bandwidth_", "hsic_bandwidth_")
+    _saved_json = ("history_", "diagnostics_", "bandwidth_", "hsic_bandwidth_", "extrapolation_")
     _renamed = MappingProxyType({"lam": "mmr_lambda", "hsic": "hsic_lambda"})
 
     def __init__(
         self,
         latent_dim: int,
+        *,
         mmr_lambda: float = 30.0,
         hsic_lambda: float = 30.0,
         kernel_bandwidth: str | float = "local",
@@ -192,6 +235,8 @@ class Rep4Ex(TorchEstimator):
         lr: float = 3e-3,
         restarts: int = 1,
         n_centers: int = 300,
+        n_bootstrap: int = 4,
+        n_jobs: int | None = None,
         device: str | torch.device = "auto",
         seed: int = 0,
         verbose: int = 1,
@@ -209,12 +254,19 @@ class Rep4Ex(TorchEstimator):
         self.lr = lr
         self.restarts = restarts
         self.n_centers = n_centers
+        self.n_bootstrap = n_bootstrap
+        self.n_jobs = n_jobs
         self.device = device
         self.seed = seed
         self.verbose = verbose
         self.n_threads = n_threads
         self.lam = lam
         self.hsic = hsic
+
+    @classmethod
+    def _current_params(cls, params):
+        # a file written before the bootstrap existed holds no refits
+        return {"n_bootstrap": 0, **super()._current_params(params)}
 
     def _build(self, dims):
         return autoencoder(dims["dim_x"], self.latent_dim, self.hidden, decoder="mlp")
@@ -286,7 +338,64 @@ class Rep4Ex(TorchEstimator):
         self.arrays_ = {f"cf_{k}": v for k, v in self.control_.arrays_.items()}
         self.diagnostics_ = linearity_diagnostics(z_hat, A)
         self._warn(self.diagnostics_)
+        self.extrapolation_ = None
+        if self.n_bootstrap:
+            self._fit_bootstrap(np.asarray(data.X, dtype=np.float64), A, Y, z_hat)
         return self
+
+    def _fit_bootstrap(self, X, A, Y, z_hat):
+        """Refit on ``n_bootstrap`` worlds simulated from this fit; keep each refit's control
+        function and its errors at the probe actions; warn when extrapolating is far less
+        certain than interpolating."""
+        rng = np.random.default_rng([self.seed, 2024])
+        decode = self._decode
+        noise_sd = (X - decode(z_hat)).std(0)
+        control = self.control
+        params = {
+            **self.get_params(),
+            "n_bootstrap": 0,
+            "n_jobs": 1,
+            "n_threads": 1,
+            "verbose": 0,
+            "device": "cpu" if self.device_.type == "cpu" else self.device,
+        }
+        jobs = []
+        for b, world_rng in enumerate(rng.spawn(self.n_bootstrap)):
+            X_b, Y_b = simulate_world(decode, control, A, Y, z_hat, noise_sd, world_rng)
+            jobs.append(({**params, "seed": self.seed + 1 + b}, X_b, A, Y_b))
+        n_jobs = available_cores() if self.n_jobs is None else self.n_jobs
+        refits = run_parallel(_refit_control, jobs, n_jobs)
+        outside = probe_actions(A, _N_PROBES, 2.0, rng)
+        inside = A[rng.choice(len(A), min(_N_PROBES, len(A)), replace=False)]
+        probes = np.vstack([outside, inside])
+        point = control.predict_interventional(probes)
+        errors = np.stack(
+            [ControlFunction.from_arrays(arrays).predict_interventional(probes) - point for arrays in refits]
+        )
+        for b, arrays in enumerate(refits):
+            self.arrays_.update({f"bootstrap{b}_cf_{key}": value for key, value in arrays.items()})
+        self.arrays_["probe_errors"] = errors[:, : len(outside)]
+        rms_out = float(np.sqrt((errors[:, : len(outside)] ** 2).mean()))
+        rms_in = float(np.sqrt((errors[:, len(outside) :] ** 2).mean()))
+        ratio = rms_out / max(rms_in, np.finfo(float).tiny)
+        self.extrapolation_ = {"rms_outside": rms_out, "rms_inside": rms_in, "ratio": ratio}
+        if ratio > _UNCERTAIN_RATIO:
+            warn(
+                f"the bootstrap refits disagree {ratio:.3g} times more one action range beyond the "
+                f"data than at the training actions (root-mean-square error {rms_out:.3g} against "
+                f"{rms_in:.3g}, outcome units; threshold {_UNCERTAIN_RATIO:g}, see extrapolation_): "
+                "the representation is likely not affine in the tails, and extrapolations there "
+                "are unreliable; read predict_interventional(a, interval=0.9) before trusting one",
+                ExtrapolationWarning,
+            )
+
+    def _decode(self, z):
+        """Observations (n, dim_x) the decoder maps latents (n, d) to, in the data's units."""
+        modules = self.modules_
+        with torch.no_grad():
+            return self._batched(
+                lambda zb: modules["scaler"].inverse(modules["decoder"](zb)), torch.as_tensor(z, dtype=torch.float32)
+            )
 
     def _outcome(self, Y):
         if Y.ndim == 2:
@@ -308,6 +417,12 @@ class Rep4Ex(TorchEstimator):
             raise ValueError(f"restarts must be an int >= 1, got {self.restarts!r}")
         if not isinstance(self.n_centers, int) or self.n_centers < 1:
             raise ValueError(f"n_centers must be an int >= 1, got {self.n_centers!r}")
+        nb = self.n_bootstrap
+        if isinstance(nb, bool) or not isinstance(nb, numbers.Integral) or nb < 0 or 0 < nb < MIN_REPLICATES:
+            raise ValueError(f"n_bootstrap must be 0 or an int >= {MIN_REPLICATES}, got {nb!r}")
+        jobs = self.n_jobs
+        if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1):
+            raise ValueError(f"n_jobs must be None or an int >= 1, got {jobs!r}")
         k = data.A.shape[1]
         if isinstance(self.latent_dim, int) and self.latent_dim > k:
             raise ValueError(
@@ -357,8 +472,26 @@ class Rep4Ex(TorchEstimator):
             )
         return self.control_
 
-    def predict_interventional(self, a: ArrayLike) -> np.ndarray:
-        r""":math:`E[Y \mid do(A = a)]` for actions ``a`` of shape (m, k) (or (k,)); shape (m,)."""
+    def predict_interventional(
+        self, a: ArrayLike, interval: float | None = None
+    ) -> np.ndarray | InterventionalPrediction:
+        r""":math:`E[Y \mid do(A = a)]` for actions ``a`` of shape (m, k) (or (k,)).
+
+        Arguments:
+            a: Actions, shape (m, k) or (k,).
+            interval: None for the point estimate alone, or a nominal level in (0, 1)
+                for a band from the bootstrap refits (fit with ``n_bootstrap >= 3``).
+
+        Returns:
+            numpy array of shape (m,); with ``interval``, an
+            :class:`InterventionalPrediction` of ``mean``, ``lower`` and ``upper``,
+            each of shape (m,).
+
+        Raises:
+            ValueError: for actions of the wrong shape, an ``interval`` outside (0, 1),
+                or an ``interval`` from a fit without enough refits.
+        """
+        level = self._interval(interval)
         a = self._actions(a)
         coverage = self.control.coverage(a)
         outside = np.flatnonzero(coverage < _COVERAGE_MIN)
@@ -371,7 +504,31 @@ class Rep4Ex(TorchEstimator):
                 "is extended, not estimated, and the prediction has no guarantee",
                 ExtrapolationWarning,
             )
-        return self.control.predict_interventional(a)
+        point = self.control.predict_interventional(a)
+        if level is None:
+            return point
+        refits = [
+            ControlFunction.from_arrays(
+                {key[len(prefix) :]: value for key, value in self.arrays_.items() if key.startswith(prefix)}
+            )
+            for prefix in (f"bootstrap{b}_cf_" for b in range(self.n_bootstrap))
+        ]
+        errors = np.stack([refit.predict_interventional(a) - point for refit in refits])
+        return band(point, errors, self.arrays_["probe_errors"], level)
+
+    def _interval(self, interval):
+        if interval is None:
+            return None
+        real = isinstance(interval, numbers.Real) and not isinstance(interval, bool)
+        if not (real and 0 < interval < 1):
+            raise ValueError(f"interval must be a number in (0, 1), such as 0.9, got {interval!r}")
+        self._check_fitted()
+        if not (isinstance(self.n_bootstrap, int) and self.n_bootstrap >= MIN_REPLICATES):
+            raise ValueError(
+                f"interval needs at least {MIN_REPLICATES} bootstrap refits; this Rep4Ex was fitted "
+                f"with n_bootstrap={self.n_bootstrap!r}: refit with n_bootstrap={MIN_REPLICATES} or more"
+            )
+        return float(interval)
 
     def extrapolation_coverage(self, a: ArrayLike) -> np.ndarray:
         r"""Share of :math:`\hat M a + \hat V_i` inside the training latents, per action; shape (m,).
@@ -407,6 +564,15 @@ class Rep4Ex(TorchEstimator):
         if a.ndim != 2 or a.shape[1] != k:
             raise ValueError(f"{name}: actions must have shape (m, {k}), got {a.shape}")
         return a
+
+
+def _refit_control(params, X, A, Y):
+    """The control function's arrays of a Rep4Ex fitted with ``params`` on (X, A, Y), in a
+    worker: its warnings are about a simulated world, not the user's data."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = Rep4Ex(**params).fit(InterventionalData(X=X, A=A, Y=Y, regime=np.zeros(len(X), dtype=np.int64)))
+    return refit.control.arrays_
 
 
 def linearity_diagnostics(z_hat: ArrayLike, A: ArrayLike) -> dict[str, list[float]]:
