@@ -14,7 +14,7 @@ from typing import IO, Any
 import networkx as nx
 import numpy as np
 
-from .validation import ArrayLike, Seed, as_dag, as_float_array, as_generator, check_fraction
+from .validation import SEED, ArrayLike, Interval, Seed, as_dag, as_float_array, as_generator, validate_params
 
 __all__ = ["InterventionalData"]
 
@@ -138,8 +138,14 @@ class InterventionalData:
 
         Raises:
             ValueError: if a regime is unknown or ``regimes`` is empty.
+            TypeError: if ``regimes`` holds something other than ints.
         """
-        regimes = [int(k) for k in np.atleast_1d(regimes)]
+        regimes = np.atleast_1d(np.asarray(regimes, dtype=object) if isinstance(regimes, (list, tuple)) else regimes)
+        odd = [k for k in regimes.ravel().tolist() if not _is_index(k)]
+        if odd or regimes.ndim != 1:
+            shown = odd[0] if odd else regimes.tolist()
+            raise TypeError(f"regimes must be a sequence of regime ints, e.g. [0, 2], got {shown!r}")
+        regimes = [int(k) for k in regimes]
         if not regimes:
             raise ValueError("regimes is empty: name at least one regime")
         unknown = sorted(set(regimes) - set(self.regimes))
@@ -147,6 +153,7 @@ class InterventionalData:
             raise ValueError(f"unknown regime(s) {unknown}; present: {list(self.regimes)}")
         return self.take(np.isin(self.regime, regimes))
 
+    @validate_params(test_fraction=Interval(numbers.Real, 0, 1, closed="neither"), seed=SEED)
     def split(self, test_fraction: float = 0.2, seed: Seed = 0) -> tuple["InterventionalData", "InterventionalData"]:
         """Split into (train, test), stratified by regime.
 
@@ -157,7 +164,6 @@ class InterventionalData:
         Returns:
             Tuple (train, test) of InterventionalData.
         """
-        check_fraction(test_fraction, "test_fraction", allow_zero=False)
         rng = as_generator(seed)
         test = np.zeros(self.n, dtype=bool)
         for k in self.regimes:
@@ -373,7 +379,10 @@ def _read_npz(path):
 
 
 def _as_regime(regime, n):
-    raw = np.asarray(regime.detach().cpu() if hasattr(regime, "detach") else regime)
+    try:
+        raw = np.asarray(regime.detach().cpu() if hasattr(regime, "detach") else regime)
+    except ValueError:  # ragged nested sequences
+        raise ValueError("regime must be a 1-d array of ints, got a ragged sequence") from None
     if raw.ndim != 1 or raw.shape[0] != n:
         raise ValueError(f"regime must have shape ({n},) to match X, got {raw.shape}")
     if raw.dtype.kind == "f":
@@ -381,6 +390,8 @@ def _as_regime(regime, n):
             raise TypeError("regime must hold integers")
     elif raw.dtype.kind not in "iu":
         raise TypeError(f"regime must hold integers, got dtype {raw.dtype}")
+    if raw.size and raw.max() > np.iinfo(np.int64).max:  # unsigned or float values int64 cannot hold
+        raise ValueError(f"regime values must lie in [0, 2**63 - 1], got {int(raw.max())}")
     raw = raw.astype(np.int64)
     if raw.size and raw.min() < 0:
         raise ValueError(f"regime must be >= 0, got {int(raw.min())}")

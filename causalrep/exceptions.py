@@ -11,6 +11,7 @@ import sys
 import warnings
 
 __all__ = [
+    "ParameterError",
     "NotFittedError",
     "CheckpointError",
     "TrainingDivergedError",
@@ -35,6 +36,12 @@ def warn(message: str, category: type[Warning]) -> None:
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+class ParameterError(ValueError, TypeError):
+    """An argument of the wrong type or out of range; the message names the
+    parameter, the values it accepts and the value given. Both a ValueError and
+    a TypeError, as scikit-learn's ``InvalidParameterError`` is."""
 
 
 class NotFittedError(ValueError, AttributeError):

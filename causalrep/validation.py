@@ -6,13 +6,18 @@ loading them. Every check raises ``ValueError`` or ``TypeError`` with a
 message that names the argument.
 """
 
+import functools
+import inspect
+import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar
 
 import networkx as nx
 import numpy as np
 from numpy.typing import ArrayLike
+
+from .exceptions import ParameterError
 
 __all__ = [
     "ArrayLike",
@@ -28,6 +33,11 @@ __all__ = [
     "check_standardisable",
     "check_varying_columns",
     "column_stats",
+    "Interval",
+    "Options",
+    "SEED",
+    "check_param",
+    "validate_params",
     "FLOAT32_LIMIT",
     "FLOAT64_LIMITS",
 ]
@@ -48,9 +58,178 @@ FLOAT32_LIMIT = 1e30
 #: subnormal numbers (precision is lost), above 1e305 decoded values overflow.
 FLOAT64_LIMITS = (1e-300, 1e305)
 
-# A column whose standard deviation is below this many float64 steps of its
-# magnitude holds rounding noise, not a representable spread.
-_ROUNDING_STEPS = 64
+
+# -- parameters declared once: constraints in scikit-learn's ``_parameter_constraints`` style --
+
+
+class Interval:
+    """Numbers of one kind in a range, as a parameter constraint.
+
+    Arguments:
+        kind: ``numbers.Integral`` (ints, numpy ints of any width; never bools)
+            or ``numbers.Real`` (any finite real number, ints included).
+        low, high: Bounds, None for unbounded.
+        closed: Which bounds belong to the range: ``"both"``, ``"left"``,
+            ``"right"`` or ``"neither"``.
+
+    Example:
+        >>> 0.5 in Interval(numbers.Real, 0, 1, closed="left"), "0.5" in Interval(numbers.Real, 0, 1)
+        (True, False)
+    """
+
+    def __init__(self, kind: type, low: float | None, high: float | None, closed: str = "both"):
+        if kind not in (numbers.Integral, numbers.Real) or closed not in ("both", "left", "right", "neither"):
+            raise ValueError(
+                f"Interval takes numbers.Integral or numbers.Real and a known closed, got {kind}, {closed}"
+            )
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def __contains__(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, self.kind):
+            return False
+        if self.kind is numbers.Real and not math.isfinite(value):
+            return False
+        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        if self.low is not None and not (value >= self.low if left else value > self.low):
+            return False
+        return self.high is None or (value <= self.high if right else value < self.high)
+
+    def __str__(self) -> str:
+        what = "an int" if self.kind is numbers.Integral else "a number"
+        if self.low is not None and self.high is not None:
+            opening = "[" if self.closed in ("both", "left") else "("
+            closing = "]" if self.closed in ("both", "right") else ")"
+            return f"{what} in {opening}{self.low:g}, {self.high:g}{closing}"
+        if self.low is not None:
+            return f"{what} {'>=' if self.closed in ('both', 'left') else '>'} {self.low:g}"
+        if self.high is not None:
+            return f"{what} {'<=' if self.closed in ('both', 'right') else '<'} {self.high:g}"
+        return what
+
+
+class Options:
+    """A fixed set of values (strings, usually), as a parameter constraint.
+
+    Example:
+        >>> str(Options("pearson", "spearman"))
+        "one of 'pearson', 'spearman'"
+    """
+
+    def __init__(self, *values: Any):
+        self.values = values
+
+    def __contains__(self, value: object) -> bool:
+        return any(type(value) is type(option) and value == option for option in self.values)
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(repr(option) for option in self.values)
+
+
+#: Constraint: the value is an instance of this type (``bool`` for flags).
+Constraint: TypeAlias = Interval | Options | type | None
+
+#: The seeds every function takes: a non-negative int, a numpy Generator, or None.
+SEED: tuple[Constraint, ...] = (Interval(numbers.Integral, 0, None), np.random.Generator, None)
+
+
+def _satisfies(value, constraint):
+    if constraint is None:
+        return value is None
+    if isinstance(constraint, type):
+        if constraint is bool:
+            return isinstance(value, (bool, np.bool_))
+        return isinstance(value, constraint)
+    return value in constraint
+
+
+def _describe(constraint):
+    if constraint is None:
+        return "None"
+    if constraint is bool:
+        return "True or False"
+    if isinstance(constraint, type):
+        module = constraint.__module__
+        if module == "builtins":
+            return f"a {constraint.__name__}"
+        package = "numpy.random" if module.startswith("numpy.random") else module.split(".")[0]
+        return f"a {package}.{constraint.__name__}"
+    return str(constraint)
+
+
+def check_param(value: Any, name: str, *allowed: Constraint) -> Any:
+    """Return ``value`` if it satisfies one of the constraints ``allowed``.
+
+    Arguments:
+        value: The argument given.
+        name: The parameter's name, used in the message.
+        allowed: Constraints: an :class:`Interval`, :class:`Options`, a type
+            (``bool`` for flags) or None (None is accepted).
+
+    Raises:
+        causalrep.exceptions.ParameterError: (a ValueError and a TypeError)
+            naming the parameter, the values it accepts and the value given.
+
+    Example:
+        >>> check_param("0.2", "test_fraction", Interval(numbers.Real, 0, 1, closed="neither"))
+        Traceback (most recent call last):
+        ...
+        causalrep.exceptions.ParameterError: test_fraction must be a number in (0, 1), got '0.2' (a str)
+    """
+    if any(_satisfies(value, constraint) for constraint in allowed):
+        return value
+    accepted = [_describe(constraint) for constraint in allowed]
+    text = accepted[0] if len(accepted) == 1 else ", ".join(accepted[:-1]) + " or " + accepted[-1]
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    if not isinstance(value, (numbers.Number, type(None))):
+        shown += f" (a {type(value).__name__})"
+    raise ParameterError(f"{name} must be {text}, got {shown}")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def validate_params(**constraints: Constraint | Sequence[Constraint]) -> Callable[[_F], _F]:
+    """Declare a function's parameter constraints once; they are checked at every call.
+
+    The constraints, one entry per parameter (a constraint or a list of them,
+    any of which may hold: scikit-learn's ``_parameter_constraints`` shape),
+    are kept on the function as ``_parameter_constraints``. Parameters not
+    named are not checked here.
+
+    Example:
+        >>> @validate_params(fraction=Interval(numbers.Real, 0, 1), seed=SEED)
+        ... def draw(fraction, seed=0):
+        ...     return fraction
+        >>> draw(fraction=2)
+        Traceback (most recent call last):
+        ...
+        causalrep.exceptions.ParameterError: fraction must be a number in [0, 1], got 2
+    """
+    table = {
+        name: tuple(allowed) if isinstance(allowed, (list, tuple)) else (allowed,)
+        for name, allowed in constraints.items()
+    }
+
+    def decorate(function):
+        signature = inspect.signature(function)
+        unknown = set(table) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"{function.__qualname__} has no parameter(s) {sorted(unknown)}")
+
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for name, allowed in table.items():
+                check_param(bound.arguments[name], name, *allowed)
+            return function(*args, **kwargs)
+
+        checked._parameter_constraints = table
+        return checked
+
+    return decorate
 
 
 def as_float_array(x: ArrayLike, name: str, ndim: int | None = None, allow_empty: bool = False) -> np.ndarray:
@@ -70,7 +249,11 @@ def as_float_array(x: ArrayLike, name: str, ndim: int | None = None, allow_empty
         raise ValueError(f"{name} is required, got None")
     if hasattr(x, "detach") and hasattr(x, "cpu"):
         x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError as err:  # ragged nested sequences
+        why = "its rows have different lengths" if "inhomogeneous" in str(err) else str(err).splitlines()[0]
+        raise ValueError(f"{name} must be a rectangular array of numbers: {why}") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
@@ -105,12 +288,8 @@ def check_positive(value: float, name: str, integer: bool = False) -> float:
 
 
 def check_fraction(value: float, name: str, allow_zero: bool = True) -> float:
-    """Raise ``ValueError`` unless ``value`` lies in [0, 1) (or (0, 1))."""
-    low_ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, numbers.Real) or not (low_ok and value < 1):
-        bounds = "[0, 1)" if allow_zero else "(0, 1)"
-        raise ValueError(f"{name} must lie in {bounds}, got {value!r}")
-    return value
+    """Raise :class:`~causalrep.exceptions.ParameterError` unless ``value`` is a number in [0, 1) (or (0, 1))."""
+    return check_param(value, name, Interval(numbers.Real, 0, 1, closed="left" if allow_zero else "neither"))
 
 
 def check_float32_range(arr: np.ndarray, name: str, owner: str) -> np.ndarray:
@@ -150,9 +329,10 @@ def column_stats(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Each column is divided by its largest magnitude before it is summed and
     again, once centred, before it is squared, so that a column of values
-    near 1e300 or 1e-300 gets exact statistics. A standard deviation below
-    ``64`` float64 steps of the column's magnitude is rounding noise and
-    reported as 0 (the column is constant).
+    near 1e300 or 1e-300 gets exact statistics. A column is constant (std 0)
+    exactly when all its values are equal: the spread is judged on the
+    values themselves, never against their magnitude, so 1e15 + noise of
+    standard deviation 3 varies (its values are distinct float64 numbers).
 
     Arguments:
         arr: Finite float64 array, shape (n, k), n >= 1.
@@ -167,7 +347,7 @@ def column_stats(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     spread = np.max(np.abs(centred), axis=0)
     unit_c = np.where(spread > 0, spread, 1.0)
     std = np.std(centred / unit_c, axis=0) * unit_c
-    std[std <= _ROUNDING_STEPS * np.finfo(np.float64).eps * peak] = 0.0
+    std[np.all(arr == arr[:1], axis=0)] = 0.0
     return mean, std
 
 
@@ -207,8 +387,7 @@ def check_standardisable(arr: np.ndarray, name: str, owner: str) -> tuple[np.nda
         )
     if arr2.shape[0] > 1 and not np.any(std > 0):
         raise ValueError(
-            f"{name} is constant: all {arr2.shape[0]} rows are identical (up to float64 "
-            f"rounding), so {owner} has nothing to learn from"
+            f"{name} is constant: all {arr2.shape[0]} rows are identical, so {owner} has nothing to learn from"
         )
     return mean, std
 

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from causalrep import CheckpointError, InterventionalData
+from causalrep.exceptions import ParameterError
 
 
 def make(n=10, **kw):
@@ -136,6 +137,33 @@ def test_split_rejects_bad_fraction(tiny_data):
     for bad in (0, 1, -0.1, 1.5):
         with pytest.raises(ValueError, match="test_fraction"):
             tiny_data.split(bad)
+    for bad in ("0.2", None, [0.2], True):  # used to be Python's "'>' not supported between ..."
+        with pytest.raises(ParameterError, match=r"^test_fraction must be a number in \(0, 1\), got "):
+            tiny_data.split(bad)
+    with pytest.raises(ParameterError, match=r"^seed must be an int >= 0, a numpy.random.Generator or None, got -1"):
+        tiny_data.split(0.5, seed=-1)
+
+
+def test_subset_names_regimes_that_are_not_ints(tiny_data):
+    for bad in (["a"], [0.5], [[0, 1]], "0"):  # ['a'] used to be int()'s "invalid literal"
+        with pytest.raises(TypeError, match=r"^regimes must be a sequence of regime ints, e\.g\. \[0, 2\], got "):
+            tiny_data.subset(bad)
+    assert tiny_data.subset(np.array([2], dtype=np.uint8)).regimes == (2,)
+
+
+def test_unsigned_and_ragged_inputs_are_named():
+    with pytest.raises(ValueError, match=r"^regime values must lie in \[0, 2\*\*63 - 1\], got 18446744073709551615$"):
+        make(regime=np.full(10, 2**64 - 1, dtype=np.uint64))  # used to read "-1"
+    with pytest.raises(ValueError, match=r"^regime values must lie in .* got 100000000000000000000$"):
+        make(regime=np.full(10, 1e20))
+    with pytest.raises(
+        ValueError, match=r"^X must be a rectangular array of numbers: its rows have different lengths$"
+    ):
+        InterventionalData(X=[[1.0, 2.0], [1.0]])
+    with pytest.raises(ValueError, match=r"^Z must be a rectangular array of numbers"):
+        InterventionalData(X=np.ones((2, 2)), Z=[[1.0], [1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"^regime must be a 1-d array of ints, got a ragged sequence$"):
+        InterventionalData(X=np.ones((2, 2)), regime=[[0], [0, 1]])
 
 
 @settings(max_examples=20, deadline=None)

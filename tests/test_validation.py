@@ -1,4 +1,6 @@
-"""The shared readers of graphs and interventions in causalrep.validation."""
+"""causalrep.validation: the shared readers of graphs and interventions, and declared parameter constraints."""
+
+import numbers
 
 import networkx as nx
 import numpy as np
@@ -6,8 +8,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from causalrep.exceptions import ParameterError
 from causalrep.testing.simulation import dags
-from causalrep.validation import as_dag, as_do
+from causalrep.validation import (
+    SEED,
+    Interval,
+    Options,
+    as_dag,
+    as_do,
+    check_param,
+    check_standardisable,
+    column_stats,
+    validate_params,
+)
 
 SMALL = settings(max_examples=40, deadline=None)
 
@@ -103,6 +116,81 @@ def test_do_keeps_index_order_and_refuses_bad_requests():
         as_do({1: np.nan}, 3, 2)
     with pytest.raises(TypeError, match="do must be a dict node -> value, got list"):
         as_do([1.0], 3, 2)
+
+
+@validate_params(
+    fraction=Interval(numbers.Real, 0, 1, closed="left"),
+    count=Interval(numbers.Integral, 1, None),
+    kind=Options("a", "b"),
+    flag=bool,
+    seed=SEED,
+)
+def _declared(fraction, count=1, kind="a", flag=False, seed=0):
+    return fraction, count, kind, flag, seed
+
+
+@SMALL
+@given(
+    name=st.sampled_from(["fraction", "count", "kind", "flag", "seed"]),
+    value=st.one_of(
+        st.text(max_size=3),
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.lists(st.integers(), max_size=2),
+        st.sampled_from([np.uint64(2**64 - 1), np.int8(-1), np.float32(0.5), np.random.default_rng(0)]),
+    ),
+)
+def test_declared_parameters_accept_exactly_their_values(name, value):
+    """Every value is either accepted as declared or refused naming the parameter,
+    the accepted values and the value given (never Python's comparison errors)."""
+    args = {"fraction": 0.5, name: value}
+    allowed = _declared._parameter_constraints[name]
+    expected = any(
+        (c is None and value is None)
+        or (c is bool and isinstance(value, (bool, np.bool_)))
+        or (isinstance(c, type) and c is not bool and isinstance(value, c))
+        or (isinstance(c, (Interval, Options)) and value in c)
+        for c in allowed
+    )
+    if expected:
+        assert _declared(**args)[list(_declared._parameter_constraints).index(name)] is value
+        return
+    with pytest.raises(ParameterError) as caught:
+        _declared(**args)
+    message = str(caught.value)
+    assert message.startswith(f"{name} must be ") and ", got " in message, message
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TypeError)
+
+
+def test_constraints_read_as_words():
+    assert str(Interval(numbers.Real, 0, 1, closed="neither")) == "a number in (0, 1)"
+    assert str(Interval(numbers.Integral, 2, None)) == "an int >= 2"
+    assert 2**64 - 1 in Interval(numbers.Integral, 0, None) and np.uint64(2**64 - 1) in Interval(
+        numbers.Integral, 0, None
+    )
+    assert True not in Interval(numbers.Integral, 0, None) and np.inf not in Interval(numbers.Real, 0, None)
+    with pytest.raises(ParameterError, match=r"^count must be an int >= 1, got '3' \(a str\)$"):
+        _declared(0.5, count="3")
+    with pytest.raises(ParameterError, match=r"^kind must be one of 'a', 'b', got 'c' \(a str\)$"):
+        _declared(0.5, kind="c")
+    with pytest.raises(ParameterError, match=r"^seed must be an int >= 0, a numpy.random.Generator or None"):
+        check_param(1.5, "seed", *SEED)
+    with pytest.raises(TypeError, match="has no parameter"):
+        validate_params(missing=bool)(_declared.__wrapped__)
+
+
+@SMALL
+@given(offset=st.sampled_from([0.0, 1e9, 1e15, -1e15]), spread=st.floats(1.0, 12.0), seed=st.integers(0, 9))
+def test_constancy_is_judged_on_the_values_not_their_magnitude(offset, spread, seed):
+    """1e15 + noise of standard deviation 3 varies (its values are distinct float64
+    numbers); it used to be refused as 'all rows are identical'. Only equal values are constant."""
+    x = offset + spread * np.random.default_rng(seed).normal(size=(30, 3))
+    mean, std = check_standardisable(x, "X", "Autoencoder")
+    np.testing.assert_allclose(std, (x - offset).std(axis=0), rtol=1e-6)
+    constant = np.full((30, 3), offset + 1e-7)
+    assert not np.any(column_stats(constant)[1])
 
 
 def test_docstring_examples():
