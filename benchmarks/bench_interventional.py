@@ -180,7 +180,7 @@ def run_one(suite, name, make, seed):
         "dim_x": data.dim_x,
         "fit_cpu_seconds": cpu,
         "fit_wall_seconds": wall,
-        "stage1_encoder": est.stage1_["encoder"],
+        "stage1_encoder": est.stage1_.encoder,
         "stage1_affine_r2": affine_r2(test.Z, stage1).mean,
         "mcc": mcc(test.Z, stage2).score,
         "blocks": est.blocks_,

@@ -132,6 +132,10 @@ class BaseEstimator(sklearn.base.BaseEstimator):
     """Any estimator: parameters, thread policy, data checks, transform, save."""
 
     _saved_json = ("history_",)
+    #: Fitted attributes of ``_saved_json`` that are not plain JSON, name ->
+    #: function that rebuilds the attribute from the JSON a checkpoint holds
+    #: (dataclasses are saved as objects of their fields).
+    _json_readers = MappingProxyType({})
     #: Shapes of the fitted arrays in ``arrays_``, checked when a checkpoint is
     #: loaded: name -> tuple of sizes, each an int, the name of an entry of
     #: ``dims_`` or of a hyperparameter (e.g. ``"latent_dim"``), or ``"*"``

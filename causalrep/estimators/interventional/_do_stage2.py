@@ -56,6 +56,9 @@ __all__ = [
     "RandomDoResult",
     "moment_change_pvalue",
     "refine_random_do",
+    "fit_do",
+    "DoFit",
+    "RandomPlacement",
 ]
 
 # A regime's coordinate "is fixed" when its variance there is below this share
@@ -361,3 +364,147 @@ def _unchanged(before, after, z=4.0):
     mean_z = abs(before.mean() - after.mean()) / np.sqrt(v0 / n0 + v1 / n1 + 1e-300)
     log_ratio_z = abs(np.log(max(v1, 1e-300) / max(v0, 1e-300))) / np.sqrt(2 / n0 + 2 / n1)
     return bool(mean_z < z and log_ratio_z < z)
+
+
+# -- the estimator's do stage 2: the regimes sorted by kind, directions placed --
+
+
+@dataclass(frozen=True)
+class RandomPlacement:
+    """Where a random-valued do-regime's functional was placed, and its checks
+    (:class:`RandomDoResult`)."""
+
+    latent: int
+    rank_one_ratio: float
+    change_pvalue: float
+    linear_fit_pvalue: float | None
+
+
+@dataclass(frozen=True)
+class DoFit:
+    """The do stage 2 fitted on stage-1 codes.
+
+    Attributes:
+        center: (d,), the centre of the stage-1 codes.
+        gamma: (d, d), the stage-2 map: z = (z_hat - center) gamma^T.
+        blocks: Latents identified only jointly, as blocks.
+        found_by: Latent -> how its direction was found.
+        random: Random-valued do-regime -> its :class:`RandomPlacement`.
+    """
+
+    center: np.ndarray
+    gamma: np.ndarray
+    blocks: list
+    found_by: dict
+    random: dict
+
+
+def fit_do(z_hat: np.ndarray, data, latent_dim: int) -> DoFit:
+    """Stage 2 from the hard interventions of ``data`` (an InterventionalData)
+    on the stage-1 codes ``z_hat`` (n, latent_dim)."""
+    d = latent_dim
+    whiten = Whitener.fit(z_hat)
+    y = whiten(z_hat)
+    known, unknown, random_valued = {}, [], []
+    for k in data.regimes:
+        targets = data.targets[k]
+        if not targets and targets is not None:
+            continue
+        values, _ = smallest_directions(y[data.regime == k])
+        if targets is None:
+            (unknown if count_fixed(values) else random_valued).append(k)
+        elif values[len(targets) - 1] >= FIXED_SHARE and len(targets) == 1:
+            random_valued.append(k)  # not held at one value: a do with a random value
+        else:
+            known.setdefault(targets, []).append(k)
+    directions = np.zeros((d, d))
+    found, how, block_list = [], {}, []
+    # Subspace (whitened, orthonormal columns) fixed by each known target set.
+    spans = {}
+    for targets, regimes in known.items():
+        rows = np.isin(data.regime, regimes)
+        _, vectors = smallest_directions(y[rows])
+        spans[targets] = vectors[:, : len(targets)]
+    # Intersect the spans of the target sets holding each latent: a latent
+    # whose intersection is one-dimensional is identified up to scale.
+    blocks = {}
+    for j in sorted({j for targets in known for j in targets}):
+        label, span = None, None
+        for targets in sorted((t for t in known if j in t), key=len):
+            if span is None:
+                label, span = set(targets), spans[targets]
+            else:
+                shared = label & set(targets)
+                span, label = intersect(span, spans[targets], len(shared)), shared
+        if len(label) == 1:
+            directions[j] = span[:, 0]
+            found.append(j)
+            how.setdefault(j, "do")
+        else:
+            blocks.setdefault(tuple(sorted(label)), span)
+    # A block gives its members not identified alone directions in its span,
+    # orthogonal to those that are: identified jointly, as a block.
+    for members, span in blocks.items():
+        alone = [m for m in members if m in found]
+        free = [m for m in members if m not in found]
+        if alone:
+            span = scipy.linalg.orth(span - directions[alone].T @ (directions[alone] @ span))
+        directions[free] = span[:, : len(free)].T
+        found.extend(free)
+        how.update({m: "block" for m in free})
+        block_list.append(list(members))
+    for k in unknown:
+        values, vectors = smallest_directions(y[data.regime == k])
+        for g in vectors[:, : count_fixed(values)].T:
+            if found and np.max(np.abs(directions[found] @ g)) > 0.9:
+                continue
+            free = [j for j in range(d) if j not in found]
+            if not free:
+                break
+            directions[free[0]] = g
+            found.append(free[0])
+            how[free[0]] = f"do, targets unknown (regime {k})"
+    random_found = _place_random_do(y, data, random_valued, directions, found, how)
+    directions = _complete(directions, sorted(found))
+    return DoFit(whiten.center, whiten.rows(directions), block_list, how, random_found)
+
+
+def _place_random_do(y, data, regimes, directions, found, how):
+    """Directions from random-valued do-regimes (:func:`peel_random_do`),
+    written into ``directions``/``found``/``how``; returns regime ->
+    :class:`RandomPlacement`."""
+    d = directions.shape[0]
+    if not regimes or np.sum(data.regime == 0) < 2 * d + 2:
+        return {}
+    result = peel_random_do(y, data.regime, regimes, directions[sorted(found)])
+    placed = {}
+    for k in result.order:
+        row, targets = result.directions[k], data.targets[k]
+        if targets is not None:
+            j = targets[0]
+            if j in found:
+                continue
+        else:
+            if found and np.max(np.abs(directions[found] @ row)) > 0.9:
+                continue
+            free = [j for j in range(d) if j not in found]
+            if not free:
+                break
+            j = free[0]
+        directions[j] = row
+        found.append(j)
+        how[j] = "random do" + ("" if targets is not None else f", targets unknown (regime {k})")
+        placed[k] = RandomPlacement(j, result.rank_one_ratio[k], result.change_pvalue[k], result.linear_fit_pvalue)
+    return placed
+
+
+def _complete(directions, found):
+    """Fill the rows of ``directions`` (d, d; unit rows in whitened
+    coordinates) not set by an intervention with orthonormal directions
+    orthogonal to the found ones."""
+    d = directions.shape[0]
+    missing = [j for j in range(d) if j not in found]
+    if missing:
+        rest = scipy.linalg.null_space(directions[found]) if found else np.eye(d)
+        directions[missing] = rest.T[: len(missing)]
+    return directions

@@ -1,20 +1,27 @@
 """InterventionalCRL: identification from hard do-interventions, and its errors."""
 
 import copy
+import dataclasses
+import json
 import warnings
 
 import networkx as nx
 import numpy as np
 import pytest
 import sklearn.preprocessing
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import simulators
 from causalrep import InterventionalCRL, InterventionalData, load
+from causalrep.estimators._core import checkpoint
+from causalrep.estimators.interventional import RegimeDiagnostic, Stage1Report
 from causalrep.estimators.interventional import _do_stage2 as do_stage2
 from causalrep.estimators.interventional import _varpro as varpro
-from causalrep.estimators.interventional._estimator import IdentifiabilityWarning, _spectrum_check, ioss_penalty
+from causalrep.estimators.interventional._ioss import ioss_penalty
+from causalrep.estimators.interventional._stage1 import spectrum_check
+from causalrep.exceptions import IdentifiabilityWarning
 from causalrep.identifiability import affine_r2, check, mcc
 
 SMALL = dict(max_steps=3000, hidden=(64, 64), restarts=3, verbose=0)
@@ -44,9 +51,40 @@ def test_stage2_identifies_up_to_scaling_in_target_order(fitted):
 
 def test_diagnostics_show_perfect_interventions(fitted):
     est, train, _ = fitted
-    assert [(r["regime"], r["target"]) for r in est.diagnostics_] == [(1, 0), (2, 1), (3, 2)]
-    assert max(r["variance_ratio"] for r in est.diagnostics_) < 0.01
+    assert [(r.regime, r.target) for r in est.diagnostics_] == [(1, 0), (2, 1), (3, 2)]
+    assert max(r.variance_ratio for r in est.diagnostics_) < 0.01
     assert "residual variance ratio" in est.diagnostics_table()
+
+
+def test_the_fit_records_are_frozen_and_saved(fitted, tmp_path):
+    est, _, test = fitted
+    assert isinstance(est.stage1_, Stage1Report)
+    assert all(isinstance(r, RegimeDiagnostic) for r in est.diagnostics_)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        est.stage1_.encoder = "mlp"
+    est.save(tmp_path / "m.pt")
+    loaded = load(tmp_path / "m.pt")
+    assert loaded.stage1_ == est.stage1_ and loaded.diagnostics_ == est.diagnostics_
+    assert loaded.diagnostics_table() == est.diagnostics_table()
+
+
+def test_a_checkpoint_with_the_former_dict_records_loads(fitted, tmp_path):
+    # Checkpoints written before the records were dataclasses hold plain dicts,
+    # without the fields that were None or False.
+    est, _, _ = fitted
+    est.save(tmp_path / "m.pt")
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    fitted_json = json.loads(payload["fitted"])
+    for key in ("stage1_", "diagnostics_"):
+        records = fitted_json[key] if key == "diagnostics_" else [fitted_json[key]]
+        for record in records:
+            for name in [name for name, value in record.items() if value is None or value is False]:
+                del record[name]
+    payload["fitted"] = json.dumps(fitted_json)
+    payload["sha256"] = checkpoint._digest(payload)
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load(tmp_path / "old.pt")
+    assert loaded.stage1_ == est.stage1_ and loaded.diagnostics_ == est.diagnostics_
 
 
 @pytest.mark.parametrize("latents,seed", [("uniform", 1), ("scm_dense", 1)])
@@ -104,7 +142,6 @@ def test_observational_only_uses_ioss_to_improve_on_stage1():
 
 def test_ioss_penalty_prefers_product_supports():
     rng = np.random.default_rng(0)
-    torch = pytest.importorskip("torch")
     square = torch.tensor(rng.uniform(-1, 1, (2000, 2)), dtype=torch.float32)
     angle = np.pi / 4
     rotation = torch.tensor([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], dtype=torch.float32)
@@ -187,7 +224,7 @@ def test_linear_stage1_is_exact_on_noise_free_polynomial_mixing(degree):
     data = scm_setting(3, [simulators.do({j: 1.0}) for j in range(3)], obs_dim=25, degree=degree)
     train, test = data.split(0.3, seed=0)
     est = fit_quietly(train, latent_dim=3, degree=degree)
-    assert est.stage1_["encoder"] == "linear"
+    assert est.stage1_.encoder == "linear"
     assert affine_r2(test.Z, est.stage1_transform(test.X)).mean > 0.9999
     assert check(test.Z, est.transform(test.X), up_to="scaling").passed
 
@@ -222,7 +259,7 @@ def test_unknown_targets_are_found_up_to_permutation():
     train, test = hidden.split(0.3, seed=0)
     est = fit_quietly(train, latent_dim=4)
     assert mcc(test.Z, est.transform(test.X)).score > 0.999
-    assert {r["target"] for r in est.diagnostics_} == {0, 1, 2, 3}
+    assert {r.target for r in est.diagnostics_} == {0, 1, 2, 3}
 
 
 def test_one_latent():
@@ -239,9 +276,9 @@ def test_the_dimension_check_resolves_eigenvalues_down_to_float64_rounding(small
     # Five components needed (d = 2, p = 2); the smallest kept one 5e-14 of the top
     # (a nearly deterministic latent, still resolved in float64) or at rounding.
     eigenvalues = np.array([1.0, 0.5, 0.1, 1e-3, smallest_kept, 1e-17, 1e-17, 1e-17, 1e-17])
-    check = _spectrum_check(eigenvalues, 5, 1e-17, latent_dim=2, degree=2)
-    assert (check["dimension_warning"] is not None) == warns
-    assert check["signal_components"] == (4 if warns else 5)
+    check = spectrum_check(eigenvalues, 5, 1e-17, latent_dim=2, degree=2)
+    assert (check.dimension_warning is not None) == warns
+    assert check.signal_components == (4 if warns else 5)
 
 
 @pytest.mark.filterwarnings("ignore::causalrep.exceptions.IdentifiabilityWarning")  # the others it raises
@@ -267,11 +304,11 @@ def test_non_polynomial_mixing_warns_and_falls_back_to_the_mlp():
     )
     with pytest.warns(IdentifiabilityWarning, match="stage 1 leaves"):
         est = InterventionalCRL(latent_dim=2, max_steps=200, hidden=(16,), restarts=1, verbose=0).fit(data)
-    assert est.stage1_["fallback"] is True and est.stage1_["encoder"] == "linear"
+    assert est.stage1_.fallback is True and est.stage1_.encoder == "linear"
     # Trained longer the MLP reconstructs better and is kept: the warning says so.
     with pytest.warns(IdentifiabilityWarning, match="so the MLP stage 1 was used"):
         est = InterventionalCRL(latent_dim=2, max_steps=1000, hidden=(16,), restarts=1, verbose=0).fit(data)
-    assert est.stage1_["encoder"] == "mlp" and est.stage1_["linear_residual"] > 1e-3
+    assert est.stage1_.encoder == "mlp" and est.stage1_.linear_residual > 1e-3
 
 
 def test_noise_is_measured_against_the_floor_without_a_warning():
@@ -280,7 +317,7 @@ def test_noise_is_measured_against_the_floor_without_a_warning():
     data = InterventionalData(X=data.X + noisy, regime=data.regime, targets=data.targets, Z=data.Z)
     train, test = data.split(0.3, seed=0)
     est = fit_quietly(train, latent_dim=3)
-    assert 0 < est.stage1_["noise_floor"] < est.stage1_["heldout_residual"]
+    assert 0 < est.stage1_.noise_floor < est.stage1_.heldout_residual
     assert mcc(test.Z, est.transform(test.X)).score > 0.99
 
 
@@ -300,8 +337,8 @@ def test_random_valued_do_is_identified_on_a_linear_scm(seed):
     est = fit_quietly(train, latent_dim=4)
     report = check(test.Z, est.transform(test.X), up_to="scaling")
     assert report.passed and report.mcc.score > 0.98, report.summary()
-    assert {r["found_by"] for r in est.diagnostics_} == {"random do"}
-    assert all(r["linear_fit_pvalue"] > 1e-3 and r["change_pvalue"] < 1e-3 for r in est.diagnostics_)
+    assert {r.found_by for r in est.diagnostics_} == {"random do"}
+    assert all(r.linear_fit_pvalue > 1e-3 and r.change_pvalue < 1e-3 for r in est.diagnostics_)
 
 
 def test_random_valued_do_with_unknown_targets_is_identified_up_to_permutation():
@@ -336,7 +373,7 @@ def test_encoder_switch_is_validated():
     est = InterventionalCRL(latent_dim=3, encoder="mlp", max_steps=50, restarts=1, hidden=(16,), verbose=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentifiabilityWarning)
-        assert est.fit(data).stage1_["encoder"] == "mlp"
+        assert est.fit(data).stage1_.encoder == "mlp"
 
 
 def test_the_learned_graph_is_exposed_and_saved(tmp_path):
@@ -369,8 +406,8 @@ def near_deterministic_data(seed=0, n=1500, noise=0.005):
 def test_a_near_deterministic_latent_keeps_the_stage1_exact():
     train, test = near_deterministic_data().split(0.3, seed=0)
     est = fit_quietly(train, latent_dim=3, degree=3)
-    assert est.stage1_["encoder"] == "linear" and not est.stage1_.get("fallback")
-    assert est.stage1_["directions_from_regimes"] == 3
+    assert est.stage1_.encoder == "linear" and not est.stage1_.fallback
+    assert est.stage1_.directions_from_regimes == 3
     assert affine_r2(test.Z, est.stage1_transform(test.X)).mean > 0.9999
     assert check(test.Z, est.transform(test.X), up_to="scaling").passed
 
@@ -436,7 +473,7 @@ def test_random_valued_do_on_a_nonlinear_scm_rejects_the_linear_fit_and_warns():
     train, _ = random_do_setting(mechanism="mlp", noise="gaussian", seed=0).split(0.2, seed=0)
     with pytest.warns(IdentifiabilityWarning, match="reject a linear latent SCM"):
         est = InterventionalCRL(latent_dim=4, verbose=0).fit(train)
-    assert all(r["linear_fit_pvalue"] < 1e-3 for r in est.diagnostics_)
+    assert all(r.linear_fit_pvalue < 1e-3 for r in est.diagnostics_)
 
 
 def test_one_latent_with_a_random_valued_do_has_nothing_to_test():
@@ -450,7 +487,7 @@ def test_one_latent_with_a_random_valued_do_has_nothing_to_test():
     )
     est = fit_quietly(data, latent_dim=1)
     assert abs(np.corrcoef(est.transform(data.X)[:, 0], data.Z[:, 0])[0, 1]) > 0.9999
-    assert "linear_fit_pvalue" not in est.diagnostics_[0]
+    assert est.diagnostics_[0].linear_fit_pvalue is None
 
 
 def test_the_joint_refinement_repairs_a_wrong_causal_order():
