@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser():
-    from causalrep import __version__
+    from causalrep._version import __version__
     from causalrep.estimators import ESTIMATORS
 
     parser = _Parser(

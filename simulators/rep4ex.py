@@ -32,6 +32,7 @@ __all__ = ["rep4ex", "rep4ex_truth"]
 
 _MIXINGS = {"mlp": MLPMixing, "linear": LinearMixing, "polynomial": PolynomialMixing}
 _OUTCOMES = ("nonlinear", "linear")
+_ACTION_EFFECTS = {"linear": lambda shift: shift, "tanh": np.tanh}
 # Singular values of M: large enough that A moves Z visibly (the invariance
 # penalty needs that signal), small enough that M a for a in (-3, 3)^k stays
 # where V's Gaussian tails still put some training mass.
@@ -51,6 +52,7 @@ def rep4ex(
     outcome: str = "nonlinear",
     latent_noise: float = 0.5,
     noise_std: float = 0.1,
+    action_effect: str = "linear",
     do_action: ArrayLike | None = None,
     seed: Seed = 0,
 ) -> InterventionalData:
@@ -91,6 +93,9 @@ def rep4ex(
         outcome: ``"nonlinear"`` or ``"linear"``.
         latent_noise: s > 0, the standard deviation of each coordinate of V.
         noise_std: :math:`\sigma_Y >= 0`, the outcome noise independent of V.
+        action_effect: ``"linear"`` (:math:`Z = M A + V`, Rep4Ex's assumption) or
+            ``"tanh"`` (:math:`Z = \tanh(M A) + V`, elementwise: a negative
+            control under which extrapolation is not identified).
         do_action: None, or a (k,) vector: every sample gets :math:`A = a`.
         seed: int or numpy Generator.
 
@@ -127,6 +132,8 @@ def rep4ex(
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     check_positive(latent_noise, "latent_noise")
+    if action_effect not in _ACTION_EFFECTS:
+        raise ValueError(f"unknown action_effect {action_effect!r}; use one of {list(_ACTION_EFFECTS)}")
     if do_action is not None:
         do_action = as_float_array(do_action, "do_action", ndim=1)
         if do_action.shape != (action_dim,):
@@ -141,7 +148,7 @@ def rep4ex(
         A = np.broadcast_to(do_action, (n, action_dim)).copy()
     M, chol = np.asarray(model["M"]), np.asarray(model["v_chol"])
     V = latent_noise * v_rng.standard_normal((n, latent_dim)) @ chol.T
-    Z = A @ M.T + V
+    Z = _ACTION_EFFECTS[action_effect](A @ M.T) + V
     eps = u_rng.standard_normal(n)
     U = confounding * (V @ np.asarray(model["gamma"])) + noise_std * eps
     Y = _outcome(model["outcome"], Z) + U
@@ -155,6 +162,7 @@ def rep4ex(
         "confounding": float(confounding),
         "noise_std": float(noise_std),
         "latent_noise": float(latent_noise),
+        "action_effect": action_effect,
         "action_support": [low, high],
         "do_action": None if do_action is None else do_action.tolist(),
         **model,
@@ -163,7 +171,7 @@ def rep4ex(
 
 
 def rep4ex_truth(meta: Mapping[str, Any], a: ArrayLike, n_samples: int = _TRUTH_SAMPLES) -> np.ndarray:
-    r""":math:`E[Y \mid do(A = a)] = E_V[\ell(M a + V)] + E[U]` from a dataset's ``meta``.
+    r""":math:`E[Y \mid do(A = a)] = E_V[\ell(f(M a) + V)] + E[U]` (f the action effect) from a dataset's ``meta``.
 
     A Monte-Carlo average over ``n_samples`` antithetic draws of :math:`V`
     (pairs :math:`\pm v`) from a fixed seed, the same draws for every ``a``:
@@ -196,7 +204,7 @@ def rep4ex_truth(meta: Mapping[str, Any], a: ArrayLike, n_samples: int = _TRUTH_
     half = max(1, n_samples // 2)
     eps = np.random.default_rng(_TRUTH_SEED).standard_normal((half, chol.shape[0]))
     V = meta["latent_noise"] * np.concatenate([eps, -eps]) @ chol.T
-    shifts = a @ M.T
+    shifts = _ACTION_EFFECTS[meta.get("action_effect", "linear")](a @ M.T)
     return np.array([_outcome(meta["outcome"], V + shift).mean() for shift in shifts])
 
 
