@@ -8,6 +8,7 @@ estimators (torch and Pyro) are imported on first use, so that
 import importlib
 from typing import TYPE_CHECKING
 
+from ._version import __version__
 from .data import InterventionalData
 from .exceptions import CheckpointError, NotFittedError, TrainingDivergedError
 
@@ -23,8 +24,6 @@ if TYPE_CHECKING:  # what the lazy attributes resolve to, for type checkers and 
         Rep4Ex,
         load,
     )
-
-__version__ = "0.1.0"
 
 # Resolved from causalrep.estimators on first access.
 _LAZY = (

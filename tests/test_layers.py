@@ -1,6 +1,6 @@
 """The package's layers import only downwards, read from the source with ``ast``.
 
-base (data, validation, exceptions) <- core (identifiability, graphs) <- methods
+base (version, data, validation, exceptions) <- core (identifiability, graphs) <- methods
 (simulators | estimators, which never import each other) <- doors (cli, bench,
 testing). The base, the core and the simulators never import torch or Pyro, and
 the simulators use only public names of causalrep.
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Lowest first; a module may import modules of its own layer and of the layers below.
 LAYERS = {
-    "base": ("causalrep.exceptions", "causalrep.validation", "causalrep.data"),
+    "base": ("causalrep._version", "causalrep.exceptions", "causalrep.validation", "causalrep.data"),
     "core": ("causalrep.identifiability", "causalrep.graphs"),
     "methods": ("simulators", "causalrep.estimators"),
     "doors": ("causalrep.cli", "causalrep.bench", "causalrep.testing", "causalrep.__main__"),

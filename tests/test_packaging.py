@@ -1,9 +1,15 @@
-"""What the package ships beyond code: type hints on the public API and the py.typed marker."""
+"""What the package ships beyond code: type hints on the public API, the py.typed
+marker, and one version, written in pyproject.toml."""
 
 import ast
+import importlib.metadata
+import importlib.util
+import re
 from pathlib import Path
 
 import pytest
+
+import causalrep
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("causalrep", "simulators")
@@ -63,3 +69,26 @@ def test_the_hint_checker_sees_a_bare_function(tmp_path):
         "def _private(x): ...\n"
     )
     assert _unannotated(module) == ["g", "C.m"]
+
+
+def test_the_version_is_written_once_in_pyproject():
+    declared = re.search(r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+    assert causalrep.__version__ == importlib.metadata.version("causalrep") == declared
+    written = [
+        path.relative_to(ROOT).as_posix()
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if re.search(r"^\s*__version__\s*(:\s*\w+\s*)?=\s*[\"']\d+\.\d", path.read_text(), re.MULTILINE)
+    ]
+    assert written == []
+
+
+def test_an_uninstalled_source_tree_has_an_unknown_version(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    spec = importlib.util.spec_from_file_location("version_copy", ROOT / "causalrep" / "_version.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.__version__ == "0+unknown"

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._version import __version__
+
 __all__ = ["TIMING_FIELDS", "RESULT_FIELDS", "read_records", "key", "same_params", "blank", "Appender", "exclusive"]
 
 #: Fields that differ between runs of the same sweep (everything else is reproducible).
@@ -49,8 +51,6 @@ def same_params(record: Mapping[str, Any], task: Mapping[str, Any]) -> bool:
 
 def blank(task: Mapping[str, Any]) -> dict:
     """The record of a task before it ran: names, parameters, empty results."""
-    from causalrep import __version__
-
     setting, method = task["setting"], task["method"]
     return {
         "setting": setting["name"],

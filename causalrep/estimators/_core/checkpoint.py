@@ -19,7 +19,7 @@ import os
 import numpy as np
 import torch
 
-from ... import __version__
+from ..._version import __version__
 from ...data import atomic_write
 from ...exceptions import CheckpointError
 from .._registry import lookup
@@ -28,6 +28,8 @@ from .base import BaseEstimator, local_params, resolve_device
 __all__ = ["save", "load"]
 
 _FORMAT = "causalrep.estimator"
+# scikit-learn's attribute: the column names of the DataFrame fit was given.
+_FEATURE_NAMES = "feature_names_in_"
 
 
 def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
@@ -39,10 +41,7 @@ def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
         "class": type(estimator).__name__,
         "params": json.dumps(estimator._json_params()),
         "dims": json.dumps(estimator.dims_),
-        "fitted": json.dumps(
-            {name: getattr(estimator, name) for name in estimator._saved_json if hasattr(estimator, name)},
-            default=_json_record,
-        ),
+        "fitted": json.dumps(_fitted_json(estimator), default=_json_record),
         "state": {k: v.detach().cpu() for k, v in estimator.modules_.state_dict().items()},
         "arrays": {k: torch.as_tensor(np.asarray(v)) for k, v in estimator.arrays_.items()},
     }
@@ -111,7 +110,9 @@ def load(path: str | os.PathLike, device: str | torch.device = "auto", allow_leg
         estimator.device_ = device
         estimator.dims_ = json.loads(payload["dims"])
         for key, value in json.loads(payload["fitted"]).items():
-            if key not in cls._saved_json:
+            if key == _FEATURE_NAMES:
+                value = np.asarray(value, dtype=object)
+            elif key not in cls._saved_json:
                 raise ValueError(f"unexpected fitted attribute {key!r}")
             reader = cls._json_readers.get(key)
             setattr(estimator, key, value if reader is None else reader(value))
@@ -128,6 +129,15 @@ def load(path: str | os.PathLike, device: str | torch.device = "auto", allow_leg
             f"checkpoint {path} does not match {name}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
         ) from None
     return estimator
+
+
+def _fitted_json(estimator):
+    """The fitted attributes a checkpoint keeps as JSON: the class's ``_saved_json``
+    and, after a fit on a DataFrame, ``feature_names_in_``."""
+    fitted = {name: getattr(estimator, name) for name in estimator._saved_json if hasattr(estimator, name)}
+    if hasattr(estimator, _FEATURE_NAMES):
+        fitted[_FEATURE_NAMES] = [str(name) for name in estimator.feature_names_in_]
+    return fitted
 
 
 def _json_record(value):
