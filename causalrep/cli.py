@@ -289,7 +289,7 @@ def _simulate(args):
 
 
 def _fit(args):
-    from causalrep import InterventionalData
+    from causalrep.data import InterventionalData
     from causalrep.estimators import lookup
 
     data = _read(args, "--data", InterventionalData.load)
@@ -312,17 +312,18 @@ def _fit(args):
 
 
 def _check(args):
-    import causalrep
+    from causalrep.data import InterventionalData
+    from causalrep.estimators import load
     from causalrep.identifiability import check
 
     if args.up_to == "block" and not args.blocks:
         raise UsageError(
             "--up-to block needs --blocks, a JSON list of blocks of true-latent indices, e.g. --blocks '[[0,1],[2]]'"
         )
-    data = _read(args, "--data", causalrep.InterventionalData.load)
+    data = _read(args, "--data", InterventionalData.load)
     if data.Z is None:
         raise UsageError(f"--data: {args.data} has no true latents Z to check against")
-    model = _read(args, "--model", causalrep.load)
+    model = _read(args, "--model", load)
     blocks = None
     if args.blocks:
         try:
@@ -371,9 +372,9 @@ def _finite_or_null(value):
 def _extrapolate(args):
     import numpy as np
 
-    import causalrep
+    from causalrep.estimators import load
 
-    model = _read(args, "--model", causalrep.load)
+    model = _read(args, "--model", load)
     if not hasattr(model, "predict_interventional"):
         raise UsageError(f"--model: {args.model} holds a {type(model).__name__}, which cannot extrapolate")
     if args.grid:
@@ -434,7 +435,7 @@ def _bench(args):
 
 def _demo(args):
     import simulators
-    from causalrep import InterventionalCRL
+    from causalrep.estimators import InterventionalCRL
     from causalrep.identifiability import affine_r2, check, mcc
 
     print(

@@ -4,6 +4,12 @@ base (version, data, validation, exceptions) <- core (identifiability, graphs) <
 (simulators | estimators, which never import each other) <- doors (cli, bench,
 testing). The base, the core and the simulators never import torch or Pyro, and
 the simulators use only public names of causalrep.
+
+Inside the estimators, each method (a subpackage such as ``interventional/``, or
+a small estimator's module such as ``_ica.py``) imports only its own modules,
+the shared private core ``_core/``, the registry ``_registry`` and the layers
+below; the core imports no method. No module of causalrep imports the package
+top ``causalrep`` (it imports the module that defines the name).
 """
 
 import ast
@@ -26,6 +32,9 @@ RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
 # The two method packages sit side by side: neither imports the other.
 SIBLINGS = {"simulators": "causalrep.estimators", "causalrep.estimators": "simulators"}
 TORCH_FREE = ("base", "core", "simulators")
+ESTIMATORS = "causalrep.estimators"
+# Parts of the estimators package that every method may import.
+SHARED = ("_core", "_registry")
 
 
 def _modules():
@@ -72,6 +81,15 @@ def _imports(module, module_level_only=False):
                 yield (full if full in MODULES else base), alias.name, node.lineno
 
 
+def _method(name):
+    """The part of causalrep.estimators a module belongs to: its subpackage or
+    small estimator's module (``"interventional"``, ``"_ica"``, ``"_core"``);
+    None for the package face and for modules outside the estimators."""
+    if not name.startswith(ESTIMATORS + "."):
+        return None
+    return name.split(".")[2]
+
+
 def _facade_target(target, name):
     """What importing ``name`` from the root package loads: the estimators, lazily,
     for the names it resolves on first use."""
@@ -89,11 +107,15 @@ def _violations(module):
     found = []
     for target, name, line in _imports(module, module_level_only=facade):
         top = target.split(".")[0]
-        where = f"{module}:{line} imports {target}" + (f".{name}" if name else "")
+        imported = target if not name or target.endswith(f".{name}") else f"{target}.{name}"
+        where = f"{module}:{line} imports {imported}"
         if top in ("torch", "pyro") and (layer in TORCH_FREE or prefix in TORCH_FREE):
             found.append(f"{where}: the {prefix} layer must stay free of torch and Pyro")
         if top not in ("causalrep", "simulators"):
             continue
+        if target == "causalrep" and not facade and module.startswith("causalrep."):
+            found.append(f"{where}: nothing in causalrep imports the package top; import the module that defines it")
+        found += _method_violations(module, target, where)
         target = _facade_target(target, name)
         other = _group(target)
         if other is None:
@@ -103,6 +125,22 @@ def _violations(module):
         if SIBLINGS.get(prefix) == other[1]:
             found.append(f"{where}: {prefix} and {other[1]} must not import each other")
     return found
+
+
+def _method_violations(module, target, where):
+    """A method of causalrep.estimators importing another method (or the core
+    importing one), or the estimators' package face."""
+    own = _method(module)
+    if own is None or not (target == ESTIMATORS or target.startswith(ESTIMATORS + ".")):
+        return []
+    other = _method(target)
+    if other is None:
+        return [f"{where}: a method imports {', '.join(SHARED)} and its own modules, not the estimators' face"]
+    if other == own or other in SHARED:
+        return []
+    if own == "_core":
+        return [f"{where}: the estimators' core must not import the method {other}"]
+    return [f"{where}: the method {own} must not import the method {other}; shared code belongs in _core"]
 
 
 def _private_names(module):
@@ -145,6 +183,64 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     monkeypatch.setitem(MODULES, "causalrep.data_bad", (bad, False))
     monkeypatch.setitem(LAYERS, "base", (*LAYERS["base"], "causalrep.data_bad"))
     assert any("base must not import the methods layer" in p for p in _violations("causalrep.data_bad"))
+
+
+def _checked(tmp_path, monkeypatch, module, source):
+    """The violations the checker finds in ``source`` posing as ``module``."""
+    path = tmp_path / f"{module}.py"
+    path.write_text(source)
+    monkeypatch.setitem(MODULES, module, (path, False))
+    return _violations(module)
+
+
+def test_the_checker_sees_a_method_importing_another(tmp_path, monkeypatch):
+    module = "causalrep.estimators.rep4ex._bad"
+    problems = _checked(
+        tmp_path,
+        monkeypatch,
+        module,
+        "from ..interventional import _stage1\nfrom .._ica import LinearICA\n"
+        "from .._core.base import TorchEstimator\nfrom .._registry import lookup\nfrom . import _kernels\n",
+    )
+    assert problems == [
+        f"{module}:1 imports causalrep.estimators.interventional._stage1: the method rep4ex must not "
+        "import the method interventional; shared code belongs in _core",
+        f"{module}:2 imports causalrep.estimators._ica.LinearICA: the method rep4ex must not import "
+        "the method _ica; shared code belongs in _core",
+    ]
+    small = _checked(tmp_path, monkeypatch, "causalrep.estimators._bad", "from ._autoencoders import _VAE\n")
+    assert small == [
+        "causalrep.estimators._bad:1 imports causalrep.estimators._autoencoders._VAE: the method _bad "
+        "must not import the method _autoencoders; shared code belongs in _core"
+    ]
+    face = _checked(tmp_path, monkeypatch, "causalrep.estimators._bad", "from . import ESTIMATORS\n")
+    assert face == [
+        "causalrep.estimators._bad:1 imports causalrep.estimators.ESTIMATORS: a method imports _core, "
+        "_registry and its own modules, not the estimators' face"
+    ]
+
+
+def test_the_checker_sees_the_core_importing_a_method(tmp_path, monkeypatch):
+    problems = _checked(
+        tmp_path,
+        monkeypatch,
+        "causalrep.estimators._core.bad",
+        "def f():\n    from ..interventional import InterventionalCRL\nfrom .._registry import lookup\n",
+    )
+    assert problems == [
+        "causalrep.estimators._core.bad:2 imports causalrep.estimators.interventional.InterventionalCRL: "
+        "the estimators' core must not import the method interventional"
+    ]
+
+
+def test_the_checker_sees_an_import_of_the_package_top(tmp_path, monkeypatch):
+    source = "from ... import __version__\nimport causalrep\nfrom causalrep import data, validation\n"
+    problems = _checked(tmp_path, monkeypatch, "causalrep.estimators._core.bad", source)
+    top = "nothing in causalrep imports the package top; import the module that defines it"
+    assert problems == [
+        f"causalrep.estimators._core.bad:1 imports causalrep.__version__: {top}",
+        f"causalrep.estimators._core.bad:2 imports causalrep: {top}",
+    ]
 
 
 def test_the_numpy_layers_do_not_import_torch():
