@@ -48,8 +48,10 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``causalrep`` console script; returns the exit code.
 
-    Any error, an interrupt (Ctrl-C) included, is reported in one line on
-    stderr with exit code 2; ``--debug`` raises it with its traceback instead.
+    Any error is reported in one line on stderr with exit code 2; an
+    interrupt (Ctrl-C), wherever it lands (a save included), prints
+    ``causalrep COMMAND: interrupted`` and exits 130 (128 + SIGINT, as shells
+    report it). ``--debug`` raises either with its traceback instead.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     command, debug = "", "--debug" in argv
@@ -66,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"causalrep{command}: interrupted", file=sys.stderr)
-        return 2
+        return 130
     except Exception as err:  # every error is one line; --debug shows where it came from
         if debug:
             raise

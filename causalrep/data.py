@@ -1,9 +1,13 @@
 """The container that moves between simulators, estimators and checks."""
 
+import contextlib
+import functools
 import json
 import numbers
 import os
-import tempfile
+import secrets
+import signal
+import threading
 import tokenize
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
@@ -283,8 +287,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], 
     ``write`` fills a temporary file in the folder of ``path``; the file is
     flushed and fsync-ed, then renamed over ``path`` (atomic on POSIX and
     Windows). On any exception, KeyboardInterrupt included, the temporary
-    file is removed and ``path`` is untouched. Only a hard kill (SIGKILL,
-    power loss) can leave a ``.tmp-*`` file behind, never a broken ``path``.
+    file is removed (if the rename has not already moved it) and ``path`` is
+    untouched. Only a hard kill (SIGKILL, power loss) can leave a ``.tmp-*``
+    file behind, never a broken ``path``.
+
+    An exception that a signal handler raises during the write (Ctrl-C's
+    KeyboardInterrupt, a SystemExit from a handler that exits) surfaces as
+    itself, even where the code it interrupted turned it into another error
+    (torch's C++ writer raises its own RuntimeError) or swallowed it.
 
     The new file keeps the permissions of the file it replaces (a new file
     gets the usual ones, 0666 less the umask), and a symbolic link at
@@ -300,19 +310,63 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], 
         mode = os.stat(target).st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
+    with _signals_noted() as raised:
+        # Named before it exists, so that an interrupt at any point leaves a name to clean up.
+        tmp, moved = os.path.join(folder, f".tmp-{secrets.token_hex(8)}{suffix}"), False
+        try:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+            except OSError as err:
+                raise type(err)(
+                    err.errno, f"cannot save to {path}: cannot create a file in {folder}: {err.strerror}"
+                ) from None
+            with os.fdopen(fd, "wb") as handle:
+                os.chmod(tmp, mode)
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+            moved = True
+        except BaseException as err:
+            if not moved:
+                with contextlib.suppress(FileNotFoundError):  # the rename may have moved it already
+                    os.unlink(tmp)
+            if raised and err is not raised[0]:
+                raise raised[0] from None
+            raise
+        if raised:  # swallowed by the code it interrupted: the file is saved, the interrupt still surfaces
+            raise raised[0]
+
+
+@contextlib.contextmanager
+def _signals_noted():
+    """Within: every Python signal handler also notes the exception it raises, in the list yielded.
+
+    Only the main thread runs signal handlers, so elsewhere the list stays
+    empty and nothing changes.
+    """
+    raised: list[BaseException] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield raised
+        return
+    previous = {}
+    for signum in signal.valid_signals():
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            previous[signum] = handler
+            signal.signal(signum, functools.partial(_noting, handler, raised))
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    except OSError as err:
-        raise type(err)(err.errno, f"cannot save to {path}: cannot create a file in {folder}: {err.strerror}") from None
+        yield raised
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _noting(handler, raised, signum, frame):
     try:
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
+        handler(signum, frame)
+    except BaseException as err:
+        raised.append(err)
         raise
 
 

@@ -458,6 +458,122 @@ def test_killing_a_process_mid_write_leaves_an_old_or_new_complete_file(tmp_path
     assert all(name.startswith(".tmp-") for name in left), left
 
 
+INTERRUPT_SCRIPT = r"""
+import json, os, signal, sys, time
+import numpy as np
+import torch
+torch.set_num_threads(1)
+from causalrep import Autoencoder, InterventionalData
+folder, seconds = sys.argv[1], float(sys.argv[2])
+rng = np.random.default_rng(0)
+datas = [InterventionalData(X=rng.normal(size=(20_000, 8)) + k) for k in range(2)]
+small = InterventionalData(X=rng.normal(size=(64, 40)))
+models = [Autoencoder(latent_dim=2, hidden=(256, 256), max_steps=1, batch_size=64, seed=k,
+                      verbose=0, device="cpu").fit(small) for k in range(2)]
+saves = []
+for k in range(2):
+    datas[k].save(f"{folder}/data{k}.npz")
+    models[k].save(f"{folder}/model{k}.pt")
+    saves += [lambda k=k: datas[k].save(f"{folder}/data.npz"), lambda k=k: models[k].save(f"{folder}/model.pt")]
+took = []
+for save in saves:
+    start = time.perf_counter()
+    save()
+    took.append(time.perf_counter() - start)
+kinds = [KeyboardInterrupt, SystemExit]
+def interrupt(signum, frame):
+    raise kinds[int(rng.integers(2))]()
+signal.signal(signal.SIGALRM, interrupt)
+counts = {"saved": 0, "KeyboardInterrupt": 0, "SystemExit": 0, "wrong": []}
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    i = int(rng.integers(len(saves)))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, float(rng.uniform(1e-5, 1.2 * took[i])))
+        saves[i]()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        counts["saved"] += 1
+    except (KeyboardInterrupt, SystemExit) as err:
+        counts[type(err).__name__] += 1
+    except BaseException as err:  # what the test looks for: an interrupt masked by another error
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        counts["wrong"].append(f"{type(err).__name__}: {str(err)[:200]}")
+    left = [name for name in os.listdir(folder) if name.startswith(".tmp-")]
+    if left:
+        counts["wrong"].append(f"temporary files left behind: {left}")
+        break
+print(json.dumps(counts))
+"""
+
+
+def test_interrupting_saves_at_random_points_surfaces_the_interrupt_itself(tmp_path):
+    """A KeyboardInterrupt or SystemExit raised by a signal handler anywhere inside a
+    save (numpy's zip writer, torch's C++ writer, fsync, the rename, the cleanup)
+    surfaces as itself, never as torch's RuntimeError or a FileNotFoundError on the
+    temporary file; no temporary file is left; the file is the old or the new one."""
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_SCRIPT, str(tmp_path), "1.5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = json.loads(done.stdout.splitlines()[-1])
+    assert counts["wrong"] == [], counts["wrong"][:5]
+    assert counts["KeyboardInterrupt"] >= 10 and counts["SystemExit"] >= 10 and counts["saved"] >= 5, counts
+    versions = [InterventionalData.load(tmp_path / f"data{k}.npz").X for k in range(2)]
+    assert any(np.array_equal(InterventionalData.load(tmp_path / "data.npz").X, X) for X in versions)
+    probe = np.random.default_rng(1).normal(size=(5, 40))
+    latents = causalrep.load(tmp_path / "model.pt").transform(probe)
+    assert any(np.array_equal(latents, causalrep.load(tmp_path / f"model{k}.pt").transform(probe)) for k in range(2))
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_after_the_rename_is_not_masked_by_the_cleanup(saved, tmp_path, monkeypatch, error):
+    """The rename has moved the temporary file: cleaning up must not raise
+    FileNotFoundError over the interrupt, and the new file is in place."""
+    replace = os.replace
+
+    def replace_then_interrupt(source, target):
+        replace(source, target)
+        raise error()
+
+    monkeypatch.setattr(os, "replace", replace_then_interrupt)
+    new = _new_data(saved)
+    with pytest.raises(error):
+        new.save(tmp_path / "d.npz")
+    monkeypatch.undo()
+    assert same_data(InterventionalData.load(tmp_path / "d.npz"), new)
+    assert [p.name for p in tmp_path.iterdir()] == ["d.npz"]
+
+
+def test_an_interrupt_inside_torchs_writer_surfaces_as_itself(saved, tmp_path, monkeypatch):
+    """torch's C++ zip writer turns an exception raised in the file's write into its
+    own RuntimeError ('[enforce fail at inline_container.cc...]'); the interrupt that a
+    signal handler raised there still surfaces as itself, and the old file stays."""
+    path = tmp_path / "model.pt"
+    path.write_bytes(saved["bytes"]["ae.pt"])
+    real_fdopen = os.fdopen
+
+    class Interrupting(io.BufferedWriter):
+        writes = 0
+
+        def write(self, data):
+            Interrupting.writes += 1
+            if Interrupting.writes == 3:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: Python's handler raises KeyboardInterrupt here
+                time.sleep(1)
+            return super().write(data)
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Interrupting(real_fdopen(fd, mode, buffering=0)))
+    with pytest.raises(KeyboardInterrupt):
+        LinearICA(latent_dim=1).fit(saved["data"]).save(path)
+    monkeypatch.undo()
+    assert Interrupting.writes >= 3
+    assert path.read_bytes() == saved["bytes"]["ae.pt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
 # -- an interrupted benchmark sweep ------------------------------------------------------
 
 SWEEP = {

@@ -6,6 +6,7 @@ first showed each class are in docs/reliability.md.
 """
 
 import fcntl
+import io
 import json
 import math
 import os
@@ -400,15 +401,39 @@ def test_workers_die_with_their_parent():
         raise AssertionError("the worker outlived its parent by 10 s")
 
 
-@pytest.mark.parametrize("error", [KeyboardInterrupt(), MemoryError(), RuntimeError("x\ny"), ZeroDivisionError()])
-def test_every_cli_error_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, error):
+@pytest.mark.parametrize(
+    "error,code",
+    [(KeyboardInterrupt(), 130), (MemoryError(), 2), (RuntimeError("x\ny"), 2), (ZeroDivisionError(), 2)],
+)
+def test_every_cli_error_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, error, code):
+    """Errors exit 2; an interrupt exits 130 (128 + SIGINT), with one line each."""
+
     def fail(args):
         raise error
 
     monkeypatch.setattr("causalrep.cli._simulate", fail)  # the parser is built in main
-    assert main(["simulate", "ahuja2023", "--out", str(tmp_path / "d.npz")]) == 2
+    assert main(["simulate", "ahuja2023", "--out", str(tmp_path / "d.npz")]) == code
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("causalrep simulate: "), err
+
+
+def test_an_interrupt_inside_a_cli_save_is_reported_as_an_interrupt(monkeypatch, capsys, tmp_path):
+    """Ctrl-C while 'fit' writes its checkpoint: 'interrupted', exit 130, never torch's text."""
+    data = tmp_path / "d.npz"
+    InterventionalData(X=np.random.default_rng(0).normal(size=(40, 3))).save(data)
+    real_fdopen = os.fdopen
+
+    class Interrupting(io.BufferedWriter):
+        def write(self, chunk):
+            os.kill(os.getpid(), signal.SIGINT)  # Python's handler raises KeyboardInterrupt in torch's writer
+            time.sleep(1)
+            return super().write(chunk)
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Interrupting(real_fdopen(fd, mode, buffering=0)))
+    argv = ["fit", "linear_ica", "--data", str(data), "--out", str(tmp_path / "m.pt"), "--param", "latent_dim=2"]
+    assert main(argv) == 130
+    assert capsys.readouterr().err == "causalrep fit: interrupted\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
 
 
 @pytest.mark.parametrize(
