@@ -7,6 +7,7 @@ when they are not, so it can gate a CI job.
 
 import argparse
 import contextlib
+import csv
 import inspect
 import json
 import logging
@@ -25,7 +26,7 @@ _EXAMPLES = """examples:
   causalrep simulate ahuja2023 --out train.npz --test-out test.npz --param latent_dim=4
   causalrep fit interventional --data train.npz --out model.pt
   causalrep check --data test.npz --model model.pt --up-to permutation --plot fig.png
-  causalrep extrapolate --model rep4ex.pt --grid=-3:3:25
+  causalrep extrapolate --model rep4ex.pt --grid -3:3:25
   causalrep bench smoke --out results
 """
 
@@ -39,7 +40,16 @@ class UsageError(ValueError):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line (and exit 2, as argparse does)."""
+    """argparse whose usage errors are one line (and exit 2, as argparse does), and
+    whose option values may be negative numbers or ranges (``--grid -3:3:7``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse reads a word after an option as its value only when the word is a plain
+        # negative number, so "--grid -3:3:7" failed with "expected one argument". No option
+        # here starts with "-<digit>", so every word starting with "-<digit>" or "-.<digit>"
+        # is a value.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -173,7 +183,10 @@ def _parser():
     check.add_argument("--model", required=True)
     check.add_argument("--up-to", default="permutation", choices=["permutation", "scaling", "affine", "block"])
     check.add_argument("--blocks", default=None, help="JSON list of blocks for --up-to block, e.g. '[[0,1],[2]]'")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--format", default="text", choices=["text", "json"], help="the report as text (default) or as JSON"
+    )
+    check.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     check.add_argument("--plot", default=None, help="write the scatter grid to this file")
     check.add_argument(
         "--metrics",
@@ -185,18 +198,21 @@ def _parser():
     extrapolate = commands.add_parser(
         "extrapolate",
         help="E[Y | do(A=a)] of a fitted Rep4Ex model, for unseen actions",
-        description="Prints one CSV row per action: the action, E[Y | do(A=a)] and its coverage, "
-        "the share of the latent points M a + V that lie inside the training data "
-        "(below 0.5 the outcome model is extended, not estimated, and a warning "
-        "says so).",
-        epilog="examples:\n  causalrep extrapolate --model rep4ex.pt --grid=-3:3:25 --plot curve.png\n"
-        "  causalrep extrapolate --model rep4ex.pt --actions a.csv",
+        description="Prints a CSV with a header row and one row per action: the action "
+        "(a_0, a_1, ...), E[Y | do(A=a)] (prediction) and its coverage, the share of the "
+        "latent points M a + V that lie inside the training data (below 0.5 the outcome "
+        "model is extended, not estimated, and a warning says so).",
+        epilog="examples:\n  causalrep extrapolate --model rep4ex.pt --grid -3:3:25 --plot curve.png\n"
+        "  causalrep extrapolate --model rep4ex.pt --actions a.csv --format json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     extrapolate.add_argument("--model", required=True, help="checkpoint of a fitted Rep4Ex")
     source = extrapolate.add_mutually_exclusive_group(required=True)
     source.add_argument("--actions", help="CSV of actions, one row per action (m, dim_a)")
     source.add_argument("--grid", help="LO:HI:N, the same grid for every action coordinate")
+    extrapolate.add_argument(
+        "--format", default="csv", choices=["csv", "json"], help="CSV with a header row (default) or JSON records"
+    )
     extrapolate.add_argument("--plot", default=None, help="plot the curve (1-d actions)")
     extrapolate.set_defaults(run=_extrapolate)
 
@@ -211,6 +227,12 @@ def _parser():
     bench.add_argument("--address", default=None, help="Ray cluster address")
     bench.add_argument("--seeds", type=int, nargs="+", default=None)
     bench.add_argument("--out", default="results", help="results folder (resumed if present)")
+    bench.add_argument(
+        "--format",
+        default="markdown",
+        choices=["markdown", "csv", "json"],
+        help="the summary table as markdown (default), CSV with a header row, or JSON records",
+    )
     bench.set_defaults(run=_bench)
     return parser
 
@@ -350,7 +372,7 @@ def _check(args):
         disentanglement=args.metrics,
     )
     scored_on = _scored_on(data, args.data)
-    if args.json:
+    if args.format == "json":
         print(json.dumps(_finite_or_null({**report.to_dict(), "scored_on": scored_on}), indent=2, allow_nan=False))
     else:
         print(scored_on["text"])
@@ -358,6 +380,21 @@ def _check(args):
     if args.plot:
         report.plot(args.plot)
     return 0 if report.passed else 1
+
+
+def _print_table(columns, rows, form):
+    """Print ``rows`` (lists of numbers or text) under ``columns``.
+
+    ``form`` is ``"csv"`` (a header row, then numbers to 6 significant digits) or
+    ``"json"`` (a list with one object per row, full precision, NaN as null).
+    """
+    if form == "json":
+        records = [dict(zip(columns, row)) for row in rows]
+        print(json.dumps(_finite_or_null(records), indent=1, allow_nan=False))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows)
 
 
 def _finite_or_null(value):
@@ -409,8 +446,9 @@ def _extrapolate(args):
             )
     predictions = model.predict_interventional(actions)
     coverage = model.extrapolation_coverage(actions)
-    for row, value, share in zip(actions, predictions, coverage):
-        print(",".join(f"{v:g}" for v in row) + f",{value:.6g},{share:.3f}")
+    columns = [f"a_{j}" for j in range(actions.shape[1])] + ["prediction", "coverage"]
+    rows = [[*map(float, row), float(value), float(share)] for row, value, share in zip(actions, predictions, coverage)]
+    _print_table(columns, rows, args.format)
     if args.plot:
         from matplotlib.figure import Figure
 
@@ -431,7 +469,16 @@ def _extrapolate(args):
 def _bench(args):
     from causalrep import bench
 
-    print(bench.main_args(args.suite, engine=args.engine, address=args.address, seeds=args.seeds, out=args.out))
+    table = bench.main_args(args.suite, engine=args.engine, address=args.address, seeds=args.seeds, out=args.out)
+    if args.format == "markdown":
+        print(table, end="")
+        return 0
+    from pathlib import Path
+
+    # results.json holds exactly the records of this sweep; records.jsonl may hold earlier ones.
+    summary = bench.summarize(json.loads((Path(args.out) / "results.json").read_text()))
+    rows = [[row[field] for field in bench.SUMMARY_FIELDS] for row in summary]
+    _print_table(bench.SUMMARY_FIELDS, rows, args.format)
     return 0
 
 

@@ -193,8 +193,9 @@ def test_rep4ex_fit_and_extrapolate(tmp_path, capsys):
         == 0
     )
     capsys.readouterr()
-    assert main(["extrapolate", "--model", str(model), "--grid=-3:3:5", "--plot", str(tmp_path / "curve.png")]) == 0
-    rows = [line.split(",") for line in capsys.readouterr().out.strip().splitlines()]
+    assert main(["extrapolate", "--model", str(model), "--grid", "-3:3:5", "--plot", str(tmp_path / "curve.png")]) == 0
+    header, *rows = [line.split(",") for line in capsys.readouterr().out.strip().splitlines()]
+    assert header == ["a_0", "prediction", "coverage"]
     assert [float(r[0]) for r in rows] == [-3.0, -1.5, 0.0, 1.5, 3.0]
     assert all(np.isfinite(float(r[1])) for r in rows)
     coverage = [float(r[2]) for r in rows]

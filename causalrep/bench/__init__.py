@@ -31,21 +31,23 @@ The modules, one concern each: :mod:`~causalrep.bench.suites` (the named
 sweeps), :mod:`~causalrep.bench.tasks` (checking specs, running one task),
 :mod:`~causalrep.bench.engines` (local processes and Ray),
 :mod:`~causalrep.bench.records` (the JSONL file and its lock),
-:mod:`~causalrep.bench.reports` (table, CSV, JSON, plot) and
+:mod:`~causalrep.bench.reports` (summary, table, CSV, JSON, plot) and
 :mod:`~causalrep.bench.sweep` (:func:`run` and :func:`main_args`).
 """
 
 from .records import TIMING_FIELDS, read_records
-from .reports import markdown_table, plot, write_csv, write_json
+from .reports import SUMMARY_FIELDS, markdown_table, plot, summarize, write_csv, write_json
 from .suites import SUITES
 from .sweep import main_args, run
 
 __all__ = [
     "SUITES",
     "TIMING_FIELDS",
+    "SUMMARY_FIELDS",
     "run",
     "main_args",
     "markdown_table",
+    "summarize",
     "write_csv",
     "write_json",
     "read_records",

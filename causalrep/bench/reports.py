@@ -10,7 +10,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["markdown_table", "write_json", "write_csv", "plot"]
+__all__ = ["SUMMARY_FIELDS", "summarize", "markdown_table", "write_json", "write_csv", "plot"]
+
+#: The keys of each row of :func:`summarize`, in order.
+SUMMARY_FIELDS = (
+    "setting",
+    "method",
+    "runs",
+    "mcc_mean",
+    "mcc_std",
+    "affine_r2_mean",
+    "affine_r2_std",
+    "fit_seconds_mean",
+    "fit_seconds_std",
+    "permutation_passed",
+    "affine_passed",
+    "failed",
+    "first_error",
+)
 
 
 def _groups(records):
@@ -20,14 +37,44 @@ def _groups(records):
     return groups
 
 
-def _mean_std(values, digits):
+def _mean_std(values):
+    """Mean and sample standard deviation of the values that are not None; None where undefined."""
     values = [v for v in values if v is not None]
-    if not values:
+    mean = statistics.fmean(values) if values else None
+    return mean, statistics.stdev(values) if len(values) > 1 else None
+
+
+def summarize(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per setting x method, in the order first seen: the numbers of :func:`markdown_table`.
+
+    Returns:
+        Dicts with the keys :data:`SUMMARY_FIELDS`: ``setting``, ``method``, ``runs``;
+        ``mcc_mean``, ``mcc_std``, ``affine_r2_mean``, ``affine_r2_std``,
+        ``fit_seconds_mean``, ``fit_seconds_std`` over the runs that finished (None where
+        undefined: no run, or one for a standard deviation); ``permutation_passed`` and
+        ``affine_passed``, counts of runs; ``failed``, the count of runs that raised, and
+        ``first_error`` (None if none did).
+    """
+    rows = []
+    for (setting, method), group in _groups(records).items():
+        ok = [r for r in group if r["status"] == "ok"]
+        failed = [r for r in group if r["status"] != "ok"]
+        row = {"setting": setting, "method": method, "runs": len(group)}
+        for field in ("mcc", "affine_r2", "fit_seconds"):
+            row[f"{field}_mean"], row[f"{field}_std"] = _mean_std([r.get(field) for r in ok])
+        row["permutation_passed"] = sum(r["permutation_passed"] for r in ok)
+        row["affine_passed"] = sum(r["affine_passed"] for r in ok)
+        row["failed"] = len(failed)
+        row["first_error"] = failed[0]["error"] if failed else None
+        rows.append(row)
+    return rows
+
+
+def _text(row, field, digits):
+    mean, std = row[f"{field}_mean"], row[f"{field}_std"]
+    if mean is None:
         return "-"
-    mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def markdown_table(records: Iterable[Mapping[str, Any]]) -> str:
@@ -40,16 +87,12 @@ def markdown_table(records: Iterable[Mapping[str, Any]]) -> str:
         "| setting | method | MCC | affine R2 | passed (perm.) | passed (affine) | fit (s) | failed |",
         "|" + "---|" * 8,
     ]
-    for (setting, method), group in _groups(records).items():
-        ok = [r for r in group if r["status"] == "ok"]
-        failed = [r for r in group if r["status"] != "ok"]
-        note = f"{len(failed)}: {failed[0]['error']}" if failed else "0"
+    for row in summarize(records):
+        note = f"{row['failed']}: {row['first_error']}" if row["failed"] else "0"
         lines.append(
-            f"| {setting} | {method} | {_mean_std([r['mcc'] for r in ok], 3)} "
-            f"| {_mean_std([r['affine_r2'] for r in ok], 3)} "
-            f"| {sum(r['permutation_passed'] for r in ok)}/{len(group)} "
-            f"| {sum(r['affine_passed'] for r in ok)}/{len(group)} "
-            f"| {_mean_std([r.get('fit_seconds') for r in ok], 1)} | {note.replace('|', '/')} |"
+            f"| {row['setting']} | {row['method']} | {_text(row, 'mcc', 3)} | {_text(row, 'affine_r2', 3)} "
+            f"| {row['permutation_passed']}/{row['runs']} | {row['affine_passed']}/{row['runs']} "
+            f"| {_text(row, 'fit_seconds', 1)} | {note.replace('|', '/')} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -38,6 +38,19 @@ def test_smoke_suite_runs_locally_and_records_failures(sweep):
     assert "| uniform d=2 | iVAE |" in table and "1: ValueError: beta must be" in table
 
 
+def test_summary_holds_the_numbers_of_the_table(sweep):
+    records, _ = sweep
+    summary = bench.summarize(records)
+    assert [row["method"] for row in summary] == [m["name"] for m in METHODS]
+    assert all(tuple(row) == bench.SUMMARY_FIELDS for row in summary)
+    for row, record in zip(summary, records):
+        assert row["runs"] == 1 and row["mcc_std"] is None  # one seed: no spread
+        assert row["mcc_mean"] == record["mcc"] and row["affine_r2_mean"] == record["affine_r2"]
+        assert row["failed"] == (record["status"] != "ok") and row["first_error"] == record["error"]
+        mcc = "-" if row["mcc_mean"] is None else f"{row['mcc_mean']:.3f}"
+        assert f"| {row['setting']} | {row['method']} | {mcc} |" in bench.markdown_table(records)
+
+
 def test_resume_after_interruption_gives_the_same_table(sweep, tmp_path):
     records, out = sweep
     lines = out.read_text().splitlines()
