@@ -1,14 +1,21 @@
 """The command line: commands chain through files, exit codes gate CI."""
 
+import io
 import json
+import math
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
-from causalrep import InterventionalData
-from causalrep.cli import main
+import simulators
+from causalrep import InterventionalData, LinearICA, Rep4Ex
+from causalrep.cli import _finite_or_null, main
 
 pytestmark = pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")
 
@@ -234,3 +241,90 @@ def test_image_scene_simulate_fit_check_chain(tmp_path, capsys):
     assert report["up_to"] == "affine" and len(report["matching"]) == 4
     assert main(["simulate", "pendulum", "--out", str(data)]) == 2
     assert "missing 1 required positional argument: 'n'" in capsys.readouterr().err
+
+
+def test_check_json_never_writes_nan(tmp_path, capsys):
+    assert _finite_or_null({"a": [1.0, math.nan, {"b": math.inf}], "c": "x"}) == {
+        "a": [1.0, None, {"b": None}],
+        "c": "x",
+    }
+    data = simulators.ahuja2023(latent_dim=2, obs_dim=6, degree=1, n_obs=100, n_int=100, seed=0)
+    InterventionalData(X=data.X * 1e160, Z=data.Z * 1e160).save(tmp_path / "d.npz")
+    LinearICA(2).fit(InterventionalData(X=data.X * 1e160)).save(tmp_path / "m.pt")
+    main(["check", "--data", str(tmp_path / "d.npz"), "--model", str(tmp_path / "m.pt"), "--json"])
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    report = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert report["mcc"]["score"] > 0.99
+
+
+@pytest.mark.parametrize(
+    "error,code",
+    [(KeyboardInterrupt(), 130), (MemoryError(), 2), (RuntimeError("x\ny"), 2), (ZeroDivisionError(), 2)],
+)
+def test_every_cli_error_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, error, code):
+    """Errors exit 2; an interrupt exits 130 (128 + SIGINT), with one line each."""
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr("causalrep.cli._simulate", fail)  # the parser is built in main
+    assert main(["simulate", "ahuja2023", "--out", str(tmp_path / "d.npz")]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("causalrep simulate: "), err
+
+
+def test_an_interrupt_inside_a_cli_save_is_reported_as_an_interrupt(monkeypatch, capsys, tmp_path):
+    """Ctrl-C while 'fit' writes its checkpoint: 'interrupted', exit 130, never torch's text."""
+    data = tmp_path / "d.npz"
+    InterventionalData(X=np.random.default_rng(0).normal(size=(40, 3))).save(data)
+    real_fdopen = os.fdopen
+
+    class Interrupting(io.BufferedWriter):
+        def write(self, chunk):
+            os.kill(os.getpid(), signal.SIGINT)  # Python's handler raises KeyboardInterrupt in torch's writer
+            time.sleep(1)
+            return super().write(chunk)
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Interrupting(real_fdopen(fd, mode, buffering=0)))
+    argv = ["fit", "linear_ica", "--data", str(data), "--out", str(tmp_path / "m.pt"), "--param", "latent_dim=2"]
+    assert main(argv) == 130
+    assert capsys.readouterr().err == "causalrep fit: interrupted\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (
+            ["extrapolate", "--model", "{d}/r.pt", "--grid=0:1:10000000000"],
+            r"--grid asks for 10000000000 points; at most 1000000",
+        ),
+        (
+            [
+                "simulate",
+                "ahuja2023",
+                "--out",
+                "{d}",
+                "--param",
+                "latent_dim=2",
+                "--param",
+                "obs_dim=6",
+                "--param",
+                "n_obs=20",
+                "--param",
+                "n_int=20",
+            ],
+            r"cannot save to .*: it is a folder",
+        ),
+    ],
+)
+def test_cli_refuses_huge_grids_and_unwritable_outputs(tmp_path, capsys, argv, message):
+    data = simulators.rep4ex(n=100, latent_dim=1, action_dim=1, obs_dim=4, seed=0)
+    Rep4Ex(latent_dim=1, max_steps=5, hidden=(8,), n_centers=10, verbose=0).fit(data).save(tmp_path / "r.pt")
+    assert main([a.replace("{d}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert re.search(message, err), err

@@ -1,12 +1,14 @@
 import json
+import os
+import stat
 
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from causalrep import CheckpointError, InterventionalData
+from causalrep import CheckpointError, InterventionalData, LinearICA
 from causalrep.exceptions import ParameterError
 
 
@@ -238,3 +240,124 @@ def test_copies_share_the_immutable_container(tiny_data):
 
     assert copy.copy(tiny_data) is tiny_data
     assert copy.deepcopy({"d": tiny_data})["d"] is tiny_data
+
+
+FAST = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+def _z(n=400, d=3, seed=0):
+    return np.random.default_rng(seed).laplace(size=(n, d))
+
+
+node_labels = st.one_of(
+    st.integers(0, 3),
+    st.integers(0, 3).map(np.int64),
+    st.integers(0, 3).map(float),
+    st.booleans(),
+    st.sampled_from(["0", None]),
+)
+
+
+@FAST
+@given(nodes=st.lists(node_labels, min_size=1, max_size=4, unique_by=repr))
+def test_every_graph_that_is_accepted_saves_and_loads(tmp_path, nodes):
+    graph = nx.DiGraph()
+    try:
+        graph.add_nodes_from(nodes)
+    except (TypeError, ValueError):  # networkx refuses None itself
+        return
+    try:
+        data = InterventionalData(X=_z(5, 2), graph=graph)
+    except (TypeError, ValueError):
+        return
+    data.save(tmp_path / "g.npz")
+    loaded = InterventionalData.load(tmp_path / "g.npz")
+    assert sorted(loaded.graph.nodes) == sorted(data.graph.nodes) == list(range(len(nodes)))
+    assert all(type(node) is int for node in data.graph.nodes)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.text(max_size=5), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.one_of(st.text(max_size=3), st.integers(0, 3)), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@FAST
+@given(meta=st.dictionaries(st.one_of(st.text(max_size=3), st.integers(0, 3)), json_values, max_size=4))
+def test_meta_that_is_accepted_loads_back_equal(tmp_path, meta):
+    try:
+        data = InterventionalData(X=_z(5, 2), meta=meta)
+    except TypeError as err:
+        assert "keys must be strings" in str(err)
+        return
+    data.save(tmp_path / "m.npz")
+    assert InterventionalData.load(tmp_path / "m.npz").meta == data.meta
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600, 0o640, 0o664])
+@pytest.mark.parametrize("kind", ["data", "model"])
+def test_saving_keeps_the_mode_and_the_symlink(tmp_path, mode, kind):
+    data = InterventionalData(X=_z(40, 3))
+    thing = data if kind == "data" else LinearICA(2).fit(data)
+    target = tmp_path / "real"
+    thing.save(target)
+    os.chmod(target, mode)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    thing.save(link)
+    assert link.is_symlink() and stat.S_IMODE(target.stat().st_mode) == mode
+    old = os.umask(0o027)
+    try:
+        thing.save(tmp_path / "new")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o640
+
+
+@FAST
+@given(dtype=st.sampled_from([np.float64, np.float32, np.int64, bool]), field=st.sampled_from(["X", "Z", "A", "Y"]))
+def test_wrapping_leaves_the_callers_array_writable(dtype, field):
+    arrays = {name: np.ones((4, 2), dtype=dtype) for name in ("X", "Z", "A", "Y")}
+    data = InterventionalData(**arrays)
+    assert arrays[field].flags.writeable
+    assert not getattr(data, field).flags.writeable
+    arrays[field][0, 0] = 0  # the container keeps its own values or a read-only view
+    assert getattr(data, field).shape == (4, 2)
+
+
+@FAST
+@given(
+    index=st.one_of(
+        st.lists(st.integers(-8, 7), max_size=6),
+        st.lists(st.booleans(), min_size=0, max_size=8),
+        st.lists(st.floats(-3, 3), min_size=1, max_size=3),
+    )
+)
+def test_take_is_numpy_indexing_or_a_clear_error(index):
+    data = InterventionalData(X=np.arange(12.0).reshape(6, 2))
+    raw = np.asarray(index)
+    if raw.dtype.kind == "f" and raw.size:
+        with pytest.raises(TypeError, match=r"index must hold ints or be a boolean mask"):
+            data.take(index)
+    elif raw.dtype == bool and raw.shape != (6,):
+        with pytest.raises(ValueError, match=r"a boolean mask must have shape \(6,\)"):
+            data.take(index)
+    elif raw.dtype == bool and not raw.any() or raw.size == 0:
+        with pytest.raises(ValueError, match=r"index selects no samples"):
+            data.take(index)
+    elif raw.dtype != bool and (raw.min() < -6 or raw.max() >= 6):
+        with pytest.raises(ValueError, match=r"index -?\d+ is out of range for 6 samples"):
+            data.take(index)
+    else:
+        np.testing.assert_array_equal(data.take(index).X, data.X[raw])

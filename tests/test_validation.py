@@ -5,7 +5,7 @@ import numbers
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from causalrep.exceptions import ParameterError
@@ -199,3 +199,30 @@ def test_docstring_examples():
     from causalrep import validation
 
     assert doctest.testmod(validation).failed == 0
+
+
+FAST = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+def _z(n=400, d=3, seed=0):
+    return np.random.default_rng(seed).laplace(size=(n, d))
+
+
+@FAST
+@given(exponent=st.integers(-318, -301), column=st.integers(0, 2))
+def test_spread_float64_cannot_hold_is_refused_naming_the_column(exponent, column):
+    X = np.ones((50, 3)) + _z(50)
+    X[:, column] = _z(50)[:, column] * 10.0**exponent
+    assume(column_stats(X)[1][column] > 0)
+    with pytest.raises(
+        ValueError,
+        match=rf"^X column {column} has standard deviation .* "
+        r"below 1e-300",
+    ):
+        check_standardisable(X, "X", "Autoencoder")

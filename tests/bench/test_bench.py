@@ -1,10 +1,16 @@
 """Benchmark sweeps: records, failures, resume, reports, and the Ray engine."""
 
+import fcntl
 import json
+import os
+import signal
+import time
 
 import pytest
 
 from causalrep import bench
+from causalrep.cli import main
+from causalrep.exceptions import SweepLockedError
 
 SMOKE = bench.SUITES["smoke"]
 BROKEN = {"name": "broken", "estimator": "BetaVAE", "params": {"beta": -1.0, "verbose": 0}}
@@ -142,3 +148,59 @@ def test_every_named_suite_is_well_formed():
     for spec in bench.SUITES.values():
         tasks = bench.tasks.make_tasks(spec["settings"], spec["methods"], spec["seeds"])
         assert len(tasks) == len(spec["settings"]) * len(spec["methods"]) * len(spec["seeds"])
+
+
+SWEEP = {
+    "settings": [
+        {
+            "name": "tiny",
+            "simulator": "ahuja2023",
+            "params": {"latent_dim": 2, "obs_dim": 6, "degree": 1, "n_obs": 40, "n_int": 40},
+        }
+    ],
+    "methods": [{"name": "ica", "estimator": "LinearICA", "params": {"verbose": 0}}],
+}
+
+
+def test_a_second_sweep_into_the_same_file_is_refused(tmp_path, capsys):
+    out = tmp_path / "records.jsonl"
+    with open(out, "a") as handle:  # as a running sweep holds it
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(SweepLockedError, match=r"another sweep is writing to .*records"):
+            bench.run(SWEEP["settings"], SWEEP["methods"], [0], workers=1, out=out)
+        assert main(["bench", "smoke", "--out", str(tmp_path)]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    assert out.read_text() == ""
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] not in "ZX"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
+def test_workers_die_with_their_parent():
+    """A worker watches its parent (bench.engines.worker_init starts the watch) and ends with it."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # stands for the sweep's process: starts a worker, then dies at once
+        worker = os.fork()
+        if worker == 0:
+            bench.engines.watch_parent(os.getppid(), period=0.05)
+            time.sleep(60)  # reached only if the watch returned instead of ending the worker
+            os._exit(0)
+        os.write(write, str(worker).encode())
+        os._exit(0)
+    os.close(write)
+    worker = int(os.read(read, 32))
+    os.close(read)
+    os.waitpid(child, 0)
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(worker):
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError("the worker outlived its parent by 10 s")

@@ -8,6 +8,7 @@ import sklearn.base
 import torch
 
 import causalrep
+import simulators
 from causalrep import (
     IVAE,
     Autoencoder,
@@ -15,6 +16,7 @@ from causalrep import (
     CausalDiffAE,
     CheckpointError,
     InterventionalCRL,
+    InterventionalData,
     LinearICA,
     MultiEnvCRL,
     NotFittedError,
@@ -234,3 +236,29 @@ def test_training_loop_early_stops_and_restores_best():
     assert history.val[history.best_epoch] <= min(history.val) * (1 + 1e-5)
     assert history.best_epoch >= len(history.val) - 6
     assert abs(module.weight.item() - 3) < 1e-2
+
+
+def test_a_fit_and_its_inverse_are_the_same_at_every_scale():
+    data = simulators.ahuja2023(latent_dim=2, obs_dim=6, degree=1, n_obs=100, n_int=100, seed=0)
+    latents = {}
+    for scale, offset in [(1.0, 0.0), (1.0, 1e9), (1e-200, 0.0), (1e300, 0.0)]:
+        X = data.X * scale + offset * scale
+        model = Autoencoder(2, hidden=(16,), max_steps=30, verbose=0).fit(InterventionalData(X=X))
+        latents[(scale, offset)] = z = model.transform(X)
+        back = model.inverse_transform(z)
+        assert np.all(np.isfinite(back))
+        unit = model.inverse_transform(z) / scale - offset
+        if scale == 1.0 and offset == 0.0:
+            reference = unit
+        np.testing.assert_allclose(unit, reference, atol=1e-3 * np.abs(data.X).max())
+    for z in latents.values():  # 1e9 + unit noise used to collapse to a few distinct rows
+        np.testing.assert_allclose(z, latents[(1.0, 0.0)], atol=1e-4)
+
+
+@pytest.mark.parametrize("rows", [np.full((30, 4), 5.0), np.full((30, 4), 3e9) + 1e-7])
+@pytest.mark.parametrize(
+    "model", [Autoencoder(2, max_steps=5, verbose=0), causalrep.BetaVAE(2, max_steps=5, verbose=0)]
+)
+def test_identical_rows_are_refused(rows, model):
+    with pytest.raises(ValueError, match=r"^X is constant: all 30 rows are identical"):
+        model.fit(InterventionalData(X=rows))

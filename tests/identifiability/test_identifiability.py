@@ -1,21 +1,15 @@
 import doctest
 import importlib
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
-from causalrep.identifiability import (
-    affine_r2,
-    block_r2,
-    check,
-    dci,
-    mcc,
-    permutation_scaling_r2,
-)
+from causalrep.identifiability import _core, affine_r2, block_r2, check, dci, mcc, permutation_scaling_r2
 from causalrep.testing.maps import (
     elementwise_monotone_maps,
     invertible_affine_maps,
@@ -506,3 +500,57 @@ def test_every_result_round_trips_through_json():
         assert set(payload) == set(result.__dataclass_fields__)
     assert payload["importance"] == results[-1].importance.tolist()
     assert json.loads(json.dumps(results[0].to_dict()))["matching"] == [1, 2, 0]
+
+
+FAST = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+def _z(n=400, d=3, seed=0):
+    return np.random.default_rng(seed).laplace(size=(n, d))
+
+
+@FAST
+@given(exponent=st.integers(-160, 160), d=st.integers(1, 4), data=st.data())
+def test_metrics_are_scale_invariant(exponent, d, data):
+    z = _z(300, d, seed=d)
+    z_hat = data.draw(permutation_scalings(d))(z)
+    noise = np.random.default_rng(1).normal(size=z.shape)
+    scale = 10.0**exponent
+    for estimate in (z_hat, z_hat + noise):
+        for kind in ("pearson", "spearman"):
+            assert mcc(z * scale, estimate * scale, kind=kind).score == pytest.approx(
+                mcc(z, estimate, kind=kind).score, abs=1e-9
+            )
+        assert affine_r2(z * scale, estimate).mean == pytest.approx(affine_r2(z, estimate).mean, abs=1e-9)
+        assert permutation_scaling_r2(estimate * scale, z).mean == pytest.approx(
+            permutation_scaling_r2(estimate, z).mean, abs=1e-9
+        )
+    report = check(z * scale, z_hat * scale)
+    assert report.passed and report.mcc.score == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["mcc", "affine_r2", "check", "spearman"])
+def test_metrics_need_a_fraction_of_their_inputs(monkeypatch, name):
+    """With chunks far smaller than the inputs, extra memory stays under half of them
+    (benchmarks/bench_memory.py measures 2M x 200)."""
+    monkeypatch.setattr(_core, "CHUNK_BYTES", 2**20)
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(40_000, 20))
+    z_hat = z + 0.1 * rng.normal(size=z.shape)
+    run = {
+        "mcc": lambda: mcc(z, z_hat),
+        "affine_r2": lambda: affine_r2(z, z_hat),
+        "check": lambda: check(z, z_hat),
+        "spearman": lambda: mcc(z, z_hat, kind="spearman"),
+    }
+    tracemalloc.start()
+    run[name]()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.5 * (z.nbytes + z_hat.nbytes), peak / (z.nbytes + z_hat.nbytes)

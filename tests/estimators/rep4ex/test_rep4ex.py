@@ -1,5 +1,6 @@
 import functools
 import json
+import time
 import warnings
 
 import numpy as np
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import causalrep
+import simulators
 from causalrep import InterventionalData, Rep4Ex
 from causalrep.estimators import ControlFunction, ExtrapolationWarning, IdentifiabilityWarning
 from causalrep.estimators.rep4ex._estimator import (
@@ -359,3 +361,13 @@ def test_a_checkpoint_with_the_former_names_loads(fitted, data, tmp_path):
         back = causalrep.load(path)
     assert back.mmr_lambda == fitted.mmr_lambda and back.lam == "deprecated"
     np.testing.assert_array_equal(back.transform(data.X), fitted.transform(data.X))
+
+
+def test_constant_actions_are_refused_before_training():
+    data = simulators.rep4ex(n=100, latent_dim=2, action_dim=2, obs_dim=10, seed=0)
+    A = data.A.copy()
+    A[:, 1] = 0.25
+    start = time.process_time()
+    with pytest.raises(ValueError, match=r"^A column 1 is constant .* Rep4Ex needs A to vary"):
+        Rep4Ex(latent_dim=2).fit(InterventionalData(X=data.X, A=A, Y=data.Y))
+    assert time.process_time() - start < 1.0
