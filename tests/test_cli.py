@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+import causalrep
 import simulators
 from causalrep import InterventionalData, LinearICA, Rep4Ex
 from causalrep.cli import _finite_or_null, main
@@ -328,3 +329,258 @@ def test_cli_refuses_huge_grids_and_unwritable_outputs(tmp_path, capsys, argv, m
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert re.search(message, err), err
+
+
+CLI_CASES = [
+    (
+        "non-finite",
+        "nan-in-data-file",
+        ["check", "--data", "{d}/nan.npz", "--model", "{d}/ica.pt"],
+        r"--data: invalid contents in data file .*nan\.npz: X contains 1 non-finite",
+    ),
+    (
+        "non-finite",
+        "nan-in-actions-csv",
+        ["extrapolate", "--model", "{d}/rep4ex.pt", "--actions", "{d}/nan.csv"],
+        r"--actions .*nan\.csv must hold at least one row of finite numbers",
+    ),
+    (
+        "non-finite",
+        "nan-in-grid",
+        ["extrapolate", "--model", "{d}/rep4ex.pt", "--grid=nan:1:3"],
+        r"--grid expects LO:HI:N with finite LO, HI and an int N >= 1, got 'nan:1:3'",
+    ),
+    (
+        "ndim",
+        "X-1d-in-data-file",
+        ["fit", "linear_ica", "--data", "{d}/flat.npz", "--out", "{d}/m.pt", "--param", "latent_dim=1"],
+        r"--data: invalid contents .*flat\.npz: X must be 2-dimensional",
+    ),
+    (
+        "ndim",
+        "actions-csv-too-wide",
+        ["extrapolate", "--model", "{d}/rep4ex.pt", "--actions", "{d}/wide.csv"],
+        r"--actions .*wide\.csv has 3 column\(s\) but the model takes 1 action\(s\)",
+    ),
+    (
+        "dtype",
+        "complex-X-in-data-file",
+        ["check", "--data", "{d}/complex.npz", "--model", "{d}/ica.pt"],
+        r"--data: invalid contents .*: X must be real, got dtype complex128",
+    ),
+    (
+        "dtype",
+        "words-in-actions-csv",
+        ["extrapolate", "--model", "{d}/rep4ex.pt", "--actions", "{d}/words.csv"],
+        r"--actions expects a CSV file of numbers, .*words\.csv is not one",
+    ),
+    (
+        "dtype",
+        "latent_dim-not-a-number",
+        ["fit", "autoencoder", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", "latent_dim=two"],
+        r"latent_dim must be a positive int, got 'two'",
+    ),
+    (
+        "empty",
+        "empty-X-in-data-file",
+        ["check", "--data", "{d}/empty.npz", "--model", "{d}/ica.pt"],
+        r"--data: invalid contents .*empty\.npz: X is empty",
+    ),
+    (
+        "empty",
+        "empty-actions-csv",
+        ["extrapolate", "--model", "{d}/rep4ex.pt", "--actions", "{d}/empty.csv"],
+        r"--actions .*empty\.csv must hold at least one row of finite numbers",
+    ),
+    (
+        "empty",
+        "grid-of-zero-points",
+        ["extrapolate", "--model", "{d}/rep4ex.pt", "--grid=0:1:0"],
+        r"--grid expects LO:HI:N .*got '0:1:0'",
+    ),
+    (
+        "single",
+        "one-sample-data-file",
+        ["fit", "linear_ica", "--data", "{d}/one.npz", "--out", "{d}/m.pt"],
+        r"LinearICA\.fit needs at least 2 samples, data has 1",
+    ),
+    (
+        "targets",
+        "target-outside-latent_dim",
+        ["fit", "interventional", "--data", "{d}/unknown_target.npz", "--out", "{d}/m.pt", "--param", "latent_dim=2"],
+        r"regime 1 targets latent\(s\) \[5\], outside range\(latent_dim=2\)",
+    ),
+    (
+        "latent_dim",
+        "latent_dim-0",
+        ["fit", "autoencoder", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", "latent_dim=0"],
+        r"latent_dim must be a positive int, got 0",
+    ),
+    (
+        "latent_dim",
+        "latent_dim-above-dim_x",
+        ["fit", "autoencoder", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", "latent_dim=99"],
+        r"latent_dim=99 is larger than the observation dimension dim_x=6",
+    ),
+    *[
+        (
+            "hyperparameters",
+            f"{param}",
+            ["fit", "interventional", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", param],
+            message,
+        )
+        for param, message in [
+            ("lr=-1", r"lr must be a positive number, got -1"),
+            ("batch_size=0", r"batch_size must be a positive int, got 0"),
+            ("decoder=spline", r"decoder must be 'polynomial' or 'mlp', got 'spline'"),
+            ("hidden=16", r"hidden must be a sequence of positive ints, got 16"),
+            (
+                "lr_rate=0.1",
+                r"bad interventional parameter: .*unexpected keyword argument "
+                r"'lr_rate'",
+            ),
+        ]
+    ],
+    (
+        "hyperparameters",
+        "device-for-a-cpu-method",
+        ["fit", "linear_ica", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--device", "cuda"],
+        r"--device: linear_ica runs on the CPU only, got 'cuda'",
+    ),
+    (
+        "hyperparameters",
+        "blocks-not-json",
+        ["check", "--data", "{d}/data.npz", "--model", "{d}/ica.pt", "--up-to", "block", "--blocks", "[[0,"],
+        r"--blocks expects a JSON list of blocks such as",
+    ),
+    (
+        "dim_x",
+        "data-of-another-width",
+        ["check", "--data", "{d}/narrow.npz", "--model", "{d}/ica.pt"],
+        r"--data .*narrow\.npz does not fit --model .*ica\.pt: X has 4 features but LinearICA "
+        r"was fitted on 6",
+    ),
+    (
+        "files",
+        "data-is-a-folder",
+        ["check", "--data", "{d}/folder", "--model", "{d}/ica.pt"],
+        r"--data: cannot read data file .*folder",
+    ),
+    (
+        "files",
+        "checkpoint-as-data",
+        ["check", "--data", "{d}/ica.pt", "--model", "{d}/ica.pt"],
+        r"--data: .*ica\.pt is not an InterventionalData file: unexpected member",
+    ),
+    (
+        "files",
+        "data-as-checkpoint",
+        ["check", "--data", "{d}/data.npz", "--model", "{d}/data.npz"],
+        r"--model: cannot read checkpoint",
+    ),
+    (
+        "files",
+        "absent-model",
+        ["extrapolate", "--model", "{d}/absent.pt", "--grid=0:1:2"],
+        r"--model: no such checkpoint: .*absent\.pt",
+    ),
+    (
+        "files",
+        "model-that-cannot-extrapolate",
+        ["extrapolate", "--model", "{d}/ica.pt", "--grid=0:1:2"],
+        r"--model: .*ica\.pt holds a LinearICA, which cannot extrapolate",
+    ),
+    (
+        "files",
+        "data-without-Z-for-check",
+        ["check", "--data", "{d}/unknown_target.npz", "--model", "{d}/ica.pt"],
+        r"--data: .*unknown_target\.npz has no true latents Z to check against",
+    ),
+    (
+        "files",
+        "out-into-missing-folder",
+        [
+            "simulate",
+            "ahuja2023",
+            "--out",
+            "{d}/absent/d.npz",
+            "--param",
+            "latent_dim=2",
+            "--param",
+            "obs_dim=6",
+            "--param",
+            "n_obs=20",
+            "--param",
+            "n_int=20",
+        ],
+        r"cannot save to .*d\.npz: folder .*absent does not exist",
+    ),
+    (
+        "files",
+        "model-out-into-missing-folder",
+        ["fit", "linear_ica", "--data", "{d}/data.npz", "--out", "{d}/absent/m.pt"],
+        r"cannot save to .*m\.pt: folder .*absent does not exist",
+    ),
+    (
+        "scale",
+        "data-beyond-float64",
+        ["fit", "autoencoder", "--data", "{d}/huge.npz", "--out", "{d}/m.pt"],
+        r"X column \d+ has values up to .* in magnitude; Autoencoder accepts magnitudes up to",
+    ),
+    (
+        "divergence",
+        "learning-rate-that-diverges",
+        [
+            "fit",
+            "autoencoder",
+            "--data",
+            "{d}/data.npz",
+            "--out",
+            "{d}/m.pt",
+            "--param",
+            "lr=1e30",
+            "--param",
+            "hidden=[8]",
+            "--param",
+            "max_steps=20",
+            "--param",
+            "verbose=0",
+        ],
+        r"loss term 'reconstruction' became non-finite \(nan\) at epoch \d+",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "argv,message", [pytest.param(argv, message, id=f"{row}:{name}") for row, name, argv, message in CLI_CASES]
+)
+def test_cli_bad_input_is_one_line_and_exit_2(catalogue, capsys, argv, message):
+    argv = [a.replace("{d}", str(catalogue.dir)) for a in argv]
+    code = main(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert code == 2, captured
+    assert len(lines) == 1 and lines[0].startswith(f"causalrep {argv[0]}: error: "), lines
+    assert re.search(message, lines[0]), lines[0]
+    assert not (catalogue.dir / "m.pt").exists()
+
+
+def test_cli_linear_ica_fits_without_a_device(catalogue, tmp_path):
+    assert (
+        main(
+            [
+                "fit",
+                "linear_ica",
+                "--data",
+                str(catalogue.dir / "data.npz"),
+                "--out",
+                str(tmp_path / "ica.pt"),
+                "--param",
+                "latent_dim=2",
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(
+        causalrep.load(tmp_path / "ica.pt").transform(catalogue.data.X), catalogue.ica.transform(catalogue.data.X)
+    )

@@ -21,8 +21,10 @@ from causalrep import (
     MultiEnvCRL,
     NotFittedError,
     Rep4Ex,
+    TrainingDivergedError,
 )
 from causalrep.estimators._core.training import TrainConfig, train
+from causalrep.identifiability import affine_r2
 
 pytestmark = pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")
 
@@ -262,3 +264,62 @@ def test_a_fit_and_its_inverse_are_the_same_at_every_scale():
 def test_identical_rows_are_refused(rows, model):
     with pytest.raises(ValueError, match=r"^X is constant: all 30 rows are identical"):
         model.fit(InterventionalData(X=rows))
+
+
+def _scaled(data, factor):
+    return InterventionalData(X=data.X * factor, regime=data.regime, targets=data.targets, Z=data.Z, graph=data.graph)
+
+
+def test_a_single_sample_is_transformed(catalogue):
+    assert catalogue.ae.transform(catalogue.data.X[:1]).shape == (1, 2)
+    np.testing.assert_allclose(
+        catalogue.ae.transform(catalogue.data.X[:1]), catalogue.ae.transform(catalogue.data.X)[:1], rtol=1e-6, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "name,term",
+    [
+        ("InterventionalCRL", "reconstruction"),
+        ("Autoencoder", "reconstruction"),
+        ("BetaVAE", "negative_elbo"),
+        ("IVAE", "negative_elbo"),
+        ("CausalDiffAE", "diffusion|elbo"),
+        ("Rep4Ex", "reconstruction|mmr"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Encountered NaN")  # Pyro's own notice of the divergence
+def test_a_diverging_fit_names_its_loss_term(catalogue, name, term):
+    with pytest.raises(
+        TrainingDivergedError,
+        match=rf"^loss term '({term})' became non-finite \((nan|inf|-inf)\) at "
+        r"epoch \d+ \((step \d+|on the validation part)\)",
+    ):
+        # InterventionalCRL's default stage 1 is solved exactly; its SGD path is the MLP's.
+        extra = {"encoder": "mlp"} if name == "InterventionalCRL" else {}
+        catalogue.make(name, lr=1e30, **extra).fit(catalogue.rdata if name == "Rep4Ex" else catalogue.data)
+
+
+@pytest.mark.parametrize("name", ["InterventionalCRL", "Autoencoder", "LinearICA"])
+def test_extreme_scales_identify_as_well_as_unit_scale(catalogue, name):
+    data = simulators.ahuja2023(latent_dim=2, obs_dim=8, degree=1, n_obs=200, n_int=200, seed=0)
+    params = (
+        {"max_steps": 100, "degree": 1}
+        if name == "InterventionalCRL"
+        else {"max_steps": 100}
+        if name == "Autoencoder"
+        else {}
+    )
+    scores = {}
+    for factor in (1.0, 1e6, 1e-6):
+        scaled = _scaled(data, factor)
+        scores[factor] = affine_r2(data.Z, catalogue.make(name, **params).fit(scaled).transform(scaled.X)).mean
+    assert scores[1.0] > 0.95, scores
+    assert abs(scores[1e6] - scores[1.0]) < 1e-3 and abs(scores[1e-6] - scores[1.0]) < 1e-3, scores
+
+
+def test_linear_ica_is_scale_free_across_the_float64_range():
+    data = simulators.ahuja2023(latent_dim=2, obs_dim=8, degree=1, n_obs=200, n_int=200, seed=0)
+    for factor in (1e-200, 1e200):
+        scaled = _scaled(data, factor)
+        assert affine_r2(data.Z, LinearICA(2).fit(scaled).transform(scaled.X)).mean > 0.999

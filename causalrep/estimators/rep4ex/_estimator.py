@@ -80,13 +80,14 @@ import torch
 
 from ...data import InterventionalData
 from ...exceptions import ExtrapolationWarning, IdentifiabilityWarning, warn
-from ...validation import ArrayLike, as_float_array, check_float32_range, check_varying_columns
+from ...validation import ArrayLike, Interval, Options, as_float_array, check_float32_range, check_varying_columns
 from .._core.base import DEPRECATED, TorchEstimator
 from .._core.nets import autoencoder
 from .._core.threads import available_cores
 from ._control import ControlFunction
 from ._kernels import (
     hsic_penalty,
+    invariance_hsic,
     invariance_residual,
     local_bandwidth,
     median_bandwidth,
@@ -131,6 +132,9 @@ _COVERAGE_MIN = 0.5
 # actions this many times (docs: Rep4Ex, "How sure is an extrapolation").
 _UNCERTAIN_RATIO = 10.0
 _N_PROBES = 64
+# The fit warns when its residual's dependence on the actions (HSIC) exceeds
+# every refit's on its simulated world (where Z = M A + V holds) this many times.
+_INVARIANT_RATIO = 2.0
 
 
 _CF_SHAPES = {
@@ -195,7 +199,9 @@ class Rep4Ex(TorchEstimator):
         extrapolation_: JSON-able dict of the bootstrap's check (None without
             refits): ``rms_outside`` and ``rms_inside``, the root-mean-square error
             of the refits one action range beyond the data and at the training
-            actions (outcome units), and their ``ratio``.
+            actions (outcome units), and their ``ratio``; ``invariance``, the HSIC
+            between the representation's residual and the actions, and
+            ``invariance_refits``, the same for each refit on its world.
         diagnostics_: JSON-able dict (:func:`linearity_diagnostics`): R2 of each
             latent on the actions and, per latent, a RESET test of linearity in
             the actions and a Breusch-Pagan test of a residual spread that
@@ -221,6 +227,21 @@ class Rep4Ex(TorchEstimator):
     )
     _saved_json = ("history_", "diagnostics_", "bandwidth_", "hsic_bandwidth_", "extrapolation_")
     _renamed = MappingProxyType({"lam": "mmr_lambda", "hsic": "hsic_lambda"})
+    _parameter_constraints = MappingProxyType(
+        {
+            **{name: c for name, c in TorchEstimator._parameter_constraints.items() if name != "max_epochs"},
+            "mmr_lambda": (Interval(numbers.Real, 0, None),),
+            "hsic_lambda": (Interval(numbers.Real, 0, None),),
+            "kernel_bandwidth": (Options("local", "median"), Interval(numbers.Real, 0, None, closed="neither")),
+            "n_centers": (Interval(numbers.Integral, 1, None),),
+            "n_bootstrap": (Options(0), Interval(numbers.Integral, MIN_REPLICATES, None)),
+            "n_jobs": (Interval(numbers.Integral, 1, None), None),
+            # ints only: fit derives seeds from self.seed by arithmetic
+            "seed": (Interval(numbers.Integral, 0, None),),
+            "lam": (Options(DEPRECATED), Interval(numbers.Real, 0, None)),
+            "hsic": (Options(DEPRECATED), Interval(numbers.Real, 0, None)),
+        }
+    )
 
     def __init__(
         self,
@@ -364,7 +385,7 @@ class Rep4Ex(TorchEstimator):
             X_b, Y_b = simulate_world(decode, control, A, Y, z_hat, noise_sd, world_rng)
             jobs.append(({**params, "seed": self.seed + 1 + b}, X_b, A, Y_b))
         n_jobs = available_cores() if self.n_jobs is None else self.n_jobs
-        refits = run_parallel(_refit_control, jobs, n_jobs)
+        refits, invariance = zip(*run_parallel(_refit_control, jobs, n_jobs))
         outside = probe_actions(A, _N_PROBES, 2.0, rng)
         inside = A[rng.choice(len(A), min(_N_PROBES, len(A)), replace=False)]
         probes = np.vstack([outside, inside])
@@ -378,7 +399,24 @@ class Rep4Ex(TorchEstimator):
         rms_out = float(np.sqrt((errors[:, : len(outside)] ** 2).mean()))
         rms_in = float(np.sqrt((errors[:, len(outside) :] ** 2).mean()))
         ratio = rms_out / max(rms_in, np.finfo(float).tiny)
-        self.extrapolation_ = {"rms_outside": rms_out, "rms_inside": rms_in, "ratio": ratio}
+        own = invariance_hsic(z_hat, A, self.hsic_bandwidth_)
+        self.extrapolation_ = {
+            "rms_outside": rms_out,
+            "rms_inside": rms_in,
+            "ratio": ratio,
+            "invariance": own,
+            "invariance_refits": list(invariance),
+        }
+        if own > _INVARIANT_RATIO * max(invariance):
+            warn(
+                f"the residual of the representation after its regression on the actions depends on "
+                f"the actions {own / max(invariance):.3g} times more (HSIC {own:.3g}) than in any of the "
+                f"{len(invariance)} worlds simulated from the fit (up to {max(invariance):.3g}; threshold "
+                f"{_INVARIANT_RATIO:g}x, see extrapolation_): the data do not look like Z = M A + V with "
+                "V independent of A (actions that act nonlinearly on the latents, or a representation "
+                "that is not affine in them), and extrapolations have no guarantee",
+                IdentifiabilityWarning,
+            )
         if ratio > _UNCERTAIN_RATIO:
             warn(
                 f"the bootstrap refits disagree {ratio:.3g} times more one action range beyond the "
@@ -572,7 +610,8 @@ def _refit_control(params, X, A, Y):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         refit = Rep4Ex(**params).fit(InterventionalData(X=X, A=A, Y=Y, regime=np.zeros(len(X), dtype=np.int64)))
-    return refit.control.arrays_
+    z = refit.transform(X)
+    return refit.control.arrays_, invariance_hsic(z, A, refit.hsic_bandwidth_)
 
 
 def linearity_diagnostics(z_hat: ArrayLike, A: ArrayLike) -> dict[str, list[float]]:

@@ -143,6 +143,16 @@ def residual_hsic(r: torch.Tensor, a: torch.Tensor, bandwidth: float) -> torch.T
     return (k * _gaussian_gram(a, bandwidth)).sum() / r.shape[0] ** 2
 
 
+def invariance_hsic(z: ArrayLike, a: ArrayLike, bandwidth: float, max_points: int = 2000, seed: int = 0) -> float:
+    """:func:`residual_hsic` of a representation ``z`` (n, d) and actions ``a`` (n, k), on at most
+    ``max_points`` rows drawn by ``seed`` (the same rows for every ``z`` of the same length), in float64."""
+    z, a = np.asarray(z, dtype=np.float64), np.asarray(a, dtype=np.float64)
+    rows = np.random.default_rng(seed).permutation(len(z))[:max_points]
+    zt, at = torch.from_numpy(z[rows]), torch.from_numpy(a[rows])
+    with torch.no_grad():
+        return float(residual_hsic(invariance_residual(zt, at), at, bandwidth))
+
+
 def _gaussian_gram(a, bandwidth):
     return torch.exp(-torch.cdist(a, a).pow(2) / (2 * bandwidth**2))
 

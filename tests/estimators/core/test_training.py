@@ -1,5 +1,6 @@
 """The shared training loop: no host synchronisation inside an epoch, options."""
 
+import math
 import sys
 
 import pytest
@@ -144,3 +145,26 @@ def test_compile_runs_the_loss_through_torch_compile(monkeypatch):
     monkeypatch.setattr(torch, "compile", fake_compile)
     assert _fit(100, batch_size=20, compile=True).steps > 0
     assert compiled == [_loss]
+
+
+def test_divergence_names_the_term_the_epoch_and_the_step():
+    calls = []
+
+    def loss(module, x):
+        calls.append(1)
+        bad = torch.tensor(math.nan) if len(calls) == 6 else torch.zeros(())
+        return {"fit": module(x).pow(2).mean(), "penalty": bad}
+
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"^loss term 'penalty' became non-finite \(nan\) at epoch 1 "
+        r"\(step 5\); lower the learning rate",
+    ):
+        train(
+            torch.nn.Linear(2, 1),
+            loss,
+            (torch.ones(40, 2),),
+            TrainConfig(batch_size=10, val_fraction=0.0, verbose=False),
+            0,
+            torch.device("cpu"),
+        )
