@@ -10,6 +10,8 @@ import os
 import sys
 import warnings
 
+import sklearn.exceptions
+
 __all__ = [
     "ParameterError",
     "NotFittedError",
@@ -44,8 +46,11 @@ class ParameterError(ValueError, TypeError):
     a TypeError, as scikit-learn's ``InvalidParameterError`` is."""
 
 
-class NotFittedError(ValueError, AttributeError):
-    """An estimator was used before ``fit`` was called."""
+class NotFittedError(sklearn.exceptions.NotFittedError):
+    """An estimator was used before ``fit`` was called.
+
+    scikit-learn's ``NotFittedError`` (so ``except`` clauses written for
+    scikit-learn catch it), which is a ValueError and an AttributeError."""
 
 
 class CheckpointError(ValueError):

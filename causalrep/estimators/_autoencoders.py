@@ -19,6 +19,7 @@ so SVI runs through the same loop, early stopping and divergence guard as
 every other estimator.
 """
 
+import numbers
 from collections.abc import Sequence
 from types import MappingProxyType
 
@@ -28,10 +29,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data import InterventionalData
-from ..validation import check_positive, check_standardisable
+from ..validation import Interval, Options, Seed, check_standardisable
 from ._core.base import TorchEstimator
 from ._core.nets import MLP, Standardizer, autoencoder, reconstruction_loss
-from ._core.vae import MIN_SCALE, VAE, Decoding, check_restarts
+from ._core.vae import MIN_SCALE, VAE, Decoding
 
 __all__ = ["Autoencoder", "BetaVAE", "IVAE"]
 
@@ -70,6 +71,7 @@ class Autoencoder(Decoding, TorchEstimator):
     def __init__(
         self,
         latent_dim: int,
+        *,
         hidden: Sequence[int] = (256, 256),
         max_steps: int = 6000,
         max_epochs: int | None = None,
@@ -77,7 +79,7 @@ class Autoencoder(Decoding, TorchEstimator):
         lr: float = 3e-3,
         restarts: int = 1,
         device: str | torch.device = "auto",
-        seed: int = 0,
+        seed: Seed = 0,
         verbose: int = 1,
         n_threads: int | str | None = "auto",
     ):
@@ -98,10 +100,8 @@ class Autoencoder(Decoding, TorchEstimator):
     def _build(self, dims):
         return autoencoder(dims["dim_x"], self.latent_dim, self.hidden, decoder="mlp")
 
-    def fit(self, data: InterventionalData) -> "Autoencoder":
-        """Minimise the reconstruction error on ``data`` (InterventionalData); returns self."""
-        self._check_data(data)
-        check_restarts(self.restarts)
+    def _fit(self, data: InterventionalData) -> "Autoencoder":
+        """Minimise the reconstruction error on ``data``; returns self."""
         self._start_fit(data)
         x = torch.tensor(data.X)
 
@@ -159,9 +159,14 @@ class BetaVAE(VAE):
         history_: Training history of the negative ELBO per sample.
     """
 
+    _parameter_constraints = MappingProxyType(
+        {**TorchEstimator._parameter_constraints, "beta": (Interval(numbers.Real, 0, None, closed="neither"),)}
+    )
+
     def __init__(
         self,
         latent_dim: int,
+        *,
         beta: float = 4.0,
         hidden: Sequence[int] = (256, 256),
         max_steps: int = 6000,
@@ -170,7 +175,7 @@ class BetaVAE(VAE):
         lr: float = 1e-3,
         restarts: int = 1,
         device: str | torch.device = "auto",
-        seed: int = 0,
+        seed: Seed = 0,
         verbose: int = 1,
         n_threads: int | str | None = "auto",
     ):
@@ -191,10 +196,8 @@ class BetaVAE(VAE):
     def _beta(self):
         return float(self.beta)
 
-    def fit(self, data: InterventionalData) -> "BetaVAE":
+    def _fit(self, data: InterventionalData) -> "BetaVAE":
         """Fit by maximising the beta-weighted ELBO on ``data``; returns self."""
-        self._check_data(data)
-        check_positive(self.beta, "beta")
         return self._fit_vae(data)
 
     def _prior(self, modules, u, n):
@@ -242,10 +245,15 @@ class IVAE(VAE):
     """
 
     _array_shapes = MappingProxyType({"regimes": ("n_regimes",)})
+    _parameter_constraints = MappingProxyType(
+        {**TorchEstimator._parameter_constraints, "auxiliary": (Options("regime", "actions"),)}
+    )
+    _fit_fields = ("regime", "A")
 
     def __init__(
         self,
         latent_dim: int,
+        *,
         auxiliary: str = "regime",
         hidden: Sequence[int] = (256, 256),
         max_steps: int = 6000,
@@ -254,7 +262,7 @@ class IVAE(VAE):
         lr: float = 1e-3,
         restarts: int = 1,
         device: str | torch.device = "auto",
-        seed: int = 0,
+        seed: Seed = 0,
         verbose: int = 1,
         n_threads: int | str | None = "auto",
     ):
@@ -271,15 +279,13 @@ class IVAE(VAE):
         self.verbose = verbose
         self.n_threads = n_threads
 
-    def fit(self, data: InterventionalData) -> "IVAE":
+    def _fit(self, data: InterventionalData) -> "IVAE":
         """Fit by maximising the ELBO under the conditional prior; returns self.
 
         Raises:
-            ValueError: for ``auxiliary="regime"`` with a single regime, for
-                ``auxiliary="actions"`` without ``data.A``, or bad hyperparameters.
+            ValueError: for ``auxiliary="regime"`` with a single regime, or for
+                ``auxiliary="actions"`` without ``data.A``.
         """
-        if self.auxiliary not in ("regime", "actions"):
-            raise ValueError(f"auxiliary must be 'regime' or 'actions', got {self.auxiliary!r}")
         self._check_data(data, need=("A",) if self.auxiliary == "actions" else ())
         if self.auxiliary == "regime" and len(data.regimes) < 2:
             raise ValueError(

@@ -11,6 +11,7 @@ of variance, the project's :class:`~causalrep.exceptions.ConvergenceWarning`,
 float64 ``transform`` and checkpoints.
 """
 
+import numbers
 import warnings
 from types import MappingProxyType
 
@@ -22,7 +23,7 @@ from torch import nn
 
 from ..data import InterventionalData
 from ..exceptions import ConvergenceWarning, warn
-from ..validation import ArrayLike, check_positive, check_standardisable
+from ..validation import SEED, ArrayLike, Interval, Options, Seed, check_standardisable
 from ._core.base import BaseEstimator
 
 __all__ = ["LinearICA"]
@@ -45,7 +46,8 @@ class LinearICA(BaseEstimator):
         latent_dim: Number of sources d (<= dim_x).
         max_iter: Maximum number of fixed-point iterations.
         tol: Convergence tolerance.
-        seed: Seed of the initial rotation.
+        seed: Seed of the initial rotation: an int, a ``numpy.random.Generator``
+            (one draw per fit) or None.
         verbose: Unused beyond the estimator contract (the fit prints nothing).
         n_threads: Torch threads while fitting and predicting (the contract's
             policy: ``"auto"``, an int, or None); the fit itself runs in numpy.
@@ -69,13 +71,24 @@ class LinearICA(BaseEstimator):
 
     _saved_json = ("history_", "converged_")
     _array_shapes = MappingProxyType({})
+    _parameter_constraints = MappingProxyType(
+        {
+            "latent_dim": (Interval(numbers.Integral, 1, None),),
+            "max_iter": (Interval(numbers.Integral, 1, None),),
+            "tol": (Interval(numbers.Real, 0, None, closed="neither"),),
+            "seed": SEED,
+            "verbose": (bool, Interval(numbers.Integral, 0, None)),
+            "n_threads": (Options("auto"), Interval(numbers.Integral, 1, None), None),
+        }
+    )
 
     def __init__(
         self,
         latent_dim: int,
+        *,
         max_iter: int = 500,
         tol: float = 1e-6,
-        seed: int = 0,
+        seed: Seed = 0,
         verbose: int = 0,
         n_threads: int | str | None = "auto",
     ):
@@ -89,18 +102,14 @@ class LinearICA(BaseEstimator):
     def _build(self, dims):
         return nn.ModuleDict({"unmixing": _LinearMap(dims["dim_x"], self.latent_dim)})
 
-    def fit(self, data: InterventionalData) -> "LinearICA":
-        """Whiten and rotate ``data.X`` (InterventionalData); returns self.
+    def _fit(self, data: InterventionalData) -> "LinearICA":
+        """Whiten and rotate ``data.X``; returns self.
 
         Raises:
             ValueError: if the observations have fewer than ``latent_dim``
-                directions of non-zero variance, or bad hyperparameters.
+                directions of non-zero variance.
         """
-        self._check_data(data)
         self._check_latent_dim(data)
-        check_positive(self.max_iter, "max_iter", integer=True)
-        check_positive(self.tol, "tol")
-        self._check_seed()
         self._check_samples(data)
         check_standardisable(data.X, "X", type(self).__name__)
         d = self.latent_dim
@@ -123,7 +132,8 @@ class LinearICA(BaseEstimator):
             fun="logcosh",
             max_iter=self.max_iter,
             tol=self.tol,
-            random_state=self.seed,
+            # FastICA seeds numpy's legacy RandomState, which takes 32 bits.
+            random_state=self._seed % 2**32,
             whiten_solver=solver,
         )
         with warnings.catch_warnings(record=True) as caught:

@@ -20,6 +20,7 @@ shared training loop.
 """
 
 import itertools
+import numbers
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import ClassVar
@@ -35,7 +36,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data import InterventionalData
-from ..validation import ArrayLike, as_float_array, check_positive
+from ..validation import ArrayLike, Interval, Seed, as_float_array
+from ._core.base import TorchEstimator
 from ._core.vae import MIN_SCALE, VAE
 
 __all__ = ["MIN_ENVIRONMENTS", "LatentPolynomialSCM", "MultiEnvCRL", "monomial_exponents"]
@@ -183,10 +185,19 @@ class MultiEnvCRL(VAE):
     """
 
     _array_shapes = MappingProxyType({"regimes": ("n_envs",)})
+    _parameter_constraints = MappingProxyType(
+        {
+            **TorchEstimator._parameter_constraints,
+            "degree": (Interval(numbers.Integral, 1, None),),
+            "min_environments": (Interval(numbers.Integral, 2, None),),
+        }
+    )
+    _fit_fields = ("regime",)
 
     def __init__(
         self,
         latent_dim: int,
+        *,
         degree: int = 2,
         min_environments: int = MIN_ENVIRONMENTS,
         hidden: Sequence[int] = (256, 256),
@@ -196,7 +207,7 @@ class MultiEnvCRL(VAE):
         lr: float = 1e-3,
         restarts: int = 1,
         device: str | torch.device = "auto",
-        seed: int = 0,
+        seed: Seed = 0,
         verbose: int = 1,
         n_threads: int | str | None = "auto",
     ):
@@ -214,7 +225,7 @@ class MultiEnvCRL(VAE):
         self.verbose = verbose
         self.n_threads = n_threads
 
-    def fit(self, data: InterventionalData) -> "MultiEnvCRL":
+    def _fit(self, data: InterventionalData) -> "MultiEnvCRL":
         """Maximise the ELBO under the environment-dependent polynomial prior; returns self.
 
         Arguments:
@@ -224,16 +235,8 @@ class MultiEnvCRL(VAE):
         Raises:
             ValueError: if the environments are missing (a single regime),
                 fewer than ``min_environments``, or without the reference
-                regime 0, or for bad hyperparameters.
+                regime 0.
         """
-        self._check_data(data)
-        check_positive(self.degree, "degree", integer=True)
-        if (
-            isinstance(self.min_environments, bool)
-            or not isinstance(self.min_environments, int)
-            or self.min_environments < 2
-        ):
-            raise ValueError(f"min_environments must be an int >= 2, got {self.min_environments!r}")
         envs = data.regimes
         if len(envs) < 2:
             raise ValueError(

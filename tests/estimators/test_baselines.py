@@ -61,7 +61,7 @@ def test_linear_ica_warns_when_not_converged_and_refuses_low_rank():
     flat = InterventionalData(X=np.column_stack([data.X[:, :2], data.X[:, :2] @ [1.0, 2.0]]))
     with pytest.raises(ValueError, match="fewer than latent_dim=3 directions"):
         LinearICA(latent_dim=3).fit(flat)
-    with pytest.raises(ValueError, match="tol must be a positive number"):
+    with pytest.raises(ValueError, match="tol must be a number > 0, got 0"):
         LinearICA(latent_dim=3, tol=0).fit(data)
 
 
@@ -128,11 +128,11 @@ def test_ivae_with_actions_as_auxiliary(tmp_path):
 
 
 def test_vae_parameters_are_checked(tiny_data):
-    with pytest.raises(ValueError, match="auxiliary must be 'regime' or 'actions'"):
+    with pytest.raises(ValueError, match="auxiliary must be one of 'regime', 'actions', got 'labels'"):
         IVAE(latent_dim=2, auxiliary="labels").fit(tiny_data)
     with pytest.raises(ValueError, match="needs several regimes"):
         IVAE(latent_dim=2).fit(tiny_data.subset([0]))
-    with pytest.raises(ValueError, match="beta must be a positive number"):
+    with pytest.raises(ValueError, match="beta must be a number > 0, got 0"):
         BetaVAE(latent_dim=2, beta=0).fit(tiny_data)
     with pytest.raises(ValueError, match="restarts must be an int >= 1"):
         Autoencoder(latent_dim=2, restarts=0).fit(tiny_data)

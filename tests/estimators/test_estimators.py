@@ -39,7 +39,7 @@ ESTIMATORS = {
     "causaldiffae": lambda seed=0: CausalDiffAE(
         latent_dim=2, seed=seed, max_steps=40, hidden=(16,), channels=4, diffusion_steps=50, verbose=0
     ),
-    "rep4ex": lambda seed=0: Rep4Ex(latent_dim=2, seed=seed, max_steps=40, hidden=(16,), n_centers=20, verbose=0),
+    "rep4ex": lambda seed=0: Rep4Ex(latent_dim=2, seed=seed, max_steps=40, hidden=(16,), n_centers=20, verbose=0, n_bootstrap=0),
 }
 # Estimators that need more than observations and regimes, and the data they get.
 NEEDS_ACTIONS = {"rep4ex"}
@@ -103,7 +103,7 @@ def test_transform_before_fit_raises(make, data):
 
 def test_transform_checks_its_input(make, data):
     est = make().fit(data)
-    with pytest.raises(ValueError, match="X has 4 features but .* was fitted on 5"):
+    with pytest.raises(ValueError, match="X has 4 features, but .* is expecting 5 features as input"):
         est.transform(np.ones((3, 4)))
     with pytest.raises(ValueError, match="X contains 1 non-finite"):
         est.transform(np.where(np.eye(3, 5) > 0, np.nan, 0.0)[:1])
@@ -113,7 +113,7 @@ def test_transform_checks_its_input(make, data):
 
 def test_fit_rejects_what_is_neither_data_nor_arrays(make, data):
     # arrays are accepted by keyword, fit(X, regime=..., ...): see test_threads.py
-    with pytest.raises(TypeError, match="fit expects a causalrep.InterventionalData"):
+    with pytest.raises(TypeError, match="fit takes a causalrep.InterventionalData or an array-like X, got dict"):
         make().fit({"X": data.X})
 
 

@@ -269,11 +269,14 @@ class BaseEstimator(sklearn.base.BaseEstimator):
         """``fit(data)`` then ``transform(data.X)``."""
         return self.fit(data).transform(data.X)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``."""
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
+        """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``.
+
+        A dataset at ``path`` is refused (FileExistsError) unless ``overwrite``.
+        """
         from .checkpoint import save
 
-        save(self, path)
+        save(self, path, overwrite=overwrite)
 
 
 class TorchEstimator(BaseEstimator):

@@ -17,7 +17,7 @@ from ...validation import FLOAT32_LIMIT, ArrayLike, as_float_array
 from .base import TorchEstimator
 from .nets import MLP, Standardizer
 
-__all__ = ["MIN_SCALE", "VAE", "Decoding", "check_restarts"]
+__all__ = ["MIN_SCALE", "VAE", "Decoding"]
 
 #: Smallest standard deviation of a Gaussian in the VAEs.
 MIN_SCALE = 1e-4
@@ -110,7 +110,6 @@ class VAE(Decoding, TorchEstimator):
         return ()
 
     def _fit_vae(self, data):
-        check_restarts(self.restarts)
         self._start_fit(data)
         x = torch.tensor(data.X)
         aux = self._aux(data)
@@ -153,8 +152,3 @@ class VAE(Decoding, TorchEstimator):
 
     def _encode(self, x):
         return self._posterior(self.modules_, self.modules_["scaler"](x))[0]
-
-
-def check_restarts(restarts):
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be an int >= 1, got {restarts!r}")

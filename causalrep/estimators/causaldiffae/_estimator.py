@@ -56,7 +56,7 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from ...data import InterventionalData
-from ...validation import ArrayLike, GraphLike, as_dag, as_do, as_float_array, check_positive
+from ...validation import ArrayLike, GraphLike, Interval, Options, Seed, as_dag, as_do, as_float_array, check_positive
 from .._core.base import TorchEstimator
 from .._core.nets import MLP, Standardizer
 from ._diffusion import (
@@ -144,10 +144,27 @@ class CausalDiffAE(TorchEstimator):
 
     _saved_json = ("history_", "variables_", "guidance_", "prediction_")
     _array_shapes = MappingProxyType({name: ("latent_dim",) for name in ("u_mean", "u_std", "label_mean", "label_std")})
+    _parameter_constraints = MappingProxyType(
+        {
+            **{name: c for name, c in TorchEstimator._parameter_constraints.items() if name != "restarts"},
+            "latent_dim": (Interval(numbers.Integral, 1, None), None),
+            # what as_dag reads; their contents are checked in fit, against latent_dim
+            "graph": (None, nx.DiGraph, dict, list, tuple, set),
+            "label_fraction": (Interval(numbers.Real, 0, 1),),
+            "label_scale": (Interval(numbers.Real, 0, None, closed="neither"),),
+            "beta": (Interval(numbers.Real, 0, None),),
+            "cond_dropout": (Interval(numbers.Real, 0, 1, closed="left"), None),
+            "diffusion_steps": (Interval(numbers.Integral, 1, None),),
+            "prediction": (Options(*PREDICTIONS),),
+            "channels": (Interval(numbers.Integral, 1, None), None),
+        }
+    )
+    _fit_fields = ("Z", "graph")
 
     def __init__(
         self,
         latent_dim: int | None = None,
+        *,
         graph: GraphLike | None = None,
         label_fraction: float = 1.0,
         label_scale: float = 0.1,
@@ -162,7 +179,7 @@ class CausalDiffAE(TorchEstimator):
         batch_size: int = 48,
         lr: float = 3e-3,
         device: str | torch.device = "auto",
-        seed: int = 0,
+        seed: Seed = 0,
         verbose: int = 1,
         n_threads: int | str | None = "auto",
     ):
@@ -219,18 +236,16 @@ class CausalDiffAE(TorchEstimator):
             }
         )
 
-    def fit(self, data: InterventionalData) -> "CausalDiffAE":
+    def _fit(self, data: InterventionalData) -> "CausalDiffAE":
         """Fit encoder, causal layer and denoiser on ``data``; returns self.
 
         Raises:
             ValueError: for a graph with a cycle or whose size differs from
-                ``latent_dim``, labels whose width differs from it,
-                ``meta["image_shape"]`` that does not match ``dim_x``, or bad
-                hyperparameters.
+                ``latent_dim``, labels whose width differs from it, or
+                ``meta["image_shape"]`` that does not match ``dim_x``.
         """
-        self._check_data(data)
         d, graph = self._resolve_graph(data)
-        self._check_params(data, d)
+        self._check_labels(data, d)
         self._start_fit(data, latent_dim=d)
         image_shape = data.meta.get("image_shape")
         if image_shape is not None:
@@ -309,25 +324,9 @@ class CausalDiffAE(TorchEstimator):
             graph.add_nodes_from(range(d))
         return int(d), graph
 
-    def _check_params(self, data, d):
-        fraction = self.label_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction <= 1:
-            raise ValueError(f"label_fraction must lie in [0, 1], got {fraction!r}")
-        check_positive(self.label_scale, "label_scale")
-        if isinstance(self.beta, bool) or not isinstance(self.beta, numbers.Real) or self.beta < 0:
-            raise ValueError(f"beta must be a number >= 0, got {self.beta!r}")
-        if self.cond_dropout is not None and (
-            not isinstance(self.cond_dropout, numbers.Real) or not 0 <= self.cond_dropout < 1
-        ):
-            raise ValueError(f"cond_dropout must be None or lie in [0, 1), got {self.cond_dropout!r}")
-        check_positive(self.diffusion_steps, "diffusion_steps", integer=True)
-        if self.prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {list(PREDICTIONS)}, got {self.prediction!r}")
-        if self.channels is not None:
-            check_positive(self.channels, "channels", integer=True)
-        if self.max_epochs is not None:
-            check_positive(self.max_epochs, "max_epochs", integer=True)
-        if data.Z is not None and fraction > 0 and data.Z.shape[1] != d:
+    def _check_labels(self, data, d):
+        """Refuse labels (``data.Z``) of another width than the ``d`` latents, unless unused."""
+        if data.Z is not None and self.label_fraction > 0 and data.Z.shape[1] != d:
             raise ValueError(
                 f"data.Z has {data.Z.shape[1]} columns but there are {d} latents "
                 "(latent_dim / graph); labels must name one value per latent, "
@@ -340,7 +339,7 @@ class CausalDiffAE(TorchEstimator):
         if data.Z is None or self.label_fraction == 0:
             self.arrays_["label_mean"], self.arrays_["label_std"] = np.zeros(d), np.ones(d)
             return torch.zeros(n, d), torch.zeros(n, dtype=torch.bool)
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self._seed)
         labeled = np.zeros(n, dtype=bool)
         labeled[rng.permutation(n)[: max(1, round(self.label_fraction * n))]] = True
         known = data.Z[labeled]

@@ -46,7 +46,7 @@ from torch import nn
 from ...data import InterventionalData
 from ...exceptions import IdentifiabilityWarning, warn
 from ...graphs import learn_latent_graph
-from ...validation import ArrayLike, column_stats
+from ...validation import ArrayLike, Interval, Options, Seed, column_stats
 from .._core.base import TorchEstimator
 from .._core.nets import PolynomialDecoder, Standardizer, autoencoder
 from .._core.progress import logger
@@ -126,10 +126,22 @@ class InterventionalCRL(TorchEstimator):
     _saved_json = ("history_", "diagnostics_", "stage2_", "stage1_", "blocks_", "graph_edges_")
     _json_readers = MappingProxyType({"stage1_": Stage1Report.from_json, "diagnostics_": RegimeDiagnostic.from_json})
     _array_shapes = MappingProxyType({"center": ("latent_dim",), "gamma": ("latent_dim", "latent_dim")})
+    _parameter_constraints = MappingProxyType(
+        {
+            **TorchEstimator._parameter_constraints,
+            "decoder": (Options("polynomial", "mlp"),),
+            "degree": (Interval(numbers.Integral, 1, None),),
+            "encoder": (Options("auto", "linear", "mlp"),),
+            "stage2": (Options("auto", "do", "ioss", "none"),),
+            "ioss_lambda": (Interval(numbers.Real, 0, None),),
+        }
+    )
+    _fit_fields = ("regime", "targets")
 
     def __init__(
         self,
         latent_dim: int,
+        *,
         decoder: str = "polynomial",
         degree: int = 2,
         encoder: str = "auto",
@@ -142,7 +154,7 @@ class InterventionalCRL(TorchEstimator):
         restarts: int = 4,
         ioss_lambda: float = 10.0,
         device: str | torch.device = "auto",
-        seed: int = 0,
+        seed: Seed = 0,
         verbose: int = 1,
         n_threads: int | str | None = "auto",
     ):
@@ -180,17 +192,16 @@ class InterventionalCRL(TorchEstimator):
             modules["unrotation"] = nn.Linear(self.latent_dim, self.latent_dim)
         return modules
 
-    def fit(self, data: InterventionalData) -> "InterventionalCRL":
-        """Fit both stages on ``data`` (an InterventionalData); returns self.
+    def _fit(self, data: InterventionalData) -> "InterventionalCRL":
+        """Fit both stages on ``data``; returns self.
 
         Raises:
             ValueError: for an interventional regime without targets, a target
-                outside ``range(latent_dim)``, a regime with fewer than
-                ``2 * latent_dim + 2`` samples, or bad hyperparameters.
+                outside ``range(latent_dim)``, or a regime with fewer than
+                ``2 * latent_dim + 2`` samples.
         """
-        self._check_data(data)
         self._start_fit(data)
-        self._check_params(data)
+        self._check_regimes(data)
         stage2 = self._stage2_kind(data)
         self._fit_stage1(np.asarray(data.X, dtype=np.float64), data)
         for problem in _stage1.problems(self.stage1_, self.latent_dim, self.degree):
@@ -214,7 +225,7 @@ class InterventionalCRL(TorchEstimator):
         """Stage 1 on ``X`` (n, dim_x), judged on a held-out tenth of the samples
         (:mod:`~causalrep.estimators.interventional._stage1`): exact where it
         applies, the MLP where asked or where the exact one misses its noise floor."""
-        order = np.random.default_rng(self.seed).permutation(data.n)
+        order = np.random.default_rng(self._seed).permutation(data.n)
         n_val = max(1, int(round(0.1 * data.n)))
         fit_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
         if _stage1.encoder_kind(self, data) == "mlp":
@@ -245,20 +256,8 @@ class InterventionalCRL(TorchEstimator):
 
     # -- stage 2 ----------------------------------------------------------
 
-    def _check_params(self, data):
-        if self.decoder not in ("polynomial", "mlp"):
-            raise ValueError(f"decoder must be 'polynomial' or 'mlp', got {self.decoder!r}")
-        if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 1:
-            raise ValueError(f"degree must be an int >= 1, got {self.degree!r}")
-        if self.encoder not in ("auto", "linear", "mlp"):
-            raise ValueError(f"encoder must be 'auto', 'linear' or 'mlp', got {self.encoder!r}")
-        if self.stage2 not in ("auto", "do", "ioss", "none"):
-            raise ValueError(f"stage2 must be 'auto', 'do', 'ioss' or 'none', got {self.stage2!r}")
-        if isinstance(self.restarts, bool) or not isinstance(self.restarts, int) or self.restarts < 1:
-            raise ValueError(f"restarts must be an int >= 1, got {self.restarts!r}")
-        weight = self.ioss_lambda
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0 <= weight < np.inf:
-            raise ValueError(f"ioss_lambda must be a finite number >= 0, got {weight!r}")
+    def _check_regimes(self, data):
+        """Refuse regimes without targets, targets outside the latents and regimes too small."""
         minimum = 2 * self.latent_dim + 2
         for k, count in data.counts().items():
             targets = data.targets[k]

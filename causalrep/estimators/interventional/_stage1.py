@@ -229,13 +229,13 @@ def fit_linear(
             needed,
             p,
         )
-    init, covered = _fixed_value_start(u, regime, data.targets, d, p, estimator.seed)
+    init, covered = _fixed_value_start(u, regime, data.targets, d, p, estimator._seed)
     code = _varpro.fit_linear_code(
         u,
         d,
         p,
         restarts=_LINEAR_RESTARTS * estimator.restarts,
-        seed=estimator.seed,
+        seed=estimator._seed,
         search_rows=observational if observational.size >= 4 * (needed + 1) else None,
         tolerance=_FLOOR_FACTOR * floor + 1e-9,
         init=init,

@@ -160,15 +160,15 @@ def test_stage2_none_returns_stage1(fitted):
 @pytest.mark.parametrize(
     "params,message",
     [
-        (dict(latent_dim=0), "latent_dim must be a positive int"),
+        (dict(latent_dim=0), "latent_dim must be an int >= 1, got 0"),
         (dict(latent_dim=40), "latent_dim=40 is larger than the observation dimension"),
-        (dict(latent_dim=3, decoder="spline"), "decoder must be 'polynomial' or 'mlp'"),
+        (dict(latent_dim=3, decoder="spline"), "decoder must be one of 'polynomial', 'mlp', got 'spline'"),
         (dict(latent_dim=3, degree=0), "degree must be an int >= 1"),
-        (dict(latent_dim=3, lr=-1.0), "lr must be a positive number"),
-        (dict(latent_dim=3, batch_size=0), "batch_size must be a positive int"),
+        (dict(latent_dim=3, lr=-1.0), "lr must be a number > 0, got -1.0"),
+        (dict(latent_dim=3, batch_size=0), "batch_size must be an int >= 1, got 0"),
         (dict(latent_dim=3, stage2="magic"), "stage2 must be"),
         (dict(latent_dim=3, restarts=0), "restarts must be an int >= 1"),
-        (dict(latent_dim=3, seed=-1), "seed must be a non-negative int"),
+        (dict(latent_dim=3, seed=-1), "seed must be an int >= 0, a numpy.random.Generator or None, got -1"),
         (dict(latent_dim=3, device="tpu"), "device must be"),
     ],
 )
