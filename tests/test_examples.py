@@ -59,19 +59,9 @@ def test_interventional_example_identifies_and_plots(tmp_path):
 @pytest.mark.slow
 def test_rep4ex_example_compares_with_truth_and_plots(tmp_path):
     out = run_example(
-        "rep4ex_extrapolation.py",
-        "--n",
-        2000,
-        "--max-steps",
-        150,
-        "--n-bootstrap",
-        3,
-        "--out",
-        tmp_path / "rep4ex.png",
-        cwd=tmp_path,
+        "rep4ex_extrapolation.py", "--n", 2000, "--max-steps", 300, "--out", tmp_path / "rep4ex.png", cwd=tmp_path
     )
     assert "Rep4Ex: MSE outside the support" in out
-    assert "truth inside the 90% band at" in out
     assert "regression of Y on A: MSE outside the support" in out
     assert (tmp_path / "rep4ex.png").stat().st_size > 10_000
 

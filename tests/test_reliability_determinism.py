@@ -40,7 +40,7 @@ def _ahuja(seed):
 
 CHAINS = {  # estimator name -> (simulate(seed), make(seed))
     "InterventionalCRL": (_ahuja, lambda s: InterventionalCRL(2, restarts=2, seed=s, **TINY)),
-    "Rep4Ex": (lambda s: simulators.rep4ex(n=300, seed=s), lambda s: Rep4Ex(2, n_centers=30, seed=s, n_bootstrap=0, **TINY)),
+    "Rep4Ex": (lambda s: simulators.rep4ex(n=300, seed=s), lambda s: Rep4Ex(2, n_centers=30, seed=s, **TINY)),
     "CausalDiffAE": (_ahuja, lambda s: CausalDiffAE(2, diffusion_steps=20, channels=4, seed=s, **TINY)),
     "Autoencoder": (_ahuja, lambda s: Autoencoder(2, seed=s, **TINY)),
     "BetaVAE": (_ahuja, lambda s: BetaVAE(2, seed=s, **TINY)),

@@ -120,7 +120,7 @@ def test_ray_engine_gives_the_same_numbers_as_local(sweep):
 
 
 SHRINK = {  # per suite: setting params, and params for every method with training steps
-    "rep4ex": ({"n": 400}, {"max_steps": 20, "hidden": (16,), "batch_size": 128, "n_bootstrap": 0}),
+    "rep4ex": ({"n": 400}, {"max_steps": 20, "hidden": (16,), "batch_size": 128}),
     "pendulum": ({"n": 60, "size": 16}, {"max_steps": 3, "hidden": (16,), "batch_size": 16}),
 }
 

@@ -39,7 +39,7 @@ ESTIMATORS = {
     "causaldiffae": lambda seed=0: CausalDiffAE(
         latent_dim=2, seed=seed, max_steps=40, hidden=(16,), channels=4, diffusion_steps=50, verbose=0
     ),
-    "rep4ex": lambda seed=0: Rep4Ex(latent_dim=2, seed=seed, max_steps=40, hidden=(16,), n_centers=20, verbose=0, n_bootstrap=0),
+    "rep4ex": lambda seed=0: Rep4Ex(latent_dim=2, seed=seed, max_steps=40, hidden=(16,), n_centers=20, verbose=0),
 }
 # Estimators that need more than observations and regimes, and the data they get.
 NEEDS_ACTIONS = {"rep4ex"}

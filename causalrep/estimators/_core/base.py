@@ -2,44 +2,67 @@
 
 Two classes, one on top of the other:
 
-* :class:`BaseEstimator` is any estimator. It derives from scikit-learn's own
-  ``BaseEstimator`` (``get_params``/``set_params``, ``clone``, ``repr``): the
-  constructor stores hyperparameters exactly as given; ``fit(data)`` validates
-  them, learns, sets attributes ending in ``_`` and returns ``self``;
-  ``transform(X)`` maps observations to latents as numpy. Fitted modules live in
-  ``modules_`` (an ``nn.ModuleDict``), fitted arrays in ``arrays_`` and the sizes
-  needed to rebuild the modules in ``dims_``: that is all a checkpoint holds.
+* :class:`BaseEstimator` is any estimator, and a scikit-learn transformer: it
+  derives from scikit-learn's ``BaseEstimator`` and ``TransformerMixin``
+  (``get_params``/``set_params``, ``clone``, ``repr``, ``set_output``,
+  ``get_feature_names_out``), so it plugs into pipelines. The constructor
+  stores hyperparameters exactly as given (all but ``latent_dim`` by keyword
+  only); ``fit(X, y=None, **fit_params)`` first checks them against the
+  class's ``_parameter_constraints`` (declared once per class, in
+  scikit-learn's shape, with the constraints of :mod:`causalrep.validation`),
+  then builds an InterventionalData from ``X`` (one as it is, or any array-like:
+  numpy, torch, a DataFrame, lists, with ``regime``, ``targets``, ``A``, ... by
+  keyword), draws the fit's seed, and hands the data to the subclass's
+  ``_fit(data)``, which learns, sets attributes ending in ``_`` and returns
+  ``self``. ``transform(X)`` maps observations to latents as numpy. Fitted
+  modules live in ``modules_`` (an ``nn.ModuleDict``), fitted arrays in
+  ``arrays_`` and the sizes needed to rebuild the modules in ``dims_``: that
+  is all a checkpoint holds (``n_features_in_`` is ``dims_["dim_x"]``).
   Every public computing method a subclass defines (``fit``, ``transform``,
   ``predict_interventional``, ...) runs inside the estimator's thread policy
   (``n_threads``, see :mod:`causalrep.estimators._core.threads`) and with Pyro's
   module-local parameters (no network ever enters Pyro's global parameter
   store, so several fitted models live side by side in one process), both
-  restored after the call. ``fit`` also accepts arrays,
-  ``fit(X, regime=..., targets=...)``, and builds the InterventionalData itself.
+  restored after the call.
 * :class:`TorchEstimator` adds what every network estimator needs: device,
-  seeding, the shared hyperparameter checks, the shared training loop
-  (:func:`~causalrep.estimators._core.training.train_with_restarts`) and batched
-  inference. A subclass supplies ``_build(dims)`` (its networks), a loss and
-  the tensors it trains on, and ``_encode``.
+  seeding, the shared hyperparameters and their constraints, the shared
+  training loop (:func:`~causalrep.estimators._core.training.train_with_restarts`)
+  and batched inference. A subclass supplies ``_build(dims)`` (its networks),
+  a loss and the tensors it trains on, and ``_encode``.
 """
 
 import contextlib
 import functools
 import inspect
+import numbers
 import os
+import re
+from collections.abc import Mapping
 from itertools import pairwise
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyro
+import scipy.sparse
 import sklearn.base
 import torch
+from sklearn.utils.validation import _check_feature_names, _get_feature_names
 from torch import nn
 
 from ...data import InterventionalData
 from ...exceptions import NotFittedError, warn
-from ...validation import FLOAT32_LIMIT, ArrayLike, as_float_array, check_positive, check_standardisable
+from ...validation import (
+    FLOAT32_LIMIT,
+    SEED,
+    ArrayLike,
+    Interval,
+    Options,
+    as_float_array,
+    as_generator,
+    check_param,
+    check_standardisable,
+)
 from .threads import resolve_threads, thread_scope
 from .training import TrainConfig, train_with_restarts
 
@@ -76,7 +99,43 @@ _THREADED = (
     "invert",
     "decode",
 )
-_ARRAY_FIELDS = ("regime", "targets", "Z", "A", "Y", "graph")
+_DATA_FIELDS = ("regime", "targets", "Z", "A", "Y", "graph")
+
+
+class _Widths:
+    """Constraint: layer widths, a sequence of positive ints (empty: no hidden layer)."""
+
+    def __contains__(self, value: object) -> bool:
+        return (
+            isinstance(value, (list, tuple, np.ndarray))
+            and np.ndim(value) == 1
+            and all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in value)
+        )
+
+    def __str__(self) -> str:
+        return "a sequence of positive ints"
+
+
+class _Devices:
+    """Constraint: what :func:`resolve_device` reads (whether CUDA is present is checked there)."""
+
+    _NAMES = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+    def __contains__(self, value: object) -> bool:
+        if isinstance(value, torch.device):
+            return value.type in ("cpu", "cuda", "mps")
+        return isinstance(value, str) and self._NAMES.fullmatch(value) is not None
+
+    def __str__(self) -> str:
+        return "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device"
+
+
+def _draw_seed(seed):
+    """The int seed of one fit: ``seed`` itself, else one draw from the Generator
+    (from fresh entropy for None)."""
+    if isinstance(seed, numbers.Integral):
+        return int(seed)
+    return int(as_generator(seed).integers(2**32))
 
 
 def local_params() -> contextlib.AbstractContextManager:
@@ -98,39 +157,31 @@ def _threaded(method):
 
 
 def _fit_entry(fit):
-    """``fit(data)`` that also takes ``fit(X, regime=..., targets=..., Z=..., A=..., Y=...)``."""
+    """A subclass's own ``fit(data)`` behind the template's ``fit(X, y=None, **fit_params)``."""
 
     @functools.wraps(fit)
-    def entry(self, data, *extra, **arrays):
-        if extra:
-            raise TypeError(
-                f"{type(self).__name__}.fit takes the data as one argument, got "
-                f"{1 + len(extra)} positional arguments: pass an InterventionalData, or "
-                "arrays by keyword, e.g. fit(X, regime=regime, targets={0: (), 1: (0,)})"
-            )
-        unknown = sorted(set(arrays) - set(_ARRAY_FIELDS))
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__}.fit got unexpected keyword(s) {unknown}; "
-                f"with arrays it takes {list(_ARRAY_FIELDS)}"
-            )
-        if isinstance(data, InterventionalData):
-            if arrays:
-                raise TypeError(
-                    f"{type(self).__name__}.fit got an InterventionalData and {sorted(arrays)}: pass one or the other"
-                )
-        elif isinstance(data, (np.ndarray, torch.Tensor, list)):
-            data = InterventionalData(X=data, **arrays)
-        with thread_scope(self._threads(getattr(data, "dim_x", 0))), local_params():
-            return fit(self, data)
+    def entry(self, X, y=None, **fit_params):
+        return self._run_fit(fit, X, y, fit_params)
 
+    entry.__signature__ = inspect.signature(BaseEstimator.fit)
     entry._thread_scoped = True
     return entry
 
 
-class BaseEstimator(sklearn.base.BaseEstimator):
-    """Any estimator: parameters, thread policy, data checks, transform, save."""
+class BaseEstimator(
+    sklearn.base.ClassNamePrefixFeaturesOutMixin, sklearn.base.TransformerMixin, sklearn.base.BaseEstimator
+):
+    """Any estimator: parameters and their checks, thread policy, data checks, transform, save."""
 
+    #: Hyperparameter -> the constraints its value may satisfy (any one of
+    #: them): :class:`~causalrep.validation.Interval`,
+    #: :class:`~causalrep.validation.Options`, a type, None, or any object with
+    #: ``__contains__`` and ``__str__``. Checked at the start of ``fit``.
+    _parameter_constraints: ClassVar[Mapping[str, tuple]] = MappingProxyType({})
+    #: Fields of InterventionalData that ``fit`` reads besides X. An estimator
+    #: that has some refuses a ``y``, which would be mistaken for one of them;
+    #: the others ignore it (scikit-learn's pipelines pass ``y`` on).
+    _fit_fields: ClassVar[tuple[str, ...]] = ()
     _saved_json = ("history_",)
     #: Fitted attributes of ``_saved_json`` that are not plain JSON, name ->
     #: function that rebuilds the attribute from the JSON a checkpoint holds
@@ -155,6 +206,110 @@ class BaseEstimator(sklearn.base.BaseEstimator):
             method = cls.__dict__.get(name)
             if callable(method) and not hasattr(method, "_thread_scoped"):
                 setattr(cls, name, (_fit_entry if name == "fit" else _threaded)(method))
+
+    # -- fitting ------------------------------------------------------------
+
+    def fit(self, X: ArrayLike | InterventionalData, y: None = None, **fit_params: Any) -> "BaseEstimator":
+        """Fit on ``X``; returns self.
+
+        Arguments:
+            X: An InterventionalData, or the observations, shape (n, dim_x), as
+                any array-like: numpy, torch, a pandas DataFrame (its string
+                column names become ``feature_names_in_``), nested lists.
+            y: Unused; scikit-learn's pipelines pass it on. An estimator that
+                reads the regimes, actions or labels refuses it: pass those by
+                keyword.
+            **fit_params: With an array-like ``X``, the other fields of
+                InterventionalData by keyword: ``regime``, ``targets``, ``Z``,
+                ``A``, ``Y``, ``graph``.
+
+        Raises:
+            causalrep.exceptions.ParameterError: (a ValueError) for a
+                hyperparameter outside its constraints, naming it and the
+                values it accepts.
+        """
+        return self._run_fit(type(self)._fit, X, y, fit_params)
+
+    def _fit(self, data: InterventionalData) -> "BaseEstimator":
+        """Learn from ``data`` (InterventionalData); returns self. Overridden."""
+        raise NotImplementedError
+
+    def _run_fit(self, fit, X, y, fit_params):
+        """Check the hyperparameters, build the data, draw the seed, then ``fit(self, data)``
+        under the thread policy; ``feature_names_in_`` follows ``X``."""
+        self._validate_params()
+        names = None if isinstance(X, InterventionalData) else _get_feature_names(X)
+        data = self._fit_data(X, y, fit_params)
+        # Removed while fitting: the fit's own transform of data.X has no names.
+        vars(self).pop("feature_names_in_", None)
+        with thread_scope(self._threads(data.dim_x)), local_params():
+            self._seed = _draw_seed(getattr(self, "seed", 0))
+            fitted = fit(self, data)
+        if names is not None:
+            self.feature_names_in_ = names
+        return fitted
+
+    def _fit_data(self, X, y, fit_params):
+        """``X`` and the keyword fields as an InterventionalData."""
+        owner = type(self).__name__
+        unknown = sorted(set(fit_params) - set(_DATA_FIELDS))
+        if unknown:
+            raise TypeError(
+                f"{owner}.fit got unexpected keyword(s) {unknown}; with arrays it takes {list(_DATA_FIELDS)}"
+            )
+        if y is not None and self._fit_fields:
+            fields = ", ".join(f"{field}=..." for field in self._fit_fields)
+            raise TypeError(
+                f"{owner}.fit takes no y: pass an InterventionalData, or the arrays by keyword, fit(X, {fields})"
+            )
+        if isinstance(X, InterventionalData):
+            if fit_params:
+                raise TypeError(
+                    f"{owner}.fit got an InterventionalData and {sorted(fit_params)}: pass one or the other"
+                )
+            return X
+        if X is None or isinstance(X, (str, bytes, Mapping)):
+            raise TypeError(
+                f"{owner}.fit takes a causalrep.InterventionalData or an array-like X, got "
+                f"{type(X).__name__}; call fit(X, regime=..., targets=...) with arrays"
+            )
+        return InterventionalData(X=self._dense(X), **fit_params)
+
+    def _dense(self, X, name="X"):
+        """``X`` unless it is a scipy sparse matrix, which is refused by name."""
+        if scipy.sparse.issparse(X):
+            raise TypeError(
+                f"{name} is a sparse {type(X).__name__}; {type(self).__name__} takes dense arrays: "
+                f"pass {name}.toarray()"
+            )
+        return X
+
+    def _validate_params(self) -> None:
+        """Check every hyperparameter against ``_parameter_constraints``; the first
+        thing ``fit`` does.
+
+        Raises:
+            causalrep.exceptions.ParameterError: naming the parameter, the
+                values it accepts and the value given.
+        """
+        for name, value in self.get_params(deep=False).items():
+            if name in self._parameter_constraints:
+                check_param(value, name, *self._parameter_constraints[name])
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "modules_")
+
+    @property
+    def n_features_in_(self) -> int:
+        """Number of features of the observations seen in ``fit`` (``dim_x``)."""
+        self._check_fitted()
+        return int(self.dims_["dim_x"])
+
+    @property
+    def _n_features_out(self):
+        """Number of latents ``transform`` returns (names of ``get_feature_names_out``)."""
+        self._check_fitted()
+        return int(self.dims_.get("latent_dim", self.latent_dim))
 
     def _layer_work(self, dim_x):
         """Multiply-adds of the largest layer on one batch; guides ``n_threads="auto"``."""
@@ -219,12 +374,7 @@ class BaseEstimator(sklearn.base.BaseEstimator):
     # -- checks -----------------------------------------------------------
 
     def _check_data(self, data, need=()):
-        if not isinstance(data, InterventionalData):
-            raise TypeError(
-                "fit expects a causalrep.InterventionalData, got "
-                f"{type(data).__name__}; wrap arrays with InterventionalData(X=...) "
-                "or call fit(X, regime=..., targets=...)"
-            )
+        """Refuse ``data`` (InterventionalData) without the fields in ``need``."""
         for name in need:
             if getattr(data, name) is None:
                 raise ValueError(f"{type(self).__name__}.fit needs data.{name}, which is None")
@@ -233,73 +383,77 @@ class BaseEstimator(sklearn.base.BaseEstimator):
     def _check_samples(self, data, minimum=2):
         """Refuse data with fewer than ``minimum`` samples, naming the estimator."""
         if data.n < minimum:
-            raise ValueError(f"{type(self).__name__}.fit needs at least {minimum} samples, data has {data.n}")
+            raise ValueError(
+                f"{type(self).__name__}.fit needs at least {minimum} samples, data has {data.n} "
+                + ("sample" if data.n == 1 else "samples")
+            )
 
     def _check_latent_dim(self, data, latent_dim=None):
         """Check ``latent_dim`` (the hyperparameter, or its resolved value) against ``data``."""
         latent_dim = self.latent_dim if latent_dim is None else latent_dim
-        check_positive(latent_dim, "latent_dim", integer=True)
         if latent_dim > data.dim_x:
             raise ValueError(f"latent_dim={latent_dim} is larger than the observation dimension dim_x={data.dim_x}")
-
-    def _check_seed(self):
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
 
     def _check_fitted(self):
         if not hasattr(self, "modules_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(data) first")
 
     def _observations(self, X, name="X"):
-        """``X`` (array, tensor or InterventionalData) as float64 numpy, checked
-        against the fitted dimension."""
+        """``X`` (any array-like, or an InterventionalData) as float64 numpy,
+        checked against the fitted dimension and, for a DataFrame, its column
+        names (scikit-learn's warning or error)."""
         self._check_fitted()
         if isinstance(X, InterventionalData):
             X = X.X
-        X = as_float_array(X, name, ndim=2)
-        if X.shape[1] != self.dims_["dim_x"]:
+        elif name == "X":
+            _check_feature_names(self, X, reset=False)
+        X = as_float_array(self._dense(X, name), name, ndim=2)
+        if X.shape[1] != self.n_features_in_:
             raise ValueError(
-                f"{name} has {X.shape[1]} features but {type(self).__name__} was fitted on {self.dims_['dim_x']}"
+                f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
             )
         return X
 
     # -- using a fitted estimator -----------------------------------------
 
-    def fit_transform(self, data: InterventionalData) -> np.ndarray:
-        """``fit(data)`` then ``transform(data.X)``."""
-        return self.fit(data).transform(data.X)
+    def fit_transform(self, X: ArrayLike | InterventionalData, y: None = None, **fit_params: Any) -> np.ndarray:
+        """``fit(X, y, **fit_params)`` then ``transform(X)``: the latents of the
+        fitted observations, shape (n, latent_dim)."""
+        return self.fit(X, y, **fit_params).transform(X)
 
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
-        """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``.
-
-        A dataset at ``path`` is refused (FileExistsError) unless ``overwrite``.
-        """
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``."""
         from .checkpoint import save
 
-        save(self, path, overwrite=overwrite)
+        save(self, path)
 
 
 class TorchEstimator(BaseEstimator):
     """Network estimators: device, seeding, the shared training loop, batched inference."""
 
+    #: The hyperparameters every network estimator shares; a subclass adds its own.
+    _parameter_constraints = MappingProxyType(
+        {
+            "latent_dim": (Interval(numbers.Integral, 1, None),),
+            "hidden": (_Widths(),),
+            "max_steps": (Interval(numbers.Integral, 1, None),),
+            "max_epochs": (Interval(numbers.Integral, 1, None), None),
+            "batch_size": (Interval(numbers.Integral, 1, None),),
+            "lr": (Interval(numbers.Real, 0, None, closed="neither"),),
+            "restarts": (Interval(numbers.Integral, 1, None),),
+            "device": (_Devices(),),
+            "seed": SEED,
+            "verbose": (bool, Interval(numbers.Integral, 0, None)),
+            "n_threads": (Options("auto"), Interval(numbers.Integral, 1, None), None),
+        }
+    )
+
     def _start_fit(self, data, latent_dim=None):
-        """Check the shared hyperparameters (``latent_dim`` resolved by the
-        subclass when given) and that every column of X can be standardised in
-        float64, resolve the device, note dim_x."""
+        """Check ``latent_dim`` (resolved by the subclass when given) against the
+        data and that every column of X can be standardised in float64, resolve
+        the device, note dim_x."""
         self._check_latent_dim(data, latent_dim)
-        self._check_seed()
-        check_positive(self.lr, "lr")
-        check_positive(self.batch_size, "batch_size", integer=True)
-        check_positive(self.max_steps, "max_steps", integer=True)
-        if getattr(self, "max_epochs", None) is not None:
-            check_positive(self.max_epochs, "max_epochs", integer=True)
-        hidden = self.hidden
-        if (
-            isinstance(hidden, (str, bytes))
-            or not hasattr(hidden, "__iter__")
-            or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)
-        ):
-            raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}")
         self._check_samples(data)
         check_standardisable(data.X, "X", type(self).__name__)
         self.device_ = resolve_device(self.device)
@@ -307,12 +461,19 @@ class TorchEstimator(BaseEstimator):
         self.arrays_ = {}
 
     def _train(self, build, loss_fn, tensors, restarts=1, restart_steps=1000, **config):
-        """Run the shared training loop; returns (module, History)."""
+        """Run the shared training loop with the fit's seed; returns (module, History)."""
         config = TrainConfig(verbose=bool(self.verbose), desc=type(self).__name__, **config)
         with torch.random.fork_rng(devices=[self.device_.index or 0] if self.device_.type == "cuda" else []):
-            torch.manual_seed(self.seed)
+            torch.manual_seed(self._seed)
             return train_with_restarts(
-                build, loss_fn, tensors, config, self.seed, self.device_, restarts=restarts, restart_steps=restart_steps
+                build,
+                loss_fn,
+                tensors,
+                config,
+                self._seed,
+                self.device_,
+                restarts=restarts,
+                restart_steps=restart_steps,
             )
 
     def _build(self, dims):
