@@ -14,18 +14,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import causalrep
-from causalrep import InterventionalData, bench
+from causalrep import InterventionalData, bench, estimators
 from causalrep.cli import _parser, main
 
 
 class _Curve:
-    """Stands in for a fitted Rep4Ex: E[Y | do(A=a)] = sum of a, coverage 1 inside [-1, 1]^k, else 0."""
+    """Stands in for a fitted Rep4Ex without refits: E[Y | do(A=a)] = sum of a, coverage 1
+    inside [-1, 1]^k, else 0."""
 
     def __init__(self, action_dim):
         self.dims_ = {"action_dim": action_dim}
 
-    def predict_interventional(self, a):
+    def predict_interventional(self, a, interval=None):
+        assert interval is None  # no refits, no band
         return np.asarray(a).sum(axis=1)
 
     def extrapolation_coverage(self, a):
@@ -37,7 +38,7 @@ class _Curve:
 
 @pytest.fixture
 def curve(monkeypatch):
-    monkeypatch.setattr(causalrep, "load", lambda path: _Curve(2))
+    monkeypatch.setattr(estimators, "load", lambda path: _Curve(2))
 
 
 def _csv(text):
@@ -100,7 +101,7 @@ def test_extrapolate_json_holds_the_csv_rows(curve, capsys):
 def test_check_format_json_is_the_json_flag(monkeypatch, capsys, tmp_path):
     z = np.random.default_rng(0).normal(size=(200, 2))
     InterventionalData(X=z, Z=z).save(tmp_path / "d.npz")
-    monkeypatch.setattr(causalrep, "load", lambda path: _Curve(2))
+    monkeypatch.setattr(estimators, "load", lambda path: _Curve(2))
     command = ["check", "--data", str(tmp_path / "d.npz"), "--model", "m.pt"]
     assert main(command + ["--format", "json"]) == 0
     report = capsys.readouterr().out
