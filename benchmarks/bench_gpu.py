@@ -65,7 +65,7 @@ CASES = {
     "IVAE": (_ahuja, lambda **kw: IVAE(latent_dim=6, **kw)),
     "Rep4Ex": (
         lambda tiny: simulators.rep4ex(n=200 if tiny else 10000, seed=0),
-        lambda **kw: Rep4Ex(latent_dim=2, **kw),
+        lambda **kw: Rep4Ex(latent_dim=2, n_bootstrap=0, **kw),
     ),
     "CausalDiffAE": (
         lambda tiny: simulators.pendulum(100 if tiny else 5000, size=16 if tiny else 32, seed=0),

@@ -11,7 +11,8 @@ M a + V lie inside the training latents (``ControlFunction.coverage``): where
 the data say something about the answer.
 
 Methods (one control function, ``causalrep.estimators.ControlFunction``, on each representation):
-- ``rep4ex``: ``causalrep.Rep4Ex`` at its defaults;
+- ``rep4ex``: ``causalrep.Rep4Ex`` at its defaults, one fit (``n_bootstrap=0``: the bands are
+  measured by ``benchmarks.bench_rep4ex_intervals``);
 - ``oracle``: the true latents Z;
 - ``matched``: the best affine image of Z in Rep4Ex's coordinates (least squares of
   Rep4Ex's representation on [1, Z]): what a perfectly affine representation would
@@ -152,7 +153,7 @@ def run_seed(setting, seed):
     if setting == "benchmark":
         variants["rep4ex_large"] = {"hidden": LARGE}
     for name, extra in variants.items():
-        est = Rep4Ex(latent_dim=d, seed=seed, verbose=0, device="cpu", n_threads=1, **extra)
+        est = Rep4Ex(latent_dim=d, seed=seed, verbose=0, device="cpu", n_threads=1, n_bootstrap=0, **extra)
         start, cpu = time.perf_counter(), time.process_time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -452,7 +453,7 @@ def time_default(threads=2, repeats=3):
         start, cpu = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            Rep4Ex(latent_dim=2, verbose=0, device="cpu", n_threads=threads).fit(data)
+            Rep4Ex(latent_dim=2, verbose=0, device="cpu", n_threads=threads, n_bootstrap=0).fit(data)
         walls.append(time.perf_counter() - start)
         cpus.append(time.process_time() - cpu)
     timing = {

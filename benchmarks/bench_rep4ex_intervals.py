@@ -316,8 +316,8 @@ def main():
             plot(shown[0], PLOT)
         print(json.dumps(summary, indent=1, default=str)[:4000])
         return
-    for setting in args.settings.split(","):
-        for seed in map(int, args.seeds.split(",")):
+    for seed in map(int, args.seeds.split(",")):  # seeds outer: every setting gets its first seeds first
+        for setting in args.settings.split(","):
             target = PARTS / f"{setting}_seed{seed}.json"
             if target.exists():
                 continue

@@ -196,6 +196,10 @@ def test_rep4ex_fit_and_extrapolate(tmp_path, capsys):
                 "max_steps=20",
                 "--param",
                 "verbose=0",
+                "--param",
+                "n_bootstrap=3",
+                "--param",
+                "n_jobs=1",
             ]
         )
         == 0
@@ -203,11 +207,17 @@ def test_rep4ex_fit_and_extrapolate(tmp_path, capsys):
     capsys.readouterr()
     assert main(["extrapolate", "--model", str(model), "--grid", "-3:3:5", "--plot", str(tmp_path / "curve.png")]) == 0
     header, *rows = [line.split(",") for line in capsys.readouterr().out.strip().splitlines()]
-    assert header == ["a_0", "prediction", "coverage"]
+    assert header == ["a_0", "prediction", "lower", "upper", "coverage"]
     assert [float(r[0]) for r in rows] == [-3.0, -1.5, 0.0, 1.5, 3.0]
-    assert all(np.isfinite(float(r[1])) for r in rows)
-    coverage = [float(r[2]) for r in rows]
+    values = np.array([[float(v) for v in r[1:4]] for r in rows])
+    assert np.all(np.isfinite(values)) and np.all(values[:, 1] <= values[:, 0]) and np.all(values[:, 0] <= values[:, 2])
+    coverage = [float(r[4]) for r in rows]
     assert all(0 <= c <= 1 for c in coverage) and coverage[2] > max(coverage[0], coverage[4])
+    assert (tmp_path / "curve.png").stat().st_size > 5_000
+    assert main(["extrapolate", "--model", str(model), "--grid", "-3:3:5", "--interval", "0"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "a_0,prediction,coverage"
+    assert main(["extrapolate", "--model", str(model), "--grid", "-3:3:5", "--interval", "1.5"]) == 2
+    assert "--interval must be in (0, 1)" in capsys.readouterr().err
     assert main(["extrapolate", "--model", str(model), "--grid", "nonsense"]) == 2
 
 
@@ -324,7 +334,9 @@ def test_an_interrupt_inside_a_cli_save_is_reported_as_an_interrupt(monkeypatch,
 )
 def test_cli_refuses_huge_grids_and_unwritable_outputs(tmp_path, capsys, argv, message):
     data = simulators.rep4ex(n=100, latent_dim=1, action_dim=1, obs_dim=4, seed=0)
-    Rep4Ex(latent_dim=1, max_steps=5, hidden=(8,), n_centers=10, verbose=0).fit(data).save(tmp_path / "r.pt")
+    Rep4Ex(latent_dim=1, max_steps=5, hidden=(8,), n_centers=10, verbose=0, n_bootstrap=0).fit(data).save(
+        tmp_path / "r.pt"
+    )
     assert main([a.replace("{d}", str(tmp_path)) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1

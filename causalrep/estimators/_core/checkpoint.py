@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..._version import __version__
-from ...data import atomic_write
+from ...data import atomic_write, check_output
 from ...exceptions import CheckpointError
 from .._registry import lookup
 from .base import BaseEstimator, local_params, resolve_device
@@ -32,9 +32,14 @@ _FORMAT = "causalrep.estimator"
 _FEATURE_NAMES = "feature_names_in_"
 
 
-def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
-    """Write a fitted estimator to ``path``; the old file survives a failed write."""
+def save(estimator: BaseEstimator, path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Write a fitted estimator to ``path``; the old file survives a failed write.
+
+    A dataset at ``path`` is replaced only with ``overwrite`` (see
+    :func:`causalrep.data.check_output`).
+    """
     estimator._check_fitted()
+    check_output(path, "checkpoint", overwrite=overwrite)
     payload = {
         "format": _FORMAT,
         "version": __version__,

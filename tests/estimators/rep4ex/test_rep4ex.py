@@ -25,7 +25,7 @@ from causalrep.exceptions import NotFittedError
 from causalrep.identifiability import affine_r2
 from simulators import rep4ex, rep4ex_truth
 
-FAST = dict(hidden=(32, 32), max_steps=60, n_centers=50, device="cpu", verbose=0)
+FAST = dict(hidden=(32, 32), max_steps=60, n_centers=50, device="cpu", verbose=0, n_bootstrap=0)
 # Points outside the training support (-1, 1)^2 along both action axes.
 T = np.r_[np.linspace(-2.5, -1.25, 6), np.linspace(1.25, 2.5, 6)]
 FAR = np.r_[np.c_[T, 0 * T], np.c_[0 * T, T]]
@@ -319,7 +319,7 @@ def test_extrapolation_beats_regressing_the_outcome_on_the_actions():
     # Linear mixing keeps this small fit fast; the error is then that of
     # stage 2 on a good representation. Checked on seeds 0-3: 6-115x lower.
     data = rep4ex(n=2000, mixing="linear", seed=0)
-    est = _quiet_fit(Rep4Ex(latent_dim=2, max_steps=300, device="cpu", verbose=0), data)
+    est = _quiet_fit(Rep4Ex(latent_dim=2, max_steps=300, device="cpu", verbose=0, n_bootstrap=0), data)
     truth = rep4ex_truth(data.meta, FAR)
     design = np.c_[np.ones(data.n), data.A]
     coef = np.linalg.lstsq(design, data.Y, rcond=None)[0]
