@@ -6,6 +6,7 @@ chains with real estimators are in test_cli.py.
 """
 
 import csv
+import functools
 import io
 import json
 
@@ -45,6 +46,11 @@ def _csv(text):
     return list(csv.DictReader(io.StringIO(text)))
 
 
+@functools.cache
+def _the_parser():
+    return _parser()
+
+
 def test_a_negative_range_is_the_value_of_grid(curve, capsys):
     assert main(["extrapolate", "--model", "m.pt", "--grid", "-3:3:7"]) == 0
     spaced = capsys.readouterr().out
@@ -64,7 +70,7 @@ def test_a_negative_range_is_the_value_of_grid(curve, capsys):
 )
 def test_any_range_is_read_as_a_value(low, high, count):
     spec = f"{low!r}:{high!r}:{count}"
-    assert _parser().parse_args(["extrapolate", "--model", "m.pt", "--grid", spec]).grid == spec
+    assert _the_parser().parse_args(["extrapolate", "--model", "m.pt", "--grid", spec]).grid == spec
 
 
 def test_negative_numbers_are_values_of_any_option():
