@@ -1,15 +1,13 @@
-"""Every bad input gets a clear answer: the rows of docs/reliability.md.
+"""Every bad input to the Python API gets a clear answer: the rows of docs/reliability.md.
 
 Each case names the catalogue row it belongs to. The Python API must raise
 ValueError / TypeError (or the library's subclasses of them) with a message
-that names the argument and says what was expected; the command line must
-print exactly one line and exit with code 2. Rows already covered by other
-test files are not repeated here (the catalogue names those tests).
+that names the argument and says what was expected. The command line's cases
+(one line, exit code 2) are in test_cli.py. Rows already covered by other test
+files are not repeated here (the catalogue names those tests).
 """
 
-import json
 import math
-import re
 
 import numpy as np
 import pytest
@@ -18,22 +16,15 @@ import torch
 import causalrep
 import simulators
 from causalrep import (
-    IVAE,
     Autoencoder,
     BetaVAE,
     CausalDiffAE,
     CheckpointError,
     InterventionalCRL,
     InterventionalData,
-    LinearICA,
     NotFittedError,
-    Rep4Ex,
-    TrainingDivergedError,
 )
-from causalrep.cli import main
 from causalrep.estimators import ControlFunction
-from causalrep.estimators._core.training import TrainConfig, train
-from causalrep.identifiability import affine_r2
 
 torch.set_num_threads(1)
 
@@ -42,66 +33,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::causalrep.estimators.ConvergenceWarning"),
 ]
 
-TINY = dict(max_steps=20, hidden=(16,), verbose=0)
-FACTORIES = {  # every estimator at a tiny size, on `ctx.data` (Rep4Ex on `ctx.rdata`)
-    "InterventionalCRL": lambda **kw: InterventionalCRL(**{"latent_dim": 2, "restarts": 1, **TINY, **kw}),
-    "Autoencoder": lambda **kw: Autoencoder(**{"latent_dim": 2, **TINY, **kw}),
-    "BetaVAE": lambda **kw: BetaVAE(**{"latent_dim": 2, **TINY, **kw}),
-    "IVAE": lambda **kw: IVAE(**{"latent_dim": 2, **TINY, **kw}),
-    "CausalDiffAE": lambda **kw: CausalDiffAE(**{"latent_dim": 2, "diffusion_steps": 20, "channels": 4, **TINY, **kw}),
-    "Rep4Ex": lambda **kw: Rep4Ex(**{"latent_dim": 2, "n_centers": 30, **TINY, **kw}),
-    "LinearICA": lambda **kw: LinearICA(**{"latent_dim": 2, "max_iter": 50, **kw}),
-}
-TORCH_ESTIMATORS = [name for name in FACTORIES if name != "LinearICA"]
-
-
-class Context:
-    """Small data, fitted models and files shared by the cases of this module."""
-
-
-def _npz(path, header=None, **arrays):
-    """An .npz laid out like InterventionalData.save, with arbitrary arrays."""
-    header = {"format": "causalrep.InterventionalData", "targets": {"0": []}, **(header or {})}
-    np.savez(path, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
-    return path
-
-
-@pytest.fixture(scope="module")
-def ctx(tmp_path_factory):
-    c = Context()
-    c.dir = tmp_path_factory.mktemp("reliability")
-    c.data = simulators.ahuja2023(latent_dim=2, obs_dim=6, degree=2, n_obs=60, n_int=60, seed=0)
-    c.rdata = simulators.rep4ex(n=200, latent_dim=2, action_dim=2, obs_dim=10, seed=0)
-    c.one = c.data.take([0])
-    c.bare = InterventionalData(X=c.data.X)
-    c.ae = FACTORIES["Autoencoder"]().fit(c.data)
-    c.cdae = FACTORIES["CausalDiffAE"](max_steps=5).fit(c.data)
-    c.rep = FACTORIES["Rep4Ex"]().fit(c.rdata)
-    c.ica = FACTORIES["LinearICA"]().fit(c.data)
-    c.data.save(c.dir / "data.npz")
-    c.ica.save(c.dir / "ica.pt")
-    c.ae.save(c.dir / "ae.pt")
-    one_action = simulators.rep4ex(n=200, latent_dim=1, action_dim=1, obs_dim=10, seed=0)
-    FACTORIES["Rep4Ex"](latent_dim=1).fit(one_action).save(c.dir / "rep4ex.pt")
-    c.data.take([0]).save(c.dir / "one.npz")
-    simulators.ahuja2023(latent_dim=2, obs_dim=4, degree=1, n_obs=30, n_int=30, seed=0).save(c.dir / "narrow.npz")
-    InterventionalData(X=c.data.X, regime=c.data.regime, targets={0: (), 1: (5,), 2: (1,)}).save(
-        c.dir / "unknown_target.npz"
-    )
-    InterventionalData(X=c.data.X * 1e306, Z=c.data.Z).save(c.dir / "huge.npz")
-    X = c.data.X.copy()
-    X[3, 1] = np.nan
-    _npz(c.dir / "nan.npz", X=X, Z=c.data.Z)
-    _npz(c.dir / "empty.npz", X=np.ones((0, 3)))
-    _npz(c.dir / "flat.npz", X=np.ones(5))
-    _npz(c.dir / "complex.npz", X=np.ones((4, 2), dtype=complex))
-    (c.dir / "nan.csv").write_text("0.5\nnan\n")
-    (c.dir / "words.csv").write_text("left,right\n")
-    (c.dir / "wide.csv").write_text("1,2,3\n4,5,6\n")
-    (c.dir / "empty.csv").write_text("")
-    (c.dir / "folder").mkdir()
-    np.save(c.dir / "plain.npy", np.ones(3))
-    return c
+# The estimators that train networks (LinearICA does not), at the tiny sizes of conftest's tiny_estimator.
+TORCH_ESTIMATORS = ["InterventionalCRL", "Autoencoder", "BetaVAE", "IVAE", "CausalDiffAE", "Rep4Ex"]
 
 
 def _scaled(data, factor):
@@ -109,7 +42,7 @@ def _scaled(data, factor):
 
 
 # -- the Python API ---------------------------------------------------------------------
-# (row, id, call, exception, message regex); each call gets the module's Context.
+# (row, id, call, exception, message regex); each call gets the catalogue fixture (conftest).
 
 API_CASES = [
     # NaN or inf in X, Z, A or Y
@@ -295,7 +228,7 @@ API_CASES = [
     (
         "dtype",
         "string-latent_dim",
-        lambda c: FACTORIES["Autoencoder"](latent_dim="2").fit(c.data),
+        lambda c: c.make("Autoencoder", latent_dim="2").fit(c.data),
         ValueError,
         r"^latent_dim must be a positive int, got '2'",
     ),
@@ -341,7 +274,7 @@ API_CASES = [
         (
             "single",
             f"fit-one-sample-{name}",
-            lambda c, name=name: FACTORIES[name]().fit(c.rdata.take([0]) if name == "Rep4Ex" else c.one),
+            lambda c, name=name: c.make(name).fit(c.rdata.take([0]) if name == "Rep4Ex" else c.one),
             ValueError,
             message,
         )
@@ -359,7 +292,7 @@ API_CASES = [
     (
         "small-regime",
         "rep4ex-19-samples",
-        lambda c: FACTORIES["Rep4Ex"]().fit(c.rdata.take(np.arange(19))),
+        lambda c: c.make("Rep4Ex").fit(c.rdata.take(np.arange(19))),
         ValueError,
         r"^Rep4Ex needs at least 20 samples, got 19",
     ),
@@ -375,7 +308,7 @@ API_CASES = [
         (
             "latent_dim",
             f"latent_dim-{value}-{name}",
-            lambda c, name=name, value=value: FACTORIES[name](latent_dim=value).fit(
+            lambda c, name=name, value=value: c.make(name, latent_dim=value).fit(
                 {"Rep4Ex": c.rdata, "CausalDiffAE": c.bare}.get(name, c.data)
             ),
             ValueError,
@@ -395,14 +328,14 @@ API_CASES = [
     (
         "graph",
         "graph-nodes-not-0..d-1",
-        lambda c: FACTORIES["CausalDiffAE"](latent_dim=None, graph={"nodes": [1, 2], "edges": [[1, 2]]}).fit(c.data),
+        lambda c: c.make("CausalDiffAE", latent_dim=None, graph={"nodes": [1, 2], "edges": [[1, 2]]}).fit(c.data),
         ValueError,
         r"^graph nodes must be 0\.\.d-1, got \[1, 2\]",
     ),
     (
         "graph",
         "graph-self-loop",
-        lambda c: FACTORIES["CausalDiffAE"](graph=[(0, 0)]).fit(c.data),
+        lambda c: c.make("CausalDiffAE", graph=[(0, 0)]).fit(c.data),
         ValueError,
         r"^graph has a cycle: 0 -> 0",
     ),
@@ -426,7 +359,7 @@ API_CASES = [
         (
             "hyperparameters",
             f"{param}={value!r}-{name}",
-            lambda c, name=name, param=param, value=value: FACTORIES[name](**{param: value}).fit(
+            lambda c, name=name, param=param, value=value: c.make(name, **{param: value}).fit(
                 c.rdata if name == "Rep4Ex" else c.data
             ),
             ValueError,
@@ -449,7 +382,7 @@ API_CASES = [
         (
             "hyperparameters",
             f"max_epochs=0-{name}",
-            lambda c, name=name: FACTORIES[name](max_epochs=0).fit(c.data),
+            lambda c, name=name: c.make(name, max_epochs=0).fit(c.data),
             ValueError,
             r"^max_epochs must be a positive int, got 0",
         )
@@ -458,21 +391,21 @@ API_CASES = [
     (
         "hyperparameters",
         "ioss_lambda=-1",
-        lambda c: FACTORIES["InterventionalCRL"](ioss_lambda=-1.0).fit(c.data),
+        lambda c: c.make("InterventionalCRL", ioss_lambda=-1.0).fit(c.data),
         ValueError,
         r"^ioss_lambda must be a finite number >= 0, got -1\.0",
     ),
     (
         "hyperparameters",
         "decoder-unknown-name",
-        lambda c: FACTORIES["InterventionalCRL"](decoder="spline").fit(c.data),
+        lambda c: c.make("InterventionalCRL", decoder="spline").fit(c.data),
         ValueError,
         r"^decoder must be 'polynomial' or 'mlp', got 'spline'",
     ),
     (
         "hyperparameters",
         "LinearICA-tol=-1",
-        lambda c: FACTORIES["LinearICA"](tol=-1).fit(c.data),
+        lambda c: c.make("LinearICA", tol=-1).fit(c.data),
         ValueError,
         r"^tol must be a positive number, got -1",
     ),
@@ -596,7 +529,7 @@ API_CASES = [
         (
             "scale",
             f"X*{factor:g}-{name}",
-            lambda c, name=name, factor=factor: FACTORIES[name]().fit(_scaled(c.data, factor)),
+            lambda c, name=name, factor=factor: c.make(name).fit(_scaled(c.data, factor)),
             ValueError,
             message,
         )
@@ -619,7 +552,7 @@ API_CASES = [
         (
             "scale",
             f"constant-X-{name}",
-            lambda c, name=name: FACTORIES[name]().fit(
+            lambda c, name=name: c.make(name).fit(
                 InterventionalData(X=np.full((40, 6), 3e9), regime=c.data.regime[:40], targets=c.data.targets)
             ),
             ValueError,
@@ -631,7 +564,7 @@ API_CASES = [
     (
         "scale",
         "A*1e35-Rep4Ex",
-        lambda c: FACTORIES["Rep4Ex"]().fit(InterventionalData(X=c.rdata.X, A=c.rdata.A * 1e35, Y=c.rdata.Y)),
+        lambda c: c.make("Rep4Ex").fit(InterventionalData(X=c.rdata.X, A=c.rdata.A * 1e35, Y=c.rdata.Y)),
         ValueError,
         r"^A has values up to .* in magnitude; Rep4Ex computes in float32",
     ),
@@ -650,356 +583,21 @@ API_CASES = [
     "row,call,error,message",
     [pytest.param(row, call, error, message, id=f"{row}:{name}") for row, name, call, error, message in API_CASES],
 )
-def test_api_bad_input_is_refused_and_named(ctx, row, call, error, message):
+def test_api_bad_input_is_refused_and_named(catalogue, row, call, error, message):
     assert issubclass(error, (ValueError, TypeError, OSError))
     with pytest.raises(error, match=message):
-        call(ctx)
-
-
-# -- the command line -------------------------------------------------------------------
-# (row, id, argv with {d} for the files folder, message regex); exit code 2, one line.
-
-CLI_CASES = [
-    (
-        "non-finite",
-        "nan-in-data-file",
-        ["check", "--data", "{d}/nan.npz", "--model", "{d}/ica.pt"],
-        r"--data: invalid contents in data file .*nan\.npz: X contains 1 non-finite",
-    ),
-    (
-        "non-finite",
-        "nan-in-actions-csv",
-        ["extrapolate", "--model", "{d}/rep4ex.pt", "--actions", "{d}/nan.csv"],
-        r"--actions .*nan\.csv must hold at least one row of finite numbers",
-    ),
-    (
-        "non-finite",
-        "nan-in-grid",
-        ["extrapolate", "--model", "{d}/rep4ex.pt", "--grid=nan:1:3"],
-        r"--grid expects LO:HI:N with finite LO, HI and an int N >= 1, got 'nan:1:3'",
-    ),
-    (
-        "ndim",
-        "X-1d-in-data-file",
-        ["fit", "linear_ica", "--data", "{d}/flat.npz", "--out", "{d}/m.pt", "--param", "latent_dim=1"],
-        r"--data: invalid contents .*flat\.npz: X must be 2-dimensional",
-    ),
-    (
-        "ndim",
-        "actions-csv-too-wide",
-        ["extrapolate", "--model", "{d}/rep4ex.pt", "--actions", "{d}/wide.csv"],
-        r"--actions .*wide\.csv has 3 column\(s\) but the model takes 1 action\(s\)",
-    ),
-    (
-        "dtype",
-        "complex-X-in-data-file",
-        ["check", "--data", "{d}/complex.npz", "--model", "{d}/ica.pt"],
-        r"--data: invalid contents .*: X must be real, got dtype complex128",
-    ),
-    (
-        "dtype",
-        "words-in-actions-csv",
-        ["extrapolate", "--model", "{d}/rep4ex.pt", "--actions", "{d}/words.csv"],
-        r"--actions expects a CSV file of numbers, .*words\.csv is not one",
-    ),
-    (
-        "dtype",
-        "latent_dim-not-a-number",
-        ["fit", "autoencoder", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", "latent_dim=two"],
-        r"latent_dim must be a positive int, got 'two'",
-    ),
-    (
-        "empty",
-        "empty-X-in-data-file",
-        ["check", "--data", "{d}/empty.npz", "--model", "{d}/ica.pt"],
-        r"--data: invalid contents .*empty\.npz: X is empty",
-    ),
-    (
-        "empty",
-        "empty-actions-csv",
-        ["extrapolate", "--model", "{d}/rep4ex.pt", "--actions", "{d}/empty.csv"],
-        r"--actions .*empty\.csv must hold at least one row of finite numbers",
-    ),
-    (
-        "empty",
-        "grid-of-zero-points",
-        ["extrapolate", "--model", "{d}/rep4ex.pt", "--grid=0:1:0"],
-        r"--grid expects LO:HI:N .*got '0:1:0'",
-    ),
-    (
-        "single",
-        "one-sample-data-file",
-        ["fit", "linear_ica", "--data", "{d}/one.npz", "--out", "{d}/m.pt"],
-        r"LinearICA\.fit needs at least 2 samples, data has 1",
-    ),
-    (
-        "targets",
-        "target-outside-latent_dim",
-        ["fit", "interventional", "--data", "{d}/unknown_target.npz", "--out", "{d}/m.pt", "--param", "latent_dim=2"],
-        r"regime 1 targets latent\(s\) \[5\], outside range\(latent_dim=2\)",
-    ),
-    (
-        "latent_dim",
-        "latent_dim-0",
-        ["fit", "autoencoder", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", "latent_dim=0"],
-        r"latent_dim must be a positive int, got 0",
-    ),
-    (
-        "latent_dim",
-        "latent_dim-above-dim_x",
-        ["fit", "autoencoder", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", "latent_dim=99"],
-        r"latent_dim=99 is larger than the observation dimension dim_x=6",
-    ),
-    *[
-        (
-            "hyperparameters",
-            f"{param}",
-            ["fit", "interventional", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", param],
-            message,
-        )
-        for param, message in [
-            ("lr=-1", r"lr must be a positive number, got -1"),
-            ("batch_size=0", r"batch_size must be a positive int, got 0"),
-            ("decoder=spline", r"decoder must be 'polynomial' or 'mlp', got 'spline'"),
-            ("hidden=16", r"hidden must be a sequence of positive ints, got 16"),
-            (
-                "lr_rate=0.1",
-                r"bad interventional parameter: .*unexpected keyword argument "
-                r"'lr_rate'",
-            ),
-        ]
-    ],
-    (
-        "hyperparameters",
-        "device-for-a-cpu-method",
-        ["fit", "linear_ica", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--device", "cuda"],
-        r"--device: linear_ica runs on the CPU only, got 'cuda'",
-    ),
-    (
-        "hyperparameters",
-        "blocks-not-json",
-        ["check", "--data", "{d}/data.npz", "--model", "{d}/ica.pt", "--up-to", "block", "--blocks", "[[0,"],
-        r"--blocks expects a JSON list of blocks such as",
-    ),
-    (
-        "dim_x",
-        "data-of-another-width",
-        ["check", "--data", "{d}/narrow.npz", "--model", "{d}/ica.pt"],
-        r"--data .*narrow\.npz does not fit --model .*ica\.pt: X has 4 features but LinearICA "
-        r"was fitted on 6",
-    ),
-    (
-        "files",
-        "data-is-a-folder",
-        ["check", "--data", "{d}/folder", "--model", "{d}/ica.pt"],
-        r"--data: cannot read data file .*folder",
-    ),
-    (
-        "files",
-        "checkpoint-as-data",
-        ["check", "--data", "{d}/ica.pt", "--model", "{d}/ica.pt"],
-        r"--data: .*ica\.pt is not an InterventionalData file: unexpected member",
-    ),
-    (
-        "files",
-        "data-as-checkpoint",
-        ["check", "--data", "{d}/data.npz", "--model", "{d}/data.npz"],
-        r"--model: cannot read checkpoint",
-    ),
-    (
-        "files",
-        "absent-model",
-        ["extrapolate", "--model", "{d}/absent.pt", "--grid=0:1:2"],
-        r"--model: no such checkpoint: .*absent\.pt",
-    ),
-    (
-        "files",
-        "model-that-cannot-extrapolate",
-        ["extrapolate", "--model", "{d}/ica.pt", "--grid=0:1:2"],
-        r"--model: .*ica\.pt holds a LinearICA, which cannot extrapolate",
-    ),
-    (
-        "files",
-        "data-without-Z-for-check",
-        ["check", "--data", "{d}/unknown_target.npz", "--model", "{d}/ica.pt"],
-        r"--data: .*unknown_target\.npz has no true latents Z to check against",
-    ),
-    (
-        "files",
-        "out-into-missing-folder",
-        [
-            "simulate",
-            "ahuja2023",
-            "--out",
-            "{d}/absent/d.npz",
-            "--param",
-            "latent_dim=2",
-            "--param",
-            "obs_dim=6",
-            "--param",
-            "n_obs=20",
-            "--param",
-            "n_int=20",
-        ],
-        r"cannot save to .*d\.npz: folder .*absent does not exist",
-    ),
-    (
-        "files",
-        "model-out-into-missing-folder",
-        ["fit", "linear_ica", "--data", "{d}/data.npz", "--out", "{d}/absent/m.pt"],
-        r"cannot save to .*m\.pt: folder .*absent does not exist",
-    ),
-    (
-        "scale",
-        "data-beyond-float64",
-        ["fit", "autoencoder", "--data", "{d}/huge.npz", "--out", "{d}/m.pt"],
-        r"X column \d+ has values up to .* in magnitude; Autoencoder accepts magnitudes up to",
-    ),
-    (
-        "divergence",
-        "learning-rate-that-diverges",
-        [
-            "fit",
-            "autoencoder",
-            "--data",
-            "{d}/data.npz",
-            "--out",
-            "{d}/m.pt",
-            "--param",
-            "lr=1e30",
-            "--param",
-            "hidden=[8]",
-            "--param",
-            "max_steps=20",
-            "--param",
-            "verbose=0",
-        ],
-        r"loss term 'reconstruction' became non-finite \(nan\) at epoch \d+",
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    "argv,message", [pytest.param(argv, message, id=f"{row}:{name}") for row, name, argv, message in CLI_CASES]
-)
-def test_cli_bad_input_is_one_line_and_exit_2(ctx, capsys, argv, message):
-    argv = [a.replace("{d}", str(ctx.dir)) for a in argv]
-    code = main(argv)
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert code == 2, captured
-    assert len(lines) == 1 and lines[0].startswith(f"causalrep {argv[0]}: error: "), lines
-    assert re.search(message, lines[0]), lines[0]
-    assert not (ctx.dir / "m.pt").exists()
+        call(catalogue)
 
 
 # -- behaviour documented in the catalogue, beyond refusals -----------------------------
 
 
-def test_integers_and_bools_are_converted_to_float64(ctx):
+def test_integers_and_bools_are_converted_to_float64(catalogue):
     ints = InterventionalData(
         X=np.arange(12).reshape(6, 2), Z=np.ones((6, 1), dtype=np.int32), Y=np.array([True, False] * 3)
     )
     assert ints.X.dtype == ints.Z.dtype == ints.Y.dtype == np.float64
     np.testing.assert_array_equal(ints.X, np.arange(12.0).reshape(6, 2))
     np.testing.assert_array_equal(ints.Y, [1.0, 0.0] * 3)
-    X = np.round(ctx.data.X[:5]).astype(np.int64)
-    np.testing.assert_array_equal(ctx.ae.transform(X), ctx.ae.transform(X.astype(float)))
-
-
-def test_a_single_sample_is_transformed(ctx):
-    assert ctx.ae.transform(ctx.data.X[:1]).shape == (1, 2)
-    np.testing.assert_allclose(ctx.ae.transform(ctx.data.X[:1]), ctx.ae.transform(ctx.data.X)[:1], rtol=1e-6, atol=1e-6)
-
-
-def test_cli_linear_ica_fits_without_a_device(ctx, tmp_path):
-    assert (
-        main(
-            [
-                "fit",
-                "linear_ica",
-                "--data",
-                str(ctx.dir / "data.npz"),
-                "--out",
-                str(tmp_path / "ica.pt"),
-                "--param",
-                "latent_dim=2",
-            ]
-        )
-        == 0
-    )
-    np.testing.assert_allclose(causalrep.load(tmp_path / "ica.pt").transform(ctx.data.X), ctx.ica.transform(ctx.data.X))
-
-
-# -- numerical health ---------------------------------------------------------------------
-
-
-def test_divergence_names_the_term_the_epoch_and_the_step():
-    calls = []
-
-    def loss(module, x):
-        calls.append(1)
-        bad = torch.tensor(math.nan) if len(calls) == 6 else torch.zeros(())
-        return {"fit": module(x).pow(2).mean(), "penalty": bad}
-
-    with pytest.raises(
-        TrainingDivergedError,
-        match=r"^loss term 'penalty' became non-finite \(nan\) at epoch 1 "
-        r"\(step 5\); lower the learning rate",
-    ):
-        train(
-            torch.nn.Linear(2, 1),
-            loss,
-            (torch.ones(40, 2),),
-            TrainConfig(batch_size=10, val_fraction=0.0, verbose=False),
-            0,
-            torch.device("cpu"),
-        )
-
-
-@pytest.mark.parametrize(
-    "name,term",
-    [
-        ("InterventionalCRL", "reconstruction"),
-        ("Autoencoder", "reconstruction"),
-        ("BetaVAE", "negative_elbo"),
-        ("IVAE", "negative_elbo"),
-        ("CausalDiffAE", "diffusion|elbo"),
-        ("Rep4Ex", "reconstruction|mmr"),
-    ],
-)
-@pytest.mark.filterwarnings("ignore:Encountered NaN")  # Pyro's own notice of the divergence
-def test_a_diverging_fit_names_its_loss_term(ctx, name, term):
-    with pytest.raises(
-        TrainingDivergedError,
-        match=rf"^loss term '({term})' became non-finite \((nan|inf|-inf)\) at "
-        r"epoch \d+ \((step \d+|on the validation part)\)",
-    ):
-        # InterventionalCRL's default stage 1 is solved exactly; its SGD path is the MLP's.
-        extra = {"encoder": "mlp"} if name == "InterventionalCRL" else {}
-        FACTORIES[name](lr=1e30, **extra).fit(ctx.rdata if name == "Rep4Ex" else ctx.data)
-
-
-@pytest.mark.parametrize("name", ["InterventionalCRL", "Autoencoder", "LinearICA"])
-def test_extreme_scales_identify_as_well_as_unit_scale(ctx, name):
-    data = simulators.ahuja2023(latent_dim=2, obs_dim=8, degree=1, n_obs=200, n_int=200, seed=0)
-    params = (
-        {"max_steps": 100, "degree": 1}
-        if name == "InterventionalCRL"
-        else {"max_steps": 100}
-        if name == "Autoencoder"
-        else {}
-    )
-    scores = {}
-    for factor in (1.0, 1e6, 1e-6):
-        scaled = _scaled(data, factor)
-        scores[factor] = affine_r2(data.Z, FACTORIES[name](**params).fit(scaled).transform(scaled.X)).mean
-    assert scores[1.0] > 0.95, scores
-    assert abs(scores[1e6] - scores[1.0]) < 1e-3 and abs(scores[1e-6] - scores[1.0]) < 1e-3, scores
-
-
-def test_linear_ica_is_scale_free_across_the_float64_range():
-    data = simulators.ahuja2023(latent_dim=2, obs_dim=8, degree=1, n_obs=200, n_int=200, seed=0)
-    for factor in (1e-200, 1e200):
-        scaled = _scaled(data, factor)
-        assert affine_r2(data.Z, LinearICA(2).fit(scaled).transform(scaled.X)).mean > 0.999
+    X = np.round(catalogue.data.X[:5]).astype(np.int64)
+    np.testing.assert_array_equal(catalogue.ae.transform(X), catalogue.ae.transform(X.astype(float)))
