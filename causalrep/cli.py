@@ -73,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         with _console():
+            _guard_outputs(args)
             return args.run(args)
     except KeyboardInterrupt:
         if debug:
@@ -120,7 +121,12 @@ def _parser():
     demo.add_argument("--seed", type=int, default=0, help="seed of data and fit (default 0)")
     demo.add_argument("--plot", default="demo_report.png", help="where to write the plot")
     demo.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    demo.set_defaults(run=_demo)
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an output file of another kind (a dataset by a checkpoint or the reverse)",
+    )
+    demo.set_defaults(run=_demo, outputs={"--plot": "plot"}, inputs=())
 
     simulate = commands.add_parser(
         "simulate",
@@ -148,7 +154,12 @@ def _parser():
     simulate.add_argument(
         "--test-fraction", type=float, default=0.25, help="share of each regime held out for --test-out (default 0.25)"
     )
-    simulate.set_defaults(run=_simulate)
+    simulate.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an output file of another kind (a dataset by a checkpoint or the reverse)",
+    )
+    simulate.set_defaults(run=_simulate, outputs={"--out": "dataset", "--test-out": "dataset"}, inputs=())
 
     fit = commands.add_parser(
         "fit",
@@ -170,7 +181,12 @@ def _parser():
         help="estimator hyperparameter, repeatable; latent_dim defaults to the data's Z",
     )
     fit.add_argument("--device", default="auto")
-    fit.set_defaults(run=_fit)
+    fit.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an output file of another kind (a dataset by a checkpoint or the reverse)",
+    )
+    fit.set_defaults(run=_fit, outputs={"--out": "checkpoint"}, inputs=("--data",))
 
     check = commands.add_parser(
         "check",
@@ -193,15 +209,21 @@ def _parser():
         action="store_true",
         help="also print MIG, SAP, modularity, explicitness, InfoM/E/C and the Amari distance (needs scikit-learn)",
     )
-    check.set_defaults(run=_check)
+    check.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an output file of another kind (a dataset by a checkpoint or the reverse)",
+    )
+    check.set_defaults(run=_check, outputs={"--plot": "plot"}, inputs=("--data", "--model"))
 
     extrapolate = commands.add_parser(
         "extrapolate",
         help="E[Y | do(A=a)] of a fitted Rep4Ex model, for unseen actions",
         description="Prints a CSV with a header row and one row per action: the action "
-        "(a_0, a_1, ...), E[Y | do(A=a)] (prediction) and its coverage, the share of the "
-        "latent points M a + V that lie inside the training data (below 0.5 the outcome "
-        "model is extended, not estimated, and a warning says so).",
+        "(a_0, a_1, ...), E[Y | do(A=a)] (prediction), the band of --interval (lower, upper: "
+        "from the model's bootstrap refits, it holds the procedure's bias as well as its spread) "
+        "and the coverage, the share of the latent points M a + V that lie inside the training "
+        "data (below 0.5 the outcome model is extended, not estimated, and a warning says so).",
         epilog="examples:\n  causalrep extrapolate --model rep4ex.pt --grid -3:3:25 --plot curve.png\n"
         "  causalrep extrapolate --model rep4ex.pt --actions a.csv --format json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -213,8 +235,20 @@ def _parser():
     extrapolate.add_argument(
         "--format", default="csv", choices=["csv", "json"], help="CSV with a header row (default) or JSON records"
     )
-    extrapolate.add_argument("--plot", default=None, help="plot the curve (1-d actions)")
-    extrapolate.set_defaults(run=_extrapolate)
+    extrapolate.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        help="nominal level of the band, in (0, 1); 0 for none (default: 0.9 when the model was fitted "
+        "with bootstrap refits, none otherwise)",
+    )
+    extrapolate.add_argument("--plot", default=None, help="plot the curve and its band (1-d actions)")
+    extrapolate.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an output file of another kind (a dataset by a checkpoint or the reverse)",
+    )
+    extrapolate.set_defaults(run=_extrapolate, outputs={"--plot": "plot"}, inputs=("--model", "--actions"))
 
     bench = commands.add_parser(
         "bench",
@@ -233,7 +267,7 @@ def _parser():
         choices=["markdown", "csv", "json"],
         help="the summary table as markdown (default), CSV with a header row, or JSON records",
     )
-    bench.set_defaults(run=_bench)
+    bench.set_defaults(run=_bench, outputs={}, inputs=())
     return parser
 
 
@@ -293,10 +327,29 @@ def _call(factory, params, what):
         raise UsageError(f"bad {what} parameter: {err}") from None
 
 
+def _guard_outputs(args):
+    """The one rule of every command, checked before anything is read or written: no
+    output is an input or another output of the same call (through any link), and none
+    replaces a file of another kind without --force (:func:`causalrep.data.check_output`)."""
+    from causalrep.data import check_output, same_file
+
+    inputs = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in args.inputs}
+    written = {}
+    for flag, kind in args.outputs.items():
+        path = getattr(args, flag[2:].replace("-", "_"))
+        if path is None:
+            continue
+        for other, earlier in written.items():
+            if same_file(path, earlier):
+                raise UsageError(f"{flag} {path} is the same file as {other} {earlier}: each output needs its own file")
+        check_output(path, kind, overwrite=args.force, inputs=inputs, name=flag)
+        written[flag] = path
+
+
 def _simulate(args):
     data = _call(_settings()[args.setting], {"seed": args.seed, **_params(args.param)}, args.setting)
     if args.test_out is None:
-        data.save(args.out)
+        data.save(args.out, overwrite=args.force)
         print(f"wrote {data!r} to {args.out}")
         return 0
     import dataclasses
@@ -307,7 +360,7 @@ def _simulate(args):
     for part, name, path in zip(parts, ("train", "test"), (args.out, args.test_out)):
         meta = {**part.meta, "split": name, "test_fraction": args.test_fraction}
         part = dataclasses.replace(part, meta=meta)
-        part.save(path)
+        part.save(path, overwrite=args.force)
         print(f"wrote the {name} split, {part!r}, to {path}")
     return 0
 
@@ -330,7 +383,7 @@ def _fit(args):
         params["latent_dim"] = data.Z.shape[1]
     start = time.perf_counter()
     estimator = _call(method, params, args.method).fit(data)
-    estimator.save(args.out)
+    estimator.save(args.out, overwrite=args.force)
     print(f"fitted {type(estimator).__name__} in {time.perf_counter() - start:.1f} s; wrote {args.out}")
     return 0
 
@@ -372,11 +425,16 @@ def _check(args):
         disentanglement=args.metrics,
     )
     scored_on = _scored_on(data, args.data)
+    # What the model itself says it cannot identify (latents without a regime).
+    unidentified = dict(getattr(model, "unidentified_latents_", {}))
     if args.format == "json":
-        print(json.dumps(_finite_or_null({**report.to_dict(), "scored_on": scored_on}), indent=2, allow_nan=False))
+        fields = {**report.to_dict(), "scored_on": scored_on, "unidentified_latents": unidentified}
+        print(json.dumps(_finite_or_null(fields), indent=2, allow_nan=False))
     else:
         print(scored_on["text"])
         print(report.summary())
+        for j, note in unidentified.items():
+            print(f"model note: latent {j} has {note}")
     if args.plot:
         report.plot(args.plot)
     return 0 if report.passed else 1
@@ -444,20 +502,36 @@ def _extrapolate(args):
                 f"--actions {args.actions} has {actions.shape[1]} column(s) but "
                 f"the model takes {model.dims_['action_dim']} action(s)"
             )
-    predictions = model.predict_interventional(actions)
+    refits = getattr(model, "n_bootstrap", 0)
+    level = (0.9 if refits else None) if args.interval is None else (args.interval or None)
+    if level is not None and not 0 < level < 1:
+        raise UsageError(f"--interval must be in (0, 1), or 0 for no band, got {args.interval!r}")
+    if level is not None and not refits:
+        raise UsageError(
+            f"--interval: {args.model} was fitted without bootstrap refits (n_bootstrap=0), so it has no band"
+        )
+    result = model.predict_interventional(actions, interval=level)
+    predictions = result if level is None else result.mean
     coverage = model.extrapolation_coverage(actions)
-    columns = [f"a_{j}" for j in range(actions.shape[1])] + ["prediction", "coverage"]
-    rows = [[*map(float, row), float(value), float(share)] for row, value, share in zip(actions, predictions, coverage)]
+    band = [] if level is None else ["lower", "upper"]
+    columns = [f"a_{j}" for j in range(actions.shape[1])] + ["prediction", *band, "coverage"]
+    rows = [
+        [*map(float, actions[i]), float(predictions[i]), *(float(getattr(result, b)[i]) for b in band), float(c)]
+        for i, c in enumerate(coverage)
+    ]
     _print_table(columns, rows, args.format)
     if args.plot:
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=(5, 3.5))
         axes = figure.add_subplot()
+        if level is not None:
+            axes.fill_between(actions[:, 0], result.lower, result.upper, alpha=0.25, label=f"{level:.0%} band")
         axes.plot(actions[:, 0], predictions, marker=".")
         low = coverage < 0.5
         if low.any():
             axes.plot(actions[low, 0], predictions[low], "x", color="C3", label="coverage < 0.5: no guarantee")
+        if low.any() or level is not None:
             axes.legend(fontsize=8)
         axes.set_xlabel("a (first coordinate)")
         axes.set_ylabel("E[Y | do(A=a)]")
