@@ -390,6 +390,8 @@ class DoFit:
         blocks: Latents identified only jointly, as blocks.
         found_by: Latent -> how its direction was found.
         random: Random-valued do-regime -> its :class:`RandomPlacement`.
+        uncovered: Latents no regime gave a direction (completed with
+            directions uncorrelated with the others), ascending.
     """
 
     center: np.ndarray
@@ -397,6 +399,7 @@ class DoFit:
     blocks: list
     found_by: dict
     random: dict
+    uncovered: tuple = ()
 
 
 def fit_do(z_hat: np.ndarray, data, latent_dim: int) -> DoFit:
@@ -465,8 +468,9 @@ def fit_do(z_hat: np.ndarray, data, latent_dim: int) -> DoFit:
             found.append(free[0])
             how[free[0]] = f"do, targets unknown (regime {k})"
     random_found = _place_random_do(y, data, random_valued, directions, found, how)
+    uncovered = tuple(j for j in range(d) if j not in found)
     directions = _complete(directions, sorted(found))
-    return DoFit(whiten.center, whiten.rows(directions), block_list, how, random_found)
+    return DoFit(whiten.center, whiten.rows(directions), block_list, how, random_found, uncovered)
 
 
 def _place_random_do(y, data, regimes, directions, found, how):

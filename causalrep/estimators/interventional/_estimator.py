@@ -35,6 +35,7 @@ This module holds the estimator; stage 1 is in
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 from types import MappingProxyType
 
 import networkx as nx
@@ -48,6 +49,7 @@ from ...graphs import learn_latent_graph
 from ...validation import ArrayLike, Interval, Options, Seed, column_stats
 from .._core.base import TorchEstimator
 from .._core.nets import PolynomialDecoder, Standardizer, autoencoder
+from .._core.progress import logger
 from . import _diagnostics, _do_stage2, _ioss, _stage1
 from ._diagnostics import RegimeDiagnostic
 from ._stage1 import Stage1Report
@@ -226,12 +228,30 @@ class InterventionalCRL(TorchEstimator):
         order = np.random.default_rng(self._seed).permutation(data.n)
         n_val = max(1, int(round(0.1 * data.n)))
         fit_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
-        if _stage1.encoder_kind(self, data) == "linear":
-            fitted = _stage1.fit_linear(self, X, fit_rows, val_rows, data)
-            if self.encoder == "auto" and not _stage1.acceptable(fitted.report):
-                fitted = _stage1.with_fallback(fitted, _stage1.fit_mlp(self, X, val_rows))
-        else:
+        if _stage1.encoder_kind(self, data) == "mlp":
+            self.modules_, self.dims_, self.history_, self.stage1_ = _stage1.fit_mlp(self, X, val_rows)
+            return
+        subspace, check = _stage1.spectrum(self, X[fit_rows])
+        reason = _stage1.mlp_route_reason(check) if self.encoder == "auto" else None
+        if reason:
+            # Too few components above the noise for a full-rank lift: the exact route cannot apply.
+            if self.verbose:
+                logger.info("InterventionalCRL: %s", reason)
             fitted = _stage1.fit_mlp(self, X, val_rows)
+            fitted = fitted._replace(report=replace(fitted.report, route_reason=reason, **asdict(check)))
+        else:
+            fitted = _stage1.fit_linear(self, X, fit_rows, val_rows, data, subspace)
+            if self.encoder == "auto" and not _stage1.acceptable(fitted.report):
+                kept = _stage1.near_exact(fitted, X, data, self.latent_dim) if self.stage2 in ("auto", "do") else None
+                if kept is not None and self.verbose:
+                    logger.info(
+                        "InterventionalCRL: the exact stage 1 missed its noise floor by a small margin "
+                        "(held-out residual %.3g) but its fixed-value do-regimes hold their targets "
+                        "(variance ratio <= %.3g): kept as near-exact",
+                        kept.report.heldout_residual,
+                        kept.report.near_exact_variance_ratio,
+                    )
+                fitted = kept or _stage1.with_fallback(fitted, _stage1.fit_mlp(self, X, val_rows))
         self.modules_, self.dims_, self.history_, self.stage1_ = fitted
 
     # -- stage 2 ----------------------------------------------------------
@@ -275,7 +295,7 @@ class InterventionalCRL(TorchEstimator):
         self.arrays_ = {"center": fitted.center, "gamma": fitted.gamma}
         self.blocks_ = fitted.blocks
         z = (z_hat - fitted.center) @ fitted.gamma.T
-        self.diagnostics_ = _diagnostics.do_diagnostics(z, data, fitted)
+        self.diagnostics_ = _diagnostics.do_diagnostics(z, data, fitted, _stage1.trusted(self.stage1_))
 
     def _fit_graph(self, data):
         """The DAG over the recovered latents, from the regimes (:mod:`causalrep.graphs`).
@@ -292,6 +312,13 @@ class InterventionalCRL(TorchEstimator):
             return
         graph = learn_latent_graph(self.transform(data.X), data.regime, targets)
         self.graph_edges_ = sorted([int(a), int(b)] for a, b in graph.edges)
+
+    @property
+    def unidentified_latents_(self) -> dict[int, str]:
+        """Latent -> what is and is not identified of it, for every latent no
+        regime intervenes on (from ``diagnostics_``); empty when each has one."""
+        self._check_fitted()
+        return {r.target: r.found_by for r in self.diagnostics_ if r.regime is None}
 
     @property
     def graph_(self) -> nx.DiGraph:

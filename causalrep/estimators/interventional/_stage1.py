@@ -28,6 +28,10 @@ __all__ = [
     "fit_mlp",
     "with_fallback",
     "acceptable",
+    "trusted",
+    "spectrum",
+    "mlp_route_reason",
+    "near_exact",
     "problems",
     "spectrum_check",
     "rounded",
@@ -57,6 +61,14 @@ _SIGNAL_FACTOR = 10.0
 # Multiples of float64's eps (relative to the top eigenvalue) below which an
 # eigenvalue of the observations' covariance is rounding, whatever the data.
 _RESOLVED_EPS = 4.0
+# Near-exact acceptance: an exact stage 1 above its noise floor but within this
+# held-out residual (whitened units: 0.1% of the variance) is kept when every
+# fixed-value do-regime's target keeps at most _NEAR_EXACT_RATIO of its
+# observational variance. Measured: a 0.4% (10%) rescaling of the quadratic part
+# between regimes leaves residuals of 2e-6 (1e-3) and ratios of 5e-8 (3e-5) at
+# MCC 1.00000 (0.99997); a non-polynomial mixing leaves 0.33 and 1e-3 at MCC 0.87.
+_NEAR_EXACT_RESIDUAL = 1e-3
+_NEAR_EXACT_RATIO = 1e-4
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,14 @@ class Stage1Report:
             1's ``heldout_residual``.
         linear_noise_floor: After a fallback that kept the MLP: the exact
             stage 1's ``noise_floor``.
+        route_reason: Why ``encoder="auto"`` took the MLP route before trying
+            the exact one (fewer principal components above the noise than
+            the polynomial lift needs); None otherwise.
+        near_exact: Whether the exact stage 1 missed its noise floor by a small
+            margin (held-out residual below 1e-3) and was kept because the
+            fixed-value do-regimes still held their targets fixed.
+        near_exact_variance_ratio: Where ``near_exact``: the largest variance
+            ratio of a fixed-value do-regime's target that justified it.
     """
 
     encoder: str
@@ -121,6 +141,9 @@ class Stage1Report:
     fallback: bool = False
     linear_residual: float | None = None
     linear_noise_floor: float | None = None
+    route_reason: str | None = None
+    near_exact: bool = False
+    near_exact_variance_ratio: float | None = None
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> "Stage1Report":
@@ -158,12 +181,43 @@ def encoder_kind(estimator, data) -> str:
     return "linear"
 
 
-def fit_linear(estimator, X: np.ndarray, fit_rows: np.ndarray, val_rows: np.ndarray, data) -> Stage1Fit:
-    """Exact stage 1 of ``estimator`` on ``X`` (n, dim_x), fitted on ``fit_rows``
-    and judged on ``val_rows`` (see :mod:`causalrep.estimators.interventional._varpro`)."""
+def spectrum(estimator, X: np.ndarray) -> tuple[_varpro.PrincipalSubspace, SpectrumCheck]:
+    """The principal subspace the exact stage 1 of ``estimator`` works in, from
+    ``X`` (n, dim_x), and what its spectrum says about the latent dimension."""
     d, p = estimator.latent_dim, estimator.degree
     needed = _varpro.n_monomials(d, p)
-    subspace = _varpro.principal_subspace(X[fit_rows], needed)
+    subspace = _varpro.principal_subspace(X, needed)
+    return subspace, spectrum_check(subspace.eigenvalues, needed, subspace.noise_variance, d, p)
+
+
+def mlp_route_reason(check: SpectrumCheck) -> str | None:
+    """Why ``encoder="auto"`` takes the MLP route without trying the exact
+    stage 1: fewer principal components rise above the noise than the
+    polynomial lift spans (its lift cannot have full rank); None otherwise."""
+    if check.signal_components >= check.components_needed:
+        return None
+    return (
+        f"only {check.signal_components} principal components of the observations rise above the "
+        f"noise but the polynomial lift needs {check.components_needed}, so the exact stage 1 cannot "
+        "apply: encoder='auto' took the MLP route"
+    )
+
+
+def fit_linear(
+    estimator,
+    X: np.ndarray,
+    fit_rows: np.ndarray,
+    val_rows: np.ndarray,
+    data,
+    subspace: _varpro.PrincipalSubspace | None = None,
+) -> Stage1Fit:
+    """Exact stage 1 of ``estimator`` on ``X`` (n, dim_x), fitted on ``fit_rows``
+    and judged on ``val_rows`` (see :mod:`causalrep.estimators.interventional._varpro`);
+    ``subspace`` is :func:`spectrum`'s of ``X[fit_rows]`` when already computed."""
+    d, p = estimator.latent_dim, estimator.degree
+    needed = _varpro.n_monomials(d, p)
+    if subspace is None:
+        subspace = _varpro.principal_subspace(X[fit_rows], needed)
     floor = subspace.noise_floor()
     u = subspace.whiten(X[fit_rows])
     regime = data.regime[fit_rows]
@@ -350,10 +404,45 @@ def with_fallback(linear: Stage1Fit, mlp: Stage1Fit) -> Stage1Fit:
 
 
 def acceptable(report: Stage1Report) -> bool:
-    """Whether stage 1 reaches its noise floor (linear) or the MLP's error limit."""
+    """Whether stage 1 reaches its noise floor (linear) or the MLP's error limit,
+    or was accepted as near-exact."""
     if report.encoder == "mlp":
         return report.heldout_error <= _MLP_ERROR_LIMIT
-    return report.heldout_residual <= _FLOOR_FACTOR * report.noise_floor + _RESIDUAL_ATOL
+    return report.near_exact or report.heldout_residual <= _FLOOR_FACTOR * report.noise_floor + _RESIDUAL_ATOL
+
+
+def trusted(report: Stage1Report) -> bool:
+    """Whether stage 1 can be taken as affine: :func:`acceptable`, and for the
+    exact stage 1 also a spectrum with every component its lift needs."""
+    short = report.encoder == "linear" and report.signal_components < report.components_needed
+    return acceptable(report) and not short
+
+
+def near_exact(linear: Stage1Fit, X: np.ndarray, data, latent_dim: int) -> Stage1Fit | None:
+    """An exact stage 1 that missed its noise floor by a small margin, kept as
+    near-exact when it still identifies: its residual is below 1e-3 and the do
+    stage 2 on its code holds the target of every fixed-value do-regime at
+    most 1e-4 of its observational variance. None when it does not qualify
+    (no observational regime, no fixed-value do-regime, or a check fails)."""
+    report = linear.report
+    if report.heldout_residual > _NEAR_EXACT_RESIDUAL or 0 not in data.regimes:
+        return None
+    scaler, encoder = linear.modules["scaler"], linear.modules["encoder"]
+    weight = encoder.weight.detach().cpu().numpy()
+    z_hat = (X - scaler.mean.cpu().numpy()) / scaler.scale.cpu().numpy() @ weight.T
+    fitted = _do_stage2.fit_do(z_hat, data, latent_dim)
+    z = (z_hat - fitted.center) @ fitted.gamma.T
+    reference = z[data.regime == 0].var(0)
+    ratios = [
+        float(z[data.regime == k, j].var() / reference[j])
+        for k in data.regimes
+        if k and k not in fitted.random and data.targets[k] and len(data.targets[k]) == 1
+        for j in data.targets[k]
+    ]
+    if not ratios or max(ratios) > _NEAR_EXACT_RATIO:
+        return None
+    ratio = rounded(max(ratios))
+    return linear._replace(report=replace(report, near_exact=True, near_exact_variance_ratio=ratio))
 
 
 def problems(report: Stage1Report, latent_dim: int, degree: int) -> list[str]:
@@ -380,7 +469,8 @@ def problems(report: Stage1Report, latent_dim: int, degree: int) -> list[str]:
             f"approximately (held-out reconstruction error {report.heldout_error:.3g})"
         )
     if report.dimension_warning:
-        found.append(report.dimension_warning)
+        route = "; encoder='auto' therefore took the MLP route" if report.route_reason else ""
+        found.append(report.dimension_warning + route)
     return found
 
 
@@ -405,8 +495,11 @@ def spectrum_check(eigenvalues: np.ndarray, needed: int, noise: float, latent_di
     last_kept = eigenvalues[needed - 1]
     first_dropped = eigenvalues[needed] if needed < eigenvalues.size else None
     signal = int(np.sum(eigenvalues > _SIGNAL_FACTOR * level))
-    implied = [k for k in range(1, latent_dim + 3) if _varpro.n_monomials(k, degree) == signal]
-    hint = f" (latent_dim={implied[0]} would span exactly {signal})" if implied else ""
+    implied = [f"latent_dim={k}" for k in range(1, latent_dim + 3) if _varpro.n_monomials(k, degree) == signal]
+    implied += [
+        f"degree={q}" for q in range(1, degree + 2) if q != degree and _varpro.n_monomials(latent_dim, q) == signal
+    ]
+    hint = f" ({' or '.join(implied)} would span exactly {signal})" if implied else ""
     warning = None
     if last_kept <= _SIGNAL_FACTOR * level:
         warning = (
