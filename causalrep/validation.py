@@ -260,7 +260,11 @@ def as_float_array(x: ArrayLike, name: str, ndim: int | None = None, allow_empty
         raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
     if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {tuple(arr.shape)}")
+        # scikit-learn's words, which its users (and its estimator checks) look for
+        hint = ""
+        if ndim == 2 and arr.ndim == 1:
+            hint = f". Reshape your data: {name}.reshape(-1, 1) for one feature, {name}.reshape(1, -1) for one sample"
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {tuple(arr.shape)}{hint}")
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {tuple(arr.shape)})")
     if not np.all(np.isfinite(arr)):

@@ -57,6 +57,7 @@ class LinearICA(BaseEstimator):
             (d, dim_x) as float64 buffers: ``transform(X) = (X - mean) @ weight.T``.
         converged_: Whether the iteration met ``tol``.
         history_: ``steps``, the number of iterations run.
+        n_iter_: The same number, under scikit-learn's name.
 
     Example:
         >>> import numpy as np
@@ -155,6 +156,12 @@ class LinearICA(BaseEstimator):
         self.modules_ = modules
         self.history_ = {"terms": {}, "val": [], "best_epoch": int(ica.n_iter_) - 1, "steps": int(ica.n_iter_)}
         return self
+
+    @property
+    def n_iter_(self) -> int:
+        """Fixed-point iterations the fit ran."""
+        self._check_fitted()
+        return int(self.history_["steps"])
 
     def transform(self, X: ArrayLike | InterventionalData) -> np.ndarray:
         """Recovered sources, shape (n, latent_dim), computed in float64.

@@ -268,12 +268,13 @@ class BaseEstimator(
                     f"{owner}.fit got an InterventionalData and {sorted(fit_params)}: pass one or the other"
                 )
             return X
+        X = self._dense(X)  # before the test below: scipy's dok arrays are dicts
         if X is None or isinstance(X, (str, bytes, Mapping)):
             raise TypeError(
                 f"{owner}.fit takes a causalrep.InterventionalData or an array-like X, got "
                 f"{type(X).__name__}; call fit(X, regime=..., targets=...) with arrays"
             )
-        return InterventionalData(X=self._dense(X), **fit_params)
+        return InterventionalData(X=X, **fit_params)
 
     def _dense(self, X, name="X"):
         """``X`` unless it is a scipy sparse matrix, which is refused by name."""
