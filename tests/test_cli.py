@@ -390,7 +390,7 @@ CLI_CASES = [
         "dtype",
         "latent_dim-not-a-number",
         ["fit", "autoencoder", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", "latent_dim=two"],
-        r"latent_dim must be a positive int, got 'two'",
+        r"latent_dim must be an int >= 1, got 'two' \(a str\)",
     ),
     (
         "empty",
@@ -426,7 +426,7 @@ CLI_CASES = [
         "latent_dim",
         "latent_dim-0",
         ["fit", "autoencoder", "--data", "{d}/data.npz", "--out", "{d}/m.pt", "--param", "latent_dim=0"],
-        r"latent_dim must be a positive int, got 0",
+        r"latent_dim must be an int >= 1, got 0",
     ),
     (
         "latent_dim",
@@ -442,9 +442,9 @@ CLI_CASES = [
             message,
         )
         for param, message in [
-            ("lr=-1", r"lr must be a positive number, got -1"),
-            ("batch_size=0", r"batch_size must be a positive int, got 0"),
-            ("decoder=spline", r"decoder must be 'polynomial' or 'mlp', got 'spline'"),
+            ("lr=-1", r"lr must be a number > 0, got -1"),
+            ("batch_size=0", r"batch_size must be an int >= 1, got 0"),
+            ("decoder=spline", r"decoder must be one of 'polynomial', 'mlp', got 'spline'"),
             ("hidden=16", r"hidden must be a sequence of positive ints, got 16"),
             (
                 "lr_rate=0.1",
@@ -469,8 +469,8 @@ CLI_CASES = [
         "dim_x",
         "data-of-another-width",
         ["check", "--data", "{d}/narrow.npz", "--model", "{d}/ica.pt"],
-        r"--data .*narrow\.npz does not fit --model .*ica\.pt: X has 4 features but LinearICA "
-        r"was fitted on 6",
+        r"--data .*narrow\.npz does not fit --model .*ica\.pt: X has 4 features, but LinearICA "
+        r"is expecting 6 features as input",
     ),
     (
         "files",
