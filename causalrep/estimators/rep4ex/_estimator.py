@@ -227,6 +227,7 @@ class Rep4Ex(TorchEstimator):
     )
     _saved_json = ("history_", "diagnostics_", "bandwidth_", "hsic_bandwidth_", "extrapolation_")
     _renamed = MappingProxyType({"lam": "mmr_lambda", "hsic": "hsic_lambda"})
+    _fit_fields = ("A", "Y")
     _parameter_constraints = MappingProxyType(
         {
             **{name: c for name, c in TorchEstimator._parameter_constraints.items() if name != "max_epochs"},
@@ -236,8 +237,6 @@ class Rep4Ex(TorchEstimator):
             "n_centers": (Interval(numbers.Integral, 1, None),),
             "n_bootstrap": (Options(0), Interval(numbers.Integral, MIN_REPLICATES, None)),
             "n_jobs": (Interval(numbers.Integral, 1, None), None),
-            # ints only: fit derives seeds from self.seed by arithmetic
-            "seed": (Interval(numbers.Integral, 0, None),),
             "lam": (Options(DEPRECATED), Interval(numbers.Real, 0, None)),
             "hsic": (Options(DEPRECATED), Interval(numbers.Real, 0, None)),
         }
@@ -295,30 +294,29 @@ class Rep4Ex(TorchEstimator):
     def _encode(self, xb):
         return self.modules_["encoder"](self.modules_["scaler"](xb))
 
-    def fit(self, data: InterventionalData) -> "Rep4Ex":
-        """Fit both stages on ``data`` (InterventionalData with A and Y); returns self.
+    def _fit(self, data: InterventionalData) -> "Rep4Ex":
+        """Both stages, then the refits, on ``data`` (with A and Y; ``fit(X, A=..., Y=...)`` builds it).
 
         Raises:
             ValueError: without ``data.A`` or ``data.Y``, with a multi-column
-                ``Y``, fewer actions than latents, or bad hyperparameters.
+                ``Y``, fewer actions than latents or fewer than 20 samples.
         """
         self._check_data(data, need=("A", "Y"))
         Y = self._outcome(data.Y)
-        weights = {name: self._param(name) for name in ("mmr_lambda", "hsic_lambda")}
-        self._check_params(data, weights)
-        mmr_lambda, hsic_lambda = (float(w) for w in weights.values())
+        self._check_sizes(data)
+        mmr_lambda, hsic_lambda = (float(self._param(name)) for name in ("mmr_lambda", "hsic_lambda"))
         check_varying_columns(data.A, "A", type(self).__name__, "since it regresses the latents on the actions")
         self._start_fit(data)
         A = check_float32_range(data.A, "A", type(self).__name__)
         self.dims_["action_dim"] = int(A.shape[1])
         if self.kernel_bandwidth == "median":
-            bandwidth = median_bandwidth(A, seed=self.seed)
+            bandwidth = median_bandwidth(A, seed=self._seed)
         elif self.kernel_bandwidth == "local":
-            bandwidth = local_bandwidth(A, self.batch_size, seed=self.seed)
+            bandwidth = local_bandwidth(A, self.batch_size, seed=self._seed)
         else:
             bandwidth = float(self.kernel_bandwidth)
         self.bandwidth_ = bandwidth
-        self.hsic_bandwidth_ = median_bandwidth(A, seed=self.seed)
+        self.hsic_bandwidth_ = median_bandwidth(A, seed=self._seed)
         x = torch.tensor(data.X)  # float64: the scaler standardises, then casts
         a = torch.tensor(A, dtype=torch.float32)
 
@@ -355,7 +353,7 @@ class Rep4Ex(TorchEstimator):
         )
         self.modules_, self.history_ = modules, history.to_dict()
         z_hat = self.transform(data.X)
-        self.control_ = ControlFunction(self.n_centers, seed=self.seed).fit(z_hat, A, Y)
+        self.control_ = ControlFunction(self.n_centers, seed=self._seed).fit(z_hat, A, Y)
         self.arrays_ = {f"cf_{k}": v for k, v in self.control_.arrays_.items()}
         self.diagnostics_ = linearity_diagnostics(z_hat, A)
         self._warn(self.diagnostics_)
@@ -368,7 +366,7 @@ class Rep4Ex(TorchEstimator):
         """Refit on ``n_bootstrap`` worlds simulated from this fit; keep each refit's control
         function and its errors at the probe actions; warn when extrapolating is far less
         certain than interpolating."""
-        rng = np.random.default_rng([self.seed, 2024])
+        rng = np.random.default_rng([self._seed, 2024])
         decode = self._decode
         noise_sd = (X - decode(z_hat)).std(0)
         control = self.control
@@ -383,7 +381,7 @@ class Rep4Ex(TorchEstimator):
         jobs = []
         for b, world_rng in enumerate(rng.spawn(self.n_bootstrap)):
             X_b, Y_b = simulate_world(decode, control, A, Y, z_hat, noise_sd, world_rng)
-            jobs.append(({**params, "seed": self.seed + 1 + b}, X_b, A, Y_b))
+            jobs.append(({**params, "seed": self._seed + 1 + b}, X_b, A, Y_b))
         n_jobs = available_cores() if self.n_jobs is None else self.n_jobs
         refits, invariance = zip(*run_parallel(_refit_control, jobs, n_jobs))
         outside = probe_actions(A, _N_PROBES, 2.0, rng)
@@ -442,27 +440,9 @@ class Rep4Ex(TorchEstimator):
             Y = Y[:, 0]
         return Y
 
-    def _check_params(self, data, weights):
-        for name, value in weights.items():
-            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if not (real and value >= 0 and np.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        bw = self.kernel_bandwidth
-        number = isinstance(bw, numbers.Real) and not isinstance(bw, bool)
-        if not (bw in ("median", "local") or (number and np.isfinite(bw) and bw > 0)):
-            raise ValueError(f"kernel_bandwidth must be 'local', 'median' or a positive number, got {bw!r}")
-        if not isinstance(self.restarts, int) or self.restarts < 1:
-            raise ValueError(f"restarts must be an int >= 1, got {self.restarts!r}")
-        if not isinstance(self.n_centers, int) or self.n_centers < 1:
-            raise ValueError(f"n_centers must be an int >= 1, got {self.n_centers!r}")
-        nb = self.n_bootstrap
-        if isinstance(nb, bool) or not isinstance(nb, numbers.Integral) or nb < 0 or 0 < nb < MIN_REPLICATES:
-            raise ValueError(f"n_bootstrap must be 0 or an int >= {MIN_REPLICATES}, got {nb!r}")
-        jobs = self.n_jobs
-        if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1):
-            raise ValueError(f"n_jobs must be None or an int >= 1, got {jobs!r}")
+    def _check_sizes(self, data):
         k = data.A.shape[1]
-        if isinstance(self.latent_dim, int) and self.latent_dim > k:
+        if self.latent_dim > k:
             raise ValueError(
                 f"latent_dim={self.latent_dim} exceeds the {k} action(s): "
                 "Z = M A + V identifies at most as many latents as actions"
