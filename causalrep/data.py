@@ -18,9 +18,19 @@ from typing import IO, Any
 import networkx as nx
 import numpy as np
 
-from .validation import SEED, ArrayLike, Interval, Seed, as_dag, as_float_array, as_generator, validate_params
+from .validation import (
+    SEED,
+    ArrayLike,
+    Interval,
+    Seed,
+    as_dag,
+    as_float_array,
+    as_generator,
+    check_param,
+    validate_params,
+)
 
-__all__ = ["InterventionalData"]
+__all__ = ["InterventionalData", "check_output", "file_kind", "same_file", "FILE_KINDS"]
 
 _FORMAT = "causalrep.InterventionalData"
 _ARRAYS = ("X", "regime", "Z", "A", "Y")
@@ -180,17 +190,25 @@ class InterventionalData:
             test[rng.choice(members, n_test, replace=False)] = True
         return self.take(~test), self.take(test)
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Write to ``path`` (.npz of arrays + JSON header), atomically.
 
         The data go to a temporary file in the same folder, are flushed to
         disk, and only then replace ``path``: the previous file at ``path``
         stays intact if writing fails or the process is killed part-way.
 
+        Arguments:
+            path: File to write; a dataset already there is replaced.
+            overwrite: Replace a file of another kind (an estimator
+                checkpoint) too; without it, that is refused.
+
         Raises:
             FileNotFoundError: if the folder of ``path`` does not exist.
+            FileExistsError: if ``path`` holds a checkpoint and ``overwrite``
+                is false.
         """
         path = os.fspath(path)
+        check_output(path, "dataset", overwrite=overwrite)
         arrays = {k: getattr(self, k) for k in _ARRAYS if getattr(self, k) is not None}
         header = {
             "format": _FORMAT,
@@ -279,6 +297,91 @@ class InterventionalData:
     def __repr__(self):
         extra = [name for name in ("Z", "A", "Y", "graph") if getattr(self, name) is not None]
         return f"InterventionalData(n={self.n}, dim_x={self.dim_x}, regimes={self.counts()}, with={extra})"
+
+
+#: Kinds of file the library writes and recognises, as the messages name them.
+FILE_KINDS = {"dataset": "a dataset", "checkpoint": "an estimator checkpoint"}
+
+
+def file_kind(path: str | os.PathLike) -> str | None:
+    """What the file at ``path`` holds, read from its zip directory alone (cheap).
+
+    Returns:
+        ``"dataset"`` (an :class:`InterventionalData` file), ``"checkpoint"``
+        (a torch file, as ``estimator.save`` writes), ``"other"`` for any
+        other file, None when there is no file or it is empty.
+    """
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) == 0:
+            return None
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, RuntimeError):
+        return "other"
+    if "header.npy" in names and "X.npy" in names:
+        return "dataset"
+    if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+        return "checkpoint"
+    return "other"
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file: the same path after links are resolved, or hard links."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist
+        return False
+
+
+def check_output(
+    path: str | os.PathLike,
+    kind: str,
+    overwrite: bool = False,
+    inputs: Mapping[str, str | os.PathLike | None] | None = None,
+    name: str = "path",
+) -> None:
+    """Refuse, before anything is written, an output that would destroy something.
+
+    The one rule every save and every command follows: an output that is
+    one of the same call's inputs (through any symbolic or hard link) is
+    refused; an output that holds a file of another known kind (a
+    checkpoint where a dataset is written, or the reverse) is refused
+    unless ``overwrite``. A file of the same kind, or of no known kind, is
+    replaced.
+
+    Arguments:
+        path: Where the call will write.
+        kind: What it writes: ``"dataset"``, ``"checkpoint"``, or another
+            word (``"plot"``, ``"records"``).
+        overwrite: Replace a file of another kind (``--force`` on the
+            command line).
+        inputs: ``{name: path}`` of the files the same call reads (None
+            values are skipped).
+        name: How messages name the output (``"path"``, ``"--out"``).
+
+    Raises:
+        ValueError: if ``path`` is one of ``inputs``.
+        FileExistsError: if ``path`` holds a file of another kind and
+            ``overwrite`` is false.
+    """
+    check_param(overwrite, "overwrite", bool)
+    for source_name, source in (inputs or {}).items():
+        if source is not None and same_file(path, source):
+            how = "" if os.fspath(path) == os.fspath(source) else f" ({os.path.realpath(path)})"
+            raise ValueError(
+                f"{name} {os.fspath(path)} is the same file as {source_name} {os.fspath(source)}{how}: "
+                f"writing it would destroy the input before it is read; choose another {name}"
+            )
+    existing = file_kind(path)
+    if not overwrite and existing in FILE_KINDS and existing != kind:
+        flag = "--force" if name.startswith("--") else "overwrite=True"
+        writes = FILE_KINDS.get(kind, f"a {kind}")
+        raise FileExistsError(
+            f"{name} {os.fspath(path)} holds {FILE_KINDS[existing]}; writing {writes} there would "
+            f"replace it: pass {flag} to replace it, or choose another {name}"
+        )
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], suffix: str = "") -> None:

@@ -17,8 +17,10 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +32,7 @@ import causalrep
 import simulators
 from causalrep import Autoencoder, CheckpointError, InterventionalData, LinearICA, bench
 from causalrep.cli import main
+from causalrep.data import file_kind
 
 torch.set_num_threads(1)
 
@@ -572,6 +575,172 @@ def test_an_interrupt_inside_torchs_writer_surfaces_as_itself(saved, tmp_path, m
     assert Interrupting.writes >= 3
     assert path.read_bytes() == saved["bytes"]["ae.pt"]
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+# -- outputs never clobber inputs ---------------------------------------------------------
+
+# Each command with its files: (argv, outputs, inputs); {flag} stands for the path given to flag.
+COMMANDS = {
+    "fit": (["fit", "linear_ica", "--data", "{--data}", "--out", "{--out}"], ["--out"], ["--data"]),
+    "check": (
+        ["check", "--data", "{--data}", "--model", "{--model}", "--plot", "{--plot}"],
+        ["--plot"],
+        ["--data", "--model"],
+    ),
+    "extrapolate": (
+        ["extrapolate", "--model", "{--model}", "--actions", "{--actions}", "--plot", "{--plot}"],
+        ["--plot"],
+        ["--model", "--actions"],
+    ),
+    "simulate": (
+        ["simulate", "ahuja2023", "--out", "{--out}", "--test-out", "{--test-out}"],
+        ["--out", "--test-out"],
+        [],
+    ),
+}
+# Ways to name one file twice: the same text, ./name, an absolute path, a detour through a
+# subfolder and .., a symbolic link, a hard link, and the file through a linked folder.
+ALIASES = ["same", "dot", "absolute", "detour", "symlink", "hardlink", "linked-folder"]
+
+
+def _alias(folder, name, how):
+    """Another path to folder/name (run from folder), made as ``how`` says."""
+    if how == "same":
+        return name
+    if how == "dot":
+        return f"./{name}"
+    if how == "absolute":
+        return str(folder / name)
+    if how == "detour":
+        (folder / "sub").mkdir(exist_ok=True)
+        return f"sub/../{name}"
+    if how == "symlink":
+        os.symlink(folder / name, folder / f"link-{name}")
+        return f"link-{name}"
+    if how == "hardlink":
+        os.link(folder / name, folder / f"hard-{name}")
+        return f"hard-{name}"
+    os.symlink(folder, folder / "mirror", target_is_directory=True)
+    return f"mirror/{name}"
+
+
+@pytest.fixture(scope="module")
+def saved_folder(saved):
+    return saved["folder"]  # a short repr for Hypothesis's reports
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(command=st.sampled_from(sorted(COMMANDS)), how=st.sampled_from(ALIASES), data=st.data())
+def test_no_command_writes_over_one_of_its_own_files(saved_folder, command, how, data):
+    """Every command, every output against every input (or, for simulate, the other
+    output), through every way of naming a file twice: refused in one line before
+    anything is read or written; every file keeps its bytes."""
+    argv, outputs, inputs = COMMANDS[command]
+    out_flag = data.draw(st.sampled_from(outputs), label="output")
+    victim = data.draw(st.sampled_from([f for f in inputs + outputs if f != out_flag]), label="victim")
+    with tempfile.TemporaryDirectory() as name, contextlib.chdir(name):
+        folder = Path(name).resolve()
+        files = {"--data": "data.npz", "--model": "ica.pt", "--actions": "a.csv"}
+        for flag, file in files.items():
+            source = saved_folder / file
+            (folder / file).write_bytes(source.read_bytes() if source.exists() else b"0.5\n1.0\n")
+        paths = {**files, "--out": "out.bin", "--plot": "plot.png", "--test-out": "test.npz"}
+        if victim in outputs:
+            (folder / paths[victim]).write_bytes(b"")  # an earlier output, not yet written by this call
+        paths[out_flag] = _alias(folder, paths[victim], how)
+        before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.is_symlink()}
+        with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
+            code = main([paths[a[1:-1]] if a.startswith("{") else a for a in argv])
+        line = err.getvalue()
+        assert code == 2 and line.count("\n") == 1, line
+        pair = [f"{out_flag} {paths[out_flag]}", f"{victim} {paths[victim]}"]
+        if victim in outputs:  # two outputs: the message names the second against the first
+            pair.sort(key=lambda text: outputs.index(text.split()[0]), reverse=True)
+        assert f"error: {pair[0]} is the same file as {pair[1]}" in line, line
+        after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.is_symlink()}
+        assert after == before
+
+
+def test_a_file_of_another_kind_is_replaced_only_with_force(saved, tmp_path, capsys):
+    """A plot over a dataset (check --plot), a checkpoint over a dataset (fit --out) and a
+    dataset over a checkpoint (simulate --out) need --force; the same kind is replaced as before."""
+    data, other, third = tmp_path / "data.npz", tmp_path / "other.npz", tmp_path / "third.png"
+    for path in (data, other, third):
+        path.write_bytes(saved["bytes"]["data.npz"])
+    model = tmp_path / "model.pt"
+    model.write_bytes(saved["bytes"]["ica.pt"])
+    small = ["--param", "latent_dim=2", "--param", "obs_dim=6", "--param", "n_obs=20", "--param", "n_int=20"]
+    runs = [
+        (
+            ["check", "--data", str(data), "--model", str(model), "--plot", str(third)],
+            third,
+            "--plot",
+            "a dataset",
+            "a plot",
+        ),
+        (
+            ["fit", "linear_ica", "--data", str(data), "--out", str(other)],
+            other,
+            "--out",
+            "a dataset",
+            "an estimator checkpoint",
+        ),
+        (
+            ["simulate", "ahuja2023", "--out", str(model), *small],
+            model,
+            "--out",
+            "an estimator checkpoint",
+            "a dataset",
+        ),
+    ]
+    for argv, target, flag, held, written in runs:
+        before = target.read_bytes()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert f"{flag} {target} holds {held}; writing {written} there would replace it: pass --force" in err, err
+        assert target.read_bytes() == before
+        assert main([*argv, "--force"]) in (0, 1), capsys.readouterr().err  # check exits 1 when not identified
+        assert target.read_bytes() != before
+    # The same kind is replaced without --force: other.npz now holds a checkpoint, model.pt a dataset.
+    assert main(["fit", "linear_ica", "--data", str(data), "--out", str(other)]) == 0
+    assert main(["simulate", "ahuja2023", "--out", str(model), *small]) == 0
+
+
+def test_save_refuses_a_file_of_another_kind_without_overwrite(saved, tmp_path):
+    data, model = tmp_path / "data.npz", tmp_path / "model.pt"
+    data.write_bytes(saved["bytes"]["data.npz"])
+    model.write_bytes(saved["bytes"]["ica.pt"])
+    ica = causalrep.load(model)
+    with pytest.raises(
+        FileExistsError, match=r"holds a dataset; writing an estimator checkpoint there .* overwrite=True"
+    ):
+        ica.save(data)
+    with pytest.raises(FileExistsError, match=r"holds an estimator checkpoint; writing a dataset there"):
+        saved["data"].save(model)
+    assert data.read_bytes() == saved["bytes"]["data.npz"] and model.read_bytes() == saved["bytes"]["ica.pt"]
+    with pytest.raises(ValueError, match=r"^overwrite must be True or False, got 'yes'"):
+        saved["data"].save(model, overwrite="yes")
+    saved["data"].save(model, overwrite=True)
+    ica.save(data, overwrite=True)
+    assert file_kind(model) == "dataset" and file_kind(data) == "checkpoint"
+    saved["data"].save(model)  # the same kind needs nothing
+    (tmp_path / "notes.txt").write_text("mine")
+    saved["data"].save(tmp_path / "notes.txt")  # files of no known kind are replaced as before
+    assert file_kind(tmp_path / "notes.txt") == "dataset"
+
+
+def test_bench_out_that_is_a_file_or_a_dataset_is_refused(saved, tmp_path, capsys):
+    taken = tmp_path / "results"
+    taken.write_text("mine")
+    assert main(["bench", "smoke", "--out", str(taken)]) == 2  # used to be "[Errno 17] File exists"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"out {taken} is a file; the results of a suite go to a folder" in err, err
+    data = tmp_path / "data.npz"
+    data.write_bytes(saved["bytes"]["data.npz"])
+    with pytest.raises(FileExistsError, match=r"holds a dataset; records are appended to a JSON-lines file"):
+        bench.run(SWEEP["settings"], SWEEP["methods"][1:], [0], workers=1, out=data)
+    assert data.read_bytes() == saved["bytes"]["data.npz"] and taken.read_text() == "mine"
 
 
 # -- an interrupted benchmark sweep ------------------------------------------------------

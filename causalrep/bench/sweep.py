@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..data import FILE_KINDS, file_kind
 from .engines import run_local, run_ray
 from .records import Appender, exclusive, key, read_records, same_params
 from .reports import markdown_table, plot, write_csv, write_json
@@ -49,6 +50,7 @@ def run(
         ValueError: for a malformed setting or method, an unknown engine, or an
             ``out`` file whose records were made with other parameters under
             the same names.
+        FileExistsError: for an ``out`` that holds a dataset or a checkpoint.
         ImportError: for ``engine="ray"`` without Ray installed.
         causalrep.exceptions.SweepLockedError: while another sweep writes
             to ``out`` (it holds an exclusive lock on the file, which the
@@ -57,6 +59,11 @@ def run(
     tasks = make_tasks(settings, methods, seeds)
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if out is not None and file_kind(out) in FILE_KINDS:  # lines appended to it would ruin it
+        raise FileExistsError(
+            f"out {out} holds {FILE_KINDS[file_kind(out)]}; records are appended to a JSON-lines file: "
+            "choose another out"
+        )
     with exclusive(out):
         return _run_unlocked(tasks, engine, address, out, workers)
 
@@ -104,6 +111,7 @@ def main_args(
 
     Raises:
         ValueError: for an unknown suite or engine, or bad seeds.
+        NotADirectoryError: for an ``out`` that is a file.
     """
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; choose from {sorted(SUITES)}")
@@ -115,6 +123,11 @@ def main_args(
             raise ValueError(f"seeds must be >= 1 when given as a count, got {seeds}")
         seeds = range(seeds)
     folder = Path(out if out is not None else f"bench-{suite}")
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(
+            f"out {folder} is a file; the results of a suite go to a folder (records.jsonl, results.csv, "
+            "results.json, table.md): name a folder, new or one a former run wrote"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     records = run(
         spec["settings"], spec["methods"], list(seeds), engine=engine, address=address, out=folder / "records.jsonl"

@@ -423,11 +423,14 @@ class BaseEstimator(
         fitted observations, shape (n, latent_dim)."""
         return self.fit(X, y, **fit_params).transform(X)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``."""
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
+        """Write a checkpoint (state dicts + JSON config) atomically; see ``causalrep.load``.
+
+        A dataset at ``path`` is refused (FileExistsError) unless ``overwrite``.
+        """
         from .checkpoint import save
 
-        save(self, path)
+        save(self, path, overwrite=overwrite)
 
 
 class TorchEstimator(BaseEstimator):
