@@ -8,18 +8,22 @@ inputs here, split the rows with :func:`split_parts` and read the statistics
 they need from the resulting :class:`Split`.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
-from causalrep.validation import as_float_array, as_generator, check_fraction
+from causalrep.validation import SEED, Interval, as_float_array, as_generator, check_fraction
 
 #: Fewest rows in a fitting or a scoring part.
 MIN_PART_SIZE = 3
 CORRELATION_KINDS = ("pearson", "spearman")
 RCOND = 1e-12
+
+#: The parameters every score shares, declared once (``validation.validate_params``).
+SHARED_PARAMETERS = {"test_fraction": Interval(numbers.Real, 0, 1, closed="left"), "seed": SEED}
 
 
 class Split:
@@ -61,6 +65,12 @@ class Split:
             index = np.asarray(rows) if index is None else index[rows]
         source = self.z_true if which == "true" else self.z_hat
         return source if index is None else source[index]
+
+    def standardised(self, part, which):
+        """The part's rows of ``which`` ("true" or "hat") in float64, centred and scaled with
+        the columns' statistics over all rows: what estimators of any kind may safely take."""
+        columns = slice(0, self.d) if which == "true" else slice(self.d, None)
+        return (self.rows(part, which) - self.centre[columns]) / self.scale[columns]
 
     fit_true = property(lambda self: self.rows("fit", "true"))
     fit_hat = property(lambda self: self.rows("fit", "hat"))
@@ -183,6 +193,13 @@ def column_scale(z_true, z_hat):
         count += m
     std = np.sqrt(m2 / count)
     return mean * unit, np.where(std > 0, std, 1.0) * unit
+
+
+def standardised(x):
+    """Columns of a float64 array centred and scaled by :func:`column_scale` (free of over-
+    and underflow), so that a score computed from them does not depend on the inputs' units."""
+    centre, scale = column_scale(x, x[:, :0])
+    return (x - centre) / scale
 
 
 def average_ranks(rows):

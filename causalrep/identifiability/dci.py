@@ -31,9 +31,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causalrep.identifiability._core import check_pair, fit_affine, r2_per_column, read_only, split_parts
+from causalrep.identifiability._core import (
+    SHARED_PARAMETERS,
+    check_pair,
+    r2_from,
+    r2_per_column,
+    read_only,
+    regression,
+    split_parts,
+)
 from causalrep.identifiability._json import JSONFields
-from causalrep.validation import ArrayLike, Seed, as_generator
+from causalrep.validation import ArrayLike, Options, Seed, as_generator, validate_params
 
 __all__ = ["DCIResult", "dci"]
 
@@ -69,6 +77,7 @@ class DCIResult(JSONFields):
     n_score: int
 
 
+@validate_params(**SHARED_PARAMETERS, regressor=Options("linear", "forest"))
 def dci(
     z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0, regressor: str = "linear"
 ) -> DCIResult:
@@ -90,6 +99,10 @@ def dci(
         DCIResult with the three scores, the (k, d) importance matrix and the
         per-code and per-latent terms.
 
+    Every number is computed in float64 on columns standardised over all rows,
+    so none changes when either argument is multiplied by a positive number
+    (1e-150 or 1e150 included); D and C lie in [0, 1], I at most 1.
+
     Raises:
         ValueError: for an unknown ``regressor`` (and the checks of ``mcc``).
 
@@ -100,13 +113,10 @@ def dci(
         ...                        result.informativeness)]
         [1.0, 1.0, 1.0]
     """
-    if regressor not in _REGRESSORS:
-        raise ValueError(f"regressor must be one of {sorted(_REGRESSORS)}, got {regressor!r}")
     z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=False)
     rng = as_generator(seed)
     parts = split_parts(z_true, z_hat, test_fraction, rng, z_hat.shape[1] + 2)
-    importance, prediction = _REGRESSORS[regressor](parts, rng)
-    per_latent_r2 = r2_per_column(parts.score_true, prediction)
+    importance, per_latent_r2 = _REGRESSORS[regressor](parts, rng)
     k, d = importance.shape
     code_totals = importance.sum(axis=1)
     per_code = _one_minus_entropy(importance, code_totals, base=d)
@@ -128,27 +138,38 @@ def dci(
 
 
 def _linear_importance(parts, rng):
-    """Absolute standardised least-squares coefficients (k, d) and the predictions."""
-    weights, intercept = fit_affine(parts.fit_hat, parts.fit_true)
-    importance = np.abs(weights) * parts.fit_hat.std(axis=0)[:, None] / parts.fit_true.std(axis=0)[None, :]
-    return importance, parts.score_hat @ weights + intercept
+    """Absolute standardised least-squares coefficients (k, d) and the out-of-sample R2 (d,).
+
+    Solved on the split's moments in standardised units (float64, chunked), so
+    neither changes when either argument is rescaled, at any scale.
+    """
+    d = parts.d
+    hat, true = np.arange(d, len(parts.centre)), np.arange(d)
+    fit = parts.stats("fit")
+    weights, intercept = regression(fit, hat, true)
+    sd = np.sqrt(np.maximum(np.diag(fit.cov), 0.0))
+    importance = np.abs(weights) * sd[hat][:, None] / sd[true][None, :]
+    sse = parts.sse("score", lambda c: c[:, :d] - c[:, d:] @ weights - intercept)
+    return importance, r2_from(sse, parts.stats("score"), true)
 
 
 def _forest_importance(parts, rng):
-    """Impurity importances (k, d) of one random forest per factor, and the predictions."""
+    """Impurity importances (k, d) of one random forest per factor, and the out-of-sample R2 (d,)."""
     from sklearn.ensemble import RandomForestRegressor  # imported here: it takes seconds
 
-    d = parts.fit_true.shape[1]
-    importance = np.empty((parts.fit_hat.shape[1], d))
-    prediction = np.empty((parts.score_hat.shape[0], d))
+    fit_hat, fit_true = parts.standardised("fit", "hat"), parts.standardised("fit", "true")
+    score_hat, score_true = parts.standardised("score", "hat"), parts.standardised("score", "true")
+    d = fit_true.shape[1]
+    importance = np.empty((fit_hat.shape[1], d))
+    prediction = np.empty((score_hat.shape[0], d))
     for i in range(d):
         forest = RandomForestRegressor(
             n_estimators=_FOREST_TREES, min_samples_leaf=_FOREST_LEAF, random_state=int(rng.integers(2**31))
         )
-        forest.fit(parts.fit_hat, parts.fit_true[:, i])
+        forest.fit(fit_hat, fit_true[:, i])
         importance[:, i] = forest.feature_importances_
-        prediction[:, i] = forest.predict(parts.score_hat)
-    return importance, prediction
+        prediction[:, i] = forest.predict(score_hat)
+    return importance, r2_per_column(score_true, prediction)
 
 
 # 50 trees with leaves of at least 5 rows: 8 s on one core for n = 10,000

@@ -25,14 +25,15 @@ Every function needs scikit-learn (``pip install scikit-learn``) except
 :func:`sap`.
 """
 
+import numbers
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from causalrep.identifiability._core import check_pair, read_only, split_parts
+from causalrep.identifiability._core import SHARED_PARAMETERS, check_pair, read_only, split_parts, standardised
 from causalrep.identifiability._json import JSONFields
-from causalrep.validation import ArrayLike, Seed, as_generator, check_positive
+from causalrep.validation import SEED, ArrayLike, Interval, Seed, as_generator, validate_params
 
 __all__ = [
     "INFORMATION_FLOOR",
@@ -51,12 +52,20 @@ __all__ = [
 DEFAULT_NEIGHBORS = 3
 DEFAULT_BINS = 10
 # Nearly unpenalised logistic regression (the references use none); a finite
-# C keeps the fit bounded when a perfect code separates the classes.
+# C keeps the fit bounded when a perfect code separates the classes. Solved by
+# Newton-CG to a tight tolerance: lbfgs stopped at its iteration limit on such
+# codes at a point that moved with the last bits of the input (InfoE changed by
+# 3e-3 when z_hat was multiplied by 1e-16); Newton-CG reaches the optimum, so
+# rescaled inputs give the same scores to 1e-8.
 _LOGISTIC_C = 1e4
+_LOGISTIC_TOL = 1e-10
 #: A code whose largest normalised information is below this carries none for
 #: modularity, InfoM and InfoC. Without a floor, the estimation noise of an
 #: uninformative code (normalised information ~1e-3) decides these ratios.
 INFORMATION_FLOOR = 0.05
+
+_BINS = Interval(numbers.Integral, 2, None)
+_NEIGHBORS = Interval(numbers.Integral, 1, None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +77,9 @@ class MutualInformation(JSONFields):
             code ``j``, column ``i`` factor ``i``.
         normaliser: Information of each factor with itself under the same
             estimator (continuous), or its entropy (binned), shape (d,).
-        nmi: ``mi / normaliser``, shape (k, d).
+        nmi: ``mi / normaliser`` clipped to [0, 1], shape (k, d): the
+            estimator's noise can put a code's information a little above
+            the factor's own, which no code can exceed.
         bins: None for the nearest-neighbour estimator, else the number of
             equal-frequency bins of codes and factors.
         n_neighbors: Neighbours of the nearest-neighbour estimator.
@@ -161,7 +172,8 @@ class InfoMECResult(JSONFields):
             linear classifier of all codes removes, out of sample.
         infoc: Compactness: how much each factor concentrates on one active
             code, rescaled likewise (1 when a single code is active).
-        per_latent_infoe: Shape (d,).
+        per_latent_infoe: Shape (d,), in [0, 1]; a classifier that does worse
+            than the class frequencies out of sample counts as 0.
         active: Which codes count as active, shape (k,).
         information: The normalised information matrix behind InfoM and InfoC.
         bins: Classes each factor was cut into for InfoE.
@@ -182,6 +194,7 @@ class InfoMECResult(JSONFields):
     n_score: int
 
 
+@validate_params(bins=[_BINS, None], n_neighbors=_NEIGHBORS, seed=SEED)
 def mutual_information(
     z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None, n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0
 ) -> MutualInformation:
@@ -189,8 +202,9 @@ def mutual_information(
 
     Continuous (default): the Kraskov-Stoegbauer-Grassberger estimator
     (Physical Review E 69, 2004) through scikit-learn's
-    ``mutual_info_regression``, which standardises both variables, so the
-    estimate does not change when either is rescaled. Each factor's
+    ``mutual_info_regression``, on columns first standardised in float64
+    over- and underflow free, so the estimate does not change when either
+    argument is rescaled, from 1e-150 to 1e150 and beyond. Each factor's
     normaliser is the same estimator applied to the factor and itself.
     Binned (``bins`` given): codes and factors are cut into ``bins``
     equal-frequency bins and the plug-in discrete information and entropy
@@ -213,16 +227,12 @@ def mutual_information(
         [[0.0, 1.0], [1.0, 0.0]]
     """
     z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=False)
-    check_positive(n_neighbors, "n_neighbors", integer=True)
-    if bins is not None:
-        check_positive(bins, "bins", integer=True)
-        if bins < 2:
-            raise ValueError(f"bins must be at least 2, got {bins}")
     if len(z_true) <= n_neighbors + 1:
         raise ValueError(f"too few samples: n={len(z_true)} for n_neighbors={n_neighbors}")
-    return _mutual_information(z_true, z_hat, bins, n_neighbors, as_generator(seed))
+    return _mutual_information(z_true, z_hat, None if bins is None else int(bins), n_neighbors, as_generator(seed))
 
 
+@validate_params(bins=[_BINS, None], n_neighbors=_NEIGHBORS, seed=SEED)
 def mig(
     z_true: ArrayLike, z_hat: ArrayLike, bins: int | None = None, n_neighbors: int = DEFAULT_NEIGHBORS, seed: Seed = 0
 ) -> MIGResult:
@@ -254,6 +264,7 @@ def mig(
     return _mig(information)
 
 
+@validate_params(**SHARED_PARAMETERS)
 def sap(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0) -> SAPResult:
     r"""Separated attribute predictability of estimated latents.
 
@@ -285,10 +296,11 @@ def sap(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: S
     return _sap(split_parts(z_true, z_hat, test_fraction, seed))
 
 
+@validate_params(**SHARED_PARAMETERS, bins=_BINS, n_neighbors=_NEIGHBORS)
 def modularity_explicitness(
     z_true: ArrayLike,
     z_hat: ArrayLike,
-    bins: int | None = DEFAULT_BINS,
+    bins: int = DEFAULT_BINS,
     n_neighbors: int = DEFAULT_NEIGHBORS,
     test_fraction: float = 0.5,
     seed: Seed = 0,
@@ -332,18 +344,18 @@ def modularity_explicitness(
         (1.0, True)
     """
     z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=False)
-    bins = _check_bins(bins)
     rng = as_generator(seed)
     information = mutual_information(z_true, z_hat, None, n_neighbors, rng)
     parts = split_parts(z_true, z_hat, test_fraction, rng)
-    auc, _ = _linear_probes(parts, bins, rng)
-    return _modularity_explicitness(information, auc, bins, parts)
+    auc, _ = _linear_probes(parts, int(bins), rng)
+    return _modularity_explicitness(information, auc, int(bins), parts)
 
 
+@validate_params(**SHARED_PARAMETERS, bins=_BINS, n_neighbors=_NEIGHBORS)
 def infomec(
     z_true: ArrayLike,
     z_hat: ArrayLike,
-    bins: int | None = DEFAULT_BINS,
+    bins: int = DEFAULT_BINS,
     n_neighbors: int = DEFAULT_NEIGHBORS,
     test_fraction: float = 0.5,
     seed: Seed = 0,
@@ -365,8 +377,9 @@ def infomec(
     of the entropy of the factor's class (``bins`` equal-frequency classes)
     that a multinomial logistic regression from all codes removes: fitted on
     the fitting part, its cross-entropy CE and the entropy H of the class
-    frequencies of the fitting part are taken on the scoring part (can be
-    slightly negative for an uninformative code).
+    frequencies of the fitting part are taken on the scoring part; a
+    classifier worse than those frequencies (an uninformative code, out of
+    sample) scores 0.
 
     Departure from the reference code: it prunes codes whose range is below a
     twentieth of the largest range, which depends on each code's scale; here
@@ -395,15 +408,15 @@ def infomec(
     z_true, z_hat = check_pair(z_true, z_hat, need_k_ge_d=False)
     if z_true.shape[1] < 2:
         raise ValueError("infomec needs at least 2 true latents (InfoM is rescaled by 1 - 1/d)")
-    bins = _check_bins(bins)
     rng = as_generator(seed)
     information = mutual_information(z_true, z_hat, None, n_neighbors, rng)
     parts = split_parts(z_true, z_hat, test_fraction, rng)
-    _, infoe = _linear_probes(parts, bins, rng)
-    return _infomec(information, infoe, bins, parts)
+    _, infoe = _linear_probes(parts, int(bins), rng)
+    return _infomec(information, infoe, int(bins), parts)
 
 
 def _mutual_information(z_true, z_hat, bins, n_neighbors, rng):
+    z_true, z_hat = standardised(z_true), standardised(z_hat)
     if bins is not None:
         codes, factors = _equal_frequency(z_hat, bins), _equal_frequency(z_true, bins)
         mi = np.array([[_discrete_mi(c, f) for f in factors.T] for c in codes.T])
@@ -417,7 +430,7 @@ def _mutual_information(z_true, z_hat, bins, n_neighbors, rng):
             state = int(rng.integers(2**31))
             mi[:, i] = from_codes(z_hat, z_true[:, i], n_neighbors=n_neighbors, random_state=state)
             normaliser[i] = from_codes(z_true[:, [i]], z_true[:, i], n_neighbors=n_neighbors, random_state=state)[0]
-    nmi = mi / np.where(normaliser > 0, normaliser, 1.0)
+    nmi = np.clip(mi / np.where(normaliser > 0, normaliser, 1.0), 0.0, 1.0)
     return MutualInformation(
         mi=read_only(mi), normaliser=read_only(normaliser), nmi=read_only(nmi), bins=bins, n_neighbors=int(n_neighbors)
     )
@@ -430,17 +443,20 @@ def _mig(information):
 
 
 def _sap(parts):
-    fit_hat, fit_true = parts.fit_hat, parts.fit_true
-    hat_centred = fit_hat - fit_hat.mean(axis=0)
-    variance = np.einsum("ij,ij->j", hat_centred, hat_centred)
-    covariance = hat_centred.T @ (fit_true - fit_true.mean(axis=0))
-    slopes = np.divide(covariance, variance[:, None], out=np.zeros_like(covariance), where=variance[:, None] > 0)
-    offsets = fit_true.mean(axis=0) - slopes * fit_hat.mean(axis=0)[:, None]
-    predicted = parts.score_hat[:, :, None] * slopes + offsets
-    residual = parts.score_true[:, None, :] - predicted
-    centred = parts.score_true - parts.score_true.mean(axis=0)
-    r2 = 1 - np.sum(residual**2, axis=0) / np.sum(centred**2, axis=0)
-    r2 = np.clip(r2, 0.0, None)
+    """Single-code affine regressions from the split's standardised moments (float64,
+    chunked): the slope and offset from the fitting part, the R2 from the scoring part's
+    means and covariances, clipped to [0, 1]."""
+    d = parts.d
+    true, hat = np.arange(d), np.arange(d, len(parts.centre))
+    fit, score = parts.stats("fit"), parts.stats("score")
+    variance = np.diag(fit.cov)[hat][:, None]
+    slopes = np.divide(fit.cov[np.ix_(hat, true)], variance, out=np.zeros((len(hat), d)), where=variance > 0)
+    offsets = fit.mean[true] - slopes * fit.mean[hat][:, None]
+    # Mean squared residual of y - (a x + b) on the scoring part, from its moments.
+    var_x, var_y = np.diag(score.cov)[hat][:, None], np.diag(score.cov)[true][None, :]
+    bias = score.mean[true] - slopes * score.mean[hat][:, None] - offsets
+    mse = var_y - 2 * slopes * score.cov[np.ix_(hat, true)] + slopes**2 * var_x + bias**2
+    r2 = np.clip(1 - mse / var_y, 0.0, 1.0)
     best = np.sort(r2, axis=0)[::-1]
     per_latent = best[0] - best[1]
     return SAPResult(
@@ -511,22 +527,27 @@ def _infomec_result(infom, infoe, infoc, active, information, bins, parts):
 def _linear_probes(parts, bins, rng):
     """Per factor: macro one-vs-rest AUC and normalised predictive information, out of sample."""
     sklearn = _sklearn()
-    mean, std = parts.fit_hat.mean(axis=0), parts.fit_hat.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    fit_x, score_x = (parts.fit_hat - mean) / std, (parts.score_hat - mean) / std
-    d = parts.fit_true.shape[1]
+    fit_x, score_x = parts.standardised("fit", "hat"), parts.standardised("score", "hat")
+    fit_true, score_true = parts.standardised("fit", "true"), parts.standardised("score", "true")
+    d = fit_true.shape[1]
     auc, information = np.empty(d), np.empty(d)
     for i in range(d):
-        edges = np.quantile(parts.fit_true[:, i], np.linspace(0, 1, bins + 1)[1:-1])
-        fit_y = np.searchsorted(edges, parts.fit_true[:, i], side="right")
-        score_y = np.searchsorted(edges, parts.score_true[:, i], side="right")
+        edges = np.quantile(fit_true[:, i], np.linspace(0, 1, bins + 1)[1:-1])
+        fit_y = np.searchsorted(edges, fit_true[:, i], side="right")
+        score_y = np.searchsorted(edges, score_true[:, i], side="right")
         classes = np.unique(fit_y)
+        if len(classes) < 2 or len(np.unique(score_y)) < 2:
+            raise ValueError(
+                f"z_true column {i} falls into a single one of its {bins} equal-frequency classes on the "
+                f"{'fitting' if len(classes) < 2 else 'scoring'} part (most of its values are equal): "
+                "explicitness and InfoE are undefined for it; drop it or pass more varied samples"
+            )
         model = sklearn.linear_model.LogisticRegression(
-            C=_LOGISTIC_C, max_iter=1000, random_state=int(rng.integers(2**31))
+            C=_LOGISTIC_C, solver="newton-cg", tol=_LOGISTIC_TOL, max_iter=1000, random_state=int(rng.integers(2**31))
         )
         with warnings.catch_warnings():
-            # A perfect code separates the classes: lbfgs stops at max_iter with
-            # probabilities already saturated, which is the answer wanted.
+            # Should a perfect code's fit stop at max_iter, its probabilities are
+            # already saturated, which is the answer wanted.
             warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
             model.fit(fit_x, fit_y)
         proba = np.clip(model.predict_proba(score_x), 1e-12, 1.0)
@@ -536,18 +557,11 @@ def _linear_probes(parts, bins, rng):
         prior = np.bincount(np.searchsorted(classes, fit_y), minlength=len(classes))
         prior = prior / prior.sum()
         entropy = -np.mean(np.log(prior[column]))
-        information[i] = (entropy - cross_entropy) / entropy
+        information[i] = max(0.0, (entropy - cross_entropy) / entropy)
         onehot = column[:, None] == np.arange(len(classes))[None, :]
         present = onehot.any(axis=0) & ~onehot.all(axis=0)
         auc[i] = sklearn.metrics.roc_auc_score(onehot[:, present], proba[seen][:, present], average="macro")
     return auc, information
-
-
-def _check_bins(bins):
-    check_positive(bins, "bins", integer=True)
-    if bins < 2:
-        raise ValueError(f"bins must be at least 2, got {bins}")
-    return int(bins)
 
 
 def _equal_frequency(x, bins):

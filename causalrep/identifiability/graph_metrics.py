@@ -139,8 +139,9 @@ def amari_distance(matrix: ArrayLike) -> float:
         raise ValueError(f"matrix must be square with d >= 2, got shape {p.shape}")
     if np.any(p.max(axis=1) == 0) or np.any(p.max(axis=0) == 0):
         raise ValueError("matrix has a zero row or column: it is not invertible")
-    rows = np.sum(p.sum(axis=1) / p.max(axis=1) - 1)
-    cols = np.sum(p.sum(axis=0) / p.max(axis=0) - 1)
+    # Each row (column) divided by its largest entry before it is summed: no overflow at any scale.
+    rows = np.sum((p / p.max(axis=1, keepdims=True)).sum(axis=1) - 1)
+    cols = np.sum((p / p.max(axis=0, keepdims=True)).sum(axis=0) - 1)
     return float((rows + cols) / (2 * d * (d - 1)))
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causalrep.identifiability._core import (
+    SHARED_PARAMETERS,
     abs_correlations,
     assign_blocks,
     check_assignment,
@@ -40,7 +41,7 @@ from causalrep.identifiability._core import (
     split_parts,
 )
 from causalrep.identifiability._json import JSONFields
-from causalrep.validation import ArrayLike, Seed
+from causalrep.validation import ArrayLike, Options, Seed, validate_params
 
 __all__ = [
     "MCCResult",
@@ -158,6 +159,7 @@ class BlockR2Result(JSONFields):
     n_score: int
 
 
+@validate_params(**SHARED_PARAMETERS, kind=Options("pearson", "spearman"))
 def mcc(
     z_true: ArrayLike, z_hat: ArrayLike, kind: str = "pearson", test_fraction: float = 0.5, seed: Seed = 0
 ) -> MCCResult:
@@ -199,6 +201,7 @@ def mcc(
     return _mcc(split_parts(z_true, z_hat, test_fraction, seed), kind)
 
 
+@validate_params(**SHARED_PARAMETERS)
 def affine_r2(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, seed: Seed = 0) -> AffineR2Result:
     r"""Out-of-sample R2 of the best affine map from estimated to true latents.
 
@@ -226,6 +229,7 @@ def affine_r2(z_true: ArrayLike, z_hat: ArrayLike, test_fraction: float = 0.5, s
     return _affine_r2(split_parts(z_true, z_hat, test_fraction, seed, z_hat.shape[1] + 2))
 
 
+@validate_params(**SHARED_PARAMETERS, monotone=bool)
 def permutation_scaling_r2(
     z_true: ArrayLike,
     z_hat: ArrayLike,
@@ -272,6 +276,7 @@ def permutation_scaling_r2(
     return _permutation_scaling_r2(split_parts(z_true, z_hat, test_fraction, seed), matching, bool(monotone))
 
 
+@validate_params(**SHARED_PARAMETERS)
 def block_r2(
     z_true: ArrayLike,
     z_hat: ArrayLike,

@@ -32,7 +32,7 @@ import networkx as nx
 import numpy as np
 
 from causalrep.identifiability import disentanglement as scores
-from causalrep.identifiability._core import check_blocks, check_pair, read_only, split_parts
+from causalrep.identifiability._core import SHARED_PARAMETERS, check_blocks, check_pair, read_only, split_parts
 from causalrep.identifiability._json import JSONFields
 from causalrep.identifiability.graph_metrics import (
     GraphDistance,
@@ -49,7 +49,7 @@ from causalrep.identifiability.metrics import (
     _mcc,
     _permutation_scaling_r2,
 )
-from causalrep.validation import ArrayLike, Seed, as_generator
+from causalrep.validation import ArrayLike, Interval, Options, Seed, as_generator, check_param, validate_params
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -266,6 +266,7 @@ class Report:
         return rules, where
 
 
+@validate_params(**SHARED_PARAMETERS, up_to=Options(*UP_TO), disentanglement=bool)
 def check(
     z_true: ArrayLike,
     z_hat: ArrayLike,
@@ -294,6 +295,7 @@ def check(
         threshold: None for ``DEFAULT_THRESHOLDS[up_to]``; a number to replace
             the first rule's threshold (``mcc``, ``mean_r2`` or ``block_r2``);
             or a mapping from rule names to thresholds, e.g. ``{"min_r2": 0.8}``.
+            Each threshold lies in [0, 1].
         test_fraction: Share of rows held out for scoring; 0 scores in sample.
         seed: int or ``numpy.random.Generator`` for the split.
         graph_true: Optional true DAG over the latents (``networkx.DiGraph``
@@ -318,8 +320,6 @@ def check(
         >>> check(z, -z[:, [1, 2, 0]] + 4, up_to="scaling").passed
         False
     """
-    if up_to not in UP_TO:
-        raise ValueError(f"up_to must be one of {UP_TO}, got {up_to!r}")
     if up_to == "block" and blocks is None:
         raise ValueError('up_to="block" needs blocks, e.g. blocks=[(0, 1), (2,)]')
     thresholds = _resolve_thresholds(up_to, threshold)
@@ -378,7 +378,8 @@ class DisentanglementScores(JSONFields):
         infoe: InfoE.
         infoc: InfoC; None with one true latent.
         amari: Amari distance of the fitted affine map from estimated to true
-            latents; None unless k == d >= 2.
+            latents, both standardised (so that no coordinate's units weigh
+            in); None unless k == d >= 2.
     """
 
     mig: float
@@ -406,7 +407,8 @@ def _disentanglement(parts, affine, seed):
     auc, infoe = scores._linear_probes(parts, scores.DEFAULT_BINS, rng)
     me = scores._modularity_explicitness(information, auc, scores.DEFAULT_BINS, parts)
     info = scores._infomec(information, infoe, scores.DEFAULT_BINS, parts) if d >= 2 else None
-    weights = np.abs(affine.weights)
+    # The map between standardised latents: free of each coordinate's units, as every score here.
+    weights = np.abs(affine.weights) * parts.scale[d:][:, None] / parts.scale[:d][None, :]
     invertible = k == d >= 2 and weights.max(axis=0).all() and weights.max(axis=1).all()
     return DisentanglementScores(
         mig=scores._mig(information).score,
@@ -420,6 +422,7 @@ def _disentanglement(parts, affine, seed):
     )
 
 
+@validate_params(**SHARED_PARAMETERS, up_to=Options(*UP_TO))
 def assert_identified(
     z_true: ArrayLike,
     z_hat: ArrayLike,
@@ -483,9 +486,9 @@ def _resolve_thresholds(up_to, threshold):
 
 
 def _check_threshold(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value)):
-        raise ValueError(f"threshold {name} must be a finite number, got {value!r}")
-    return float(value)
+    """A threshold of a score in [0, 1] (an R2 or a correlation): one above 1 fails even a
+    perfect estimate, one below 0 passes anything."""
+    return float(check_param(value, f"threshold {name}", Interval(numbers.Real, 0, 1)))
 
 
 def _criterion(name, value, threshold):

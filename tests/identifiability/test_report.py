@@ -72,8 +72,11 @@ def test_threshold_overrides(latents):
     assert check(z, weak, threshold=0.3).thresholds["mcc"] == 0.3
     with pytest.raises(ValueError, match="unknown thresholds.*choose from"):
         check(z, weak, threshold={"mean_r2": 0.5})
-    with pytest.raises(ValueError, match="finite number"):
-        check(z, weak, threshold={"mcc": float("nan")})
+    for value in (float("nan"), 2, -0.1, "0.9", None):  # 2 used to be accepted, failing even a perfect estimate
+        with pytest.raises(ValueError, match=r"^threshold mcc must be a number in \[0, 1\], got "):
+            check(z, weak, threshold={"mcc": value})
+    with pytest.raises(ValueError, match=r"^threshold min_r2 must be a number in \[0, 1\], got 1.5"):
+        assert_identified(z, weak, min_r2=1.5)
     with pytest.raises(ValueError, match="mapping"):
         check(z, weak, threshold="high")
 
