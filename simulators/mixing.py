@@ -35,6 +35,26 @@ class _Mixing:
             raise ValueError(f"z must have {self.latent_dim} columns (latent_dim), got shape {z.shape}")
         return z
 
+    def _finite(self, z, compute):
+        """``compute()`` without numpy's overflow warnings; refuse a result that is not finite.
+
+        Raises:
+            ValueError: naming the mixing and the largest latent magnitude, when
+                the observations (or derivatives) overflow float64.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = compute()
+        if not np.all(np.isfinite(out)):
+            largest = float(np.max(np.abs(z))) if z.size else 0.0
+            raise ValueError(
+                f"{type(self).__name__} overflows float64 at z: latents up to {largest:.3g} in magnitude "
+                f"give non-finite values{self._overflow_hint()}; rescale z"
+            )
+        return out
+
+    def _overflow_hint(self):
+        return ""
+
     def _require_lift(self):
         if self.obs_dim < self.latent_dim:
             raise ValueError(f"obs_dim={self.obs_dim} < latent_dim={self.latent_dim}: the map cannot be injective")
@@ -73,7 +93,8 @@ class LinearMixing(_Mixing):
 
     def __call__(self, z: ArrayLike) -> np.ndarray:
         """Mix latents ``z`` of shape (n, d) into observations (n, D)."""
-        return self._latents(z) @ self.weight
+        z = self._latents(z)
+        return self._finite(z, lambda: z @ self.weight)
 
     def jacobian(self, z: ArrayLike) -> np.ndarray:
         """Jacobian at each row of ``z`` (n, d), shape (n, D, d)."""
@@ -154,23 +175,35 @@ class PolynomialMixing(_Mixing):
     def __call__(self, z: ArrayLike) -> np.ndarray:
         """Mix latents ``z`` of shape (n, d) into observations (n, D)."""
         z = self._latents(z)
-        out = np.empty((z.shape[0], self.obs_dim))
-        for begin in range(0, z.shape[0], _BLOCK_ROWS):
-            block = slice(begin, begin + _BLOCK_ROWS)
-            np.matmul(self._features(z[block]).T, self.weight, out=out[block])
-            out[block] += self.bias
-        return out
+
+        def mix():
+            out = np.empty((z.shape[0], self.obs_dim))
+            for begin in range(0, z.shape[0], _BLOCK_ROWS):
+                block = slice(begin, begin + _BLOCK_ROWS)
+                np.matmul(self._features(z[block]).T, self.weight, out=out[block])
+                out[block] += self.bias
+            return out
+
+        return self._finite(z, mix)
 
     def jacobian(self, z: ArrayLike) -> np.ndarray:
         """Jacobian at each row of ``z`` (n, d), shape (n, D, d)."""
         z = self._latents(z)
-        jac = np.empty((z.shape[0], self.obs_dim, self.latent_dim))
-        for i in range(self.latent_dim):
-            powers = self.exponents.copy()
-            powers[:, i] = np.maximum(powers[:, i] - 1, 0)
-            partial = self.exponents[:, i] * np.prod(z[:, None, :] ** powers, axis=2)
-            jac[:, :, i] = partial @ self.weight
-        return jac
+
+        def derivatives():
+            jac = np.empty((z.shape[0], self.obs_dim, self.latent_dim))
+            for i in range(self.latent_dim):
+                powers = self.exponents.copy()
+                powers[:, i] = np.maximum(powers[:, i] - 1, 0)
+                powers[self.exponents[:, i] == 0] = 0  # constant in z_i: 0, never 0 * inf
+                partial = self.exponents[:, i] * np.prod(z[:, None, :] ** powers, axis=2)
+                jac[:, :, i] = partial @ self.weight
+            return jac
+
+        return self._finite(z, derivatives)
+
+    def _overflow_hint(self):
+        return f" (monomials of degree up to {self.degree} must stay below float64's 1.8e308)"
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "degree": self.degree, "nonlinear_scale": self.nonlinear_scale}
@@ -206,11 +239,16 @@ class MLPMixing(_Mixing):
 
     def __call__(self, z: ArrayLike) -> np.ndarray:
         """Mix latents ``z`` of shape (n, d) into observations (n, D)."""
-        h = self._latents(z)
-        for weight, bias in self.layers:
-            h = h @ weight + bias
-            h = np.where(h > 0, h, _NEGATIVE_SLOPE * h)
-        return h @ self.lift
+        z = self._latents(z)
+
+        def mix():
+            h = z
+            for weight, bias in self.layers:
+                h = h @ weight + bias
+                h = np.where(h > 0, h, _NEGATIVE_SLOPE * h)
+            return h @ self.lift
+
+        return self._finite(z, mix)
 
     def jacobian(self, z: ArrayLike) -> np.ndarray:
         """Jacobian at each row of ``z`` (n, d), shape (n, D, d)."""

@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -155,6 +156,34 @@ def test_bad_inputs_raise_clear_errors():
         mixing(np.zeros(3))
     with pytest.raises(ValueError, match="non-finite"):
         mixing(np.full((1, 3), np.nan))
+
+
+@SMALL
+@given(
+    kind=st.sampled_from(sorted(KINDS)),
+    exponent=st.one_of(st.integers(0, 308), st.sampled_from([200, 308])),
+    sign=st.sampled_from([-1.0, 1.0]),
+)
+def test_a_mixing_that_overflows_is_refused_naming_it(kind, exponent, sign):
+    """At any magnitude, a mixing returns finite values or refuses: PolynomialMixing at
+    z = 1e200 used to return NaN and inf (with numpy's overflow warnings)."""
+    mixing = KINDS[kind](2, 6, 0)
+    z = np.array([[sign * 10.0**exponent, 1.0], [0.5, -0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warnings either
+        try:
+            x = mixing(z)
+        except ValueError as err:
+            assert str(err).startswith(f"{type(mixing).__name__} overflows float64 at z: latents up to "), err
+            assert exponent >= 100, err  # nothing below 1e100 overflows these small maps
+        else:
+            assert np.all(np.isfinite(x))
+    if kind == "polynomial":  # derivatives have degree 1: finite far beyond where x overflows
+        if exponent < 300:
+            assert np.all(np.isfinite(mixing.jacobian(z)))  # 0 * inf made NaN at 1e200
+        if exponent == 308:
+            with pytest.raises(ValueError, match=r"monomials of degree up to 2 must stay below float64's 1.8e308"):
+                mixing.jacobian(z)
 
 
 def test_to_dict():
