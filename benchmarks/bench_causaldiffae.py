@@ -44,17 +44,17 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import matplotlib.pyplot as plt
+import networkx as nx
+import numpy as np
+import torch
+from torch import nn
 
-import causalrep  # noqa: E402
-from causalrep import CausalDiffAE  # noqa: E402
-from causalrep.estimators._core.training import TrainConfig, train  # noqa: E402
-from causalrep.identifiability import dci, mcc  # noqa: E402
-from simulators import (  # noqa: E402
+import causalrep
+from causalrep import CausalDiffAE
+from causalrep.estimators._core.training import TrainConfig, train
+from causalrep.identifiability import dci, mcc
+from simulators import (
     morpho_counterfactual,
     morpho_digits,
     pendulum,
@@ -363,7 +363,7 @@ def markdown(results):
             f"{record['n_train']} training images, {record['max_steps']} steps)",
             "",
             f"Graph: {record['edges']}. Attribute reader R2 on test images: "
-            + ", ".join(f"{v} {r:.3f}" for v, r in zip(record["variables"], record["reader_r2"]))
+            + ", ".join(f"{v} {r:.3f}" for v, r in zip(record["variables"], record["reader_r2"], strict=True))
             + ".",
             "",
             "| model | MCC | DCI D | DCI C | DCI I | reconstruction MSE | fit CPU (s) | fit wall (s) | device |",

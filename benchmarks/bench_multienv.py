@@ -164,7 +164,7 @@ def main():
     start = time.perf_counter()
     records = []
     with concurrent.futures.ProcessPoolExecutor(args.workers) as pool:
-        for record in pool.map(run_one, *zip(*tasks)):
+        for record in pool.map(run_one, *zip(*tasks, strict=True)):
             records.append(record)
             print(
                 json.dumps({k: record[k] for k in ("setting", "method", "seed", "mcc", "caused_mean", "cpu_seconds")}),

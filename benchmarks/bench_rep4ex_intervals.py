@@ -162,7 +162,7 @@ def summarise(rows):
             if b == max(REPLICATES):
                 entry["per_seed"] = [
                     {"seed": r["seed"], **s, "fit_s": r["fit_s"], "fit_cpu_s": r["fit_cpu_s"], "r2": r["affine_r2"]}
-                    for r, s in zip(part, scores)
+                    for r, s in zip(part, scores, strict=True)
                 ]
         per = entry["per_seed"]
         for key in ("point", "corrected", "median_refits"):
@@ -256,7 +256,7 @@ def plot(row, path):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, key, label in zip(axes, ("axis", "diagonal"), ("a = (t, 0)", "a = (t, t)")):
+    for ax, key, label in zip(axes, ("axis", "diagonal"), ("a = (t, 0)", "a = (t, t)"), strict=True):
         point, refits = (np.asarray(v) for v in row["slices"][key])
         result = band(point, refits - point, np.asarray(row["probe_errors"]), LEVEL)
         ax.axvspan(-1, 1, color="0.92", label="training support")

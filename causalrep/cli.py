@@ -357,7 +357,7 @@ def _simulate(args):
     if not 0 < args.test_fraction < 1:
         raise UsageError(f"--test-fraction must be in (0, 1), got {args.test_fraction:g}")
     parts = data.split(args.test_fraction, seed=args.seed)
-    for part, name, path in zip(parts, ("train", "test"), (args.out, args.test_out)):
+    for part, name, path in zip(parts, ("train", "test"), (args.out, args.test_out), strict=True):
         meta = {**part.meta, "split": name, "test_fraction": args.test_fraction}
         part = dataclasses.replace(part, meta=meta)
         part.save(path, overwrite=args.force)
@@ -447,7 +447,7 @@ def _print_table(columns, rows, form):
     ``"json"`` (a list with one object per row, full precision, NaN as null).
     """
     if form == "json":
-        records = [dict(zip(columns, row)) for row in rows]
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
         print(json.dumps(_finite_or_null(records), indent=1, allow_nan=False))
         return
     writer = csv.writer(sys.stdout, lineterminator="\n")

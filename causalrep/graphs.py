@@ -149,7 +149,7 @@ def learn_latent_graph(
             ]
         )
         rejected, corrected, _, _ = multipletests(p_values, alpha=alpha, method=correction)
-        for (i, j), keep, p in zip(shortcuts, rejected, corrected):
+        for (i, j), keep, p in zip(shortcuts, rejected, corrected, strict=True):
             if keep:
                 graph.add_edge(i, j, p_ancestor=_p_of(ancestors, order, i, j), p_direct=float(p))
     return graph
@@ -208,10 +208,10 @@ def _ancestor_evidence(z, regime, targets, alpha, correction, min_effect):
     tests = [t[:3] for t in tests]
     alone = {members[0] for members in targets.values() if len(members) == 1}
     ancestors = {}
-    for (members, j, _), changed, p in zip(tests, rejected, corrected):
+    for (members, j, _), changed, p in zip(tests, rejected, corrected, strict=True):
         if changed and len(members) == 1:
             _keep_smallest(ancestors, (members[0], j), p)
-    for (members, j, _), changed, p in zip(tests, rejected, corrected):
+    for (members, j, _), changed, p in zip(tests, rejected, corrected, strict=True):
         if not changed or len(members) == 1:
             continue
         unexplained = [u for u in members if u not in alone]

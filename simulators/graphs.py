@@ -80,7 +80,7 @@ def erdos_renyi(n_nodes: int, expected_degree: float, seed: Seed = 0) -> nx.DiGr
     p = expected_degree / (n_nodes - 1) if n_nodes > 1 else 0.0
     upper = np.triu(rng.random((n_nodes, n_nodes)) < p, k=1)
     rows, cols = np.nonzero(upper)
-    return _dag(n_nodes, zip(order[rows].tolist(), order[cols].tolist()))
+    return _dag(n_nodes, zip(order[rows].tolist(), order[cols].tolist(), strict=True))
 
 
 def scale_free(n_nodes: int, edges_per_node: int = 1, seed: Seed = 0) -> nx.DiGraph:

@@ -296,7 +296,7 @@ def _rescaled(model, scales):
     its coefficients and noise are divided by :math:`c_i`."""
     coefficients = [
         (np.asarray(coef).reshape(len(coef), len(ms)) / scales[i]).tolist()
-        for i, (ms, coef) in enumerate(zip(model["monomials"], model["coefficients"]))
+        for i, (ms, coef) in enumerate(zip(model["monomials"], model["coefficients"], strict=True))
     ]
     params = np.asarray(model["noise_params"]).copy()
     if model["noise"] == "gaussian":

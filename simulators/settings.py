@@ -166,7 +166,7 @@ def _assemble(model, mixing, sizes, interventions, rng, meta):
     Z = np.concatenate(
         [
             model.sample(n, intervention, seed=stream)
-            for n, intervention, stream in zip(sizes, [None] + interventions, streams)
+            for n, intervention, stream in zip(sizes, [None] + interventions, streams, strict=True)
         ]
     )
     targets = {0: ()}

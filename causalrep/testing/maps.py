@@ -134,7 +134,7 @@ class ElementwiseMonotone:
         """Apply the map to latents of shape (n, d)."""
         z = np.asarray(z, dtype=float)
         out = np.empty_like(z)
-        for i, (name, sign) in enumerate(zip(self.functions, self.signs)):
+        for i, (name, sign) in enumerate(zip(self.functions, self.signs, strict=True)):
             out[:, self.permutation[i]] = sign * MONOTONE_FUNCTIONS[name](z[:, i])
         return out
 

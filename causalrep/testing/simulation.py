@@ -46,7 +46,7 @@ def dags(draw: st.DrawFn, min_nodes: int = 2, max_nodes: int = 6) -> nx.DiGraph:
     present = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
     graph = nx.DiGraph()
     graph.add_nodes_from(range(n))
-    graph.add_edges_from(pair for pair, keep in zip(pairs, present) if keep)
+    graph.add_edges_from(pair for pair, keep in zip(pairs, present, strict=True) if keep)
     return graph
 
 

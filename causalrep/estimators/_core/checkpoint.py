@@ -192,7 +192,7 @@ def _checked_arrays(estimator, arrays):
 
 def _check_shape(key, got, shape, sizes):
     want = tuple(s if isinstance(s, int) or s == "*" else sizes[s] for s in shape)
-    if len(got) != len(want) or any(w != "*" and w != g for w, g in zip(want, got)):
+    if len(got) != len(want) or any(w != "*" and w != g for w, g in zip(want, got, strict=True)):
         raise ValueError(f"array {key!r} has shape {got} but the configuration gives {want}")
 
 

@@ -49,7 +49,7 @@ class MLP(PyroModule):
         self.skip = nn.Linear(in_dim, out_dim, bias=False) if skip else None
         widths = [in_dim, *hidden, out_dim]
         layers = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(widths)):
             layers.append(nn.Linear(a, b))
             if i < len(widths) - 2:
                 layers.append(nn.LeakyReLU(slope))
@@ -149,8 +149,12 @@ def autoencoder(
     """Standardiser, MLP encoder and decoder, as one ``nn.ModuleDict``.
 
     Arguments:
+        dim_x: Observation dimension.
+        latent_dim: Latent dimension.
+        hidden: Widths of the encoder's hidden layers; the MLP decoder uses them reversed.
         decoder: ``"mlp"`` (mirror of the encoder) or ``"polynomial"`` (one
             linear layer on the monomials up to ``degree``).
+        degree: Highest monomial degree of the polynomial decoder.
 
     Returns:
         ``nn.ModuleDict`` with ``scaler``, ``encoder`` (n, dim_x) -> (n, latent_dim)

@@ -215,7 +215,15 @@ def train_with_restarts(
     Arguments:
         build: ``build() -> nn.Module`` on ``device``, freshly initialised;
             called under a torch RNG seeded per candidate.
+        loss_fn: As in :func:`train`.
+        tensors: As in :func:`train`.
+        config: :class:`TrainConfig` of the finishing run.
+        seed: int; candidate r is initialised from ``seed * 1000 + r`` and
+            trained with seed ``seed + r``, the finishing run with ``seed``
+            (a single module is initialised from ``seed``).
+        device: ``torch.device`` the batches are moved to.
         restarts: Number of candidates (1 trains a single module, no selection).
+        restart_steps: Steps of each candidate's short run.
 
     Returns:
         (module, History) of the finished run.
@@ -263,7 +271,7 @@ class _Log:
             return {}
         rows = self.rows[: self.written].cpu().double()
         _raise_non_finite(rows, self.names, epoch, first_step)
-        return {name: sum(column) / self.steps for name, column in zip(self.names, rows.T.tolist())}
+        return {name: sum(column) / self.steps for name, column in zip(self.names, rows.T.tolist(), strict=True)}
 
 
 def _raise_non_finite(rows, names, epoch, first_step=None):
@@ -328,4 +336,4 @@ def _evaluate(module, loss_fn, tensors, index, batch_size, device, epoch, precis
         sizes.append(chunk.numel())
     rows = torch.stack(rows).cpu().double()
     _raise_non_finite(rows[:, :-1], names, epoch)
-    return sum(total * size for total, size in zip(rows[:, -1].tolist(), sizes)) / sum(sizes)
+    return sum(total * size for total, size in zip(rows[:, -1].tolist(), sizes, strict=True)) / sum(sizes)

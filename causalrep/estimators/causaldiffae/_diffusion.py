@@ -121,6 +121,9 @@ def ddim(
         x: (n, ...) the data (inversion) or the noise (sampling).
         alpha_bar: (T,) the schedule.
         times: Ascending steps, e.g. from :func:`ddim_times`.
+        invert: True maps data to noise (inversion), False noise to data (sampling).
+        refine: Number of extra noise evaluations per step at the step's end
+            (fixed-point iterations; inversion only).
 
     Returns:
         Tensor like ``x``: the noise (inversion) or the data (sampling).

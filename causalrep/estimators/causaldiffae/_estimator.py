@@ -415,7 +415,7 @@ class CausalDiffAE(TorchEstimator):
         x = self._tensor(X)
         do = self._check_do(do, x.shape[0])
         return self._batched(
-            lambda xb, *values: self._intervened(xb, dict(zip(do, values))),
+            lambda xb, *values: self._intervened(xb, dict(zip(do, values, strict=True))),
             x,
             *do.values(),
             batch_size=_INFERENCE_BATCH,
@@ -602,7 +602,7 @@ class CausalDiffAE(TorchEstimator):
     def _ddim(self, x, z, times, strength, invert, refine=0):
         """DDIM under latents ``z`` (standardised), see :func:`diffusion.ddim`."""
         schedule = alpha_bars(self.diffusion_steps)
-        values = dict(zip(times, schedule[torch.tensor(times)].tolist()))
+        values = dict(zip(times, schedule[torch.tensor(times)].tolist(), strict=True))
         return ddim(
             lambda xt, t: self._eps(xt, t, values[t], z, strength), x, schedule.to(x.device), times, invert, refine
         )

@@ -121,7 +121,8 @@ def intersect(first: np.ndarray, second: np.ndarray, dim: int) -> np.ndarray:
     """The ``dim`` directions of span(first) closest to span(second).
 
     Arguments:
-        first, second: Orthonormal columns, (d, a) and (d, b).
+        first: Orthonormal columns, (d, a).
+        second: Orthonormal columns, (d, b).
         dim: Dimension of the intersection, <= min(a, b).
 
     Returns:
@@ -326,7 +327,7 @@ def refine_random_do(
         if moved_value >= value - 1e-9 * max(abs(value), 1.0):
             break
         sequence, rows, value = move, moved_rows, moved_value
-    return {k: row / np.linalg.norm(row) for k, row in zip(order, rows)}, pvalue(value)
+    return {k: row / np.linalg.norm(row) for k, row in zip(order, rows, strict=True)}, pvalue(value)
 
 
 def _moved(sequence, j, i):
