@@ -80,6 +80,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from err
+    if resolved.type not in ("cpu", "cuda"):  # "meta", "mps", ...: torch fails later, inside a copy
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}: causalrep runs on CPUs "
+            f"and CUDA GPUs, not on {resolved.type!r} devices"
+        )
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for CUDA but no CUDA device is available")
     return resolved
