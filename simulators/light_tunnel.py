@@ -105,6 +105,13 @@ def light_tunnel(
     range (:data:`LIGHT_TUNNEL_INPUTS`), the other inputs stay at mid
     brightness / aligned polarisers, and model F3 renders the images.
 
+    The image holds one colour, 3 numbers, so the inputs are recoverable
+    only from an injective choice: up to three of ``red``, ``green``,
+    ``blue`` (the colour is linear in them), or one polariser, alone or with
+    one or two LEDs (injective, but badly conditioned: the angle moves only
+    the hue). Both polarisers (only their difference reaches the image) or
+    more than three inputs are not, and warn.
+
     Arguments:
         n_per_regime: Samples per regime: an int, or one int per regime
             (observational first).
@@ -152,7 +159,7 @@ def light_tunnel(
     sizes = _sizes(n_per_regime, len(interventions) + 1)
     streams = rng.spawn(len(sizes) + 1)
     u = np.concatenate(
-        [scm.sample(n, iv, seed=s) for n, iv, s in zip(sizes, [None, *interventions], streams)]
+        [scm.sample(n, iv, seed=s) for n, iv, s in zip(sizes, [None, *interventions], streams[:-1], strict=True)]
     )  # (n, d) standardised
     ranges = np.array([LIGHT_TUNNEL_INPUTS[name] for name in inputs])
     Z = ranges[:, 0] + (ranges[:, 1] - ranges[:, 0]) / (1.0 + np.exp(-u))
