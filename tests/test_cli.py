@@ -34,7 +34,8 @@ def test_module_entry_point_runs():
     result = subprocess.run(
         [sys.executable, "-m", "causalrep", "check", "--help"], capture_output=True, text=True, timeout=120
     )
-    assert result.returncode == 0 and "--up-to" in result.stdout
+    assert result.returncode == 0
+    assert "--up-to" in result.stdout
 
 
 def test_simulate_fit_check_chain(tmp_path, capsys):
@@ -61,7 +62,8 @@ def test_simulate_fit_check_chain(tmp_path, capsys):
         == 0
     )
     loaded = InterventionalData.load(data)
-    assert loaded.Z.shape == (600, 2) and loaded.meta["seed"] == 1
+    assert loaded.Z.shape == (600, 2)
+    assert loaded.meta["seed"] == 1
     assert (
         main(
             [
@@ -136,7 +138,7 @@ def test_check_exit_code_1_when_not_identified(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "argv,message",
+    ("argv", "message"),
     [
         (["check", "--data", "absent.npz", "--model", "m.pt"], "no such data file"),
         (["simulate", "ahuja2023", "--out", "{tmp}/d.npz", "--param", "nonsense"], "--param expects KEY=VALUE"),
@@ -148,7 +150,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
 
 
 def test_corrupt_model_file_exit_2(tmp_path, capsys):
@@ -210,9 +214,12 @@ def test_rep4ex_fit_and_extrapolate(tmp_path, capsys):
     assert header == ["a_0", "prediction", "lower", "upper", "coverage"]
     assert [float(r[0]) for r in rows] == [-3.0, -1.5, 0.0, 1.5, 3.0]
     values = np.array([[float(v) for v in r[1:4]] for r in rows])
-    assert np.all(np.isfinite(values)) and np.all(values[:, 1] <= values[:, 0]) and np.all(values[:, 0] <= values[:, 2])
+    assert np.all(np.isfinite(values))
+    assert np.all(values[:, 1] <= values[:, 0])
+    assert np.all(values[:, 0] <= values[:, 2])
     coverage = [float(r[4]) for r in rows]
-    assert all(0 <= c <= 1 for c in coverage) and coverage[2] > max(coverage[0], coverage[4])
+    assert all(0 <= c <= 1 for c in coverage)
+    assert coverage[2] > max(coverage[0], coverage[4])
     assert (tmp_path / "curve.png").stat().st_size > 5_000
     assert main(["extrapolate", "--model", str(model), "--grid", "-3:3:5", "--interval", "0"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "a_0,prediction,coverage"
@@ -249,7 +256,8 @@ def test_image_scene_simulate_fit_check_chain(tmp_path, capsys):
     code = main(["check", "--data", str(data), "--model", str(model), "--up-to", "affine", "--json"])
     assert code in (0, 1)
     report = json.loads(capsys.readouterr().out)
-    assert report["up_to"] == "affine" and len(report["matching"]) == 4
+    assert report["up_to"] == "affine"
+    assert len(report["matching"]) == 4
     assert main(["simulate", "pendulum", "--out", str(data)]) == 2
     assert "missing 1 required positional argument: 'n'" in capsys.readouterr().err
 
@@ -272,7 +280,7 @@ def test_check_json_never_writes_nan(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "error,code",
+    ("error", "code"),
     [(KeyboardInterrupt(), 130), (MemoryError(), 2), (RuntimeError("x\ny"), 2), (ZeroDivisionError(), 2)],
 )
 def test_every_cli_error_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, error, code):
@@ -284,7 +292,8 @@ def test_every_cli_error_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path, e
     monkeypatch.setattr("causalrep.cli._simulate", fail)  # the parser is built in main
     assert main(["simulate", "ahuja2023", "--out", str(tmp_path / "d.npz")]) == code
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("causalrep simulate: "), err
+    assert err.count("\n") == 1, err
+    assert err.startswith("causalrep simulate: "), err
 
 
 def test_an_interrupt_inside_a_cli_save_is_reported_as_an_interrupt(monkeypatch, capsys, tmp_path):
@@ -307,7 +316,7 @@ def test_an_interrupt_inside_a_cli_save_is_reported_as_an_interrupt(monkeypatch,
 
 
 @pytest.mark.parametrize(
-    "argv,message",
+    ("argv", "message"),
     [
         (
             ["extrapolate", "--model", "{d}/r.pt", "--grid=0:1:10000000000"],
@@ -564,7 +573,7 @@ CLI_CASES = [
 
 
 @pytest.mark.parametrize(
-    "argv,message", [pytest.param(argv, message, id=f"{row}:{name}") for row, name, argv, message in CLI_CASES]
+    ("argv", "message"), [pytest.param(argv, message, id=f"{row}:{name}") for row, name, argv, message in CLI_CASES]
 )
 def test_cli_bad_input_is_one_line_and_exit_2(catalogue, capsys, argv, message):
     argv = [a.replace("{d}", str(catalogue.dir)) for a in argv]
@@ -572,7 +581,8 @@ def test_cli_bad_input_is_one_line_and_exit_2(catalogue, capsys, argv, message):
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
     assert code == 2, captured
-    assert len(lines) == 1 and lines[0].startswith(f"causalrep {argv[0]}: error: "), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"causalrep {argv[0]}: error: "), lines
     assert re.search(message, lines[0]), lines[0]
     assert not (catalogue.dir / "m.pt").exists()
 

@@ -100,7 +100,7 @@ def test_extrapolate_json_holds_the_csv_rows(curve, capsys):
     assert main(["extrapolate", "--model", "m.pt", "--grid", "-1.5:1.5:4", "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [list(r) for r in records] == [["a_0", "a_1", "prediction", "coverage"]] * 4
-    for record, row in zip(records, rows):
+    for record, row in zip(records, rows, strict=True):
         assert {k: pytest.approx(float(v), rel=1e-5) for k, v in row.items()} == record
 
 
@@ -112,7 +112,8 @@ def test_check_format_json_is_the_json_flag(monkeypatch, capsys, tmp_path):
     assert main(command + ["--format", "json"]) == 0
     report = capsys.readouterr().out
     assert main(command + ["--json"]) == 0
-    assert capsys.readouterr().out == report and json.loads(report)["passed"] is True
+    assert capsys.readouterr().out == report
+    assert json.loads(report)["passed"] is True
     assert main(command) == 0
     assert "identifiability up to permutation: PASSED" in capsys.readouterr().out
 

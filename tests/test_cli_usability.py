@@ -25,7 +25,7 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize(
-    "command,factories,skip", [("fit", _methods(), {"device"}), ("simulate", _settings(), {"seed"})]
+    ("command", "factories", "skip"), [("fit", _methods(), {"device"}), ("simulate", _settings(), {"seed"})]
 )
 def test_help_lists_every_parameter_with_its_default(capsys, command, factories, skip):
     out = _help(capsys, [command, "--help"])
@@ -44,7 +44,8 @@ def test_help_lists_every_parameter_with_its_default(capsys, command, factories,
 def test_help_describes_parameters_from_docstrings(capsys):
     out = _help(capsys, ["fit", "--help"])
     assert 'decoder="polynomial"      "polynomial" (affine identification' in out
-    assert 'n_threads="auto"' in out and "leave torch's setting" in out
+    assert 'n_threads="auto"' in out
+    assert "leave torch's setting" in out
     assert "latent_dim=6              d." in _help(capsys, ["simulate", "--help"])
 
 
@@ -59,7 +60,8 @@ def test_usage_errors_are_one_line_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "no_such_method", "--data", "d.npz", "--out", "m.pt"])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert exit_info.value.code == 2
+    assert err.count("\n") == 1
     assert err.startswith(
         "causalrep fit: error: argument method: unknown estimator 'no_such_method'; choose from ['autoencoder', "
     )
@@ -68,7 +70,8 @@ def test_usage_errors_are_one_line_exit_2(capsys):
 def test_up_to_block_without_blocks_suggests_the_flag(capsys):
     assert main(["check", "--data", "d.npz", "--model", "m.pt", "--up-to", "block"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--up-to block needs --blocks" in err
+    assert err.count("\n") == 1
+    assert "--up-to block needs --blocks" in err
 
 
 def test_held_out_chain_says_which_split_was_scored(tmp_path, capsys):
@@ -119,12 +122,14 @@ def test_held_out_chain_says_which_split_was_scored(tmp_path, capsys):
         == 0
     )
     err = capsys.readouterr().err
-    assert "InterventionalCRL: exact stage 1" in err and "stage 1 done" in err
+    assert "InterventionalCRL: exact stage 1" in err
+    assert "stage 1 done" in err
     main(["check", "--data", str(test), "--model", str(model)])
     assert "scored on the held-out test split in" in capsys.readouterr().out
     main(["check", "--data", str(train), "--model", str(model), "--json"])
     scored = json.loads(capsys.readouterr().out)["scored_on"]
-    assert scored["split"] == "train" and scored["n"] == 300
+    assert scored["split"] == "train"
+    assert scored["n"] == 300
     assert "in sample" in scored["text"]
 
 

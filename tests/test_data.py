@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import stat
@@ -28,9 +29,9 @@ def test_basic_properties(tiny_data):
 
 
 def test_arrays_are_read_only(tiny_data):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         tiny_data.X[0, 0] = 1.0
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'X'"):
         tiny_data.X = np.zeros((2, 2))
 
 
@@ -43,7 +44,8 @@ def test_regime_defaults_to_observational():
 def test_accepts_torch_inputs():
     torch = pytest.importorskip("torch")
     data = InterventionalData(X=torch.ones(3, 2), Z=torch.zeros(3, 1))
-    assert isinstance(data.X, np.ndarray) and data.Z.shape == (3, 1)
+    assert isinstance(data.X, np.ndarray)
+    assert data.Z.shape == (3, 1)
 
 
 @pytest.mark.parametrize("field", ["X", "Z", "A", "Y"])
@@ -57,7 +59,7 @@ def test_non_finite_values_name_the_field(field, bad):
         InterventionalData(**arrays)
 
 
-@pytest.mark.parametrize("field,shape", [("Z", (4, 2)), ("A", (6, 1)), ("Y", (3,))])
+@pytest.mark.parametrize(("field", "shape"), [("Z", (4, 2)), ("A", (6, 1)), ("Y", (3,))])
 def test_mismatched_lengths_name_the_field(field, shape):
     with pytest.raises(ValueError, match=rf"^{field} has \d+ rows but X has 5"):
         InterventionalData(X=np.ones((5, 2)), **{field: np.ones(shape)})
@@ -113,7 +115,8 @@ def test_meta_must_be_json():
 
 def test_subset(tiny_data):
     sub = tiny_data.subset([0, 2])
-    assert sub.regimes == (0, 2) and sub.n == 120
+    assert sub.regimes == (0, 2)
+    assert sub.n == 120
     assert set(sub.targets) == {0, 2}
     np.testing.assert_array_equal(sub.Z, tiny_data.Z[tiny_data.regime != 1])
     with pytest.raises(ValueError, match=r"unknown regime\(s\) \[7\]"):
@@ -293,14 +296,22 @@ json_values = st.recursive(
 )
 
 
+def _has_non_string_key(value):
+    if isinstance(value, dict):
+        return any(not isinstance(k, str) or _has_non_string_key(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_string_key(v) for v in value)
+    return False
+
+
 @FAST
 @given(meta=st.dictionaries(st.one_of(st.text(max_size=3), st.integers(0, 3)), json_values, max_size=4))
 def test_meta_that_is_accepted_loads_back_equal(tmp_path, meta):
-    try:
-        data = InterventionalData(X=_z(5, 2), meta=meta)
-    except TypeError as err:
-        assert "keys must be strings" in str(err)
+    if _has_non_string_key(meta):
+        with pytest.raises(TypeError, match="keys must be strings"):
+            InterventionalData(X=_z(5, 2), meta=meta)
         return
+    data = InterventionalData(X=_z(5, 2), meta=meta)
     data.save(tmp_path / "m.npz")
     assert InterventionalData.load(tmp_path / "m.npz").meta == data.meta
 
@@ -316,7 +327,8 @@ def test_saving_keeps_the_mode_and_the_symlink(tmp_path, mode, kind):
     link = tmp_path / "link"
     link.symlink_to(target)
     thing.save(link)
-    assert link.is_symlink() and stat.S_IMODE(target.stat().st_mode) == mode
+    assert link.is_symlink()
+    assert stat.S_IMODE(target.stat().st_mode) == mode
     old = os.umask(0o027)
     try:
         thing.save(tmp_path / "new")

@@ -84,7 +84,8 @@ def test_every_estimator_is_on_the_index_with_its_page_and_figure(site):
     for page in (DOCS / "estimators").glob("*.md"):
         assert f'href="estimators/{page.stem}/"' in cards, page.name
     figures = re.findall(r'<img alt="[^"]+" src="(img/[^"]+)"', cards)
-    assert len(figures) >= 4 and all((DOCS / figure).is_file() for figure in figures)
+    assert len(figures) >= 4
+    assert all((DOCS / figure).is_file() for figure in figures)
 
 
 def test_every_estimator_is_in_the_table_of_guarantees(site):
@@ -105,7 +106,8 @@ def test_the_gallery_shows_every_example_and_is_one_click_from_the_index(site):
         assert (DOCS / figure).is_file(), figure
     index = _page(site, "index.md")
     for section in ("identifiability-report", "rep4ex-extrapolation-curve", "causaldiffae-counterfactual-grid"):
-        assert f'href="gallery/#{section}"' in index and f'id="{section}"' in built
+        assert f'href="gallery/#{section}"' in index
+        assert f'id="{section}"' in built
 
 
 def test_the_math_extension_is_configured_and_shipped():
@@ -115,10 +117,12 @@ def test_the_math_extension_is_configured_and_shipped():
         extensions.update(item if isinstance(item, dict) else {item: None})
     assert extensions["pymdownx.arithmatex"] == {"generic": True}
     scripts = config["extra_javascript"]
-    assert scripts[-1] == "assets/math.js" and "renderMathInElement" in (DOCS / scripts[-1]).read_text()
+    assert scripts[-1] == "assets/math.js"
+    assert "renderMathInElement" in (DOCS / scripts[-1]).read_text()
     for path in scripts + config["extra_css"]:
         assert (DOCS / path).is_file(), path
-    assert any("katex" in path for path in scripts) and any("katex" in path for path in config["extra_css"])
+    assert any("katex" in path for path in scripts)
+    assert any("katex" in path for path in config["extra_css"])
 
 
 def test_pages_with_formulas_use_the_math_extension(site):

@@ -61,11 +61,13 @@ def test_a_joint_regime_resolves_its_only_latent_without_a_regime_of_its_own():
     dag = simulators.chain(3)
     data = _perfect_interventions(dag, 800, 0, targets=[(1,), (2,), (0, 2)])
     learned = learn_latent_graph(data.Z, data.regime, data.targets)
-    assert sorted(learned.edges) == [(0, 1), (1, 2)] and learned.graph["untested"] == ()
+    assert sorted(learned.edges) == [(0, 1), (1, 2)]
+    assert learned.graph["untested"] == ()
 
     without = data.subset([0, 1, 2])
     learned = learn_latent_graph(without.Z, without.regime, without.targets)
-    assert sorted(learned.edges) == [(1, 2)] and learned.graph["untested"] == (0,)
+    assert sorted(learned.edges) == [(1, 2)]
+    assert learned.graph["untested"] == (0,)
 
 
 def test_the_direct_edge_test_keeps_a_shortcut_and_drops_a_mediated_path():

@@ -24,7 +24,8 @@ def test_py_typed_is_shipped_with_every_package():
             key, value = line.split("=", 1)
             data[key.strip()] = ast.literal_eval(value.strip())
     for package in PACKAGES:
-        assert "py.typed" in data[package] and (ROOT / package / "py.typed").is_file()
+        assert "py.typed" in data[package]
+        assert (ROOT / package / "py.typed").is_file()
 
 
 def _public_modules():

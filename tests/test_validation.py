@@ -42,7 +42,8 @@ def test_every_form_of_a_dag_reads_as_the_same_graph(graph):
     ]
     for form in forms:
         read = as_dag(form, d)
-        assert _same(read, graph) and all(type(j) is int for j in read.nodes)
+        assert _same(read, graph)
+        assert all(type(j) is int for j in read.nodes)
         assert list(read.nodes) == list(range(d))
     assert as_dag(graph) is not graph  # a fresh graph: the caller's stays theirs
 
@@ -63,7 +64,7 @@ def test_edges_alone_take_their_nodes_from_n_nodes():
 
 
 @pytest.mark.parametrize(
-    "graph,error,message",
+    ("graph", "error", "message"),
     [
         (nx.Graph([(0, 1)]), TypeError, "undirected Graph"),
         (np.eye(2), TypeError, "got ndarray"),
@@ -94,7 +95,9 @@ def test_do_values_become_one_array_per_node(n, value, data):
     node = data.draw(st.sampled_from([0, 1, 2, "a", "b", "c"]))
     index = node if isinstance(node, int) else names.index(node)
     read = as_do({node: value}, names, n)
-    assert list(read) == [index] and read[index].shape == (n,) and read[index].dtype == np.float64
+    assert list(read) == [index]
+    assert read[index].shape == (n,)
+    assert read[index].dtype == np.float64
     np.testing.assert_array_equal(read[index], np.full(n, value))
     array = np.arange(n, dtype=float)
     np.testing.assert_array_equal(as_do({index: array}, 3, n)[index], array)
@@ -160,17 +163,19 @@ def test_declared_parameters_accept_exactly_their_values(name, value):
     with pytest.raises(ParameterError) as caught:
         _declared(**args)
     message = str(caught.value)
-    assert message.startswith(f"{name} must be ") and ", got " in message, message
-    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TypeError)
+    assert message.startswith(f"{name} must be "), message
+    assert ", got " in message, message
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, TypeError)
 
 
 def test_constraints_read_as_words():
     assert str(Interval(numbers.Real, 0, 1, closed="neither")) == "a number in (0, 1)"
     assert str(Interval(numbers.Integral, 2, None)) == "an int >= 2"
-    assert 2**64 - 1 in Interval(numbers.Integral, 0, None) and np.uint64(2**64 - 1) in Interval(
-        numbers.Integral, 0, None
-    )
-    assert True not in Interval(numbers.Integral, 0, None) and np.inf not in Interval(numbers.Real, 0, None)
+    assert 2**64 - 1 in Interval(numbers.Integral, 0, None)
+    assert np.uint64(2**64 - 1) in Interval(numbers.Integral, 0, None)
+    assert True not in Interval(numbers.Integral, 0, None)
+    assert np.inf not in Interval(numbers.Real, 0, None)
     with pytest.raises(ParameterError, match=r"^count must be an int >= 1, got '3' \(a str\)$"):
         _declared(0.5, count="3")
     with pytest.raises(ParameterError, match=r"^kind must be one of 'a', 'b', got 'c' \(a str\)$"):

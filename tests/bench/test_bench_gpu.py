@@ -28,13 +28,17 @@ def test_tiny_run_measures_every_estimator(tmp_path, capsys):
         torch.set_num_threads(threads)
     results = json.loads((tmp_path / "gpu.json").read_text())
     records = {r["estimator"]: r for r in results["records"]}
-    assert set(records) == set(bench.CASES) and results["tiny"]
+    assert set(records) == set(bench.CASES)
+    assert results["tiny"]
     for record in records.values():
-        assert record["device"] == "cpu" and record["peak_memory_kind"] == "peak RSS"
+        assert record["device"] == "cpu"
+        assert record["peak_memory_kind"] == "peak RSS"
         assert record["peak_memory_bytes"] > 2**20
-        assert record["fit_cpu_seconds"] > 0 and record["fit_seconds"] > 0
+        assert record["fit_cpu_seconds"] > 0
+        assert record["fit_seconds"] > 0
         # Synchronisations are counted on CUDA only.
-        assert record["host_syncs"] is None and record["host_syncs_per_step"] is None
+        assert record["host_syncs"] is None
+        assert record["host_syncs_per_step"] is None
     assert records["CausalDiffAE"]["steps"] >= bench.TINY_STEPS
     assert records["CausalDiffAE"]["steps_per_second"] > 0
     assert "| CausalDiffAE | 100 | 256 | cpu |" in capsys.readouterr().out

@@ -96,7 +96,8 @@ def test_fitted_prior_log_density_matches_numpy(fitted):
 def test_learned_environment_parameters(fitted, tmp_path):
     _, est = fitted
     np.testing.assert_array_equal(est.environments_, [0, 1, 2, 3, 4])
-    assert est.coefficients_.shape == (5, 2, 5) and est.monomials_.shape == (5, 2)
+    assert est.coefficients_.shape == (5, 2, 5)
+    assert est.monomials_.shape == (5, 2)
     assert est.noise_loc_.shape == est.noise_scale_.shape == (5, 2)
     assert np.all(est.noise_scale_ > 0)
     assert np.all(est.coefficients_[0] == 0)  # the reference environment

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_entry_loads_its_class(name):
     entry = registry.ESTIMATORS[name]
     cls = entry.load()
-    assert cls.__name__ == entry.class_name and issubclass(cls, BaseEstimator)
+    assert cls.__name__ == entry.class_name
+    assert issubclass(cls, BaseEstimator)
     assert cls.__module__ == entry.module
     assert entry.device == ("device" in inspect.signature(cls).parameters)
 
@@ -65,7 +66,8 @@ def test_unknown_names_are_refused_with_the_choices(name):
 def test_lazy_names_of_both_packages_follow_the_registry():
     classes = {entry.class_name for entry in registry.ESTIMATORS.values()}
     assert set(causalrep._LAZY) == classes | {"load"}
-    assert classes <= set(causalrep.estimators.__all__) and classes <= set(causalrep.__all__)
+    assert classes <= set(causalrep.estimators.__all__)
+    assert classes <= set(causalrep.__all__)
     for name in causalrep.estimators.__all__:
         assert getattr(causalrep.estimators, name) is not None
     # the imports type checkers read match the lazy attributes
@@ -116,7 +118,8 @@ def test_a_sweep_takes_former_estimator_names():
     setting = bench.SUITES["smoke"]["settings"]
     methods = [{"name": name, "estimator": name, "params": {"verbose": 0}} for name in ("LinearICA", "linear_ica")]
     old, new = bench.run(setting, methods, [0], workers=1)
-    assert old["status"] == new["status"] == "ok" and old["mcc"] == new["mcc"]
+    assert old["status"] == new["status"] == "ok"
+    assert old["mcc"] == new["mcc"]
 
 
 def test_settings_registry():

@@ -93,7 +93,8 @@ def sources():
 def test_pipeline_scaler_then_estimator(name, sources):
     pipe = make_pipeline(StandardScaler(), PLAIN_X[name]())
     z = pipe.fit_transform(sources)
-    assert z.shape == (150, 2) and z.dtype == np.float64
+    assert z.shape == (150, 2)
+    assert z.dtype == np.float64
     np.testing.assert_array_equal(pipe.transform(sources), z)
     assert pipe.transform(sources[:7]).shape == (7, 2)
     # DataFrames all along: the scaler's column names reach the estimator, whose latents are named
@@ -101,7 +102,8 @@ def test_pipeline_scaler_then_estimator(name, sources):
     assert list(frames[-1].feature_names_in_) == [f"x{j}" for j in range(5)]
     frame = frames.transform(sources[:3])
     lower = name.lower()
-    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == [f"{lower}0", f"{lower}1"]
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == [f"{lower}0", f"{lower}1"]
 
 
 def test_pipeline_passes_regimes_by_keyword(tiny_data):
@@ -148,7 +150,8 @@ def _fields(data):
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
 def test_hyperparameters_after_latent_dim_are_keyword_only(cls):
     parameters = list(inspect.signature(cls).parameters.values())
-    assert parameters[0].name == "latent_dim" and parameters[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert parameters[0].name == "latent_dim"
+    assert parameters[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[1:])
     with pytest.raises(TypeError, match="positional argument"):
         cls(2, parameters[1].default)
@@ -181,7 +184,8 @@ def test_dataframe_input_names_the_features(name, data, tmp_path):
     np.testing.assert_array_equal(causalrep.load(tmp_path / "m.pt").feature_names_in_, columns)
     # refitted on an array: the names go, the count stays
     est.fit(data.X, **_fields(data))
-    assert not hasattr(est, "feature_names_in_") and est.n_features_in_ == data.dim_x
+    assert not hasattr(est, "feature_names_in_")
+    assert est.n_features_in_ == data.dim_x
 
 
 @pytest.mark.parametrize("name", sorted(FACTORIES))

@@ -185,7 +185,8 @@ def test_mcc_of_identical_latents_is_one_and_never_above():
     z = np.random.default_rng(0).normal(size=(500, 4)) * 1e6
     result = mcc(z, z, test_fraction=0)
     assert result.score == pytest.approx(1.0, abs=1e-12)
-    assert result.correlations.max() <= 1.0 and result.score <= 1.0
+    assert result.correlations.max() <= 1.0
+    assert result.score <= 1.0
     assert result.matching == (0, 1, 2, 3)
 
 
@@ -231,7 +232,7 @@ def test_mcc_split_sizes_and_seed():
 
 def test_result_arrays_are_read_only():
     z = np.random.default_rng(0).normal(size=(200, 2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         mcc(z, z).correlations[0, 0] = 0.0
 
 
@@ -295,7 +296,8 @@ def test_dci_perfect_rotated_and_independent():
     np.testing.assert_allclose(perfect.importance.sum(axis=0), 1.0, atol=1e-9)
     rotated = dci(z, _rotate_45(z))
     assert rotated.informativeness > 0.999
-    assert rotated.disentanglement < 0.9 and rotated.completeness < 0.9
+    assert rotated.disentanglement < 0.9
+    assert rotated.completeness < 0.9
     noise = dci(z, rng.normal(size=(4000, 6)))
     assert noise.informativeness < 0.05
     assert noise.importance.shape == (6, 4)
@@ -314,7 +316,8 @@ def test_dci_forest_sees_monotone_nonlinear_codes_that_linear_misses():
     assert forest.importance.argmax(axis=0).tolist() == [2, 0, 3, 1]
     entangled = dci(z, np.tanh(_rotate_45(z)), regressor="forest")
     assert entangled.informativeness > 0.9
-    assert entangled.disentanglement < 0.8 and entangled.completeness < 0.8
+    assert entangled.disentanglement < 0.8
+    assert entangled.completeness < 0.8
     noise = dci(z, rng.normal(size=(2000, 6)), regressor="forest")
     assert noise.informativeness < 0.05
 
@@ -458,11 +461,13 @@ def test_bad_kind_matching_and_blocks():
 @given(invertible_affine_maps(3), permutation_scalings(3), elementwise_monotone_maps(3))
 def test_strategies_are_well_formed(affine, perm, monotone):
     singular = np.linalg.svd(affine.matrix, compute_uv=False)
-    assert singular.min() >= 0.5 - 1e-9 and singular.max() <= 2 + 1e-9
+    assert singular.min() >= 0.5 - 1e-9
+    assert singular.max() <= 2 + 1e-9
     assert np.all((np.abs(perm.scales) >= 0.2) & (np.abs(perm.scales) <= 5))
     assert sorted(perm.permutation) == [0, 1, 2]
     for g in (affine, perm, monotone):
-        assert set(g.to_dict()) and g(np.ones((4, 3))).shape == (4, 3)
+        assert set(g.to_dict())
+        assert g(np.ones((4, 3))).shape == (4, 3)
 
 
 @pytest.mark.parametrize(
@@ -532,7 +537,8 @@ def test_metrics_are_scale_invariant(exponent, d, data):
             permutation_scaling_r2(estimate, z).mean, abs=1e-9
         )
     report = check(z * scale, z_hat * scale)
-    assert report.passed and report.mcc.score == pytest.approx(1.0)
+    assert report.passed
+    assert report.mcc.score == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("name", ["mcc", "affine_r2", "check", "spearman"])

@@ -22,8 +22,11 @@ def digits():
 
 
 def test_pendulum_shapes_and_meta(scene):
-    assert scene.X.shape == (64, 256) and scene.Z.shape == (64, 4)
-    assert 0 <= scene.X.min() and scene.X.max() <= 1 and scene.X.max() > 0.9
+    assert scene.X.shape == (64, 256)
+    assert scene.Z.shape == (64, 4)
+    assert 0 <= scene.X.min()
+    assert scene.X.max() <= 1
+    assert scene.X.max() > 0.9
     assert scene.meta["image_shape"] == [1, 16, 16]
     assert scene.meta["variables"] == ["angle", "light", "shadow_length", "shadow_position"]
     assert sorted(scene.graph.edges) == [(0, 2), (0, 3), (1, 2), (1, 3)]
@@ -68,7 +71,8 @@ def test_interventional_sampling_equals_the_counterfactual_of_the_same_seed(scen
     images, labels = pendulum_counterfactual(scene.Z, scene.meta["noise"], {"light": 0.3}, size=16)
     np.testing.assert_allclose(under.Z, labels)
     np.testing.assert_allclose(under.X, images)
-    assert dict(under.targets) == {1: (1,)} and under.regimes == (1,)
+    assert dict(under.targets) == {1: (1,)}
+    assert under.regimes == (1,)
 
 
 def test_pendulum_rejects_bad_requests(scene):
@@ -85,8 +89,10 @@ def test_pendulum_rejects_bad_requests(scene):
 
 
 def test_morpho_shapes_and_determinism(digits):
-    assert digits.X.shape == (64, 256) and digits.Z.shape == (64, 2)
-    assert list(digits.graph.edges) == [(0, 1)] and len(digits.meta["digit"]) == 64
+    assert digits.X.shape == (64, 256)
+    assert digits.Z.shape == (64, 2)
+    assert list(digits.graph.edges) == [(0, 1)]
+    assert len(digits.meta["digit"]) == 64
     np.testing.assert_array_equal(morpho_digits(64, size=16, seed=3).X, digits.X)
     assert morpho_digits(5).X.shape == (5, 28 * 28)
 

@@ -41,7 +41,8 @@ def test_apply_semantics():
     assert np.array_equal(soft({0: mechanism}).apply(0, parents, effect, noise, rng), parents.sum(axis=1) - noise)
     sampler = lambda g, n: g.uniform(10, 11, n)  # noqa: E731
     values = do({0: sampler}).apply(0, parents, effect, noise, rng)
-    assert values.shape == (5,) and np.all((values >= 10) & (values <= 11))
+    assert values.shape == (5,)
+    assert np.all((values >= 10) & (values <= 11))
 
 
 def test_callables_must_return_one_finite_value_per_sample():
@@ -66,7 +67,7 @@ def test_check_names_the_node_and_d():
 
 
 @pytest.mark.parametrize(
-    "build, values, message",
+    ("build", "values", "message"),
     [
         (do, {}, "at least one target"),
         (do, [(1, 0.0), (1, 2.0)], "node 1 is intervened on twice"),

@@ -47,8 +47,10 @@ def test_coefficients_change_across_environments_except_unchanged():
     data = multienv(latent_dim=3, n_envs=4, n_per_env=10, graph=chain(3), unchanged=[2], seed=0)
     coef = [np.asarray(c) for c in data.meta["coefficients"]]
     assert coef[0].shape == (4, 0)  # root
-    assert np.all(coef[1][0] == 0) and np.all(np.abs(np.diff(coef[1][1:], axis=0)) > 0)
-    assert np.all(coef[2] == coef[2][0]) and np.all(coef[2][0] != 0)
+    assert np.all(coef[1][0] == 0)
+    assert np.all(np.abs(np.diff(coef[1][1:], axis=0)) > 0)
+    assert np.all(coef[2] == coef[2][0])
+    assert np.all(coef[2][0] != 0)
 
 
 def test_same_seed_same_data_and_latents_on_a_moderate_scale():

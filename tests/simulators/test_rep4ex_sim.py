@@ -20,14 +20,16 @@ def test_same_seed_same_data_other_seed_other_data():
     assert not np.allclose(first.X, other.X)
     assert first.meta["M"] != other.meta["M"]
     generator = rep4ex(n=200, seed=np.random.default_rng(3))
-    assert generator.meta["seed"] is None and generator.X.shape == (200, 10)
+    assert generator.meta["seed"] is None
+    assert generator.X.shape == (200, 10)
 
 
 def test_shapes_regime_and_json_meta(tmp_path):
     data = rep4ex(latent_dim=3, action_dim=4, obs_dim=12, n=50, seed=0)
     assert isinstance(data, InterventionalData)
     assert (data.X.shape, data.Z.shape, data.A.shape, data.Y.shape) == ((50, 12), (50, 3), (50, 4), (50,))
-    assert data.counts() == {0: 50} and dict(data.targets) == {0: ()}
+    assert data.counts() == {0: 50}
+    assert dict(data.targets) == {0: ()}
     json.dumps(data.meta)
     data.save(tmp_path / "d.npz")
     loaded = InterventionalData.load(tmp_path / "d.npz")
@@ -37,7 +39,8 @@ def test_shapes_regime_and_json_meta(tmp_path):
 
 def test_actions_lie_in_their_support():
     data = rep4ex(n=500, action_support=(-0.5, 2.0), seed=0)
-    assert data.A.min() >= -0.5 and data.A.max() <= 2.0
+    assert data.A.min() >= -0.5
+    assert data.A.max() <= 2.0
     assert data.A.min() < 0 < 1.5 < data.A.max()
 
 
@@ -64,7 +67,8 @@ def test_observations_are_the_mixing_rebuilt_from_meta():
 @pytest.mark.parametrize("mixing", ["linear", "polynomial"])
 def test_other_mixings(mixing):
     data = rep4ex(n=40, mixing=mixing, seed=0)
-    assert data.X.shape == (40, 10) and data.meta["mixing"]["class"].lower().startswith(mixing[:4])
+    assert data.X.shape == (40, 10)
+    assert data.meta["mixing"]["class"].lower().startswith(mixing[:4])
 
 
 def test_truth_matches_resimulating_the_intervention():
@@ -73,7 +77,7 @@ def test_truth_matches_resimulating_the_intervention():
     truth = rep4ex_truth(meta, actions)
     assert truth.shape == (4,)
     n = 100_000
-    for a, expected in zip(actions, truth):
+    for a, expected in zip(actions, truth, strict=True):
         y = rep4ex(n=n, do_action=a, seed=5).Y
         assert abs(y.mean() - expected) < 4 * y.std() / np.sqrt(n) + 0.01
     np.testing.assert_array_equal(truth, rep4ex_truth(meta, actions))
@@ -87,24 +91,24 @@ def test_truth_of_a_linear_outcome_is_linear_in_the_action():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"latent_dim": 3, "action_dim": 2},
-        {"action_support": (1.0, -1.0)},
-        {"action_support": (0.0, 0.0)},
-        {"action_support": 1.0},
-        {"mixing": "spline"},
-        {"outcome": "quadratic"},
-        {"confounding": -1.0},
-        {"noise_std": float("nan")},
-        {"latent_noise": 0.0},
-        {"n": 0},
-        {"do_action": [1.0, 2.0, 3.0]},
-        {"obs_dim": 1},
+        ({"latent_dim": 3, "action_dim": 2}, "action_dim=2 < latent_dim=3"),
+        ({"action_support": (1.0, -1.0)}, "action_support must satisfy low < high"),
+        ({"action_support": (0.0, 0.0)}, "action_support must satisfy low < high"),
+        ({"action_support": 1.0}, r"action_support must be a pair \(low, high\)"),
+        ({"mixing": "spline"}, "unknown mixing 'spline'"),
+        ({"outcome": "quadratic"}, "unknown outcome 'quadratic'"),
+        ({"confounding": -1.0}, "confounding must be a number >= 0"),
+        ({"noise_std": float("nan")}, "noise_std must be a number >= 0"),
+        ({"latent_noise": 0.0}, "latent_noise must be a positive number"),
+        ({"n": 0}, "n must be a positive int"),
+        ({"do_action": [1.0, 2.0, 3.0]}, r"do_action must have shape \(2,\)"),
+        ({"obs_dim": 1}, "obs_dim=1 < latent_dim=2"),
     ],
 )
-def test_bad_inputs_raise(kwargs):
-    with pytest.raises(ValueError):
+def test_bad_inputs_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         rep4ex(**{"n": 10, **kwargs})
 
 

@@ -29,7 +29,8 @@ def _scm_and_intervention(kinds=("do", "shift", "soft")):
 @given(scm=latent_scms(), seed=st.integers(0, 2**32 - 1))
 def test_sample_shape_and_seed_determinism(scm, seed):
     z = scm.sample(N, seed=seed)
-    assert z.shape == (N, scm.latent_dim) and z.dtype == np.float64
+    assert z.shape == (N, scm.latent_dim)
+    assert z.dtype == np.float64
     assert np.all(np.isfinite(z))
     assert np.array_equal(z, scm.sample(N, seed=seed))
     assert np.array_equal(z, scm.sample(N, seed=np.random.default_rng(seed)))
@@ -153,7 +154,8 @@ def test_sampling_follows_the_topological_order_not_the_labels():
     scm = LatentSCM(graph, "linear", noise_scale=0.1, seed=0)
     z = scm.sample(500, seed=0)
     assert abs(np.corrcoef(z[:, 2], z[:, 0])[0, 1]) > 0.9
-    assert scm.parents(0) == (1,) and scm.parents(2) == ()
+    assert scm.parents(0) == (1,)
+    assert scm.parents(2) == ()
 
 
 @pytest.mark.parametrize("mechanism", ["linear", "mlp"])
@@ -176,7 +178,8 @@ def test_noise_laws_are_standardised():
     graph = nx.empty_graph(1, create_using=nx.DiGraph)
     for noise in ("gaussian", "uniform", "laplace", "gmm"):
         z = LatentSCM(graph, noise=noise, noise_scale=2.0).sample(50000, seed=0)[:, 0]
-        assert abs(z.mean()) < 0.05 and z.std() == pytest.approx(2.0, rel=0.03)
+        assert abs(z.mean()) < 0.05
+        assert z.std() == pytest.approx(2.0, rel=0.03)
 
 
 def test_student_t_noise_has_three_degrees_of_freedom_at_unit_variance():
@@ -238,4 +241,5 @@ def test_to_dict_and_repr():
         "seed": 4,
     }
     assert LatentSCM(chain(2), seed=np.random.default_rng(0)).to_dict()["seed"] is None
-    assert "d=3" in repr(scm) and "edges=2" in repr(scm)
+    assert "d=3" in repr(scm)
+    assert "edges=2" in repr(scm)

@@ -45,7 +45,8 @@ def test_interventional_assembles_every_regime(scm, data, seed):
             for j, value in iv.changes:
                 assert np.all(result.Z[result.regime == k, j] == value)
     again = interventional(scm, mixing, 16, chosen, seed=seed)
-    assert np.array_equal(result.X, again.X) and np.array_equal(result.Z, again.Z)
+    assert np.array_equal(result.X, again.X)
+    assert np.array_equal(result.Z, again.Z)
 
 
 def test_interventional_seeds_and_sizes():
@@ -60,7 +61,8 @@ def test_interventional_seeds_and_sizes():
     other = interventional(scm, mixing, [30, 10, 20], chosen, seed=2)
     assert not np.allclose(data.Z, other.Z)
     generator = interventional(scm, mixing, [30, 10, 20], chosen, seed=np.random.default_rng(1))
-    assert np.array_equal(generator.Z, data.Z) and generator.meta["seed"] is None
+    assert np.array_equal(generator.Z, data.Z)
+    assert generator.meta["seed"] is None
     observational_only = interventional(scm, mixing, 5, [], seed=0)
     assert observational_only.counts() == {0: 5}
 
@@ -84,12 +86,14 @@ def test_interventional_rejects_bad_inputs():
 @pytest.mark.parametrize("latents", AHUJA_LATENTS)
 def test_ahuja2023_layout(latents):
     data = _small_ahuja(latents)
-    assert data.X.shape == (390, 12) and data.Z.shape == (390, 3)
+    assert data.X.shape == (390, 12)
+    assert data.Z.shape == (390, 3)
     assert data.counts() == {0: 300, 1: 30, 2: 30, 3: 30}
     assert dict(data.targets) == {0: (), 1: (0,), 2: (1,), 3: (2,)}
     for k in (1, 2, 3):
         assert np.all(data.Z[data.regime == k, k - 1] == 2.0)
-    assert sorted(data.graph.nodes) == [0, 1, 2] and nx.is_directed_acyclic_graph(data.graph)
+    assert sorted(data.graph.nodes) == [0, 1, 2]
+    assert nx.is_directed_acyclic_graph(data.graph)
     if latents in ("uniform", "gaussian_mixture"):
         assert data.graph.number_of_edges() == 0
     assert json.loads(json.dumps(data.meta))["latents"] == latents
@@ -103,12 +107,14 @@ def test_ahuja2023_uneven_split_and_defaults():
     data = _small_ahuja("uniform", n_int=100)
     assert data.counts() == {0: 300, 1: 34, 2: 33, 3: 33}
     default = ahuja2023(n_obs=50, n_int=60)
-    assert default.X.shape == (110, 200) and default.Z.shape[1] == 6
+    assert default.X.shape == (110, 200)
+    assert default.Z.shape[1] == 6
 
 
 def test_ahuja2023_latent_laws():
     uniform = ahuja2023(latents="uniform", n_obs=20000, n_int=6).subset([0]).Z
-    assert uniform.min() >= -5 and uniform.max() <= 5
+    assert uniform.min() >= -5
+    assert uniform.max() <= 5
     assert np.allclose(uniform.std(axis=0), 10 / np.sqrt(12), rtol=0.03)
     mixture = ahuja2023(latents="gaussian_mixture", n_obs=20000, n_int=6).subset([0]).Z
     # Half N(0, 1), half N(1, 4): mean 0.5, variance 2.75; the shared

@@ -54,8 +54,10 @@ def test_shapes(fitted, scenes):
     assert fitted.invert(X, steps=5).shape == (5, 256)
     assert fitted.counterfactual(X, {0: 10.0}, steps=5).shape == (5, 256)
     samples, z = fitted.sample(3, steps=5)
-    assert samples.shape == (3, 256) and z.shape == (3, 4)
-    assert samples.min() >= 0 and samples.max() <= 1
+    assert samples.shape == (3, 256)
+    assert z.shape == (3, 4)
+    assert samples.min() >= 0
+    assert samples.max() <= 1
 
 
 def test_do_on_a_root_moves_its_descendants_only(fitted, scenes):
@@ -101,7 +103,8 @@ def test_save_load_round_trip(fitted, scenes, tmp_path):
     fitted.save(tmp_path / "model.pt")
     back = causalrep.load(tmp_path / "model.pt", device="cpu")
     assert back._json_params() == fitted._json_params()
-    assert back.variables_ == fitted.variables_ and back.dims_ == fitted.dims_
+    assert back.variables_ == fitted.variables_
+    assert back.dims_ == fitted.dims_
     np.testing.assert_array_equal(back.transform(scenes.X[:8]), fitted.transform(scenes.X[:8]))
     np.testing.assert_array_equal(
         back.counterfactual(scenes.X[:4], {0: 20.0}, steps=5), fitted.counterfactual(scenes.X[:4], {0: 20.0}, steps=5)
@@ -131,7 +134,8 @@ def test_weak_supervision_enables_guidance(scenes):
     assert est.guidance_
     plain = est.counterfactual(scenes.X[:4], {"angle": 30.0}, steps=5)
     strong = est.counterfactual(scenes.X[:4], {"angle": 30.0}, steps=5, strength=3.0)
-    assert plain.shape == strong.shape and not np.allclose(plain, strong)
+    assert plain.shape == strong.shape
+    assert not np.allclose(plain, strong)
 
 
 def test_guidance_needs_condition_dropout(fitted, scenes):
@@ -290,7 +294,8 @@ def test_checkpoint_from_before_prediction_and_width_were_recorded(scenes, tmp_p
     payload["params"] = json.dumps(params)
     torch.save(payload, tmp_path / "old.pt")
     old = causalrep.load(tmp_path / "old.pt", device="cpu", allow_legacy=True)
-    assert old._prediction() == "eps" and not hasattr(old, "prediction_")
+    assert old._prediction() == "eps"
+    assert not hasattr(old, "prediction_")
     np.testing.assert_array_equal(
         old.counterfactual(scenes.X[:3], {0: 5.0}, steps=4), est.counterfactual(scenes.X[:3], {0: 5.0}, steps=4)
     )

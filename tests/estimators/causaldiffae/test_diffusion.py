@@ -20,8 +20,10 @@ from causalrep.estimators.causaldiffae._diffusion import (
 
 def test_schedule_falls_from_one_to_almost_pure_noise():
     a = alpha_bars(1000)
-    assert a.shape == (1000,) and torch.all(a[1:] < a[:-1])
-    assert 0.999 < a[0] < 1 and a[-1] < 1e-4
+    assert a.shape == (1000,)
+    assert torch.all(a[1:] < a[:-1])
+    assert 0.999 < a[0] < 1
+    assert a[-1] < 1e-4
     # Fewer steps, the same path: T = 100 ends where T = 1000 does.
     assert math.isclose(float(alpha_bars(100)[-1]), float(a[-1]), rel_tol=0.5)
 
@@ -30,15 +32,19 @@ def test_schedule_falls_from_one_to_almost_pure_noise():
 @given(n=st.integers(1, 300), steps=st.integers(1, 2000), seed=st.integers(0, 2**31 - 1))
 def test_stratified_times_put_one_time_in_each_stratum(n, steps, seed):
     t = stratified_times(n, steps, "cpu", torch.Generator().manual_seed(seed))
-    assert t.shape == (n,) and t.min() >= 0 and t.max() <= steps - 1
+    assert t.shape == (n,)
+    assert t.min() >= 0
+    assert t.max() <= steps - 1
     strata = torch.arange(n) * steps / n
-    assert torch.all(t >= strata.floor()) and torch.all(t <= strata + steps / n)
+    assert torch.all(t >= strata.floor())
+    assert torch.all(t <= strata + steps / n)
 
 
 @given(total=st.integers(1, 2000), steps=st.integers(1, 100))
 def test_ddim_times_ascend_over_the_whole_schedule(total, steps):
     times = ddim_times(total, steps)
-    assert times == sorted(set(times)) and times[-1] == total - 1
+    assert times == sorted(set(times))
+    assert times[-1] == total - 1
     assert times[0] == 0 or steps == 1
     assert len(times) <= min(steps, total)
 
@@ -52,7 +58,8 @@ def test_noised_interpolates_data_and_noise():
 
 def test_embedding_shape_with_odd_width():
     emb = timestep_embedding(torch.tensor([0, 5, 999]), 7)
-    assert emb.shape == (3, 7) and torch.all(emb[:, -1] == 0)
+    assert emb.shape == (3, 7)
+    assert torch.all(emb[:, -1] == 0)
 
 
 def test_inversion_with_refinement_is_retraced_by_sampling():
@@ -68,7 +75,8 @@ def test_inversion_with_refinement_is_retraced_by_sampling():
     for refine in (0, 5):
         noise = ddim(eps, x, a, times, invert=True, refine=refine)
         errors.append(float((ddim(eps, noise, a, times, invert=False) - x).abs().max()))
-    assert errors[1] < 1e-3 and errors[0] > 1
+    assert errors[1] < 1e-3
+    assert errors[0] > 1
 
 
 @settings(max_examples=50, deadline=None)

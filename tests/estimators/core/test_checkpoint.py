@@ -59,7 +59,7 @@ def test_every_array_is_checked_against_the_configuration(checkpoints, tmp_path,
 
 
 @pytest.mark.parametrize(
-    "change,message",
+    ("change", "message"),
     [
         (lambda p: p["arrays"].clear(), r"array 'regimes' is missing"),
         (lambda p: p["arrays"].update(extra=torch.zeros(2)), r"unexpected array\(s\) \['extra'\]"),

@@ -37,4 +37,5 @@ def test_standardising_is_free_of_offset_and_scale(exponent, offset_exponent, dt
     tolerance = 1e-5 * max(1.0, 10.0**offset_exponent * 1e-9)
     assert torch.allclose(unit, far, atol=tolerance), (unit - far).abs().max()
     mean, std = check_standardisable(moved, "X", "Test")
-    assert np.all(std > 0) and np.all(np.isfinite(mean))
+    assert np.all(std > 0)
+    assert np.all(np.isfinite(mean))

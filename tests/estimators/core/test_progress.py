@@ -16,9 +16,11 @@ def test_log_lines_when_stderr_is_not_a_terminal(caplog, tiny_data):
     with caplog.at_level(logging.INFO, logger="causalrep"):
         Autoencoder(latent_dim=2, max_steps=30, hidden=(8,), verbose=1).fit(tiny_data)
     lines = [r.getMessage() for r in caplog.records if r.name == "causalrep"]
-    assert lines[0].startswith("Autoencoder: training up to ") and "steps" in lines[0]
+    assert lines[0].startswith("Autoencoder: training up to ")
+    assert "steps" in lines[0]
     assert lines[-1].startswith("Autoencoder: done after ")
-    assert "loss " in lines[-1] and " s" in lines[-1]
+    assert "loss " in lines[-1]
+    assert " s" in lines[-1]
 
 
 def test_verbose_0_is_silent(caplog, tiny_data):
@@ -50,7 +52,9 @@ def test_time_gate_limits_lines_on_fast_runs(caplog):
     assert len(caplog.records) == 2
 
 
-@pytest.mark.parametrize("tty,notebook,kind", [(True, False, "bar"), (False, True, "bar"), (False, False, "log")])
+@pytest.mark.parametrize(
+    ("tty", "notebook", "kind"), [(True, False, "bar"), (False, True, "bar"), (False, False, "log")]
+)
 def test_bar_in_terminal_and_notebook(monkeypatch, tty, notebook, kind):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: tty, raising=False)
     monkeypatch.setattr(progress_module, "in_notebook", lambda: notebook)

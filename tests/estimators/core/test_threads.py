@@ -49,7 +49,8 @@ def test_auto_is_one_thread_for_small_networks_and_bounded_by_cores(monkeypatch)
     assert resolve_threads("auto", 100 * WORK_PER_THREAD) == 8
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # e.g. OMP_NUM_THREADS=2
     assert resolve_threads("auto", 100 * WORK_PER_THREAD) == 2
-    assert resolve_threads(5) == 5 and resolve_threads(None) is None
+    assert resolve_threads(5) == 5
+    assert resolve_threads(None) is None
 
 
 @given(st.integers(0, 2**40))
@@ -84,12 +85,14 @@ def test_fit_and_transform_run_under_the_policy_and_restore(two_threads, tiny_da
     train = est._train
     est._train = lambda *a, **k: (seen.append(torch.get_num_threads()), train(*a, **k))[1]
     est.fit(tiny_data)
-    assert seen == [1] and torch.get_num_threads() == 2
+    assert seen == [1]
+    assert torch.get_num_threads() == 2
     assert est.transform(tiny_data.X).shape == (tiny_data.n, 2)
     assert torch.get_num_threads() == 2
     est.set_params(n_threads=None, max_steps=1)  # None leaves torch's setting
     est.fit(tiny_data)
-    assert seen == [1, 2] and torch.get_num_threads() == 2
+    assert seen == [1, 2]
+    assert torch.get_num_threads() == 2
 
 
 @pytest.mark.parametrize(
@@ -101,7 +104,7 @@ def test_fit_and_transform_run_under_the_policy_and_restore(two_threads, tiny_da
     ids=["interventional", "linear_ica"],
 )
 def test_threads_restored_when_fit_fails(make, two_threads, tiny_data):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="latent_dim=9 is larger than the observation dimension"):
         make().fit(tiny_data)
     assert torch.get_num_threads() == 2
 

@@ -48,7 +48,8 @@ def test_no_host_synchronisation_inside_an_epoch(reads_in_loop):
     few = list(reads_in_loop)
     reads_in_loop.clear()
     many = _fit(1100, batch_size=20)
-    assert history.steps == 3 * 4 and many.steps == 3 * 49
+    assert history.steps == 3 * 4
+    assert many.steps == 3 * 49
     # Reads happen at the end of each epoch only: as many for 49 steps an
     # epoch as for 4, and none from the step loop itself.
     assert len(reads_in_loop) == len(few) > 0
@@ -64,8 +65,9 @@ def test_no_host_synchronisation_inside_an_epoch(reads_in_loop):
 def test_history_means_match_the_steps():
     history = _fit(110, batch_size=20, epochs=2, val_fraction=0.0)
     assert set(history.terms) == {"mse", "size"}
-    assert len(history.terms["mse"]) == 2 and history.terms["mse"][1] < history.terms["mse"][0]
-    assert history.val == [a + b for a, b in zip(history.terms["mse"], history.terms["size"])]
+    assert len(history.terms["mse"]) == 2
+    assert history.terms["mse"][1] < history.terms["mse"][0]
+    assert history.val == [a + b for a, b in zip(history.terms["mse"], history.terms["size"], strict=True)]
 
 
 def test_divergence_is_found_at_the_end_of_the_epoch_and_named_exactly():

@@ -64,7 +64,8 @@ def test_the_fit_records_are_frozen_and_saved(fitted, tmp_path):
         est.stage1_.encoder = "mlp"
     est.save(tmp_path / "m.pt")
     loaded = load(tmp_path / "m.pt")
-    assert loaded.stage1_ == est.stage1_ and loaded.diagnostics_ == est.diagnostics_
+    assert loaded.stage1_ == est.stage1_
+    assert loaded.diagnostics_ == est.diagnostics_
     assert loaded.diagnostics_table() == est.diagnostics_table()
 
 
@@ -84,10 +85,11 @@ def test_a_checkpoint_with_the_former_dict_records_loads(fitted, tmp_path):
     payload["sha256"] = checkpoint._digest(payload)
     torch.save(payload, tmp_path / "old.pt")
     loaded = load(tmp_path / "old.pt")
-    assert loaded.stage1_ == est.stage1_ and loaded.diagnostics_ == est.diagnostics_
+    assert loaded.stage1_ == est.stage1_
+    assert loaded.diagnostics_ == est.diagnostics_
 
 
-@pytest.mark.parametrize("latents,seed", [("uniform", 1), ("scm_dense", 1)])
+@pytest.mark.parametrize(("latents", "seed"), [("uniform", 1), ("scm_dense", 1)])
 def test_identification_holds_on_other_seeds_and_an_scm(latents, seed):
     data = small_setting(seed=seed, latents=latents)
     train, test = data.split(0.3, seed=seed)
@@ -158,7 +160,7 @@ def test_stage2_none_returns_stage1(fitted):
 
 
 @pytest.mark.parametrize(
-    "params,message",
+    ("params", "message"),
     [
         (dict(latent_dim=0), "latent_dim must be an int >= 1, got 0"),
         (dict(latent_dim=40), "latent_dim=40 is larger than the observation dimension"),
@@ -272,7 +274,7 @@ def test_one_latent():
     assert abs(np.corrcoef(est.transform(data.X)[:, 0], data.Z[:, 0])[0, 1]) > 0.9999
 
 
-@pytest.mark.parametrize("smallest_kept,warns", [(5e-14, False), (1e-16, True)])
+@pytest.mark.parametrize(("smallest_kept", "warns"), [(5e-14, False), (1e-16, True)])
 def test_the_dimension_check_resolves_eigenvalues_down_to_float64_rounding(smallest_kept, warns):
     # Five components needed (d = 2, p = 2); the smallest kept one 5e-14 of the top
     # (a nearly deterministic latent, still resolved in float64) or at rounding.
@@ -283,7 +285,7 @@ def test_the_dimension_check_resolves_eigenvalues_down_to_float64_rounding(small
 
 
 @pytest.mark.filterwarnings("ignore::causalrep.exceptions.IdentifiabilityWarning")  # the others it raises
-@pytest.mark.parametrize("latent_dim,message", [(5, "too large"), (3, "too small")])
+@pytest.mark.parametrize(("latent_dim", "message"), [(5, "too large"), (3, "too small")])
 def test_a_wrong_latent_dimension_warns(latent_dim, message):
     data = simulators.ahuja2023(latent_dim=4, obs_dim=40, degree=2, n_obs=1200, n_int=1200, seed=0)
     targets = {k: tuple(j for j in t if j < latent_dim) or None for k, t in data.targets.items()}
@@ -305,11 +307,13 @@ def test_non_polynomial_mixing_warns_and_falls_back_to_the_mlp():
     )
     with pytest.warns(IdentifiabilityWarning, match="stage 1 leaves"):
         est = InterventionalCRL(latent_dim=2, max_steps=200, hidden=(16,), restarts=1, verbose=0).fit(data)
-    assert est.stage1_.fallback is True and est.stage1_.encoder == "linear"
+    assert est.stage1_.fallback is True
+    assert est.stage1_.encoder == "linear"
     # Trained longer the MLP reconstructs better and is kept: the warning says so.
     with pytest.warns(IdentifiabilityWarning, match="so the MLP stage 1 was used"):
         est = InterventionalCRL(latent_dim=2, max_steps=1000, hidden=(16,), restarts=1, verbose=0).fit(data)
-    assert est.stage1_.encoder == "mlp" and est.stage1_.linear_residual > 1e-3
+    assert est.stage1_.encoder == "mlp"
+    assert est.stage1_.linear_residual > 1e-3
 
 
 def test_noise_is_measured_against_the_floor_without_a_warning():
@@ -337,7 +341,8 @@ def test_random_valued_do_is_identified_on_a_linear_scm(seed):
     train, test = random_do_setting(seed=seed).split(0.2, seed=0)
     est = fit_quietly(train, latent_dim=4)
     report = check(test.Z, est.transform(test.X), up_to="scaling")
-    assert report.passed and report.mcc.score > 0.98, report.summary()
+    assert report.passed, report.summary()
+    assert report.mcc.score > 0.98, report.summary()
     assert {r.found_by for r in est.diagnostics_} == {"random do"}
     assert all(r.linear_fit_pvalue > 1e-3 and r.change_pvalue < 1e-3 for r in est.diagnostics_)
 
@@ -349,7 +354,8 @@ def test_random_valued_do_with_unknown_targets_is_identified_up_to_permutation()
     train, test = data.split(0.2, seed=0)
     est = fit_quietly(train, latent_dim=4)
     report = check(test.Z, est.transform(test.X), up_to="permutation")
-    assert report.passed and report.mcc.score > 0.98, report.summary()
+    assert report.passed, report.summary()
+    assert report.mcc.score > 0.98, report.summary()
 
 
 def test_random_valued_do_on_two_latents_declared_as_one_warns():
@@ -407,7 +413,8 @@ def near_deterministic_data(seed=0, n=1500, noise=0.005):
 def test_a_near_deterministic_latent_keeps_the_stage1_exact():
     train, test = near_deterministic_data().split(0.3, seed=0)
     est = fit_quietly(train, latent_dim=3, degree=3)
-    assert est.stage1_.encoder == "linear" and not est.stage1_.fallback
+    assert est.stage1_.encoder == "linear"
+    assert not est.stage1_.fallback
     assert est.stage1_.directions_from_regimes == 3
     assert affine_r2(test.Z, est.stage1_transform(test.X)).mean > 0.9999
     assert check(test.Z, est.transform(test.X), up_to="scaling").passed
@@ -465,7 +472,8 @@ def test_the_joint_refinement_of_random_valued_do_moves_towards_the_true_latents
     def score(rows):
         return mcc(data.Z, y @ np.array([rows[1 + j] for j in range(4)]).T).score
 
-    assert score(refined) > 0.997 and score(refined) > score(start)
+    assert score(refined) > 0.997
+    assert score(refined) > score(start)
     assert all(np.linalg.norm(row) == pytest.approx(1.0) for row in refined.values())
     assert pvalue > 1e-3  # the linear SCM with Laplace noise is the true model
 

@@ -72,7 +72,8 @@ def test_latents_unknown_targets_did_not_reach_are_named():
 
 def test_a_fit_with_a_regime_per_latent_records_no_missing_latent():
     est, messages = fit_recording(scm_data(3), latent_dim=3)
-    assert messages == [] and all(r.regime is not None for r in est.diagnostics_)
+    assert messages == []
+    assert all(r.regime is not None for r in est.diagnostics_)
 
 
 # -- encoder="auto" decides from the effective dimension ---------------------------
@@ -95,7 +96,8 @@ def colour_images(n=300, seed=0):
 def test_auto_takes_the_mlp_route_when_too_few_components_rise_above_the_noise():
     est, messages = fit_recording(colour_images(), latent_dim=3, **MLP)
     report = est.stage1_
-    assert report.encoder == "mlp" and not report.fallback
+    assert report.encoder == "mlp"
+    assert not report.fallback
     assert (report.signal_components, report.components_needed) == (3, 9)
     assert "encoder='auto' took the MLP route" in report.route_reason
     assert any("only 3 principal components" in m and "degree=1 would span exactly 3" in m for m in messages)
@@ -104,11 +106,12 @@ def test_auto_takes_the_mlp_route_when_too_few_components_rise_above_the_noise()
 
 def test_an_explicit_linear_encoder_is_kept_and_warned():
     est, messages = fit_recording(colour_images(), latent_dim=3, encoder="linear")
-    assert est.stage1_.encoder == "linear" and est.stage1_.route_reason is None
+    assert est.stage1_.encoder == "linear"
+    assert est.stage1_.route_reason is None
     assert any("only 3 principal components" in m for m in messages)
 
 
-@pytest.mark.parametrize("signal,needed,route", [(3, 9, True), (9, 9, False), (12, 9, False)])
+@pytest.mark.parametrize(("signal", "needed", "route"), [(3, 9, True), (9, 9, False), (12, 9, False)])
 def test_the_route_follows_the_count_of_signal_components(signal, needed, route):
     check = _stage1.SpectrumCheck(signal_components=signal, components_needed=needed)
     assert (_stage1.mlp_route_reason(check) is not None) == route
@@ -121,7 +124,8 @@ def test_shifts_declared_as_do_ask_whether_the_intervention_was_soft():
     data = scm_data(3, [simulators.shift({j: 1.5}) for j in range(3)], n=1500)
     est, messages = fit_recording(data, latent_dim=3)
     soft = [m for m in messages if "a soft intervention?" in m]
-    assert len(soft) == 1 and "regime 1 fixes latent 0 but its variance stayed at" in soft[0]
+    assert len(soft) == 1
+    assert "regime 1 fixes latent 0 but its variance stayed at" in soft[0]
     assert "only the means of the regimes moved" in soft[0].lower()
     assert not any("random value" in m and "reject" in m for m in messages)
 
@@ -162,7 +166,9 @@ def test_a_near_polynomial_mixing_keeps_the_exact_stage1_with_a_note():
     est, messages = fit_recording(train, latent_dim=3)
     report = est.stage1_
     assert messages == []
-    assert report.encoder == "linear" and report.near_exact and not report.fallback
+    assert report.encoder == "linear"
+    assert report.near_exact
+    assert not report.fallback
     assert report.heldout_residual > 4 * report.noise_floor + 1e-6  # it did miss the floor
     assert report.near_exact_variance_ratio < 1e-4
     assert "near-exact" in est.diagnostics_table()
@@ -173,5 +179,6 @@ def test_near_exact_needs_a_fixed_value_regime_with_known_targets_to_judge_by():
     data = rescaled_quadratic(1.004)
     hidden = InterventionalData(X=data.X, regime=data.regime, targets={k: None if k else () for k in data.targets})
     est, messages = fit_recording(hidden, latent_dim=3, **MLP)
-    assert not est.stage1_.near_exact and est.stage1_.fallback
+    assert not est.stage1_.near_exact
+    assert est.stage1_.fallback
     assert any("stage 1 leaves" in m or "the exact stage 1 left" in m for m in messages)
