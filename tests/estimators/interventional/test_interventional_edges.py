@@ -9,11 +9,14 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import simulators
 from causalrep import InterventionalCRL, InterventionalData
 from causalrep.cli import main
 from causalrep.estimators.interventional import _stage1
+from causalrep.estimators.interventional import _varpro as varpro
 from causalrep.exceptions import IdentifiabilityWarning
 from causalrep.identifiability import mcc
 
@@ -111,10 +114,18 @@ def test_an_explicit_linear_encoder_is_kept_and_warned():
     assert any("only 3 principal components" in m for m in messages)
 
 
-@pytest.mark.parametrize(("signal", "needed", "route"), [(3, 9, True), (9, 9, False), (12, 9, False)])
-def test_the_route_follows_the_count_of_signal_components(signal, needed, route):
-    check = _stage1.SpectrumCheck(signal_components=signal, components_needed=needed)
-    assert (_stage1.mlp_route_reason(check) is not None) == route
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 3), st.integers(1, 60), st.floats(1e-12, 1e-3))
+def test_the_route_follows_the_count_of_components_above_the_noise(d, p, signal, noise):
+    # ``signal`` components well above an isotropic noise of variance ``noise``.
+    needed = varpro.n_monomials(d, p)
+    size = max(signal, needed) + 10
+    eigenvalues = np.r_[np.geomspace(1.0, 1e3 * noise, signal), np.full(size - signal, noise)]
+    check = _stage1.spectrum_check(eigenvalues, needed, noise, d, p)
+    assert check.signal_components == signal
+    assert (_stage1.mlp_route_reason(check) is not None) == (signal < needed)
+    if signal < needed and signal in [varpro.n_monomials(d, q) for q in range(1, p)]:
+        assert "degree=" in check.dimension_warning
 
 
 # -- soft interventions and a stage 1 that is not affine -----------------------------
