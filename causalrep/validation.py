@@ -68,7 +68,8 @@ class Interval:
     Arguments:
         kind: ``numbers.Integral`` (ints, numpy ints of any width; never bools)
             or ``numbers.Real`` (any finite real number, ints included).
-        low, high: Bounds, None for unbounded.
+        low: Lower bound, None for unbounded.
+        high: Upper bound, None for unbounded.
         closed: Which bounds belong to the range: ``"both"``, ``"left"``,
             ``"right"`` or ``"neither"``.
 
