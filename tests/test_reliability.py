@@ -375,7 +375,7 @@ API_CASES = [
             ("hidden", 16, r"^hidden must be a sequence of positive ints, got 16"),
             ("hidden", (16, 0), r"^hidden must be a sequence of positive ints, got \(16, 0\)"),
             ("seed", -1, r"^seed must be an int >= 0(, a numpy\.random\.Generator or None)?, got -1"),
-            ("device", "gpu", r"^device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch\.device, got 'gpu'"),
+            ("device", "gpu", r"^device must be 'auto', 'cpu', 'cuda', 'cuda:N' or such a torch\.device, got 'gpu'"),
         ]
     ],
     *[
@@ -580,7 +580,7 @@ API_CASES = [
 
 
 @pytest.mark.parametrize(
-    "row,call,error,message",
+    ("row", "call", "error", "message"),
     [pytest.param(row, call, error, message, id=f"{row}:{name}") for row, name, call, error, message in API_CASES],
 )
 def test_api_bad_input_is_refused_and_named(catalogue, row, call, error, message):

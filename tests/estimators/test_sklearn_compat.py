@@ -224,7 +224,7 @@ BAD = [
     ("max_steps", 2.5, r"^max_steps must be an int >= 1, got 2\.5"),
     ("hidden", (4, 0), r"^hidden must be a sequence of positive ints, got \(4, 0\)"),
     ("seed", -1, r"^seed must be an int >= 0"),
-    ("device", "gpu", r"^device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch\.device, got 'gpu'"),
+    ("device", "gpu", r"^device must be 'auto', 'cpu', 'cuda', 'cuda:N' or such a torch\.device, got 'gpu'"),
     ("n_threads", 0, r"^n_threads must be one of 'auto', an int >= 1 or None, got 0"),
     ("verbose", -1, r"^verbose must be True or False or an int >= 0, got -1"),
 ]

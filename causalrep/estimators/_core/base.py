@@ -124,15 +124,15 @@ class _Widths:
 class _Devices:
     """Constraint: what :func:`resolve_device` reads (whether CUDA is present is checked there)."""
 
-    _NAMES = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+    _NAMES = re.compile(r"auto|cpu|cuda(:\d+)?")
 
     def __contains__(self, value: object) -> bool:
         if isinstance(value, torch.device):
-            return value.type in ("cpu", "cuda", "mps")
+            return value.type in ("cpu", "cuda")
         return isinstance(value, str) and self._NAMES.fullmatch(value) is not None
 
     def __str__(self) -> str:
-        return "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device"
+        return "'auto', 'cpu', 'cuda', 'cuda:N' or such a torch.device"
 
 
 def _draw_seed(seed):
