@@ -147,7 +147,10 @@ class PolynomialMixing(_Mixing):
         rng = as_generator(seed)
         total = self.exponents.sum(axis=1)
         repeats = np.array(
-            [math.factorial(k) // math.prod(math.factorial(a) for a in row) for k, row in zip(total, self.exponents)]
+            [
+                math.factorial(k) // math.prod(math.factorial(a) for a in row)
+                for k, row in zip(total, self.exponents, strict=True)
+            ]
         )
         scale = np.sqrt(repeats) * np.where(total >= 2, self.nonlinear_scale, 1.0)
         self.bias = rng.standard_normal(self.obs_dim)

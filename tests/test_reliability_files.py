@@ -191,7 +191,8 @@ def test_fuzz_hand_corrupted_header(saved, changes, dropped, raw):
         loaded = InterventionalData.load(path)
     except CheckpointError:
         return
-    assert isinstance(loaded, InterventionalData) and np.array_equal(loaded.X, data.X)
+    assert isinstance(loaded, InterventionalData)
+    assert np.array_equal(loaded.X, data.X)
 
 
 def _npy(array=None, header=None, body=b""):
@@ -268,7 +269,8 @@ def test_fuzz_cli_file_arguments(saved, target, damage):
         code = main(["check", "--data", files["--data"], "--model", files["--model"]])
     if code == 2:
         lines = err.getvalue().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"causalrep check: error: {target}: "), lines
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"causalrep check: error: {target}: "), lines
     else:  # the damage missed what matters: the same verdict as the intact files
         baseline = io.StringIO()
         with contextlib.redirect_stdout(baseline), contextlib.redirect_stderr(io.StringIO()):
@@ -372,14 +374,13 @@ def test_a_write_failing_part_way_keeps_the_previous_file(saved, tmp_path, monke
         written.append(buffer.tell() // 2)
         raise error
 
+    save = _new_data(saved).save if kind == "data" else LinearICA(latent_dim=1).fit(saved["data"]).save
     monkeypatch.setattr(module, attribute, half_then_fail)
     with pytest.raises(type(error)):
-        if kind == "data":
-            _new_data(saved).save(path)
-        else:
-            LinearICA(latent_dim=1).fit(saved["data"]).save(path)
+        save(path)
     monkeypatch.undo()
-    assert written and written[0] > 0
+    assert written
+    assert written[0] > 0
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     if kind == "data":
@@ -645,7 +646,7 @@ def test_no_command_writes_over_one_of_its_own_files(saved_folder, command, how,
     with tempfile.TemporaryDirectory() as name, contextlib.chdir(name):
         folder = Path(name).resolve()
         files = {"--data": "data.npz", "--model": "ica.pt", "--actions": "a.csv"}
-        for flag, file in files.items():
+        for file in files.values():
             source = saved_folder / file
             (folder / file).write_bytes(source.read_bytes() if source.exists() else b"0.5\n1.0\n")
         paths = {**files, "--out": "out.bin", "--plot": "plot.png", "--test-out": "test.npz"}
@@ -656,7 +657,8 @@ def test_no_command_writes_over_one_of_its_own_files(saved_folder, command, how,
         with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
             code = main([paths[a[1:-1]] if a.startswith("{") else a for a in argv])
         line = err.getvalue()
-        assert code == 2 and line.count("\n") == 1, line
+        assert code == 2, line
+        assert line.count("\n") == 1, line
         pair = [f"{out_flag} {paths[out_flag]}", f"{victim} {paths[victim]}"]
         if victim in outputs:  # two outputs: the message names the second against the first
             pair.sort(key=lambda text: outputs.index(text.split()[0]), reverse=True)
@@ -722,12 +724,14 @@ def test_save_refuses_a_file_of_another_kind_without_overwrite(saved, tmp_path):
         ica.save(data)
     with pytest.raises(FileExistsError, match=r"holds an estimator checkpoint; writing a dataset there"):
         saved["data"].save(model)
-    assert data.read_bytes() == saved["bytes"]["data.npz"] and model.read_bytes() == saved["bytes"]["ica.pt"]
+    assert data.read_bytes() == saved["bytes"]["data.npz"]
+    assert model.read_bytes() == saved["bytes"]["ica.pt"]
     with pytest.raises(ValueError, match=r"^overwrite must be True or False, got 'yes'"):
         saved["data"].save(model, overwrite="yes")
     saved["data"].save(model, overwrite=True)
     ica.save(data, overwrite=True)
-    assert file_kind(model) == "dataset" and file_kind(data) == "checkpoint"
+    assert file_kind(model) == "dataset"
+    assert file_kind(data) == "checkpoint"
     saved["data"].save(model)  # the same kind needs nothing
     (tmp_path / "notes.txt").write_text("mine")
     saved["data"].save(tmp_path / "notes.txt")  # files of no known kind are replaced as before
@@ -739,12 +743,27 @@ def test_bench_out_that_is_a_file_or_a_dataset_is_refused(saved, tmp_path, capsy
     taken.write_text("mine")
     assert main(["bench", "smoke", "--out", str(taken)]) == 2  # used to be "[Errno 17] File exists"
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"out {taken} is a file; the results of a suite go to a folder" in err, err
+    assert err.count("\n") == 1, err
+    assert f"out {taken} is a file; the results of a suite go to a folder" in err, err
     data = tmp_path / "data.npz"
     data.write_bytes(saved["bytes"]["data.npz"])
     with pytest.raises(FileExistsError, match=r"holds a dataset; records are appended to a JSON-lines file"):
         bench.run(SWEEP["settings"], SWEEP["methods"][1:], [0], workers=1, out=data)
-    assert data.read_bytes() == saved["bytes"]["data.npz"] and taken.read_text() == "mine"
+    assert data.read_bytes() == saved["bytes"]["data.npz"]
+    assert taken.read_text() == "mine"
+
+
+def test_demo_refuses_to_plot_over_a_dataset_before_it_fits(saved, tmp_path, capsys):
+    target = tmp_path / "data.png"
+    target.write_bytes(saved["bytes"]["data.npz"])
+    start = time.perf_counter()
+    assert main(["demo", "--plot", str(target)]) == 2
+    assert time.perf_counter() - start < 5  # refused before simulating or fitting anything
+    err = capsys.readouterr().err
+    assert err == f"causalrep demo: error: --plot {target} holds a dataset; writing a plot there would replace it: " + (
+        "pass --force to replace it, or choose another --plot\n"
+    )
+    assert target.read_bytes() == saved["bytes"]["data.npz"]
 
 
 # -- an interrupted benchmark sweep ------------------------------------------------------

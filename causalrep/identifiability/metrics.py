@@ -400,7 +400,7 @@ def _block_r2(parts, blocks, assignment):
     if assignment is None:
         assignment = assign_blocks(fit, d, blocks)
     per_block = np.empty(len(blocks))
-    for b, (block, assigned) in enumerate(zip(blocks, assignment)):
+    for b, (block, assigned) in enumerate(zip(blocks, assignment, strict=True)):
         true_cols, hat_cols = np.array(block), d + np.array(assigned)
         weights, intercept = regression(fit, hat_cols, true_cols)
         sse = parts.sse("score", lambda c, t=true_cols, h=hat_cols, w=weights, b0=intercept: c[:, t] - c[:, h] @ w - b0)

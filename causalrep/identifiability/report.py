@@ -151,12 +151,13 @@ class Report:
             mcc.per_latent,
             self.permutation.per_latent,
             self.affine.per_latent,
+            strict=True,
         )
         for i, (j, corr, perm_r2, affine_r2) in enumerate(columns):
             lines.append(f"{i:>6} {j:>7} {corr:>7.4f} {perm_r2:>8.4f} {affine_r2:>9.4f}")
         if self.block is not None:
             lines.append(f"{'block':<16} {'assigned':<16} {'r2':>7}")
-            for block, assigned, r2 in zip(self.block.blocks, self.block.assignment, self.block.per_block):
+            for block, assigned, r2 in zip(self.block.blocks, self.block.assignment, self.block.per_block, strict=True):
                 lines.append(f"{str(block):<16} {str(assigned):<16} {r2:>7.4f}")
         lines.extend(self._extra_lines())
         return "\n".join(lines)

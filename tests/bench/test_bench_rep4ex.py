@@ -33,7 +33,8 @@ def test_tiny_run_reports_every_reference(tmp_path, monkeypatch):
 
     report = json.loads((tmp_path / "rep4ex.json").read_text())
     part = report["settings"]["benchmark"]
-    assert report["seeds"] == 2 and set(report["settings"]) == {"benchmark"}
+    assert report["seeds"] == 2
+    assert set(report["settings"]) == {"benchmark"}
     rows = part["per_seed"]
     for method in (
         "rep4ex",
@@ -51,5 +52,7 @@ def test_tiny_run_reports_every_reference(tmp_path, monkeypatch):
     assert all(0 <= c <= 1 for r in rows for c in r["rep4ex_coverage"])
     assert rows[0]["n_actions"] == 13 * 13 - 5 * 5  # the grid without its central square
     table = (tmp_path / "table.md").read_text()
-    assert "matched oracle" in table and "supervised ceiling" in table and "| 1 |" in table
+    assert "matched oracle" in table
+    assert "supervised ceiling" in table
+    assert "| 1 |" in table
     assert (tmp_path / "plot.png").stat().st_size > 10_000

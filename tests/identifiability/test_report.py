@@ -23,7 +23,8 @@ def latents():
 def test_report_holds_every_number(latents):
     z, z_hat, _ = latents
     report = check(z, z_hat, blocks=[(0, 1), (2,)])
-    assert isinstance(report, Report) and report.passed
+    assert isinstance(report, Report)
+    assert report.passed
     assert report.matching == (1, 2, 0) == report.mcc.matching
     assert report.permutation.matching == report.matching
     assert report.affine.mean == pytest.approx(1.0)
@@ -54,12 +55,16 @@ def test_summary_and_to_dict(latents):
     z, z_hat, noise = latents
     passed = check(z, z_hat, up_to="affine", blocks=[(0, 1), (2,)])
     text = passed.summary()
-    assert "PASSED" in text and "mean_r2" in text and "(0, 1)" in text
+    assert "PASSED" in text
+    assert "mean_r2" in text
+    assert "(0, 1)" in text
     failed = check(z, noise)
-    assert "FAILED" in failed.summary() and "FAIL" in failed.summary().splitlines()[3]
+    assert "FAILED" in failed.summary()
+    assert "FAIL" in failed.summary().splitlines()[3]
     assert "in sample" in check(z, z_hat, test_fraction=0).summary()
     payload = json.loads(json.dumps(passed.to_dict()))
-    assert payload["passed"] is True and payload["matching"] == [1, 2, 0]
+    assert payload["passed"] is True
+    assert payload["matching"] == [1, 2, 0]
     assert payload["block"]["assignment"] == [[1, 2], [0]]
     assert isinstance(payload["mcc"]["score"], float)
 
@@ -114,7 +119,8 @@ def test_plot_saves_a_figure_without_display(latents, tmp_path):
     fig = report.plot(path)
     assert path.stat().st_size > 0
     assert len([ax for ax in fig.axes if ax.axison]) == 4
-    assert report.plot_true.shape == (500, 4) and report.plot_hat.shape == (500, 4)
+    assert report.plot_true.shape == (500, 4)
+    assert report.plot_hat.shape == (500, 4)
 
 
 def test_plot_keeps_at_most_plot_points():
@@ -125,7 +131,7 @@ def test_plot_keeps_at_most_plot_points():
 
 
 @pytest.mark.parametrize(
-    "up_to,rule,limit", [("permutation", "R2", 0.9), ("affine", "affine R2", 0.9), ("block", "block R2", 0.9)]
+    ("up_to", "rule", "limit"), [("permutation", "R2", 0.9), ("affine", "affine R2", 0.9), ("block", "block R2", 0.9)]
 )
 def test_plot_names_criterion_threshold_samples_and_verdict_per_panel(latents, up_to, rule, limit):
     pytest.importorskip("matplotlib")
@@ -150,4 +156,5 @@ def test_plot_says_in_sample():
     pytest.importorskip("matplotlib")
     z = np.random.default_rng(0).normal(size=(300, 2))
     header = check(z, z, test_fraction=0).plot()._suptitle.get_text()
-    assert "in sample, 300 samples" in header and "passed" in header
+    assert "in sample, 300 samples" in header
+    assert "passed" in header
