@@ -121,7 +121,7 @@ class InterventionalData:
     def counts(self) -> dict[int, int]:
         """Number of samples in each regime present, as a dict."""
         values, counts = np.unique(self.regime, return_counts=True)
-        return {int(k): int(c) for k, c in zip(values, counts)}
+        return {int(k): int(c) for k, c in zip(values, counts, strict=True)}
 
     def take(self, index: ArrayLike) -> "InterventionalData":
         """A new container holding the samples ``index``.
