@@ -133,8 +133,10 @@ _COVERAGE_MIN = 0.5
 _UNCERTAIN_RATIO = 10.0
 _N_PROBES = 64
 # The fit warns when its residual's dependence on the actions (HSIC) exceeds
-# every refit's on its simulated world (where Z = M A + V holds) this many times.
-_INVARIANT_RATIO = 2.0
+# every refit's on its simulated world (where Z = M A + V holds) this many times
+# (measured, 1,500 samples, 300 steps: Z = tanh(M A) + V with actions on
+# (-2.5, 2.5) 4.9x and 5.3x; Z = M A + V on the same support 1.9x).
+_INVARIANT_RATIO = 3.0
 
 
 _CF_SHAPES = {
