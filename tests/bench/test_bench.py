@@ -38,10 +38,10 @@ def test_smoke_suite_runs_locally_and_records_failures(sweep):
         assert isinstance(r["permutation_passed"], bool) and r["version"]
     (failed,) = [r for r in records if r["status"] == "error"]
     assert failed["method"] == "broken" and failed["mcc"] is None
-    assert failed["error"] == "ValueError: beta must be a positive number, got -1.0"
+    assert failed["error"] == "ParameterError: beta must be a number > 0, got -1.0"
     assert bench.read_records(out) != [] and len(bench.read_records(out)) == len(records)
     table = bench.markdown_table(records)
-    assert "| uniform d=2 | iVAE |" in table and "1: ValueError: beta must be" in table
+    assert "| uniform d=2 | iVAE |" in table and "1: ParameterError: beta must be" in table
 
 
 def test_summary_holds_the_numbers_of_the_table(sweep):
