@@ -374,7 +374,7 @@ API_CASES = [
             ("max_steps", 0, r"^max_steps must be an int >= 1, got 0"),
             ("hidden", 16, r"^hidden must be a sequence of positive ints, got 16"),
             ("hidden", (16, 0), r"^hidden must be a sequence of positive ints, got \(16, 0\)"),
-            ("seed", -1, r"^seed must be an int >= 0(, a numpy\.random\.Generator or None)?, got -1"),
+            ("seed", -1, r"^seed must be an int >= 0, a numpy\.random\.Generator or None, got -1"),
             ("device", "gpu", r"^device must be 'auto', 'cpu', 'cuda', 'cuda:N' or such a torch\.device, got 'gpu'"),
         ]
     ],

@@ -91,7 +91,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 _THREADED = (
-    "fit",
     "transform",
     "inverse_transform",
     "stage1_transform",
@@ -161,18 +160,6 @@ def _threaded(method):
     return scoped
 
 
-def _fit_entry(fit):
-    """A subclass's own ``fit(data)`` behind the template's ``fit(X, y=None, **fit_params)``."""
-
-    @functools.wraps(fit)
-    def entry(self, X, y=None, **fit_params):
-        return self._run_fit(fit, X, y, fit_params)
-
-    entry.__signature__ = inspect.signature(BaseEstimator.fit)
-    entry._thread_scoped = True
-    return entry
-
-
 class BaseEstimator(
     sklearn.base.ClassNamePrefixFeaturesOutMixin, sklearn.base.TransformerMixin, sklearn.base.BaseEstimator
 ):
@@ -210,12 +197,16 @@ class BaseEstimator(
         for name in _THREADED:
             method = cls.__dict__.get(name)
             if callable(method) and not hasattr(method, "_thread_scoped"):
-                setattr(cls, name, (_fit_entry if name == "fit" else _threaded)(method))
+                setattr(cls, name, _threaded(method))
 
     # -- fitting ------------------------------------------------------------
 
     def fit(self, X: ArrayLike | InterventionalData, y: None = None, **fit_params: Any) -> "BaseEstimator":
         """Fit on ``X``; returns self.
+
+        The template: checks the hyperparameters against ``_parameter_constraints``,
+        builds the InterventionalData, draws the fit's seed and hands the data to
+        the subclass's ``_fit`` under the thread policy.
 
         Arguments:
             X: An InterventionalData, or the observations, shape (n, dim_x), as
@@ -229,30 +220,27 @@ class BaseEstimator(
                 ``A``, ``Y``, ``graph``.
 
         Raises:
-            causalrep.exceptions.ParameterError: (a ValueError) for a
-                hyperparameter outside its constraints, naming it and the
-                values it accepts.
+            causalrep.exceptions.ParameterError: (a ValueError and a TypeError)
+                for a hyperparameter outside its constraints, naming it and
+                the values it accepts.
+            TypeError: for a ``y`` where the estimator reads regimes, actions
+                or labels, or for keywords that are no field of InterventionalData.
         """
-        return self._run_fit(type(self)._fit, X, y, fit_params)
-
-    def _fit(self, data: InterventionalData) -> "BaseEstimator":
-        """Learn from ``data`` (InterventionalData); returns self. Overridden."""
-        raise NotImplementedError
-
-    def _run_fit(self, fit, X, y, fit_params):
-        """Check the hyperparameters, build the data, draw the seed, then ``fit(self, data)``
-        under the thread policy; ``feature_names_in_`` follows ``X``."""
         self._validate_params()
         names = None if isinstance(X, InterventionalData) else _get_feature_names(X)
         data = self._fit_data(X, y, fit_params)
         # Removed while fitting: the fit's own transform of data.X has no names.
         vars(self).pop("feature_names_in_", None)
         with thread_scope(self._threads(data.dim_x)), local_params():
-            self._seed = _draw_seed(getattr(self, "seed", 0))
-            fitted = fit(self, data)
+            self._seed = _draw_seed(self.seed)
+            fitted = self._fit(data)
         if names is not None:
             self.feature_names_in_ = names
         return fitted
+
+    def _fit(self, data: InterventionalData) -> "BaseEstimator":
+        """Learn from ``data`` (InterventionalData); returns self. Overridden."""
+        raise NotImplementedError
 
     def _fit_data(self, X, y, fit_params):
         """``X`` and the keyword fields as an InterventionalData."""
