@@ -403,7 +403,7 @@ def plot(row, path):
         "mlp_y_on_a": ("C3", ":"),
     }
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, key, label in zip(axes, ("axis", "diagonal"), ("a = (t, 0)", "a = (t, t)")):
+    for ax, key, label in zip(axes, ("axis", "diagonal"), ("a = (t, 0)", "a = (t, t)"), strict=True):
         ax.axvspan(-1, 1, color="0.9", label="training support")
         ax.plot(SLICE, row["truth_slices"][key], color="k", lw=2.5, label="truth")
         for m, (color, ls) in styles.items():

@@ -69,6 +69,11 @@ class ControlFunction(sklearn.base.BaseEstimator):
         if n < 2 * self.folds + A.shape[1] + 2:
             raise ValueError(f"{n} samples are too few for the control function")
         rng = np.random.default_rng(self.seed)
+        # Fitted on the standardised outcome (an outcome in units of 1e300 would overflow
+        # the cross-validation's squared errors), then scaled back: beta is in Y's units.
+        peak = float(np.abs(Y).max()) or 1.0
+        y_mean, y_scale = peak * float((Y / peak).mean()), peak * float(_scale(Y[:, None] / peak)[0])
+        Y = (Y - y_mean) / y_scale
         design = np.hstack([np.ones((n, 1)), A])
         coef = np.linalg.lstsq(design, Z, rcond=None)[0]
         V = Z - design @ coef
@@ -96,7 +101,7 @@ class ControlFunction(sklearn.base.BaseEstimator):
             held = [(f.T @ f, f.T @ y) for f, y in parts]
             for penalty in self._PENALTIES:
                 error = 0.0
-                for (f, y), (g, m) in zip(parts, held):
+                for (f, y), (g, m) in zip(parts, held, strict=True):
                     beta = _ridge(gram - g, moment - m, penalty * n, penalised)
                     error += float(((f @ beta - y) ** 2).sum())
                 if best is None or error < best[0]:
@@ -104,7 +109,9 @@ class ControlFunction(sklearn.base.BaseEstimator):
         _, width, penalty = best
         _set_widths(arrays, width * base)
         features, penalised = self._features(arrays, zs, vs)
-        arrays["beta"] = _ridge(features.T @ features, features.T @ Y, penalty * n, penalised)
+        beta = _ridge(features.T @ features, features.T @ Y, penalty * n, penalised)
+        beta[0] += y_mean / y_scale  # the intercept column
+        arrays["beta"] = beta * y_scale
         arrays["penalty"] = np.array(penalty)
         arrays["psi_mean"] = np.array(float(self._psi(arrays, vs).mean()))
         self.arrays_ = arrays

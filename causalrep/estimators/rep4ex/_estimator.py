@@ -527,7 +527,8 @@ class Rep4Ex(TorchEstimator):
                 "is extended, not estimated, and the prediction has no guarantee",
                 ExtrapolationWarning,
             )
-        point = self.control.predict_interventional(a)
+        with np.errstate(over="ignore", invalid="ignore"):
+            point = self._finite(self.control.predict_interventional(a), a, "a")
         if level is None:
             return point
         refits = [
@@ -576,7 +577,19 @@ class Rep4Ex(TorchEstimator):
         A = self._actions(A, "A")
         if A.shape[0] != z_hat.shape[0]:
             raise ValueError(f"X has {z_hat.shape[0]} rows but A has {A.shape[0]}")
-        return self.control.predict(z_hat, A)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._finite(self.control.predict(z_hat, A), A, "A")
+
+    def _finite(self, values, a, name):
+        """``values`` (m,), refused when an action's prediction left float64's range."""
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(
+                f"{name}: the prediction for {bad.size} action(s) (rows {bad[:10].tolist()}) overflows float64; "
+                f"these actions (up to {np.abs(a[bad]).max():.3g} in magnitude) lie too far from the training "
+                "actions to extrapolate to"
+            )
+        return values
 
     def _actions(self, a, name="a"):
         self._check_fitted()

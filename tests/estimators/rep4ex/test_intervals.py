@@ -43,7 +43,8 @@ def test_band_has_the_shape_and_order_asked_for(fitted):
     result = fitted.predict_interventional(OUTSIDE, interval=0.9)
     assert isinstance(result, InterventionalPrediction)
     assert all(part.shape == (len(OUTSIDE),) for part in result)
-    assert np.all(result.lower <= result.mean) and np.all(result.mean <= result.upper)
+    assert np.all(result.lower <= result.mean)
+    assert np.all(result.mean <= result.upper)
     np.testing.assert_allclose(result.mean, fitted.predict_interventional(OUTSIDE))
     narrow = fitted.predict_interventional(OUTSIDE, interval=0.5)
     assert np.all(narrow.upper - narrow.lower <= result.upper - result.lower)
@@ -61,8 +62,10 @@ def test_refits_in_parallel_processes_give_the_same_fit(data, fitted):
 def test_extrapolation_check_is_reported(fitted):
     check = fitted.extrapolation_
     assert set(check) == {"rms_outside", "rms_inside", "ratio", "invariance", "invariance_refits"}
-    assert len(check["invariance_refits"]) == 3 and check["invariance"] > 0
-    assert check["rms_outside"] > 0 and check["rms_inside"] > 0
+    assert len(check["invariance_refits"]) == 3
+    assert check["invariance"] > 0
+    assert check["rms_outside"] > 0
+    assert check["rms_inside"] > 0
     assert check["ratio"] == pytest.approx(check["rms_outside"] / check["rms_inside"])
     assert fitted.arrays_["probe_errors"].shape[0] == 3
 
@@ -70,14 +73,18 @@ def test_extrapolation_check_is_reported(fitted):
 def test_saved_refits_load_and_give_the_same_band(fitted, tmp_path):
     fitted.save(tmp_path / "r.pt")
     again = load(tmp_path / "r.pt")
-    assert again.n_bootstrap == 3 and again.extrapolation_ == fitted.extrapolation_
-    for a, b in zip(again.predict_interventional(OUTSIDE, interval=0.8), fitted.predict_interventional(OUTSIDE, 0.8)):
+    assert again.n_bootstrap == 3
+    assert again.extrapolation_ == fitted.extrapolation_
+    for a, b in zip(
+        again.predict_interventional(OUTSIDE, interval=0.8), fitted.predict_interventional(OUTSIDE, 0.8), strict=True
+    ):
         np.testing.assert_allclose(a, b)
 
 
 def test_a_file_without_refits_loads_as_a_single_fit(data, tmp_path):
     single = _fit(data, n_bootstrap=0)
-    assert single.extrapolation_ is None and "probe_errors" not in single.arrays_
+    assert single.extrapolation_ is None
+    assert "probe_errors" not in single.arrays_
     single.save(tmp_path / "s.pt")
     again = load(tmp_path / "s.pt")
     np.testing.assert_allclose(again.predict_interventional(OUTSIDE), single.predict_interventional(OUTSIDE))
@@ -92,7 +99,7 @@ def test_bad_intervals_are_refused_by_name(fitted, interval):
 
 
 @pytest.mark.parametrize(
-    "params, match",
+    ("params", "match"),
     [
         ({"n_bootstrap": 2}, r"n_bootstrap must be .*0 or an int >= 3"),
         ({"n_bootstrap": -1}, r"n_bootstrap must be .*0 or an int >= 3"),
@@ -178,3 +185,19 @@ def test_actions_that_act_nonlinearly_warn():
         est.fit(data)
     check = est.extrapolation_
     assert check["invariance"] > 3 * max(check["invariance_refits"])
+
+
+def test_actions_beyond_float64_are_refused_by_name(fitted, data):
+    with pytest.raises(ValueError, match=r"A: the prediction for 1 action\(s\) \(rows \[0\]\) overflows float64"):
+        fitted.predict(data.X[:2], np.array([[1e308, 1e308], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"a: the prediction for 1 action\(s\) \(rows \[1\]\) overflows"):
+        fitted.predict_interventional(np.array([[0.0, 0.0], [-1e308, 1e308]]))
+
+
+@pytest.mark.parametrize("factor", [1e-300, 1e300])
+def test_outcomes_in_any_units_give_the_same_curve(data, factor):
+    """The control function standardises the outcome: Y x 1e300 (or 1e-300) gives the curve x 1e300."""
+    Z, A, Y = data.Z, data.A, data.Y
+    base = ControlFunction(n_centers=50).fit(Z, A, Y).predict_interventional(OUTSIDE)
+    scaled = ControlFunction(n_centers=50).fit(Z, A, Y * factor).predict_interventional(OUTSIDE)
+    np.testing.assert_allclose(scaled / factor, base, rtol=1e-6, atol=1e-9 * np.abs(base).max())

@@ -59,7 +59,7 @@ def test_fit_needs_actions_and_outcome(data):
 
 
 @pytest.mark.parametrize(
-    "params, match",
+    ("params", "match"),
     [
         ({"mmr_lambda": -1.0}, "mmr_lambda"),
         ({"mmr_lambda": float("inf")}, "mmr_lambda"),
@@ -128,7 +128,8 @@ def test_save_load_round_trip(fitted, data, tmp_path):
     path = tmp_path / "rep4ex.pt"
     fitted.save(path)
     loaded = causalrep.load(path)
-    assert isinstance(loaded, Rep4Ex) and loaded.get_params() == fitted.get_params()
+    assert isinstance(loaded, Rep4Ex)
+    assert loaded.get_params() == fitted.get_params()
     np.testing.assert_array_equal(loaded.transform(data.X), fitted.transform(data.X))
     np.testing.assert_array_equal(loaded.predict_interventional(FAR), fitted.predict_interventional(FAR))
     np.testing.assert_array_equal(loaded.predict(data.X, data.A), fitted.predict(data.X, data.A))
@@ -165,7 +166,8 @@ def test_linearity_diagnostics_flag_only_a_real_nonlinearity():
     ok, bad = linearity_diagnostics(linear, a), linearity_diagnostics(bent, a)
     assert min(ok["r2_on_actions"]) > 0.7
     assert max(ok["reset_r2_gain"]) < 0.01
-    assert bad["reset_pvalue"][1] < 1e-6 and bad["reset_r2_gain"][1] > 0.05
+    assert bad["reset_pvalue"][1] < 1e-6
+    assert bad["reset_r2_gain"][1] > 0.05
 
 
 @pytest.mark.parametrize("seed", [0, 2])
@@ -176,9 +178,11 @@ def test_spread_diagnostic_sees_tails_that_bend_where_reset_does_not(seed):
     affine = data.Z @ np.array([[2.0, 1.0], [0.5, -1.0]]) + 3.0
     bent = np.tanh((data.Z - data.Z.mean(0)) / (1.5 * data.Z.std(0)))
     ok, bad = linearity_diagnostics(affine, data.A), linearity_diagnostics(bent, data.A)
-    assert max(ok["spread_r2_gain"]) < 0.005 and min(ok["spread_pvalue"]) > 0.01
+    assert max(ok["spread_r2_gain"]) < 0.005
+    assert min(ok["spread_pvalue"]) > 0.01
     assert max(bad["reset_r2_gain"]) < 0.01  # the mean alone does not show it
-    assert min(bad["spread_pvalue"]) < 1e-6 and max(bad["spread_r2_gain"]) > 0.015
+    assert min(bad["spread_pvalue"]) < 1e-6
+    assert max(bad["spread_r2_gain"]) > 0.015
 
 
 @settings(max_examples=20)
@@ -202,7 +206,8 @@ def test_actions_that_move_only_one_latent_direction_are_flagged():
         data.Z - np.c_[np.ones(data.n), data.A] @ np.linalg.lstsq(np.c_[np.ones(data.n), data.A], data.Z, rcond=None)[0]
     )
     escaped = linearity_diagnostics(np.c_[data.Z[:, 0], residual[:, 1]], data.A)
-    assert true[1] > 0.2 * true[0] and escaped["action_canonical_r2"][1] < 1e-3
+    assert true[1] > 0.2 * true[0]
+    assert escaped["action_canonical_r2"][1] < 1e-3
     # A fit given an action column that moves nothing: one latent direction is
     # unexplained by the actions it is given, and the fit says so.
     fake = InterventionalData(
@@ -224,9 +229,13 @@ def test_coverage_is_high_inside_the_support_and_zero_far_outside():
     data = rep4ex(n=3000, seed=1)
     cf = ControlFunction(n_centers=100, seed=0).fit(data.Z, data.A, data.Y)
     inside, edge, far = cf.coverage(np.array([[0.0, 0.0], [0.9, -0.9], [30.0, 30.0]]))
-    assert inside > 0.95 and 0.3 < edge < inside and far == 0.0
+    assert inside > 0.95
+    assert 0.3 < edge < inside
+    assert far == 0.0
     along = cf.coverage(np.c_[np.linspace(1, 4, 7), np.zeros(7)])
-    assert along[0] > 0.8 and along[-1] < 0.1 and np.all(np.diff(along) <= 0.02)
+    assert along[0] > 0.8
+    assert along[-1] < 0.1
+    assert np.all(np.diff(along) <= 0.02)
 
 
 @settings(max_examples=25)
@@ -236,7 +245,8 @@ def test_coverage_is_a_share_that_ignores_the_latents_order_and_units(action, sc
     a = np.array([action])
     base = ControlFunction(n_centers=60, seed=0).fit(data.Z, data.A, data.Y).coverage(a)
     swapped = ControlFunction(n_centers=60, seed=0).fit(data.Z[:, ::-1] * scale, data.A, data.Y).coverage(a)
-    assert base.shape == (1,) and 0.0 <= base[0] <= 1.0
+    assert base.shape == (1,)
+    assert 0.0 <= base[0] <= 1.0
     np.testing.assert_allclose(swapped, base, atol=0.01)
 
 
@@ -299,7 +309,8 @@ def test_control_function_on_true_latents_extrapolates():
         ControlFunction().predict_interventional(FAR)
     copy = sklearn.base.clone(cf)
     assert copy.get_params() == {"n_centers": 100, "folds": 5, "seed": 0}
-    assert not hasattr(copy, "arrays_") and repr(copy) == "ControlFunction(n_centers=100)"
+    assert not hasattr(copy, "arrays_")
+    assert repr(copy) == "ControlFunction(n_centers=100)"
 
 
 @pytest.mark.slow
@@ -311,7 +322,8 @@ def test_invariance_penalty_beats_the_plain_autoencoder():
     control = _quiet_fit(Rep4Ex(latent_dim=2, mmr_lambda=0.0, hsic_lambda=0.0, **params), train)
     r2 = affine_r2(test.Z, est.transform(test.X)).mean
     r2_control = affine_r2(test.Z, control.transform(test.X)).mean
-    assert r2 > 0.8 and r2 > r2_control + 0.1
+    assert r2 > 0.8
+    assert r2 > r2_control + 0.1
 
 
 @pytest.mark.slow
@@ -340,7 +352,8 @@ def test_former_penalty_names_still_work_for_one_release(data):
     new = _quiet_fit(Rep4Ex(latent_dim=2, mmr_lambda=5.0, hsic_lambda=0.0, seed=0, **FAST), data)
     np.testing.assert_array_equal(old.transform(data.X), new.transform(data.X))
     assert old._json_params() == new._json_params()  # checkpoints store the new names
-    assert "lam" not in new._json_params() and set(old.history_["terms"]) == {"reconstruction", "mmr"}
+    assert "lam" not in new._json_params()
+    assert set(old.history_["terms"]) == {"reconstruction", "mmr"}
     with pytest.raises(ValueError, match="got both mmr_lambda and its former name lam"):
         Rep4Ex(latent_dim=2, lam=5.0, mmr_lambda=1.0, **FAST).fit(data)
 
@@ -359,7 +372,8 @@ def test_a_checkpoint_with_the_former_names_loads(fitted, data, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
         back = causalrep.load(path)
-    assert back.mmr_lambda == fitted.mmr_lambda and back.lam == "deprecated"
+    assert back.mmr_lambda == fitted.mmr_lambda
+    assert back.lam == "deprecated"
     np.testing.assert_array_equal(back.transform(data.X), fitted.transform(data.X))
 
 
