@@ -34,14 +34,20 @@ def test_smoke_suite_runs_locally_and_records_failures(sweep):
     ok = [r for r in records if r["status"] == "ok"]
     assert len(ok) == len(SMOKE["methods"])
     for r in ok:
-        assert 0 <= r["mcc"] <= 1 and r["fit_seconds"] > 0 and r["device"] == "cpu"
-        assert isinstance(r["permutation_passed"], bool) and r["version"]
+        assert 0 <= r["mcc"] <= 1
+        assert r["fit_seconds"] > 0
+        assert r["device"] == "cpu"
+        assert isinstance(r["permutation_passed"], bool)
+        assert r["version"]
     (failed,) = [r for r in records if r["status"] == "error"]
-    assert failed["method"] == "broken" and failed["mcc"] is None
+    assert failed["method"] == "broken"
+    assert failed["mcc"] is None
     assert failed["error"] == "ParameterError: beta must be a number > 0, got -1.0"
-    assert bench.read_records(out) != [] and len(bench.read_records(out)) == len(records)
+    assert bench.read_records(out) != []
+    assert len(bench.read_records(out)) == len(records)
     table = bench.markdown_table(records)
-    assert "| uniform d=2 | iVAE |" in table and "1: ParameterError: beta must be" in table
+    assert "| uniform d=2 | iVAE |" in table
+    assert "1: ParameterError: beta must be" in table
 
 
 def test_summary_holds_the_numbers_of_the_table(sweep):
@@ -49,10 +55,13 @@ def test_summary_holds_the_numbers_of_the_table(sweep):
     summary = bench.summarize(records)
     assert [row["method"] for row in summary] == [m["name"] for m in METHODS]
     assert all(tuple(row) == bench.SUMMARY_FIELDS for row in summary)
-    for row, record in zip(summary, records):
-        assert row["runs"] == 1 and row["mcc_std"] is None  # one seed: no spread
-        assert row["mcc_mean"] == record["mcc"] and row["affine_r2_mean"] == record["affine_r2"]
-        assert row["failed"] == (record["status"] != "ok") and row["first_error"] == record["error"]
+    for row, record in zip(summary, records, strict=True):
+        assert row["runs"] == 1
+        assert row["mcc_std"] is None
+        assert row["mcc_mean"] == record["mcc"]
+        assert row["affine_r2_mean"] == record["affine_r2"]
+        assert row["failed"] == (record["status"] != "ok")
+        assert row["first_error"] == record["error"]
         mcc = "-" if row["mcc_mean"] is None else f"{row['mcc_mean']:.3f}"
         assert f"| {row['setting']} | {row['method']} | {mcc} |" in bench.markdown_table(records)
 
@@ -95,7 +104,8 @@ def test_reports_are_written(sweep, tmp_path):
     header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
     assert {"setting", "method", "seed", "mcc", "error"} <= set(header)
     fig = bench.plot(records, tmp_path / "mcc.png")
-    assert (tmp_path / "mcc.png").stat().st_size > 0 and fig.axes
+    assert (tmp_path / "mcc.png").stat().st_size > 0
+    assert fig.axes
 
 
 def test_main_args_writes_the_results_folder(sweep, tmp_path):

@@ -599,6 +599,9 @@ class Rep4Ex(TorchEstimator):
         k = self.dims_["action_dim"]
         if a.ndim != 2 or a.shape[1] != k:
             raise ValueError(f"{name}: actions must have shape (m, {k}), got {a.shape}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            shifts = a @ self.control.arrays_["M"].T  # the latent shift M a of each action
+        self._finite(shifts.sum(1), a, name)
         return a
 
 
