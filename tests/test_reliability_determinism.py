@@ -40,7 +40,10 @@ def _ahuja(seed):
 
 CHAINS = {  # estimator name -> (simulate(seed), make(seed))
     "InterventionalCRL": (_ahuja, lambda s: InterventionalCRL(2, restarts=2, seed=s, **TINY)),
-    "Rep4Ex": (lambda s: simulators.rep4ex(n=300, seed=s), lambda s: Rep4Ex(2, n_centers=30, seed=s, **TINY)),
+    "Rep4Ex": (
+        lambda s: simulators.rep4ex(n=300, seed=s),
+        lambda s: Rep4Ex(2, n_centers=30, seed=s, n_bootstrap=0, **TINY),
+    ),
     "CausalDiffAE": (_ahuja, lambda s: CausalDiffAE(2, diffusion_steps=20, channels=4, seed=s, **TINY)),
     "Autoencoder": (_ahuja, lambda s: Autoencoder(2, seed=s, **TINY)),
     "BetaVAE": (_ahuja, lambda s: BetaVAE(2, seed=s, **TINY)),
@@ -54,7 +57,11 @@ def identical(a, b):
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(identical(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b))
+        return (
+            isinstance(b, (list, tuple))
+            and len(a) == len(b)
+            and all(identical(x, y) for x, y in zip(a, b, strict=True))
+        )
     if isinstance(a, (float, np.floating, np.ndarray)):
         return (
             np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True) and np.asarray(a).dtype == np.asarray(b).dtype
