@@ -756,23 +756,9 @@ def test_bench_out_that_is_a_file_or_a_dataset_is_refused(saved, tmp_path, capsy
 def test_demo_refuses_to_plot_over_a_dataset_before_it_fits(saved, tmp_path, capsys):
     target = tmp_path / "data.png"
     target.write_bytes(saved["bytes"]["data.npz"])
-    start = time.perf_counter()
     assert main(["demo", "--plot", str(target)]) == 2
-    assert time.perf_counter() - start < 5  # refused before simulating or fitting anything
-    err = capsys.readouterr().err
-    assert err == f"causalrep demo: error: --plot {target} holds a dataset; writing a plot there would replace it: " + (
-        "pass --force to replace it, or choose another --plot\n"
-    )
-    assert target.read_bytes() == saved["bytes"]["data.npz"]
-
-
-def test_demo_refuses_to_plot_over_a_dataset_before_it_fits(saved, tmp_path, capsys):
-    target = tmp_path / "data.png"
-    target.write_bytes(saved["bytes"]["data.npz"])
-    start = time.perf_counter()
-    assert main(["demo", "--plot", str(target)]) == 2
-    assert time.perf_counter() - start < 5  # refused before simulating or fitting anything
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "simulating" not in out  # refused before simulating or fitting anything
     assert err == f"causalrep demo: error: --plot {target} holds a dataset; writing a plot there would replace it: " + (
         "pass --force to replace it, or choose another --plot\n"
     )
