@@ -210,7 +210,8 @@ def _warn(records, data, stage1_ok=True):
             f"the regimes read as do's with a random value ({_names(r.regime for r in rejected)}) reject a "
             "linear latent SCM in their means and covariances (likelihood-ratio test, kurtosis-scaled: "
             f"p = {rejected[0].linear_fit_pvalue:.2g} < {_do_stage2.LINEAR_FIT_PVALUE:g}); their directions are "
-            "approximate: the latent SCM may be nonlinear, or an intervention soft or on several latents",
+            "approximate: the latent SCM may be nonlinear, an intervention soft or on several latents, or "
+            "stage 1 (an MLP one above all) not affine",
             IdentifiabilityWarning,
         )
     # Where the joint refinement ran, its test supersedes the peeling's rank check.
@@ -221,7 +222,7 @@ def _warn(records, data, stage1_ok=True):
             "some regimes read as do's with a random value change more than one latent's mechanism as far "
             f"as their first two moments tell (second/first eigenvalue > {_RANK_ONE_LIMIT:g}: "
             f"{summary}); their directions are approximate: the latent SCM may be "
-            "nonlinear, or the intervention soft or on several latents",
+            "nonlinear, the intervention soft or on several latents, or stage 1 not affine",
             IdentifiabilityWarning,
         )
     varying = {}

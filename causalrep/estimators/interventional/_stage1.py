@@ -510,9 +510,10 @@ def spectrum_check(eigenvalues: np.ndarray, needed: int, noise: float, latent_di
     ]
     hint = f" ({' or '.join(implied)} would span exactly {signal})" if implied else ""
     warning = None
+    seen = "components of the observations rise" if signal != 1 else "component of the observations rises"
     if last_kept <= _SIGNAL_FACTOR * level:
         warning = (
-            f"only {signal} principal components of the observations rise above the noise "
+            f"only {signal} principal {seen} above the noise "
             f"but latent_dim={latent_dim} and degree={degree} need {needed}: latent_dim "
             f"(or degree) may be too large{hint}"
         )
