@@ -276,7 +276,8 @@ def markdown(summary, timing):
     if timing:
         lines += [
             f"Cost on {timing['cores']} cores (median of {timing['repeats']}): a default fit with its "
-            f"refits {timing['with_refits_wall_s']:.0f} s wall ({timing['with_refits_cpu_s']:.0f} CPU-s), "
+            f"refits {timing['with_refits_wall_s']:.0f} s wall (its refits run in worker processes whose "
+            "CPU time this process cannot count), "
             f"a single fit (`n_bootstrap=0`) {timing['single_wall_s']:.0f} s wall "
             f"({timing['single_cpu_s']:.0f} CPU-s): {timing['ratio']:.1f}x.",
             "",
