@@ -106,12 +106,7 @@ def run_seed(setting, seed):
 def _predictions(est, actions):
     """The fit's prediction (m,) and each refit's (B, m), as lists."""
     point = est.predict_interventional(actions)
-    refits = [
-        ControlFunction.from_arrays(
-            {key[len(prefix) :]: value for key, value in est.arrays_.items() if key.startswith(prefix)}
-        ).predict_interventional(actions)
-        for prefix in (f"bootstrap{b}_cf_" for b in range(est.n_bootstrap))
-    ]
+    refits = [refit.predict_interventional(actions) for refit in est.refits()]
     return point.tolist(), np.asarray(refits).tolist()
 
 

@@ -531,14 +531,18 @@ class Rep4Ex(TorchEstimator):
             point = self._finite(self.control.predict_interventional(a), a, "a")
         if level is None:
             return point
-        refits = [
+        errors = np.stack([refit.predict_interventional(a) - point for refit in self.refits()])
+        return band(point, errors, self.arrays_["probe_errors"], level)
+
+    def refits(self) -> list[ControlFunction]:
+        """The control functions of the bootstrap refits, each on its simulated world (``n_bootstrap``)."""
+        self._check_fitted()
+        return [
             ControlFunction.from_arrays(
                 {key[len(prefix) :]: value for key, value in self.arrays_.items() if key.startswith(prefix)}
             )
             for prefix in (f"bootstrap{b}_cf_" for b in range(self.n_bootstrap))
         ]
-        errors = np.stack([refit.predict_interventional(a) - point for refit in refits])
-        return band(point, errors, self.arrays_["probe_errors"], level)
 
     def _interval(self, interval):
         if interval is None:
