@@ -116,21 +116,23 @@ def run_parallel(function: Callable, jobs: Sequence[tuple], n_jobs: int) -> list
     return Parallel(n_jobs=min(n_jobs, len(jobs)), backend="loky")(delayed(function)(*job) for job in jobs)
 
 
-def calibration_factor(errors: np.ndarray, level: float) -> float:
+def calibration_factor(errors: np.ndarray, level: float, margin: float = MARGIN) -> float:
     r"""The factor :math:`q` of :func:`band` at nominal ``level``: the ``level``-quantile of
     :math:`|e_b(a)| / \mathrm{rms}_{b' \ne b}\, e_{b'}(a)` over worlds :math:`b` and probe
-    actions :math:`a` (errors of shape (B, m), B >= 3), times the margin."""
+    actions :math:`a` (errors of shape (B, m), B >= 3), times ``margin``."""
     B = errors.shape[0]
     squares = errors**2
     others = np.sqrt((squares.sum(0, keepdims=True) - squares) / (B - 1))
     tiny = np.finfo(float).tiny
     scores = np.abs(errors) / np.maximum(others, tiny)
-    return MARGIN * float(np.quantile(scores, level))
+    return margin * float(np.quantile(scores, level))
 
 
-def band(point: np.ndarray, errors: np.ndarray, probe_errors: np.ndarray, level: float) -> InterventionalPrediction:
+def band(
+    point: np.ndarray, errors: np.ndarray, probe_errors: np.ndarray, level: float, margin: float = MARGIN
+) -> InterventionalPrediction:
     r"""The band at nominal ``level`` around ``point`` (m,), from the bootstrap errors at the
-    same actions (B, m) and at the probe actions (B, p), which calibrate its width."""
+    same actions (B, m) and at the probe actions (B, p), which calibrate its width (times ``margin``)."""
     rms = np.sqrt((errors**2).mean(0))
-    half = calibration_factor(probe_errors, level) * rms
+    half = calibration_factor(probe_errors, level, margin) * rms
     return InterventionalPrediction(point, point - half, point + half)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from causalrep import Rep4Ex, load
 from causalrep.estimators import ControlFunction, ExtrapolationWarning, IdentifiabilityWarning
 from causalrep.estimators.rep4ex._replicates import (
+    MARGIN,
     InterventionalPrediction,
     band,
     calibration_factor,
@@ -162,6 +163,16 @@ def test_band_covers_errors_exchangeable_with_the_refits(scale, bias, seed):
 def test_calibration_factor_is_scale_free(factor, seed):
     errors = np.random.default_rng(seed).normal(size=(4, 30))
     assert calibration_factor(errors * factor, 0.9) == pytest.approx(calibration_factor(errors, 0.9), rel=1e-9)
+
+
+@given(margin=st.floats(0.1, 10.0), seed=st.integers(0, 2**16))
+def test_band_half_width_is_proportional_to_its_margin(margin, seed):
+    rng = np.random.default_rng(seed)
+    point, errors, probes = rng.normal(size=7), rng.normal(size=(4, 7)), rng.normal(size=(4, 30))
+    default, scaled = band(point, errors, probes, 0.9), band(point, errors, probes, 0.9, margin)
+    ratio = (scaled.upper - scaled.lower) / (default.upper - default.lower)
+    np.testing.assert_allclose(ratio, margin / MARGIN, rtol=1e-12)
+    np.testing.assert_allclose(scaled.upper + scaled.lower, 2 * point, rtol=1e-12, atol=1e-12)
 
 
 def test_linear_toy_band_covers_the_closed_form_truth():
