@@ -13,7 +13,7 @@ import numpy as np
 
 from ...exceptions import IdentifiabilityWarning, warn
 from . import _do_stage2
-from ._stage1 import Stage1Report, rounded
+from ._stage1 import Stage1Report, near_exact_note, rounded
 
 __all__ = ["RegimeDiagnostic", "do_diagnostics", "table"]
 
@@ -247,10 +247,7 @@ def table(stage1: Stage1Report, records: list[RegimeDiagnostic]) -> str:
     if stage1.encoder == "linear":
         lines[0] += f" (whitened residual {stage1.heldout_residual:.2e}, noise floor {stage1.noise_floor:.2e})"
     if stage1.near_exact:
-        lines.append(
-            f"stage 1 kept as near-exact: above its noise floor, but the fixed-value do-regimes hold their "
-            f"targets (largest variance ratio {stage1.near_exact_variance_ratio:.2e})"
-        )
+        lines.append(near_exact_note(stage1))
     if stage1.route_reason:
         lines.append(stage1.route_reason)
     lines.append("regime  target  residual variance ratio  found by")

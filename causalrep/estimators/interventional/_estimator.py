@@ -244,13 +244,7 @@ class InterventionalCRL(TorchEstimator):
             if self.encoder == "auto" and not _stage1.acceptable(fitted.report):
                 kept = _stage1.near_exact(fitted, X, data, self.latent_dim) if self.stage2 in ("auto", "do") else None
                 if kept is not None and self.verbose:
-                    logger.info(
-                        "InterventionalCRL: the exact stage 1 missed its noise floor by a small margin "
-                        "(held-out residual %.3g) but its fixed-value do-regimes hold their targets "
-                        "(variance ratio <= %.3g): kept as near-exact",
-                        kept.report.heldout_residual,
-                        kept.report.near_exact_variance_ratio,
-                    )
+                    logger.info("InterventionalCRL: %s", _stage1.near_exact_note(kept.report))
                 fitted = kept or _stage1.with_fallback(fitted, _stage1.fit_mlp(self, X, val_rows))
         self.modules_, self.dims_, self.history_, self.stage1_ = fitted
 

@@ -32,6 +32,7 @@ __all__ = [
     "spectrum",
     "mlp_route_reason",
     "near_exact",
+    "near_exact_note",
     "problems",
     "spectrum_check",
     "rounded",
@@ -119,9 +120,14 @@ class Stage1Report:
         route_reason: Why ``encoder="auto"`` took the MLP route before trying
             the exact one (fewer principal components above the noise than
             the polynomial lift needs); None otherwise.
-        near_exact: Whether the exact stage 1 missed its noise floor by a small
-            margin (held-out residual below 1e-3) and was kept because the
-            fixed-value do-regimes still held their targets fixed.
+        observational_residual: Linear encoder: the held-out residual on the
+            observational regime alone, its polynomial decoder fitted there
+            (one mixing, even where a generator rescales its regimes
+            differently); None when that regime is too small to judge.
+        near_exact: Whether the exact stage 1 missed its noise floor on all
+            regimes together but was kept: the fixed-value do-regimes still
+            hold their targets, and it reaches the floor on the observational
+            regime alone or misses it by a small margin (below 1e-3).
         near_exact_variance_ratio: Where ``near_exact``: the largest variance
             ratio of a fixed-value do-regime's target that justified it.
     """
@@ -142,6 +148,7 @@ class Stage1Report:
     linear_residual: float | None = None
     linear_noise_floor: float | None = None
     route_reason: str | None = None
+    observational_residual: float | None = None
     near_exact: bool = False
     near_exact_variance_ratio: float | None = None
 
@@ -229,17 +236,25 @@ def fit_linear(
             needed,
             p,
         )
-    init, covered = _fixed_value_start(u, regime, data.targets, d, p, estimator._seed)
-    code = _varpro.fit_linear_code(
-        u,
-        d,
-        p,
-        restarts=_LINEAR_RESTARTS * estimator.restarts,
-        seed=estimator._seed,
-        search_rows=observational if observational.size >= 4 * (needed + 1) else None,
-        tolerance=_FLOOR_FACTOR * floor + 1e-9,
-        init=init,
-    )
+    # The observational regime is one mixing even where a generator rescales
+    # its regimes differently; it judges the closed-form start when large enough.
+    reference = observational if observational.size >= 4 * (needed + 1) else None
+    tolerance = _FLOOR_FACTOR * floor + 1e-9
+    init, covered = _fixed_value_start(u, regime, data.targets, d, p, estimator._seed, reference)
+    code = None
+    if covered == d and reference is not None:
+        code = _closed_form_code(u[reference], init, d, p, tolerance, estimator._seed)
+    if code is None:
+        code = _varpro.fit_linear_code(
+            u,
+            d,
+            p,
+            restarts=_LINEAR_RESTARTS * estimator.restarts,
+            seed=estimator._seed,
+            search_rows=reference,
+            tolerance=tolerance,
+            init=init,
+        )
     features = PolynomialFeatures(d, p).double()
     z = torch.from_numpy(u @ code.basis)
     coef = torch.linalg.lstsq(features(z), torch.from_numpy(u)).solution  # (K, M)
@@ -247,6 +262,13 @@ def fit_linear(
     with torch.no_grad():
         fitted = (features(torch.from_numpy(u_val @ code.basis)) @ coef).numpy()
     heldout_residual = float(np.mean((u_val - fitted) ** 2))
+    observational_residual = None
+    val_reference = data.regime[val_rows] == 0
+    if reference is not None and val_reference.any():
+        own = torch.linalg.lstsq(features(z[reference]), torch.from_numpy(u[reference])).solution
+        with torch.no_grad():
+            z_val = torch.from_numpy(u_val[val_reference] @ code.basis)
+            observational_residual = float(np.mean((u_val[val_reference] - (features(z_val) @ own).numpy()) ** 2))
     x_val = X[val_rows] - subspace.mean
     x_fit = (fitted * subspace.scale) @ subspace.components.T
     heldout_error = float(np.sum((x_val - x_fit) ** 2) / max(np.sum(x_val**2), 1e-300))
@@ -294,22 +316,33 @@ def fit_linear(
         iterations=code.iterations,
         directions_from_regimes=covered,
         lift_conditioning=rounded(subspace.eigenvalues[needed - 1] / subspace.eigenvalues[0]),
+        observational_residual=None
+        if observational_residual is None
+        else rounded(observational_residual, _ROUNDING_ZERO),
         **asdict(spectrum_check(subspace.eigenvalues, needed, subspace.noise_variance, d, p)),
     )
     dims = {"dim_x": int(X.shape[1]), "encoder": "linear"}
     return Stage1Fit(modules.to(estimator.device_).eval(), dims, history, report)
 
 
-def _fixed_value_start(u, regime, targets, latent_dim, degree, seed):
+def _fixed_value_start(u, regime, targets, latent_dim, degree, seed, test_rows=None):
     """A starting code (M, d) from the fixed-value do-regimes, and how many of
     its d directions they gave (:func:`_varpro.fixed_value_directions`); the
     rest is random. None when no regime fixes a latent.
+
+    The power tests run on ``test_rows`` of ``u`` (all rows when None): on the
+    observational regime alone they stay exact where a generator rescales the
+    mixing's nonlinear part per regime (measured on CausalRepID's arrays, whose
+    quadratic part differs by 30% between its observational and interventional
+    files: the start alone gives MCC 0.994 after the do step from all rows,
+    1.00000 from the observational ones).
 
     At degree >= 3 the first regime solved exactly (by Levenberg-Marquardt)
     gives the others their start in closed form; regimes tried before it are
     solved again with it."""
     d, p = latent_dim, degree
     needed = u.shape[1]
+    tested = u if test_rows is None else u[test_rows]
     problems = []
     for k in np.unique(regime):
         rows = regime == k
@@ -332,18 +365,20 @@ def _fixed_value_start(u, regime, targets, latent_dim, degree, seed):
         problems.append((vectors[:, :count], n_targets, seed + int(k)))
     columns, multipliers, unsolved = [], None, []
     for i, (fixed, n_targets, regime_seed) in enumerate(problems):
-        found, value = _varpro.fixed_value_directions(u, fixed, p, n_targets, seed=regime_seed, multipliers=multipliers)
+        found, value = _varpro.fixed_value_directions(
+            tested, fixed, p, n_targets, seed=regime_seed, multipliers=multipliers
+        )
         if multipliers is None:
             if value > _EXACT_RESIDUAL:
                 unsolved.append(i)
             elif p >= 3:
-                multipliers = u @ found
+                multipliers = tested @ found
         columns.append(found)
     if multipliers is not None:
         for i in unsolved:
             fixed, n_targets, regime_seed = problems[i]
             columns[i] = _varpro.fixed_value_directions(
-                u, fixed, p, n_targets, seed=regime_seed, multipliers=multipliers
+                tested, fixed, p, n_targets, seed=regime_seed, multipliers=multipliers
             )[0]
     if not columns:
         return None, 0
@@ -356,6 +391,31 @@ def _fixed_value_start(u, regime, targets, latent_dim, degree, seed):
         rest = rng.standard_normal((needed, d - covered))
         start = np.hstack([start, rest - start @ (start.T @ rest)])
     return start, covered
+
+
+def _closed_form_code(u, start, latent_dim, degree, tolerance, seed, max_rows=20000):
+    """The fixed-value regimes' code ``start`` (M, d) as it is, when it spans
+    every latent and its monomials reconstruct ``u`` (n, M), the observational
+    regime, to ``tolerance``: no search is needed. None otherwise.
+
+    Where a generator rescales the mixing's nonlinear part per regime, the
+    latents are still the same linear function of the observations, but no one
+    decoder fits every regime: a search over all rows would trade the exact
+    code for a smaller residual (measured on CausalRepID's d = 6 arrays: 89
+    CPU-s of search to a residual of 0.0039 and MCC 0.9991 after the do step,
+    against 1.00000 from the closed form in 0.03 CPU-s)."""
+    if u.shape[0] > max_rows:
+        u = u[np.sort(np.random.default_rng(seed).choice(u.shape[0], max_rows, replace=False))]
+    basis = np.linalg.qr(start)[0]
+    with torch.no_grad():
+        value = float(
+            _varpro.residual(
+                torch.from_numpy(u), torch.from_numpy(basis), PolynomialFeatures(latent_dim, degree).double()
+            )
+        )
+    if value > tolerance:
+        return None
+    return _varpro.LinearCode(basis=basis, residual=value, restarts=0, iterations=0)
 
 
 def fit_mlp(estimator, X: np.ndarray, val_rows: np.ndarray) -> Stage1Fit:
@@ -428,13 +488,17 @@ def trusted(report: Stage1Report) -> bool:
 
 
 def near_exact(linear: Stage1Fit, X: np.ndarray, data, latent_dim: int) -> Stage1Fit | None:
-    """An exact stage 1 that missed its noise floor by a small margin, kept as
-    near-exact when it still identifies: its residual is below 1e-3 and the do
-    stage 2 on its code holds the target of every fixed-value do-regime at
-    most 1e-4 of its observational variance. None when it does not qualify
-    (no observational regime, no fixed-value do-regime, or a check fails)."""
+    """An exact stage 1 that missed its noise floor on all regimes together,
+    kept as near-exact when it still identifies: it reaches the floor on the
+    observational regime alone (one mixing) or misses it on all by less than
+    1e-3, and the do stage 2 on its code holds the target of every fixed-value
+    do-regime at most 1e-4 of its observational variance. None when it does
+    not qualify (no observational regime, no fixed-value do-regime, or a check
+    fails)."""
     report = linear.report
-    if report.heldout_residual > _NEAR_EXACT_RESIDUAL or 0 not in data.regimes:
+    floor = _FLOOR_FACTOR * report.noise_floor + _RESIDUAL_ATOL
+    observational = report.observational_residual is not None and report.observational_residual <= floor
+    if not (observational or report.heldout_residual <= _NEAR_EXACT_RESIDUAL) or 0 not in data.regimes:
         return None
     scaler, encoder = linear.modules["scaler"], linear.modules["encoder"]
     weight = encoder.weight.detach().cpu().numpy()
@@ -452,6 +516,22 @@ def near_exact(linear: Stage1Fit, X: np.ndarray, data, latent_dim: int) -> Stage
         return None
     ratio = rounded(max(ratios))
     return linear._replace(report=replace(report, near_exact=True, near_exact_variance_ratio=ratio))
+
+
+def near_exact_note(report: Stage1Report) -> str:
+    """Why a near-exact stage 1 was kept, one line (``report.near_exact``)."""
+    note = (
+        f"stage 1 kept as near-exact: held-out residual {report.heldout_residual:.3g} above its noise floor "
+        f"{report.noise_floor:.3g}, but the fixed-value do-regimes hold their targets (largest variance ratio "
+        f"{report.near_exact_variance_ratio:.2e})"
+    )
+    floor = _FLOOR_FACTOR * report.noise_floor + _RESIDUAL_ATOL
+    if report.observational_residual is not None and report.observational_residual <= floor:
+        note += (
+            f" and the observational regime alone is reconstructed to {report.observational_residual:.2e}: "
+            "the regimes' mixings differ, not the latents' code"
+        )
+    return note
 
 
 def problems(report: Stage1Report, latent_dim: int, degree: int) -> list[str]:

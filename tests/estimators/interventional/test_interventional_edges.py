@@ -186,6 +186,20 @@ def test_a_near_polynomial_mixing_keeps_the_exact_stage1_with_a_note():
     assert mcc(test.Z, est.transform(test.X)).score > 0.9999
 
 
+def test_a_mixing_rescaled_per_regime_keeps_the_closed_form_code_judged_on_the_observational_regime():
+    train, test = rescaled_quadratic(1.3).split(0.2, seed=0)
+    est, messages = fit_recording(train, latent_dim=3)
+    report = est.stage1_
+    assert messages == []
+    assert report.encoder == "linear"
+    assert report.near_exact
+    assert report.heldout_residual > 1e-3  # beyond the small-margin rule
+    assert report.observational_residual <= 4 * report.noise_floor + 1e-6
+    assert report.iterations == 0  # the fixed-value regimes' closed form, no search
+    assert "the regimes' mixings differ" in est.diagnostics_table()
+    assert mcc(test.Z, est.transform(test.X)).score > 0.9999
+
+
 def test_near_exact_needs_a_fixed_value_regime_with_known_targets_to_judge_by():
     data = rescaled_quadratic(1.004)
     hidden = InterventionalData(X=data.X, regime=data.regime, targets={k: None if k else () for k in data.targets})
