@@ -8,6 +8,7 @@ into :class:`causalrep.InterventionalData`, including the synthetic settings
 of published papers; :data:`SETTINGS` names every ready-made setting.
 """
 
+from .contrastive_crl import contrastive_crl
 from .graphs import chain, check_dag, collider, erdos_renyi, fork, fully_connected, scale_free
 from .images import morpho_counterfactual, morpho_digits, pendulum, pendulum_counterfactual
 from .interventions import Intervention, do, shift, soft
@@ -37,6 +38,7 @@ __all__ = [
     "MLPMixing",
     "interventional",
     "ahuja2023",
+    "contrastive_crl",
     "rep4ex",
     "rep4ex_truth",
     "multienv",

@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from causalrep.data import InterventionalData
 
+from .contrastive_crl import contrastive_crl
 from .images import morpho_digits, pendulum
 from .multienv import multienv
 from .rep4ex import rep4ex
@@ -23,7 +24,9 @@ from .settings import ahuja2023
 __all__ = ["SETTINGS", "setting"]
 
 #: Name -> function that draws the dataset; the names are the functions' own.
-SETTINGS = MappingProxyType({f.__name__: f for f in (ahuja2023, rep4ex, multienv, pendulum, morpho_digits)})
+SETTINGS = MappingProxyType(
+    {f.__name__: f for f in (ahuja2023, rep4ex, multienv, pendulum, morpho_digits, contrastive_crl)}
+)
 
 
 def setting(name: str) -> Callable[..., InterventionalData]:

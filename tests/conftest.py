@@ -23,6 +23,7 @@ TINY_EXTRA = {
     "CausalDiffAE": {"diffusion_steps": 20, "channels": 4},
     "Rep4Ex": {"n_centers": 30, "n_bootstrap": 0},
     "MultiEnvCRL": {"min_environments": 3},
+    "ContrastiveCRL": {"restarts": 1},
     "LinearICA": {"max_iter": 50},
 }
 

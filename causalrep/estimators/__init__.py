@@ -13,6 +13,7 @@ from ._registry import ESTIMATORS, EstimatorEntry, lookup
 
 if TYPE_CHECKING:  # what the lazy attributes resolve to, for type checkers and editors
     from ._autoencoders import IVAE, Autoencoder, BetaVAE
+    from ._contrastive import ContrastiveCRL
     from ._core.base import DEPRECATED, BaseEstimator, TorchEstimator
     from ._core.checkpoint import load
     from ._ica import LinearICA
@@ -39,6 +40,7 @@ __all__ = [
     "ControlFunction",
     "CausalDiffAE",
     "MultiEnvCRL",
+    "ContrastiveCRL",
     "Autoencoder",
     "BetaVAE",
     "IVAE",

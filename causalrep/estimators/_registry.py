@@ -66,6 +66,7 @@ ESTIMATORS = _entries(
     EstimatorEntry("rep4ex", "Rep4Ex", f"{_HERE}.rep4ex._estimator"),
     EstimatorEntry("causaldiffae", "CausalDiffAE", f"{_HERE}.causaldiffae._estimator"),
     EstimatorEntry("multienv", "MultiEnvCRL", f"{_HERE}._multienv"),
+    EstimatorEntry("contrastive_crl", "ContrastiveCRL", f"{_HERE}._contrastive"),
     EstimatorEntry("autoencoder", "Autoencoder", f"{_HERE}._autoencoders"),
     EstimatorEntry("beta_vae", "BetaVAE", f"{_HERE}._autoencoders"),
     EstimatorEntry("ivae", "IVAE", f"{_HERE}._autoencoders"),

@@ -15,6 +15,7 @@ from causalrep import (
     BetaVAE,
     CausalDiffAE,
     CheckpointError,
+    ContrastiveCRL,
     InterventionalCRL,
     InterventionalData,
     LinearICA,
@@ -35,6 +36,7 @@ ESTIMATORS = {
     "beta_vae": lambda seed=0: BetaVAE(latent_dim=2, seed=seed, **TINY),
     "ivae": lambda seed=0: IVAE(latent_dim=2, seed=seed, **TINY),
     "multienv": lambda seed=0: MultiEnvCRL(latent_dim=2, seed=seed, min_environments=3, **TINY),
+    "contrastive_crl": lambda seed=0: ContrastiveCRL(latent_dim=2, seed=seed, **TINY),
     "linear_ica": lambda seed=0: LinearICA(latent_dim=2, seed=seed, max_iter=40, tol=1e-4),
     "causaldiffae": lambda seed=0: CausalDiffAE(
         latent_dim=2, seed=seed, max_steps=40, hidden=(16,), channels=4, diffusion_steps=50, verbose=0

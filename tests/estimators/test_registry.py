@@ -123,7 +123,14 @@ def test_a_sweep_takes_former_estimator_names():
 
 
 def test_settings_registry():
-    assert set(simulators.SETTINGS) == {"ahuja2023", "rep4ex", "multienv", "pendulum", "morpho_digits"}
+    assert set(simulators.SETTINGS) == {
+        "ahuja2023",
+        "rep4ex",
+        "multienv",
+        "pendulum",
+        "morpho_digits",
+        "contrastive_crl",
+    }
     for name, function in simulators.SETTINGS.items():
         assert simulators.setting(name) is function
         assert "seed" in inspect.signature(function).parameters
