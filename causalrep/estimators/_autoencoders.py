@@ -114,12 +114,6 @@ class Autoencoder(Decoding, TorchEstimator):
             build,
             lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)},
             (x,),
-            restarts=self.restarts,
-            restart_steps=max(300, self.max_steps // 10),
-            max_steps=self.max_steps,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
         )
         self.history_ = history.to_dict()
         return self

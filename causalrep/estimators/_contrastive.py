@@ -300,12 +300,6 @@ class ContrastiveCRL(TorchEstimator):
             build,
             self._loss,
             (x, latent, weight),
-            restarts=self.restarts,
-            restart_steps=max(300, self.max_steps // 10),
-            max_steps=self.max_steps,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
         )
         self.history_ = history.to_dict()
         self._diagnose(data)

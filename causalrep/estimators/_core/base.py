@@ -106,6 +106,10 @@ _THREADED = (
 _DATA_FIELDS = ("regime", "targets", "Z", "A", "Y", "graph")
 
 
+# Hyperparameters that configure the shared training loop, where an estimator has them.
+_TRAINING_PARAMETERS = ("max_steps", "max_epochs", "batch_size", "lr", "restarts")
+
+
 class _Widths:
     """Constraint: layer widths, a sequence of positive ints (empty: no hidden layer)."""
 
@@ -457,8 +461,18 @@ class TorchEstimator(BaseEstimator):
         self.dims_ = {"dim_x": int(data.dim_x)}
         self.arrays_ = {}
 
-    def _train(self, build, loss_fn, tensors, restarts=1, restart_steps=1000, **config):
-        """Run the shared training loop with the fit's seed; returns (module, History)."""
+    def _train(self, build, loss_fn, tensors, **overrides):
+        """Run the shared training loop with the fit's seed; returns (module, History).
+
+        The estimator's own ``max_steps``, ``max_epochs``, ``batch_size``, ``lr`` and
+        ``restarts``, those it has, configure the run; ``restart_steps`` defaults to a tenth
+        of ``max_steps`` (at least 300). ``overrides`` replace any of these or set other
+        fields of :class:`~causalrep.estimators._core.training.TrainConfig`.
+        """
+        config = {name: getattr(self, name) for name in _TRAINING_PARAMETERS if hasattr(self, name)}
+        config["restart_steps"] = max(300, config.get("max_steps", 0) // 10)
+        config.update(overrides)
+        restarts, restart_steps = config.pop("restarts", 1), config.pop("restart_steps")
         config = TrainConfig(verbose=bool(self.verbose), desc=type(self).__name__, **config)
         with torch.random.fork_rng(devices=[self.device_.index or 0] if self.device_.type == "cuda" else []):
             torch.manual_seed(self._seed)

@@ -286,10 +286,6 @@ class CausalDiffAE(TorchEstimator):
             build,
             loss,
             (x, labels, labeled),
-            max_steps=self.max_steps,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
             fused=True,
         )
         self.modules_, self.history_ = modules, history.to_dict()

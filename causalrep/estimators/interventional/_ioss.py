@@ -73,6 +73,8 @@ def fit_ioss(estimator, z_hat: np.ndarray):
         build,
         loss,
         (z,),
+        restarts=1,
+        max_epochs=None,
         max_steps=max(500, estimator.max_steps // 4),
         batch_size=max(estimator.batch_size, 512),
         lr=1e-3,

@@ -438,17 +438,7 @@ def fit_mlp(estimator, X: np.ndarray, val_rows: np.ndarray) -> Stage1Fit:
         modules["scaler"].scale.fill_(spread if spread > 0 else 1.0)
         return modules
 
-    modules, history = estimator._train(
-        build,
-        lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)},
-        (x,),
-        restarts=estimator.restarts,
-        restart_steps=max(300, estimator.max_steps // 10),
-        max_steps=estimator.max_steps,
-        max_epochs=estimator.max_epochs,
-        batch_size=estimator.batch_size,
-        lr=estimator.lr,
-    )
+    modules, history = estimator._train(build, lambda m, xb: {"reconstruction": reconstruction_loss(m, xb)}, (x,))
     x_val = x[val_rows].to(estimator.device_)
     with torch.no_grad():
         scaled = modules["scaler"](x_val)

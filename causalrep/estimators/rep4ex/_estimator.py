@@ -344,11 +344,7 @@ class Rep4Ex(TorchEstimator):
             build,
             loss,
             (x, a),
-            restarts=self.restarts,
             restart_steps=max(200, self.max_steps // 10),
-            max_steps=self.max_steps,
-            batch_size=self.batch_size,
-            lr=self.lr,
             # The batch MMR is noisy, so the validation loss wanders; early
             # stopping cut training short on some seeds (affine R2 0.92
             # instead of 0.96+). Train to the end, keep the best epoch.
