@@ -13,6 +13,7 @@ is refused; anything unexpected raises
 import dataclasses
 import fnmatch
 import hashlib
+import io
 import json
 import os
 
@@ -51,7 +52,21 @@ def save(estimator: BaseEstimator, path: str | os.PathLike, overwrite: bool = Fa
         "arrays": {k: torch.as_tensor(np.asarray(v)) for k, v in estimator.arrays_.items()},
     }
     payload["sha256"] = _digest(payload)
-    atomic_write(os.fspath(path), lambda handle: torch.save(payload, handle))
+    atomic_write(os.fspath(path), lambda handle: handle.write(_serialised(payload)))
+
+
+def _serialised(payload: dict) -> bytes:
+    """``torch.save`` of ``payload``, into memory.
+
+    torch's C++ writer calls back into the file it is given and, when an
+    interrupt stops it half-way, writes its closing records from its destructor,
+    later. Into the saved file, already closed by then, that write raised inside
+    C++ and aborted the process (SIGABRT, seen once in the interrupt test of
+    ``tests/test_reliability_files.py``); into a buffer nobody closes, it is harmless.
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "auto", allow_legacy: bool = False) -> BaseEstimator:
