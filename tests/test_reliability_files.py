@@ -33,6 +33,7 @@ import simulators
 from causalrep import Autoencoder, CheckpointError, InterventionalData, LinearICA, bench
 from causalrep.cli import main
 from causalrep.data import file_kind
+from causalrep.estimators._core import checkpoint
 
 torch.set_num_threads(1)
 
@@ -556,14 +557,13 @@ def test_an_interrupt_after_the_rename_is_not_masked_by_the_cleanup(saved, tmp_p
 
 
 def test_an_interrupt_inside_torchs_writer_surfaces_as_itself(saved, tmp_path, monkeypatch):
-    """torch's C++ zip writer turns an exception raised in the file's write into its
+    """torch's C++ zip writer turns an exception raised in its output's write into its
     own RuntimeError ('[enforce fail at inline_container.cc...]'); the interrupt that a
     signal handler raised there still surfaces as itself, and the old file stays."""
     path = tmp_path / "model.pt"
     path.write_bytes(saved["bytes"]["ae.pt"])
-    real_fdopen = os.fdopen
 
-    class Interrupting(io.BufferedWriter):
+    class Interrupting(io.BytesIO):
         writes = 0
 
         def write(self, data):
@@ -573,11 +573,32 @@ def test_an_interrupt_inside_torchs_writer_surfaces_as_itself(saved, tmp_path, m
                 time.sleep(1)
             return super().write(data)
 
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Interrupting(real_fdopen(fd, mode, buffering=0)))
+    monkeypatch.setattr(checkpoint.io, "BytesIO", Interrupting)
     with pytest.raises(KeyboardInterrupt):
         LinearICA(latent_dim=1).fit(saved["data"]).save(path)
     monkeypatch.undo()
     assert Interrupting.writes >= 3
+    assert path.read_bytes() == saved["bytes"]["ae.pt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_an_interrupt_while_the_checkpoint_reaches_the_disk_surfaces_as_itself(saved, tmp_path, monkeypatch):
+    """Ctrl-C during the write of the serialised checkpoint to its temporary file: the
+    interrupt surfaces, no temporary file is left, and the old file stays."""
+    path = tmp_path / "model.pt"
+    path.write_bytes(saved["bytes"]["ae.pt"])
+    real_fdopen = os.fdopen
+
+    class Interrupting(io.BufferedWriter):
+        def write(self, data):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+            return super().write(data)
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Interrupting(real_fdopen(fd, mode, buffering=0)))
+    with pytest.raises(KeyboardInterrupt):
+        LinearICA(latent_dim=1).fit(saved["data"]).save(path)
+    monkeypatch.undo()
     assert path.read_bytes() == saved["bytes"]["ae.pt"]
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
