@@ -13,7 +13,7 @@ from .graphs import chain, check_dag, collider, erdos_renyi, fork, fully_connect
 from .images import morpho_counterfactual, morpho_digits, pendulum, pendulum_counterfactual
 from .interventions import Intervention, do, shift, soft
 from .light_tunnel import LIGHT_TUNNEL_INPUTS, light_tunnel
-from .mixing import LinearMixing, MLPMixing, PolynomialMixing
+from .mixing import LinearMixing, MLPMixing, PolynomialMixing, RandomMLPMixing
 from .multienv import multienv, multienv_noise
 from .registry import SETTINGS, setting
 from .rep4ex import rep4ex, rep4ex_truth
@@ -36,6 +36,7 @@ __all__ = [
     "LinearMixing",
     "PolynomialMixing",
     "MLPMixing",
+    "RandomMLPMixing",
     "interventional",
     "ahuja2023",
     "contrastive_crl",

@@ -28,14 +28,11 @@ from causalrep.validation import Seed, as_generator, check_positive
 
 from .graphs import erdos_renyi
 from .interventions import do
+from .mixing import RandomMLPMixing
 from .scm import _NOISES, _check_request, _propagate
 from .settings import _assemble, _json_seed, _regime_sizes
 
 __all__ = ["contrastive_crl"]
-
-_NEGATIVE_SLOPE = 0.2
-# Rows mixed at once: bounds the memory of the 512-wide hidden layers.
-_CHUNK = 8192
 
 
 def contrastive_crl(
@@ -61,11 +58,10 @@ def contrastive_crl(
       :math:`z_{k-1} = \eta + \tau \varepsilon` independently of its parents,
       with :math:`|\eta| \sim U(1, 2)` of random sign and
       :math:`\tau^2 \sim U(1, 2)` (each latent has its own);
-    - the mixing: an MLP ``d -> hidden... -> obs_dim`` with leaky-ReLU
-      (slope 0.2) after every hidden layer and weights and biases uniform in
-      :math:`\pm 1/\sqrt{\text{fan-in}}` (PyTorch's default initialisation),
-      computed in float64; with hidden layers wider than d it is injective
-      for almost every draw.
+    - the mixing: :class:`~simulators.mixing.RandomMLPMixing`, an MLP
+      ``d -> hidden... -> obs_dim`` with leaky-ReLU (slope 0.2) after every
+      hidden layer and PyTorch's default initialisation; with hidden layers
+      wider than d it is injective for almost every draw.
 
     Two options break the assumptions on purpose, as negative controls:
     ``noise`` other than ``"gaussian"`` draws every :math:`\varepsilon` (the
@@ -105,16 +101,8 @@ def contrastive_crl(
     check_positive(latent_dim, "latent_dim", integer=True)
     if latent_dim < 2:
         raise ValueError(f"latent_dim must be at least 2 (a graph and an intervention per latent), got {latent_dim}")
-    check_positive(obs_dim, "obs_dim", integer=True)
-    if obs_dim < latent_dim:
-        raise ValueError(f"obs_dim={obs_dim} < latent_dim={latent_dim}: the mixing cannot be injective")
     if isinstance(expected_degree, bool) or not isinstance(expected_degree, numbers.Real) or expected_degree < 0:
         raise ValueError(f"expected_degree must be a number >= 0, got {expected_degree!r}")
-    hidden = tuple(hidden)
-    for width in hidden:
-        check_positive(width, "hidden", integer=True)
-        if width < latent_dim:
-            raise ValueError(f"hidden widths must be >= latent_dim={latent_dim} for an injective mixing, got {hidden}")
     if noise not in _NOISES:
         raise ValueError(f"unknown noise {noise!r}; use one of {tuple(_NOISES)}")
     if isinstance(n_targets, bool) or not isinstance(n_targets, numbers.Integral) or not 1 <= n_targets <= latent_dim:
@@ -123,8 +111,8 @@ def contrastive_crl(
     rng = as_generator(seed)
     graph_seed, scm_seed, mixing_seed = (int(s) for s in rng.integers(0, 2**32, size=3))
     degree = min(float(expected_degree), latent_dim - 1.0)
+    mixing = RandomMLPMixing(latent_dim, obs_dim, hidden, mixing_seed)  # checks obs_dim and hidden
     model = _GaussianSCM(erdos_renyi(latent_dim, degree, seed=graph_seed), noise, scm_seed)
-    mixing = _RandomMLP(latent_dim, obs_dim, hidden, mixing_seed)
     interventions = [
         do({t % latent_dim: model.intervention(t % latent_dim) for t in range(k, k + n_targets)})
         for k in range(latent_dim)
@@ -135,7 +123,7 @@ def contrastive_crl(
         "latent_dim": int(latent_dim),
         "obs_dim": int(obs_dim),
         "expected_degree": degree,
-        "hidden": [int(h) for h in hidden],
+        "hidden": list(mixing.hidden),
         "noise": noise,
         "n_targets": int(n_targets),
         "weights": model.weights.tolist(),
@@ -196,38 +184,3 @@ class _GaussianSCM:
 
     def to_dict(self) -> dict[str, Any]:
         return {"class": "contrastive_crl linear SCM", "noise": self.noise, "seed": self.seed}
-
-
-class _RandomMLP:
-    """A randomly initialised leaky-ReLU MLP ``d -> hidden... -> D`` (see :func:`contrastive_crl`)."""
-
-    def __init__(self, latent_dim: int, obs_dim: int, hidden: tuple[int, ...], seed: int):
-        rng = as_generator(seed)
-        self.latent_dim, self.obs_dim, self.hidden, self.seed = latent_dim, obs_dim, hidden, seed
-        widths = (latent_dim, *hidden, obs_dim)
-        self.layers = []
-        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
-            bound = 1.0 / np.sqrt(fan_in)
-            self.layers.append((rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out)))
-
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        """Mix latents (n, d) into observations (n, D)."""
-        out = np.empty((z.shape[0], self.obs_dim))
-        for start in range(0, z.shape[0], _CHUNK):
-            h = z[start : start + _CHUNK]
-            for i, (weight, bias) in enumerate(self.layers):
-                h = h @ weight + bias
-                if i < len(self.layers) - 1:
-                    h = np.where(h > 0, h, _NEGATIVE_SLOPE * h)
-            out[start : start + _CHUNK] = h
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "class": "random MLP",
-            "latent_dim": self.latent_dim,
-            "obs_dim": self.obs_dim,
-            "hidden": list(self.hidden),
-            "negative_slope": _NEGATIVE_SLOPE,
-            "seed": self.seed,
-        }

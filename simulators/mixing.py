@@ -13,12 +13,14 @@ import numpy as np
 
 from causalrep.validation import ArrayLike, Seed, as_float_array, as_generator, check_positive
 
-__all__ = ["LinearMixing", "PolynomialMixing", "MLPMixing"]
+__all__ = ["LinearMixing", "PolynomialMixing", "MLPMixing", "RandomMLPMixing"]
 
 _NEGATIVE_SLOPE = 0.2
 # Rows per block in PolynomialMixing: bounds the memory of the monomial
 # features for millions of samples; fastest of 1024..16384 rows on 2 cores.
 _BLOCK_ROWS = 4096
+# Rows through RandomMLPMixing at once: bounds the memory of its wide hidden layers.
+_MLP_ROWS = 8192
 
 
 class _Mixing:
@@ -266,6 +268,59 @@ class MLPMixing(_Mixing):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "n_layers": self.n_layers}
+
+
+class RandomMLPMixing(_Mixing):
+    r"""A randomly initialised leaky-ReLU MLP ``d -> hidden... -> D``, as deep-learning code draws one.
+
+    Leaky ReLU (negative slope 0.2) after every hidden layer; weights and
+    biases uniform in :math:`\pm 1/\sqrt{\text{fan-in}}` (PyTorch's default
+    initialisation), computed in float64. With hidden layers at least as wide
+    as d it is injective for almost every draw; nothing bounds its conditioning.
+
+    Arguments:
+        latent_dim: d.
+        obs_dim: D >= d.
+        hidden: Widths of the hidden layers, each >= d.
+        seed: int or numpy Generator.
+    """
+
+    def __init__(self, latent_dim: int, obs_dim: int, hidden: tuple[int, ...] = (512, 512, 512), seed: Seed = 0):
+        super().__init__(latent_dim, obs_dim, seed)
+        self._require_lift()
+        self.hidden = tuple(int(width) for width in hidden)
+        for width in self.hidden:
+            check_positive(width, "hidden", integer=True)
+            if width < self.latent_dim:
+                raise ValueError(
+                    f"hidden widths must be >= latent_dim={self.latent_dim} for an injective mixing, got {hidden}"
+                )
+        rng = as_generator(seed)
+        widths = (self.latent_dim, *self.hidden, self.obs_dim)
+        self.layers = []
+        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
+            bound = 1.0 / math.sqrt(fan_in)
+            self.layers.append((rng.uniform(-bound, bound, (fan_in, fan_out)), rng.uniform(-bound, bound, fan_out)))
+
+    def __call__(self, z: ArrayLike) -> np.ndarray:
+        """Mix latents ``z`` of shape (n, d) into observations (n, D)."""
+        z = self._latents(z)
+
+        def mix():
+            out = np.empty((z.shape[0], self.obs_dim))
+            for start in range(0, z.shape[0], _MLP_ROWS):
+                h = z[start : start + _MLP_ROWS]
+                for i, (weight, bias) in enumerate(self.layers):
+                    h = h @ weight + bias
+                    if i < len(self.layers) - 1:
+                        h = np.where(h > 0, h, _NEGATIVE_SLOPE * h)
+                out[start : start + _MLP_ROWS] = h
+            return out
+
+        return self._finite(z, mix)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "hidden": list(self.hidden)}
 
 
 def _orthonormal(rng, rows, cols):

@@ -7,13 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from causalrep.testing.simulation import mixings
-from simulators import LinearMixing, MLPMixing, PolynomialMixing
+from simulators import LinearMixing, MLPMixing, PolynomialMixing, RandomMLPMixing
 
 SMALL = settings(max_examples=25, deadline=None)
 KINDS = {
     "linear": lambda d, D, seed: LinearMixing(d, D, seed=seed),
     "polynomial": lambda d, D, seed: PolynomialMixing(d, D, degree=2, seed=seed),
     "mlp": lambda d, D, seed: MLPMixing(d, D, n_layers=3, seed=seed),
+    "random mlp": lambda d, D, seed: RandomMLPMixing(d, D, hidden=(16, 16), seed=seed),
 }
 
 
@@ -199,3 +200,23 @@ def test_to_dict():
         "nonlinear_scale": 1.0,
     }
     assert MLPMixing(2, 10, seed=np.random.default_rng(0)).to_dict()["seed"] is None
+
+
+def test_random_mlp_mixing_follows_the_mixing_contract():
+    mixing = RandomMLPMixing(3, 10, hidden=(16, 16), seed=0)
+    z = _latents(3, 20_000, 0)  # more rows than one block: blocks join seamlessly
+    x = mixing(z)
+    assert x.shape == (20_000, 10)
+    np.testing.assert_allclose(x[:5], mixing(z[:5]), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(x, RandomMLPMixing(3, 10, hidden=(16, 16), seed=0)(z))
+    assert mixing.to_dict() == {
+        "class": "RandomMLPMixing",
+        "latent_dim": 3,
+        "obs_dim": 10,
+        "seed": 0,
+        "hidden": [16, 16],
+    }
+    with pytest.raises(ValueError, match="hidden widths must be >= latent_dim=3"):
+        RandomMLPMixing(3, 10, hidden=(2,))
+    with pytest.raises(ValueError, match="z must have 3 columns"):
+        mixing(np.zeros((4, 2)))
