@@ -1,8 +1,8 @@
 """Side by side with CausalRepID, the code of Ahuja et al. (2023), on its own arrays.
 
 Usage:
-    python benchmarks/bench_causalrepid.py --reference PATH [--seeds 0 1 2] [--latents scm_dense uniform]
-    CAUSALREPID=PATH python benchmarks/bench_causalrepid.py
+    python -m benchmarks.bench_causalrepid --reference PATH [--seeds 0 1 2] [--latents scm_dense uniform]
+    CAUSALREPID=PATH python -m benchmarks.bench_causalrepid
 
 PATH is a checkout of the reference repository (github.com/facebookresearch/CausalRepID);
 without one the script says so and exits with status 0. For each latent
@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 import causalrep
+from benchmarks._shims import write_shims
 from causalrep import InterventionalCRL, InterventionalData
 from causalrep.exceptions import IdentifiabilityWarning
 from causalrep.identifiability import mcc
@@ -99,13 +100,6 @@ stage1 = code(x_obs)
 z = intervene_metric({{"te": stage1}}, {{"tr": z_itv, "te": np.zeros_like(stage1)}}, model_train=0, list_models=models)
 np.savez(out, stage1=stage1, z=z["te"])
 """
-
-
-def _write_shims(folder):
-    for name, text in SHIMS.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
 
 
 def _run(args, cwd, env, log):
@@ -239,7 +233,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as scratch:
         work = (args.work or Path(scratch)).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        _write_shims(work / "shims")
+        write_shims(work / "shims", SHIMS)
         env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(work / "shims")}
         records = []
         for latents in args.latents:
