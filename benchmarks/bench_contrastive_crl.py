@@ -53,21 +53,21 @@ def simulate(n, seed, **extra):
     return data.split(0.2, seed=seed)
 
 
-def make(method, seed):
+def make(method, seed, latent_dim=SETTING["latent_dim"]):
     from causalrep import IVAE, ContrastiveCRL, InterventionalCRL
 
-    d = SETTING["latent_dim"]
+    common = {"latent_dim": latent_dim, "seed": seed, "verbose": 0, "n_threads": 1}
     if method == "ContrastiveCRL":
-        return ContrastiveCRL(latent_dim=d, seed=seed, verbose=0)
+        return ContrastiveCRL(**common)
     if method == "iVAE":
-        return IVAE(latent_dim=d, auxiliary="regime", seed=seed, verbose=0)
-    return InterventionalCRL(latent_dim=d, encoder="mlp", decoder="mlp", seed=seed, verbose=0)
+        return IVAE(**common, auxiliary="regime")
+    return InterventionalCRL(**common, encoder="mlp", decoder="mlp")
 
 
 def fit_and_score(method, train, test, seed):
     from causalrep.identifiability import mcc, structural_hamming_distance
 
-    est = make(method, seed)
+    est = make(method, seed, test.Z.shape[1])
     cpu = time.process_time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -27,8 +27,10 @@ For each latent dimension d and seed, in this process:
    are served from tensors already mixed (its own data set class would run the
    mixing MLP once per sample), so its CPU time is that of its model and
    training loop alone;
-3. ``ContrastiveCRL`` with its defaults on the same samples: each environment's
-   fit and validation rows (the observational ones once), targets hidden.
+3. ``ContrastiveCRL`` with its defaults, and the baselines of
+   ``bench_contrastive_crl`` (InterventionalCRL's MLP route, iVAE), on the same
+   samples: each environment's fit and validation rows (the observational ones
+   once), targets hidden.
 
 Both are scored on the reference's 5,000 observational test samples: MCC and
 the structural Hamming distance of the learned graph after the MCC matching
@@ -52,7 +54,6 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import networkx as nx
@@ -60,8 +61,8 @@ import numpy as np
 import torch
 
 from benchmarks._shims import write_shims
-from causalrep import ContrastiveCRL, InterventionalData
-from causalrep.exceptions import IdentifiabilityWarning
+from benchmarks.bench_contrastive_crl import METHODS, fit_and_score
+from causalrep import InterventionalData
 from causalrep.identifiability import mcc, structural_hamming_distance
 
 RESULTS = Path(__file__).parent / "results" / "contrastive_crl_reference.json"
@@ -183,7 +184,7 @@ def score(bag, z_hat, graph_hat):
     return {"mcc": float(result.score), "per_latent": [float(c) for c in result.per_latent], "shd": shd.shd}
 
 
-def run(modules, d, n, seed):
+def run(modules, d, n, seed, methods=METHODS):
     generation, models, training = modules
     bag = reference_data(generation, d, n, seed)
     x_test = bag.f(torch.tensor(bag.obs_test, dtype=torch.float)).detach()
@@ -198,18 +199,17 @@ def run(modules, d, n, seed):
     records.append({"method": "reference", **common, **score(bag, z_hat, graph_hat), "cpu_seconds": cpu})
     print(json.dumps(records[-1]), flush=True)
 
-    data = our_data(bag)
-    est = ContrastiveCRL(latent_dim=d, seed=seed, verbose=0, n_threads=1)
-    cpu = time.process_time()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        est.fit(data)
-    cpu = time.process_time() - cpu
-    record = {"method": "ContrastiveCRL", **common, **score(bag, est.transform(x_test.numpy()), est.graph_)}
-    record["cpu_seconds"] = cpu
-    record["warnings"] = sorted({str(w.message) for w in caught if issubclass(w.category, IdentifiabilityWarning)})
-    records.append(record)
-    print(json.dumps(records[-1]), flush=True)
+    train = our_data(bag)
+    test = InterventionalData(
+        X=x_test.numpy(),
+        regime=np.zeros(len(x_test), dtype=np.int64),
+        targets={0: ()},
+        Z=bag.obs_test,
+        graph=train.graph,
+    )
+    for method in methods:
+        records.append({**fit_and_score(method, train, test, seed), **common})
+        print(json.dumps(records[-1]), flush=True)
     return records
 
 
@@ -220,8 +220,10 @@ def table(records):
     ]
     for d in sorted({r["d"] for r in records}):
         reference = {r["seed"]: r["cpu_seconds"] for r in records if r["d"] == d and r["method"] == "reference"}
-        for method in ("reference", "ContrastiveCRL"):
+        for method in ("reference", *METHODS):
             rows = [r for r in records if r["d"] == d and r["method"] == method]
+            if not rows:
+                continue
             ratio = statistics.median(r["cpu_seconds"] / reference[r["seed"]] for r in rows if r["seed"] in reference)
             mccs = ", ".join(f"{r['mcc']:.3f}" for r in rows)
             shds = ", ".join(f"{r['shd']} ({r['true_edges']})" for r in rows)
@@ -238,6 +240,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--dims", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--n", type=int, default=10000, help="samples per environment (80%% fit, 20%% validation)")
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS, help="ours to fit")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file")
     args = parser.parse_args(argv)
     if args.reference is None or not (args.reference / "crc" / "baselines" / "contrastive_crl").is_dir():
@@ -249,7 +252,7 @@ def main(argv=None):
         modules = load_reference(args.reference, write_shims(Path(shims), SHIMS))
         for d in args.dims:
             for seed in args.seeds:
-                records += run(modules, d, args.n, seed)
+                records += run(modules, d, args.n, seed, args.methods)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(
                     json.dumps(
