@@ -119,18 +119,22 @@ def acyclicity(adjacency: torch.Tensor) -> torch.Tensor:
 
 
 def _moment_gap(noise, latent, d):
-    """Squared distance of the first two moments of the untargeted noises of each regime from N(0, I)."""
-    eye = torch.eye(d, device=noise.device)
-    total = noise.new_zeros(())
-    for t in range(-1, d):
-        rows = noise[latent == t]
-        if rows.shape[0] < 2:
-            continue
-        keep = eye.new_ones(d, dtype=torch.bool) if t < 0 else torch.arange(d, device=noise.device) != t
-        kept = rows[:, keep]
-        second = kept.T @ kept / kept.shape[0]
-        total = total + ((second - eye[keep][:, keep]) ** 2).sum() + (kept.mean(0) ** 2).sum()
-    return total / (d + 1)
+    """Squared distance of the first two moments of the untargeted noises of each regime from N(0, I).
+
+    ``noise`` (n, d), ``latent`` (n,) the latent each row's regime targets (-1 observational);
+    groups of fewer than 2 rows are left out.
+    """
+    group = F.one_hot(latent + 1, d + 1).to(noise.dtype)  # (n, d + 1)
+    count = group.sum(0)
+    weight = group / count.clamp(min=1)
+    mean = weight.T @ noise  # (d + 1, d)
+    second = torch.einsum("ng,ni,nj->gij", weight, noise, noise)
+    # Group g > 0 leaves out its target g - 1; the observational group keeps every latent.
+    keep = torch.cat([torch.ones(1, d, dtype=noise.dtype, device=noise.device), 1.0 - torch.eye(d, device=noise.device)])
+    keep = keep * (count >= 2).to(noise.dtype)[:, None]
+    eye = torch.eye(d, device=noise.device, dtype=noise.dtype)
+    gap = (keep[:, :, None] * keep[:, None, :] * (second - eye) ** 2).sum() + (keep * mean**2).sum()
+    return gap / (d + 1)
 
 
 class ContrastiveCRL(TorchEstimator):

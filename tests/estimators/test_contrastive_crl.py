@@ -14,7 +14,7 @@ import causalrep
 import simulators
 from causalrep import ContrastiveCRL, InterventionalData
 from causalrep.estimators import IdentifiabilityWarning
-from causalrep.estimators._contrastive import ParametricLogOdds, acyclicity
+from causalrep.estimators._contrastive import ParametricLogOdds, _moment_gap, acyclicity
 from causalrep.identifiability import mcc
 
 SMALL = {"hidden": (64,), "max_steps": 1500, "batch_size": 256, "restarts": 1, "verbose": 0}
@@ -74,6 +74,24 @@ def test_log_odds_are_the_density_ratio_of_the_linear_gaussian_scm(d, seed):
         mean[t], var[t] = eta[t], tau[t] ** 2
         expected = law(cut, mean, var).logpdf(z).reshape(-1) - observational
         np.testing.assert_allclose(got[:, t], expected, rtol=1e-8, atol=1e-8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=st.integers(1, 4), n=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
+def test_moment_gap_sums_each_regimes_untargeted_moments(d, n, seed):
+    """Per regime with >= 2 rows: the squared distance of the untargeted noises' mean and second moment from N(0, I)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.3, 1.4, (n, d))
+    latent = rng.integers(-1, d, n)
+    expected = 0.0
+    for t in range(-1, d):
+        rows = noise[latent == t]
+        if len(rows) < 2:
+            continue
+        kept = rows if t < 0 else np.delete(rows, t, axis=1)
+        expected += ((kept.T @ kept / len(kept) - np.eye(kept.shape[1])) ** 2).sum() + (kept.mean(0) ** 2).sum()
+    got = _moment_gap(torch.tensor(noise), torch.tensor(latent), d)
+    assert float(got) == pytest.approx(expected / (d + 1), rel=1e-9, abs=1e-12)
 
 
 def test_acyclicity_penalty_is_zero_on_a_dag_only():
