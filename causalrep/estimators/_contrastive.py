@@ -48,9 +48,9 @@ from torch.nn import functional as F
 
 from ..data import InterventionalData
 from ..exceptions import IdentifiabilityWarning, warn
-from ..validation import Interval, Seed
+from ..validation import Interval, Options, Seed
 from ._core.base import TorchEstimator
-from ._core.nets import MLP, Standardizer
+from ._core.nets import MLP, ConvNet, Standardizer, check_image_shape
 
 __all__ = ["ContrastiveCRL", "ParametricLogOdds"]
 
@@ -155,6 +155,14 @@ class ContrastiveCRL(TorchEstimator):
             interventional regimes.
         hidden: Widths of the MLP encoder's hidden layers (it has a linear
             skip path from input to output too).
+        encoder: ``"mlp"``; ``"cnn"``, a small convolutional network for
+            images, which needs ``data.meta["image_shape"]`` = [C, H, W] with
+            C*H*W = dim_x (H, W >= 4); or ``"auto"``: the CNN when the data
+            carry such an image shape, else the MLP. The MLP sees each feature
+            standardised, the CNN the whole image mapped to [-1, 1] by one
+            affine map.
+        channels: Width of the CNN's first convolution (the others have twice
+            as many channels, its head's hidden layer four times as many units).
         sparsity: Weight of the L1 penalty on the adjacency.
         acyclicity: Weight of NOTEARS' acyclicity penalty
             :math:`\operatorname{tr} \exp(B \circ B) - d`.
@@ -179,6 +187,9 @@ class ContrastiveCRL(TorchEstimator):
     Attributes:
         modules_: ``scaler``, ``encoder`` and ``log_odds`` (a
             :class:`ParametricLogOdds`).
+        dims_: ``dim_x``, ``n_regimes``, ``encoder`` (the one used,
+            ``"mlp"`` or ``"cnn"``) and ``image_shape`` ([C, H, W] for the CNN,
+            else None).
         arrays_: ``regimes`` (the regime labels, observational first) and
             ``latents`` (the latent each regime intervenes on, -1 for regime 0).
         targets_: Regime -> ``(latent,)`` in the coordinates of ``transform``,
@@ -216,6 +227,8 @@ class ContrastiveCRL(TorchEstimator):
             "acyclicity": (Interval(numbers.Real, 0, None),),
             "centering": (Interval(numbers.Real, 0, None),),
             "moments": (Interval(numbers.Real, 0, None),),
+            "encoder": (Options("auto", "mlp", "cnn"),),
+            "channels": (Interval(numbers.Integral, 1, None),),
             "graph_threshold": (Interval(numbers.Real, 0, None),),
         }
     )
@@ -226,6 +239,8 @@ class ContrastiveCRL(TorchEstimator):
         latent_dim: int,
         *,
         hidden: Sequence[int] = (512,),
+        encoder: str = "auto",
+        channels: int = 32,
         sparsity: float = 1e-4,
         acyclicity: float = 1e-3,
         centering: float = 0.1,
@@ -243,6 +258,8 @@ class ContrastiveCRL(TorchEstimator):
     ):
         self.latent_dim = latent_dim
         self.hidden = hidden
+        self.encoder = encoder
+        self.channels = channels
         self.sparsity = sparsity
         self.acyclicity = acyclicity
         self.centering = centering
@@ -259,10 +276,15 @@ class ContrastiveCRL(TorchEstimator):
         self.n_threads = n_threads
 
     def _build(self, dims):
+        # Checkpoints written before ``dims_["encoder"]`` existed hold an MLP.
+        if dims.get("encoder", "mlp") == "cnn":
+            encoder = ConvNet(dims["image_shape"], self.latent_dim, self.channels)
+        else:
+            encoder = MLP(dims["dim_x"], self.latent_dim, self.hidden, skip=True)
         return nn.ModuleDict(
             {
                 "scaler": Standardizer(dims["dim_x"]),
-                "encoder": MLP(dims["dim_x"], self.latent_dim, self.hidden, skip=True),
+                "encoder": encoder,
                 "log_odds": ParametricLogOdds(self.latent_dim),
             }
         )
@@ -272,13 +294,17 @@ class ContrastiveCRL(TorchEstimator):
 
         Raises:
             ValueError: without an observational regime 0, with a number of
-                interventional regimes other than ``latent_dim``, or with a
-                regime of fewer than 2 samples.
+                interventional regimes other than ``latent_dim``, with a
+                regime of fewer than 2 samples, or with ``encoder="cnn"`` and
+                no valid ``data.meta["image_shape"]``.
         """
         self._start_fit(data)
         latents = self._assign(data)
         regimes = np.asarray(data.regimes, dtype=np.int64)
         self.dims_["n_regimes"] = int(regimes.size)
+        image_shape = self._image_shape(data)
+        self.dims_["encoder"] = "mlp" if image_shape is None else "cnn"
+        self.dims_["image_shape"] = image_shape
         self.arrays_ = {"regimes": regimes, "latents": latents}
         index = np.searchsorted(regimes, data.regime)
         counts = np.bincount(index, minlength=regimes.size)
@@ -291,7 +317,10 @@ class ContrastiveCRL(TorchEstimator):
 
         def build():
             modules = self._build(self.dims_).to(self.device_)
-            modules["scaler"].fit(x.to(self.device_))
+            if image_shape is None:
+                modules["scaler"].fit(x.to(self.device_))
+            else:
+                modules["scaler"].fit_range(x.to(self.device_))
             return modules
 
         self.modules_, history = self._train(
@@ -302,6 +331,25 @@ class ContrastiveCRL(TorchEstimator):
         self.history_ = history.to_dict()
         self._diagnose(data)
         return self
+
+    def _image_shape(self, data):
+        """[C, H, W] when the CNN encodes ``data``, None for the MLP (see ``encoder``)."""
+        if self.encoder == "mlp":
+            return None
+        shape = data.meta.get("image_shape")
+        if shape is None:
+            if self.encoder == "cnn":
+                raise ValueError(
+                    f"{type(self).__name__}(encoder='cnn') needs images: data.meta['image_shape'] = [C, H, W] "
+                    f"with C*H*W = dim_x={data.dim_x}, which the data lack; use encoder='mlp' for vectors"
+                )
+            return None
+        try:
+            return check_image_shape(shape, data.dim_x)
+        except ValueError as err:
+            if self.encoder == "cnn":
+                raise ValueError(f"{type(self).__name__}(encoder='cnn') needs images: {err}") from None
+            return None
 
     def _assign(self, data):
         """The latent of each regime (-1 for regime 0), after checking the regimes."""

@@ -1,5 +1,6 @@
-"""ContrastiveCRL: the closed-form log-odds, recovery, targets, files, errors and warnings."""
+"""ContrastiveCRL: the closed-form log-odds, recovery, targets, files, errors and warnings, and its image encoder."""
 
+import json
 import warnings
 
 import networkx as nx
@@ -15,6 +16,7 @@ import simulators
 from causalrep import ContrastiveCRL, InterventionalData
 from causalrep.estimators import IdentifiabilityWarning
 from causalrep.estimators._contrastive import ParametricLogOdds, _moment_gap, acyclicity
+from causalrep.estimators._core.nets import MLP, ConvNet
 from causalrep.identifiability import mcc
 
 SMALL = {"hidden": (64,), "max_steps": 1500, "batch_size": 256, "restarts": 1, "verbose": 0}
@@ -185,3 +187,126 @@ def test_negative_controls_warn(setting, match):
     data = simulators.contrastive_crl(obs_dim=10, hidden=(16,), n_per_regime=2000, seed=0, **setting)
     with pytest.warns(IdentifiabilityWarning, match=match):
         ContrastiveCRL(latent_dim=setting["latent_dim"], **SMALL).fit(_unknown_targets(data))
+
+
+# -- images -----------------------------------------------------------------------
+
+
+def _blobs(z, size):
+    """One Gaussian blob per sample, centred at (x, y) = the two latents squashed into the middle of the image:
+    (n, 2) -> (n, size * size) in [0, 1], an injective mixing."""
+    centre = (0.5 + 0.3 * np.tanh(z / 3)) * size - 0.5
+    grid = np.arange(size)
+    across = np.exp(-0.5 * ((grid - centre[:, :1]) / 1.5) ** 2)
+    down = np.exp(-0.5 * ((grid - centre[:, 1:]) / 1.5) ** 2)
+    return (down[:, :, None] * across[:, None, :]).reshape(len(z), -1)
+
+
+def _images(n_per_regime, size=16, meta="image"):
+    """The two latents of the Contrastive CRL setting (regimes 1, 2 intervene on latents 0, 1), drawn as blobs."""
+    data = simulators.contrastive_crl(latent_dim=2, obs_dim=4, hidden=(4,), n_per_regime=n_per_regime, seed=0)
+    meta = {"image_shape": [1, size, size]} if meta == "image" else meta
+    targets = {k: None if k else () for k in data.regimes}
+    return InterventionalData(X=_blobs(data.Z, size), regime=data.regime, targets=targets, Z=data.Z, meta=meta)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Train and test splits of 1250 blob images of 16 x 16 pixels per regime."""
+    return _images(1250).split(0.2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def cnn(blobs):
+    train, _ = blobs
+    return ContrastiveCRL(latent_dim=2, channels=8, max_steps=1500, batch_size=256, restarts=1, verbose=0).fit(train)
+
+
+def test_a_cnn_recovers_latents_drawn_as_the_position_of_a_blob(blobs, cnn):
+    """The CNN reaches 0.92-0.96 on data seeds 0-4 of this setting, where an untrained CNN scores 0.55-0.81
+    and the MLP encoder, trained alike on standardised pixels, 0.14-0.90."""
+    _, test = blobs
+    assert cnn.dims_ == {"dim_x": 256, "n_regimes": 3, "encoder": "cnn", "image_shape": [1, 16, 16]}
+    assert isinstance(cnn.modules_["encoder"], ConvNet)
+    result = mcc(test.Z, cnn.transform(test.X))
+    assert result.score >= 0.9
+    assert cnn.targets_ == {0: (), 1: (result.matching[0],), 2: (result.matching[1],)}
+
+
+def test_the_cnn_sees_the_whole_image_mapped_to_minus_one_one(blobs, cnn):
+    train, _ = blobs
+    scaled = cnn.modules_["scaler"](torch.tensor(train.X))
+    assert float(scaled.min()) == -1.0
+    assert float(scaled.max()) == pytest.approx(1.0)
+    assert len(set(cnn.modules_["scaler"].scale.tolist())) == 1
+
+
+def test_cnn_save_load_round_trip_gives_the_same_model(blobs, cnn, tmp_path):
+    _, test = blobs
+    cnn.save(tmp_path / "model.pt")
+    loaded = causalrep.load(tmp_path / "model.pt")
+    assert loaded.dims_ == cnn.dims_
+    assert isinstance(loaded.modules_["encoder"], ConvNet)
+    np.testing.assert_array_equal(loaded.transform(test.X), cnn.transform(test.X))
+    assert loaded.targets_ == cnn.targets_
+
+
+@pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")  # 2-step fits
+@pytest.mark.parametrize(
+    ("encoder", "meta", "chosen"),
+    [
+        ("auto", "image", "cnn"),
+        ("cnn", "image", "cnn"),
+        ("mlp", "image", "mlp"),
+        ("auto", {}, "mlp"),
+        ("auto", {"image_shape": [1, 8, 8]}, "mlp"),  # not the shape of X
+        ("auto", {"image_shape": [4, 2, 2]}, "mlp"),  # too small to convolve
+    ],
+)
+def test_auto_takes_the_cnn_for_images_and_the_mlp_otherwise(encoder, meta, chosen):
+    data = _images(8, size=4, meta=meta)
+    est = ContrastiveCRL(latent_dim=2, encoder=encoder, channels=2, hidden=(4,), max_steps=2, restarts=1, verbose=0)
+    est.fit(data)
+    assert est.dims_["encoder"] == chosen
+    assert est.dims_["image_shape"] == ([1, 4, 4] if chosen == "cnn" else None)
+    assert isinstance(est.modules_["encoder"], ConvNet if chosen == "cnn" else MLP)
+
+
+@pytest.mark.parametrize(
+    ("meta", "match"),
+    [
+        ({}, r"encoder='cnn'\) needs images: data.meta\['image_shape'\] = \[C, H, W\] with C\*H\*W = dim_x=16, which"),
+        (
+            {"image_shape": [1, 8, 8]},
+            r"encoder='cnn'\) needs images: meta\['image_shape'\]=\[1, 8, 8\] does not match dim_x=16",
+        ),
+        (
+            {"image_shape": [4, 2, 2]},
+            r"needs images: meta\['image_shape'\]=\[4, 2, 2\]: images of at least 4 x 4 pixels",
+        ),
+    ],
+)
+def test_cnn_without_images_is_refused_by_name(meta, match):
+    with pytest.raises(ValueError, match=match):
+        ContrastiveCRL(latent_dim=2, encoder="cnn", max_steps=2, restarts=1, verbose=0).fit(_images(8, 4, meta))
+
+
+def test_encoder_and_channels_are_checked():
+    data = _images(8, size=4)
+    with pytest.raises(ValueError, match="encoder must be"):
+        ContrastiveCRL(latent_dim=2, encoder="conv", verbose=0).fit(data)
+    with pytest.raises(ValueError, match="channels must be"):
+        ContrastiveCRL(latent_dim=2, channels=0, verbose=0).fit(data)
+
+
+def test_checkpoint_from_before_the_encoder_choice_loads_as_the_mlp(easy, fitted, tmp_path):
+    est, _ = fitted
+    est.save(tmp_path / "new.pt")
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    dims, params = json.loads(payload["dims"]), json.loads(payload["params"])
+    del dims["encoder"], dims["image_shape"], params["encoder"], params["channels"], payload["sha256"]
+    payload["dims"], payload["params"] = json.dumps(dims), json.dumps(params)
+    torch.save(payload, tmp_path / "old.pt")
+    old = causalrep.load(tmp_path / "old.pt", allow_legacy=True)
+    assert isinstance(old.modules_["encoder"], MLP)
+    np.testing.assert_array_equal(old.transform(easy.X), est.transform(easy.X))

@@ -4,8 +4,8 @@
 these with plain gradient descent, probabilistic ones lift their parameters
 to random variables without rewriting the network.
 
-The autoencoder pieces every method shares: MLPs, polynomial features and
-decoder, the standardiser. A Pyro module announces the parameters of a plain ``nn``
+The autoencoder pieces every method shares: MLPs, the convolutional network
+for images, polynomial features and decoder, the standardiser. A Pyro module announces the parameters of a plain ``nn``
 child to Pyro's handlers each time it reads that child inside its own call,
 which costs Python time per parameter: the large networks are Pyro modules
 at their top level and keep plain ``nn`` blocks inside, each read once per
@@ -14,6 +14,7 @@ call.
 
 import itertools
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -22,7 +23,20 @@ from torch import nn
 
 from ...validation import column_stats
 
-__all__ = ["MLP", "PolynomialDecoder", "PolynomialFeatures", "Standardizer", "autoencoder", "reconstruction_loss"]
+__all__ = [
+    "MIN_IMAGE_SIDE",
+    "MLP",
+    "ConvNet",
+    "PolynomialDecoder",
+    "PolynomialFeatures",
+    "Standardizer",
+    "autoencoder",
+    "check_image_shape",
+    "reconstruction_loss",
+]
+
+#: Smallest height and width :class:`ConvNet` takes: its two strided convolutions halve them twice.
+MIN_IMAGE_SIDE = 4
 
 
 class MLP(PyroModule):
@@ -58,6 +72,67 @@ class MLP(PyroModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
         return out if self.skip is None else out + self.skip(x)
+
+
+class ConvNet(PyroModule):
+    """Convolutional network for images: two strided convolutions (4 x 4, stride 2),
+    one plain (3 x 3), SiLU after each, then a two-layer head.
+
+    Arguments:
+        image_shape: (C, H, W), H and W at least :data:`MIN_IMAGE_SIDE`.
+        out_dim: Output dimension.
+        channels: Width of the first convolution; the other two have twice
+            as many channels, the head's hidden layer four times as many units.
+
+    Shapes:
+        (n, C*H*W) or (n, C, H, W) -> (n, out_dim)
+    """
+
+    def __init__(self, image_shape: Sequence[int], out_dim: int, channels: int):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        c = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(image_shape[0], c, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(2 * c, 2 * c, 3, padding=1),
+            nn.SiLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, *image_shape)).shape[1]
+        self.head = nn.Sequential(nn.Linear(flat, 4 * c), nn.SiLU(), nn.Linear(4 * c, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x.view(-1, *self.image_shape)))
+
+
+def check_image_shape(shape: object, dim_x: int) -> list[int]:
+    """``shape`` (a ``meta["image_shape"]``) as ``[C, H, W]``, checked against observations of ``dim_x`` features.
+
+    Raises:
+        ValueError: unless ``shape`` is three positive whole numbers with C*H*W = dim_x
+            and H, W at least :data:`MIN_IMAGE_SIDE`.
+    """
+    valid = (
+        isinstance(shape, (list, tuple))
+        and len(shape) == 3
+        and all(
+            isinstance(s, numbers.Real) and not isinstance(s, bool) and s > 0 and float(s).is_integer() for s in shape
+        )
+    )
+    if not valid or math.prod(int(s) for s in shape) != dim_x:
+        raise ValueError(
+            f"meta['image_shape']={shape!r} does not match dim_x={dim_x}; expected [C, H, W] with C*H*W = dim_x"
+        )
+    if min(shape[1:]) < MIN_IMAGE_SIDE:
+        raise ValueError(
+            f"meta['image_shape']={shape!r}: images of at least {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} pixels are "
+            "needed (the convolutional encoder halves each side twice)"
+        )
+    return [int(s) for s in shape]
 
 
 class PolynomialFeatures(PyroModule):
@@ -109,13 +184,15 @@ class PolynomialDecoder(PyroModule):
 
 
 class Standardizer(PyroModule):
-    """Per-feature affine standardisation fitted once, computed in float64.
+    """Affine standardisation fitted once, computed in float64.
 
-    Mean and scale are float64 buffers and the map runs in float64; only the
-    standardised values are cast to float32 for the networks. So an offset or
-    a scale far outside float32 (1e9 plus unit noise, 1e-200, 1e300) loses
-    nothing, provided the inputs reach it in float64. Features with zero
-    spread are left unscaled rather than divided by zero.
+    ``fit`` standardises each feature; ``fit_range`` maps the range of all of
+    them to [-1, 1] with one shift and scale (images). Mean and scale are
+    float64 buffers and the map runs in float64; only the standardised values
+    are cast to float32 for the networks. So an offset or a scale far outside
+    float32 (1e9 plus unit noise, 1e-200, 1e300) loses nothing, provided the
+    inputs reach it in float64. Features with zero spread are left unscaled
+    by ``fit`` rather than divided by zero.
 
     Shapes:
         forward: (n, dim) any float dtype -> (n, dim) float32;
@@ -134,6 +211,14 @@ class Standardizer(PyroModule):
         std[std == 0] = 1.0
         self.mean.copy_(torch.from_numpy(mean))
         self.scale.copy_(torch.from_numpy(std))
+        return self
+
+    def fit_range(self, x: torch.Tensor) -> "Standardizer":
+        """Map the range of all values of ``x`` (n, dim) to [-1, 1], one affine map shared by every
+        feature (for images: pixels keep their relative values); returns self."""
+        low, high = float(x.min()), float(x.max())
+        self.mean.fill_((high + low) / 2)
+        self.scale.fill_(max((high - low) / 2, 1e-8))
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -58,7 +58,7 @@ from torch import nn
 from ...data import InterventionalData
 from ...validation import ArrayLike, GraphLike, Interval, Options, Seed, as_dag, as_do, as_float_array, check_positive
 from .._core.base import TorchEstimator
-from .._core.nets import MLP, Standardizer
+from .._core.nets import MLP, Standardizer, check_image_shape
 from ._diffusion import (
     PREDICTIONS,
     alpha_bars,
@@ -249,12 +249,7 @@ class CausalDiffAE(TorchEstimator):
         self._start_fit(data, latent_dim=d)
         image_shape = data.meta.get("image_shape")
         if image_shape is not None:
-            image_shape = [int(s) for s in image_shape]
-            if len(image_shape) != 3 or math.prod(image_shape) != data.dim_x:
-                raise ValueError(
-                    f"meta['image_shape']={image_shape} does not match "
-                    f"dim_x={data.dim_x}; expected [C, H, W] with C*H*W = dim_x"
-                )
+            image_shape = check_image_shape(image_shape, data.dim_x)
         self.dims_ = {
             "dim_x": int(data.dim_x),
             "latent_dim": d,
@@ -274,7 +269,11 @@ class CausalDiffAE(TorchEstimator):
 
         def build():
             modules = self._build(self.dims_).to(self.device_)
-            _fit_scaler(modules["scaler"], x.to(self.device_), image_shape is not None)
+            # one affine map of the whole image to [-1, 1]; per-feature standardisation for vectors
+            if image_shape is not None:
+                modules["scaler"].fit_range(x.to(self.device_))
+            else:
+                modules["scaler"].fit(x.to(self.device_))
             return modules
 
         schedule = alpha_bars(self.diffusion_steps).to(self.device_)
@@ -672,16 +671,6 @@ class CausalLayer(PyroModule):
             else:
                 z[j] = u[:, j]
         return torch.stack(z, dim=1)
-
-
-def _fit_scaler(scaler, x, image):
-    """Per-feature standardisation for vectors; one affine map to [-1, 1] for images."""
-    if not image:
-        scaler.fit(x)
-        return
-    low, high = float(x.min()), float(x.max())
-    scaler.mean.fill_((high + low) / 2)
-    scaler.scale.fill_(max((high - low) / 2, 1e-8))
 
 
 def _as_dag(graph, latent_dim):

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
-from .._core.nets import MLP
+from .._core.nets import MLP, ConvNet
 from ._diffusion import timestep_embedding
 
 __all__ = ["ConditionalDenoiser", "ConvEncoder", "UNet", "VectorDenoiser", "VectorEncoder", "patch_size"]
@@ -41,33 +41,19 @@ class VectorEncoder(PyroModule):
         return mu, log_scale.clamp(*LOG_SCALE_RANGE)
 
 
-class ConvEncoder(PyroModule):
-    """Mean and log-scale of q(u | x) for images: two strided convolutions, one
-    plain, then a two-layer head.
+class ConvEncoder(ConvNet):
+    """Mean and log-scale of q(u | x) for images: a :class:`~causalrep.estimators._core.nets.ConvNet`
+    with 2d outputs. Its state dict keeps the names ``features.*`` and ``head.*``.
 
     Shapes:
         (n, C*H*W) or (n, C, H, W) -> two (n, d)
     """
 
     def __init__(self, image_shape: Sequence[int], d: int, channels: int):
-        super().__init__()
-        self.image_shape = tuple(image_shape)
-        c = channels
-        self.features = nn.Sequential(
-            nn.Conv2d(image_shape[0], c, 4, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(2 * c, 2 * c, 3, padding=1),
-            nn.SiLU(),
-            nn.Flatten(),
-        )
-        with torch.no_grad():
-            flat = self.features(torch.zeros(1, *image_shape)).shape[1]
-        self.head = nn.Sequential(nn.Linear(flat, 4 * c), nn.SiLU(), nn.Linear(4 * c, 2 * d))
+        super().__init__(image_shape, 2 * d, channels)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, log_scale = self.head(self.features(x.view(-1, *self.image_shape))).chunk(2, dim=1)
+        mu, log_scale = super().forward(x).chunk(2, dim=1)
         return mu, log_scale.clamp(*LOG_SCALE_RANGE)
 
 

@@ -7,6 +7,8 @@ import torch
 
 import causalrep
 from causalrep import CausalDiffAE, InterventionalData
+from causalrep.estimators._core.nets import ConvNet
+from causalrep.estimators.causaldiffae._nets import ConvEncoder
 from simulators import pendulum
 
 ANGLE, LIGHT, LENGTH, POSITION = range(4)
@@ -299,3 +301,22 @@ def test_checkpoint_from_before_prediction_and_width_were_recorded(scenes, tmp_p
     np.testing.assert_array_equal(
         old.counterfactual(scenes.X[:3], {0: 5.0}, steps=4), est.counterfactual(scenes.X[:3], {0: 5.0}, steps=4)
     )
+
+
+def test_image_encoder_keeps_its_parameter_names(fitted):
+    """The encoder is the shared ConvNet with 2d outputs; checkpoints written before that still load."""
+    encoder = fitted.modules_["encoder"]
+    assert isinstance(encoder, ConvEncoder)
+    assert isinstance(encoder, ConvNet)
+    assert [(key, tuple(value.shape)) for key, value in ConvEncoder((1, 16, 16), 4, 8).state_dict().items()] == [
+        ("features.0.weight", (8, 1, 4, 4)),
+        ("features.0.bias", (8,)),
+        ("features.2.weight", (16, 8, 4, 4)),
+        ("features.2.bias", (16,)),
+        ("features.4.weight", (16, 16, 3, 3)),
+        ("features.4.bias", (16,)),
+        ("head.0.weight", (32, 256)),
+        ("head.0.bias", (32,)),
+        ("head.2.weight", (8, 32)),
+        ("head.2.bias", (8,)),
+    ]

@@ -1,11 +1,12 @@
-"""The shared networks: the standardiser every network estimator puts in front."""
+"""The shared networks: the standardiser every network estimator puts in front, the convolutional network."""
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from causalrep.estimators._core.nets import Standardizer
+from causalrep.estimators._core.nets import ConvNet, Standardizer, check_image_shape
 from causalrep.validation import check_standardisable
 
 FAST = settings(
@@ -39,3 +40,49 @@ def test_standardising_is_free_of_offset_and_scale(exponent, offset_exponent, dt
     mean, std = check_standardisable(moved, "X", "Test")
     assert np.all(std > 0)
     assert np.all(np.isfinite(mean))
+
+
+@FAST
+@given(
+    values=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=30),
+    dim=st.integers(1, 5),
+)
+def test_range_scaling_maps_all_values_to_minus_one_one_with_one_map(values, dim):
+    x = torch.tensor(values, dtype=torch.float64).repeat(dim, 1).T * torch.arange(1, dim + 1)
+    scaler = Standardizer(dim).fit_range(x)
+    assert len(set(scaler.mean.tolist())) == 1
+    assert len(set(scaler.scale.tolist())) == 1
+    scaled = scaler(x).double()
+    assert float(scaled.min()) >= -1 - 1e-6
+    assert float(scaled.max()) <= 1 + 1e-6
+    if float(x.max()) - float(x.min()) > 1e-6:
+        assert float(scaled.min()) == pytest.approx(-1, abs=1e-6)
+        assert float(scaled.max()) == pytest.approx(1, abs=1e-6)
+    torch.testing.assert_close(scaler.inverse(scaler(x)), x, rtol=1e-6, atol=1e-6 * float(x.abs().max()) + 1e-9)
+
+
+@FAST
+@given(channels=st.integers(1, 3), height=st.integers(4, 19), width=st.integers(4, 19), out_dim=st.integers(1, 4))
+def test_conv_net_takes_flat_or_shaped_images(channels, height, width, out_dim):
+    torch.manual_seed(0)
+    net = ConvNet((channels, height, width), out_dim, channels=2)
+    images = torch.randn(3, channels, height, width)
+    out = net(images)
+    assert out.shape == (3, out_dim)
+    torch.testing.assert_close(net(images.reshape(3, -1)), out)
+    assert list(check_image_shape([channels, height, width], channels * height * width)) == [channels, height, width]
+
+
+@pytest.mark.parametrize(
+    ("shape", "match"),
+    [
+        ([1, 8, 8], r"meta\['image_shape'\]=\[1, 8, 8\] does not match dim_x=16"),
+        ([1, 16], r"expected \[C, H, W\] with C\*H\*W = dim_x"),
+        ([1, 4.5, 4], "does not match"),
+        ("1x4x4", "does not match"),
+        ([1, 2, 8], r"images of at least 4 x 4 pixels are needed"),
+    ],
+)
+def test_image_shapes_that_do_not_fit_are_refused(shape, match):
+    with pytest.raises(ValueError, match=match):
+        check_image_shape(shape, 16)
