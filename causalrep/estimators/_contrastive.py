@@ -130,9 +130,8 @@ def _moment_gap(noise, latent, d):
     mean = weight.T @ noise  # (d + 1, d)
     second = torch.einsum("ng,ni,nj->gij", weight, noise, noise)
     # Group g > 0 leaves out its target g - 1; the observational group keeps every latent.
-    keep = torch.cat([torch.ones(1, d, dtype=noise.dtype, device=noise.device), 1.0 - torch.eye(d, device=noise.device)])
-    keep = keep * (count >= 2).to(noise.dtype)[:, None]
     eye = torch.eye(d, device=noise.device, dtype=noise.dtype)
+    keep = torch.cat([torch.ones_like(eye[:1]), 1.0 - eye]) * (count >= 2).to(noise.dtype)[:, None]
     gap = (keep[:, :, None] * keep[:, None, :] * (second - eye) ** 2).sum() + (keep * mean**2).sum()
     return gap / (d + 1)
 
