@@ -242,7 +242,14 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=10000, help="samples per environment (80%% fit, 20%% validation)")
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS, help="ours to fit")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file")
+    parser.add_argument("--merge", type=Path, nargs="+", help="combine these results files into --out and stop")
     args = parser.parse_args(argv)
+    if args.merge:
+        merged = [json.loads(path.read_text()) for path in args.merge]
+        records = [r for m in merged for r in m["records"]]
+        args.out.write_text(json.dumps({**merged[0], "records": records}, indent=1))
+        print(table(records))
+        return
     if args.reference is None or not (args.reference / "crc" / "baselines" / "contrastive_crl").is_dir():
         print("no checkout of the reference given (--reference or CONTRASTIVE_CRL_REFERENCE); nothing to compare")
         return

@@ -73,6 +73,22 @@ class MLP(PyroModule):
         out = self.net(x)
         return out if self.skip is None else out + self.skip(x)
 
+    @torch.no_grad()
+    def start_affine(self, weight: torch.Tensor, bias: torch.Tensor) -> "MLP":
+        """Make the network the affine map ``x @ weight.T + bias``; returns self.
+
+        The skip path takes ``weight`` (out_dim, in_dim) and the last layer's
+        bias ``bias`` (out_dim,); the last layer's weights are zeroed, so the
+        hidden layers start at their random initialisation and add nothing
+        until training moves them.
+        """
+        if self.skip is None:
+            raise ValueError("start_affine needs an MLP with skip=True")
+        self.skip.weight.copy_(weight)
+        self.net[-1].weight.zero_()
+        self.net[-1].bias.copy_(bias)
+        return self
+
 
 class ConvNet(PyroModule):
     """Convolutional network for images: two strided convolutions (4 x 4, stride 2),
