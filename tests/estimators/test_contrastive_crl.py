@@ -117,6 +117,18 @@ def test_recovers_the_latents_and_the_targets_on_an_easy_setting(easy, fitted):
     assert nx.is_directed_acyclic_graph(est.graph_)
 
 
+@pytest.mark.filterwarnings("ignore::causalrep.estimators.IdentifiabilityWarning")  # a 5-step refinement
+def test_each_linear_start_is_scored_on_held_out_samples(easy):
+    """restarts=3: three affine encoders from different initialisations, each with its own held-out loss."""
+    est = ContrastiveCRL(latent_dim=2, **{**SMALL, "max_steps": 5, "restarts": 3}).fit(easy)
+    losses = est.history_["linear_start"]
+    assert len(losses) == 3
+    assert all(np.isfinite(losses))
+    assert len(set(losses)) == 3
+    # a classifier no better than chance scores 2 log 2 per regime
+    assert max(losses) < 2 * np.log(2)
+
+
 def test_no_warning_when_the_assumptions_hold(fitted):
     _, caught = fitted
     assert [str(w.message) for w in caught if issubclass(w.category, IdentifiabilityWarning)] == []

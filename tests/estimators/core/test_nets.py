@@ -6,7 +6,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from causalrep.estimators._core.nets import ConvNet, Standardizer, check_image_shape
+from causalrep.estimators._core.nets import MLP, ConvNet, Standardizer, check_image_shape
 from causalrep.validation import check_standardisable
 
 FAST = settings(
@@ -86,3 +86,28 @@ def test_conv_net_takes_flat_or_shaped_images(channels, height, width, out_dim):
 def test_image_shapes_that_do_not_fit_are_refused(shape, match):
     with pytest.raises(ValueError, match=match):
         check_image_shape(shape, 16)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    in_dim=st.integers(1, 6),
+    out_dim=st.integers(1, 4),
+    hidden=st.lists(st.integers(1, 8), min_size=1, max_size=2),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_an_mlp_started_affine_is_that_affine_map(in_dim, out_dim, hidden, seed):
+    """After start_affine(W, b) the MLP computes x @ W.T + b for any x, whatever its hidden layers hold."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed % 2**31)
+    net = MLP(in_dim, out_dim, tuple(hidden), skip=True)
+    weight = torch.tensor(rng.normal(size=(out_dim, in_dim)), dtype=torch.float32)
+    bias = torch.tensor(rng.normal(size=out_dim), dtype=torch.float32)
+    x = torch.tensor(rng.normal(scale=3.0, size=(16, in_dim)), dtype=torch.float32)
+    assert net.start_affine(weight, bias) is net
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), x @ weight.T + bias)
+
+
+def test_start_affine_needs_the_skip_path():
+    with pytest.raises(ValueError, match="skip=True"):
+        MLP(3, 2, (4,)).start_affine(torch.zeros(2, 3), torch.zeros(2))

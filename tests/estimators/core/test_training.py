@@ -170,3 +170,28 @@ def test_divergence_names_the_term_the_epoch_and_the_step():
             0,
             torch.device("cpu"),
         )
+
+
+def test_full_batch_minimisation_solves_least_squares():
+    """L-BFGS on a linear regression reaches the normal equations' solution."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 4, generator=generator, dtype=torch.float64)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64) + 0.1 * torch.randn(200, generator=generator)
+    module = torch.nn.Linear(4, 1, bias=False).double()
+
+    def loss_fn(m, x, y):
+        return {"squared error": ((m(x)[:, 0] - y) ** 2).mean()}
+
+    value = training.minimise_full_batch(module, loss_fn, (x, y), max_iter=100)
+    solution = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
+    torch.testing.assert_close(module.weight[0].detach(), solution, atol=1e-6, rtol=0)
+    assert value == pytest.approx(float(((x @ solution - y) ** 2).mean()), rel=1e-9)
+
+
+def test_full_batch_minimisation_reports_a_non_finite_objective_as_inf():
+    module = torch.nn.Linear(2, 1)
+
+    def loss_fn(m, x):
+        return {"log of a negative": torch.log(-(m(x) ** 2).sum() - 1.0)}
+
+    assert training.minimise_full_batch(module, loss_fn, (torch.ones(3, 2),), max_iter=5) == math.inf
