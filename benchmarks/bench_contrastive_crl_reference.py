@@ -184,20 +184,21 @@ def score(bag, z_hat, graph_hat):
     return {"mcc": float(result.score), "per_latent": [float(c) for c in result.per_latent], "shd": shd.shd}
 
 
-def run(modules, d, n, seed, methods=METHODS):
+def run(modules, d, n, seed, methods=METHODS, fit_reference=True):
     generation, models, training = modules
     bag = reference_data(generation, d, n, seed)
     x_test = bag.f(torch.tensor(bag.obs_test, dtype=torch.float)).detach()
     common = {"d": d, "seed": seed, "n_per_environment": n, "true_edges": int(np.count_nonzero(bag.W))}
     records = []
 
-    model, cpu = reference_fit(models, training, bag, seed)
-    with torch.no_grad():
-        z_hat = model.get_z(x_test).numpy()
-    weights = model.parametric_part.A.t().detach().numpy() * (1 - np.eye(d))
-    graph_hat = _graph(np.where(np.abs(weights) > GRAPH_THRESHOLD, weights, 0))
-    records.append({"method": "reference", **common, **score(bag, z_hat, graph_hat), "cpu_seconds": cpu})
-    print(json.dumps(records[-1]), flush=True)
+    if fit_reference:
+        model, cpu = reference_fit(models, training, bag, seed)
+        with torch.no_grad():
+            z_hat = model.get_z(x_test).numpy()
+        weights = model.parametric_part.A.t().detach().numpy() * (1 - np.eye(d))
+        graph_hat = _graph(np.where(np.abs(weights) > GRAPH_THRESHOLD, weights, 0))
+        records.append({"method": "reference", **common, **score(bag, z_hat, graph_hat), "cpu_seconds": cpu})
+        print(json.dumps(records[-1]), flush=True)
 
     train = our_data(bag)
     test = InterventionalData(
@@ -242,11 +243,15 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=10000, help="samples per environment (80%% fit, 20%% validation)")
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS, help="ours to fit")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file")
-    parser.add_argument("--merge", type=Path, nargs="+", help="combine these results files into --out and stop")
+    parser.add_argument("--no-reference", action="store_true", help="fit only ours (to merge with earlier runs)")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", help="combine these results files into --out (later files win) and stop"
+    )
     args = parser.parse_args(argv)
     if args.merge:
         merged = [json.loads(path.read_text()) for path in args.merge]
-        records = [r for m in merged for r in m["records"]]
+        latest = {(r["method"], r["d"], r["seed"]): r for m in merged for r in m["records"]}
+        records = sorted(latest.values(), key=lambda r: (r["d"], r["seed"], r["method"] != "reference"))
         args.out.write_text(json.dumps({**merged[0], "records": records}, indent=1))
         print(table(records))
         return
@@ -259,7 +264,7 @@ def main(argv=None):
         modules = load_reference(args.reference, write_shims(Path(shims), SHIMS))
         for d in args.dims:
             for seed in args.seeds:
-                records += run(modules, d, args.n, seed, args.methods)
+                records += run(modules, d, args.n, seed, args.methods, not args.no_reference)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(
                     json.dumps(

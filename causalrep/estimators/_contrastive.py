@@ -74,6 +74,8 @@ _MAX_MEAN_SHIFT = 0.5
 # The linear start: samples per regime and L-BFGS iterations of each start.
 _LINEAR_ROWS = 2000
 _LINEAR_ITERATIONS = 200
+# How many of the best linear starts are refined into full fits.
+_REFINED_STARTS = 2
 
 
 class ParametricLogOdds(PyroModule):
@@ -338,28 +340,35 @@ class ContrastiveCRL(TorchEstimator):
         weight = torch.from_numpy((data.n / counts)[index]).float()
 
         tensors = (x, latent, weight)
-        if image_shape is None:
-            start, start_losses = self._linear_start(x, latent)
+        if image_shape is not None:
+            self.modules_, history = self._train(lambda: self._built_on(x, None), self._loss, tensors)
+            self.history_ = {**history.to_dict(), "linear_start": [], "refined": []}
         else:
-            start, start_losses = None, []
-
-        def build():
-            modules = self._build(self.dims_).to(self.device_)
-            if start is None:
-                modules["scaler"].fit_range(x.to(self.device_))
-                return modules
-            modules["scaler"].load_state_dict(start["scaler"].state_dict())
-            linear = start["encoder"].net[0]
-            modules["encoder"].start_affine(linear.weight, linear.bias)
-            modules["log_odds"].load_state_dict(start["log_odds"].state_dict())
-            return modules
-
-        # The linear start replaces the template's short restarts for the MLP.
-        restarts = self.restarts if start is None else 1
-        self.modules_, history = self._train(build, self._loss, tensors, restarts=restarts)
-        self.history_ = {**history.to_dict(), "linear_start": start_losses}
+            # The linear starts replace the template's short restarts: the best
+            # few are refined on the same split, the lowest validation loss wins.
+            starts, losses = self._linear_starts(x, latent)
+            refined = []
+            for start in starts[:_REFINED_STARTS]:
+                modules, history = self._train(
+                    lambda start=start: self._built_on(x, start), self._loss, tensors, restarts=1
+                )
+                refined.append((min(history.val), modules, history))
+            _, self.modules_, history = min(refined, key=lambda fit: fit[0])
+            self.history_ = {**history.to_dict(), "linear_start": losses, "refined": [fit[0] for fit in refined]}
         self._diagnose(data)
         return self
+
+    def _built_on(self, x, start):
+        """Fresh modules: for the CNN scaled to ``x``'s range; for the MLP, the affine map of ``start``."""
+        modules = self._build(self.dims_).to(self.device_)
+        if start is None:
+            modules["scaler"].fit_range(x.to(self.device_))
+            return modules
+        modules["scaler"].load_state_dict(start["scaler"].state_dict())
+        linear = start["encoder"].net[0]
+        modules["encoder"].start_affine(linear.weight, linear.bias)
+        modules["log_odds"].load_state_dict(start["log_odds"].state_dict())
+        return modules
 
     def _image_shape(self, data):
         """[C, H, W] when the CNN encodes ``data``, None for the MLP (see ``encoder``)."""
@@ -414,14 +423,15 @@ class ContrastiveCRL(TorchEstimator):
         free = iter(j for j in range(self.latent_dim) if j not in known.values())
         return np.array([-1] + [known[k] if k in known else next(free) for k in interventional], dtype=np.int64)
 
-    def _linear_start(self, x, latent):
-        """The best of ``restarts`` linear encoders fitted by L-BFGS, and each one's held-out loss.
+    def _linear_starts(self, x, latent):
+        """``restarts`` linear encoders fitted by L-BFGS, best first, and each one's held-out loss.
 
         Each start fits an affine encoder with the log-odds, by the full
         objective, to four fifths of at most ``_LINEAR_ROWS`` samples per regime
-        and is scored on the rest; the lowest held-out loss wins. Returns a
-        ``ModuleDict`` like ``modules_`` whose encoder is an MLP without hidden
-        layers, and the list of held-out losses (inf for a start that diverged).
+        and is scored on the rest. Returns the finite starts as ``ModuleDict``s
+        like ``modules_`` whose encoder is an MLP without hidden layers, lowest
+        held-out loss first, and the held-out losses in the order the starts
+        were drawn (inf for a start that diverged).
         """
         generator = torch.Generator().manual_seed(self._seed)
         fit, held = [], []
@@ -432,7 +442,7 @@ class ContrastiveCRL(TorchEstimator):
             held.append(rows[:cut])
             fit.append(rows[cut:])
         parts = [_balanced(x, latent, torch.cat(rows), self.device_) for rows in (fit, held)]
-        best, losses = None, []
+        fitted, losses = [], []
         for r in range(self.restarts):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self._seed * 1000 + r)
@@ -449,13 +459,13 @@ class ContrastiveCRL(TorchEstimator):
                 with torch.no_grad():
                     loss = float(sum(self._loss(modules, *parts[1]).values()))
             losses.append(loss if math.isfinite(loss) else math.inf)
-            if best is None or losses[-1] < best[0]:
-                best = (losses[-1], modules)
-        if not math.isfinite(best[0]):
+            if math.isfinite(loss):
+                fitted.append((loss, r, modules))
+        if not fitted:
             raise TrainingDivergedError(
                 f"{type(self).__name__}: every linear start ({self.restarts}) diverged; check the input scale"
             )
-        return best[1], losses
+        return [modules for _, _, modules in sorted(fitted, key=lambda fit: fit[:2])], losses
 
     def _loss(self, modules, x, latent, weight):
         z = modules["encoder"](modules["scaler"](x))
