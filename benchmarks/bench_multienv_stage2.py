@@ -41,6 +41,16 @@ fitted with W, trained in the chosen order for ``FINAL_STEPS`` (no order
 restarts of the flow). Its results also score the linear map alone. Writes
 benchmarks/results/multienv_stage2_linear.json.
 
+``--start linear-flows`` chooses after the flow instead: the flow is
+trained for ``FLOW_STEPS`` from each of the ``FLOW_STARTS`` linear starts
+of lowest held-out NLL that are different maps (outputs with MCC < 0.99
+between them), and the one with the lowest validation loss is trained on
+for ``FINAL_STEPS``. Writes benchmarks/results/multienv_stage2_linear_flows.json.
+
+``--linear-check`` trains the flow from the three linear starts of lowest
+held-out NLL and from the three of highest MCC (d=3, seed 0): writes
+multienv_stage2_linear_check.json.
+
 ``--start-check`` runs the diagnostic of identity start against truth start
 on d=3, seed 0, in the true order: the same flow started at the identity and
 trained for 4 x 2,000 steps, against the flow first regressed onto the true
@@ -53,6 +63,8 @@ multienv_stage2_start.json) and prints a markdown table.
 Usage, from the repository root:
     python -m benchmarks.bench_multienv_stage2 [--seeds 0 1 2] [--workers 1]
     python -m benchmarks.bench_multienv_stage2 --start linear [--seeds 0] [--settings d=3]
+    python -m benchmarks.bench_multienv_stage2 --start linear-flows [--seeds 0] [--settings d=3]
+    python -m benchmarks.bench_multienv_stage2 --linear-check
     python -m benchmarks.bench_multienv_stage2 --start-check
 """
 
@@ -70,6 +82,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "multienv_stage2.json"
 LINEAR_RESULTS = ROOT / "benchmarks" / "results" / "multienv_stage2_linear.json"
+LINEAR_FLOWS_RESULTS = ROOT / "benchmarks" / "results" / "multienv_stage2_linear_flows.json"
 LINEAR_CHECK = ROOT / "benchmarks" / "results" / "multienv_stage2_linear_check.json"
 START_CHECK = ROOT / "benchmarks" / "results" / "multienv_stage2_start.json"
 
@@ -85,6 +98,9 @@ SAMPLED_ORDERS = 8
 LR = 3e-3
 LINEAR_STARTS = 8
 LINEAR_ITERATIONS = 500
+FLOW_STARTS = 8
+FLOW_STEPS = 1000
+_FLOW_KEYS = ("order", "start", "linear_val_nll", "linear_mcc", "val_nll", "mcc")
 FLOW = {"blocks": 2, "hidden": (32, 32), "bins": 8, "bound": 4.0}
 # softplus^-1(1): the unnormalised spline derivative of slope 1.
 _UNIT_SLOPE = math.log(math.e - 1)
@@ -368,8 +384,8 @@ def linear_starts(p, seed, per_order):
     return candidates
 
 
-def flow_from(p, linear, order, seed):
-    """The flow started at the linear map and prior of ``linear``, trained for FINAL_STEPS; model and history."""
+def flow_from(p, linear, order, seed, steps=FINAL_STEPS):
+    """The flow started at the linear map and prior of ``linear``, trained for ``steps``; model and history."""
     import torch
 
     from causalrep.estimators._core.training import TrainConfig, train
@@ -378,26 +394,70 @@ def flow_from(p, linear, order, seed):
     torch.manual_seed(seed)
     model = stage2_model(d, n_envs, order, flow(d, **FLOW, first=linear.flow.weight.detach()))
     model.prior.load_state_dict(linear.prior.state_dict())
-    config = TrainConfig(max_steps=FINAL_STEPS, lr=LR, verbose=False)
+    config = TrainConfig(max_steps=steps, lr=LR, verbose=False)
     history = train(model, _nll, (p["w_train"], p["e_train"]), config, seed, torch.device("cpu"))
     return model, history
 
 
-def run_linear(setting, seed, per_order=LINEAR_STARTS):
-    """Linear start, then the flow from it, on one (setting, seed); score both and the truth."""
+def distinct(candidates, p, most):
+    """Up to ``most`` candidates in order of held-out NLL, each a different linear map: its output
+    on 1,000 training codes has MCC < 0.99 with every one kept before it."""
     import torch
+
+    from causalrep.identifiability import mcc
+
+    kept, outputs = [], []
+    for c in sorted(candidates, key=lambda c: c["val_nll"]):
+        if not math.isfinite(c["val_nll"]):
+            break
+        with torch.no_grad():
+            z = c["model"].flow(p["w_train"][:1000]).numpy()
+        if all(mcc(z, other).score < 0.99 for other in outputs):
+            kept.append(c)
+            outputs.append(z)
+            if len(kept) == most:
+                break
+    return kept
+
+
+def run_linear(setting, seed, per_order=LINEAR_STARTS, flows=0):
+    """Linear start, then the flow from it, on one (setting, seed); score both and the truth.
+
+    With ``flows`` > 0 the flow is first trained for ``FLOW_STEPS`` from each of the ``flows``
+    best distinct linear starts (see :func:`distinct`), and the one with the lowest validation
+    loss is trained on for ``FINAL_STEPS``; the linear start reported is that one's.
+    """
+    import torch
+
+    from causalrep.estimators._core.training import TrainConfig, train
 
     torch.set_num_threads(1)
     p = prepared(setting, seed)
     d = p["w_train"].shape[1]
     cpu, wall = time.process_time(), time.perf_counter()
     candidates = linear_starts(p, seed, per_order)
-    chosen = min(candidates, key=lambda c: c["val_nll"])
     linear_cpu = time.process_time() - cpu
+    tried = []
+    if flows:
+        for c in distinct(candidates, p, flows):
+            model, history = flow_from(p, c["model"], c["order"], seed, FLOW_STEPS)
+            with torch.no_grad():
+                flow_mcc = scores(p, model.flow(p["w_test"]).numpy())["mcc"]
+            tried.append({**c, "flow": model, "linear_val_nll": c["val_nll"], "linear_mcc": c["mcc"]})
+            tried[-1].update(val_nll=min(history.val), mcc=flow_mcc)
+        chosen = min(tried, key=lambda c: c["val_nll"])
+    else:
+        chosen = min(candidates, key=lambda c: c["val_nll"])
+    restart_cpu = time.process_time() - cpu
     with torch.no_grad():
         linear_scores = scores(p, chosen["model"].flow(p["w_test"]).numpy())
         linear_ll = float(chosen["model"].log_prob(p["w_test"], p["e_test"]).mean())
-    model, history = flow_from(p, chosen["model"], chosen["order"], seed)
+    if flows:
+        model = chosen["flow"]
+        config = TrainConfig(max_steps=FINAL_STEPS, lr=LR, verbose=False)
+        history = train(model, _nll, (p["w_train"], p["e_train"]), config, seed, torch.device("cpu"))
+    else:
+        model, history = flow_from(p, chosen["model"], chosen["order"], seed)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     with torch.no_grad():
         z_hat = model.flow(p["w_test"]).numpy()
@@ -415,8 +475,10 @@ def run_linear(setting, seed, per_order=LINEAR_STARTS):
         "chosen_order": chosen["order"],
         "linear_starts_per_order": per_order,
         "starts": [{k: c[k] for k in ("order", "start", "val_nll", "mcc")} for c in candidates],
+        **({"flows": [{k: c[k] for k in _FLOW_KEYS} for c in tried]} if flows else {}),
         "cpu_seconds": cpu,
         "linear_cpu_seconds": linear_cpu,
+        "restart_cpu_seconds": restart_cpu,
         "wall_seconds": wall,
         "final_steps": history.steps,
     }
@@ -504,7 +566,7 @@ def summarise(records):
         if not recs:
             continue
         # The restarts the likelihood chose among: flow orders (identity start) or linear starts.
-        key = "starts" if "starts" in recs[0] else "orders"
+        key = next(k for k in ("flows", "starts", "orders") if k in recs[0])
         rows.append(
             {
                 "setting": setting,
@@ -520,9 +582,7 @@ def summarise(records):
                     min(r[key], key=lambda o: o["val_nll"]) is max(r[key], key=lambda o: o["mcc"]) for r in recs
                 ),
                 "cpu_seconds": statistics.mean(r["cpu_seconds"] for r in recs),
-                "restart_cpu_seconds": statistics.mean(
-                    r["linear_cpu_seconds" if key == "starts" else "restart_cpu_seconds"] for r in recs
-                ),
+                "restart_cpu_seconds": statistics.mean(r["restart_cpu_seconds"] for r in recs),
                 "wall_seconds": statistics.mean(r["wall_seconds"] for r in recs),
             }
         )
@@ -552,7 +612,10 @@ def main():
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS))
     parser.add_argument(
-        "--start", choices=["identity", "linear"], default="identity", help="start of the flow (see the module doc)"
+        "--start",
+        choices=["identity", "linear", "linear-flows"],
+        default="identity",
+        help="start of the flow (see the module doc)",
     )
     parser.add_argument("--linear-starts", type=int, default=LINEAR_STARTS, help="linear starts per order")
     parser.add_argument("--linear-check", action="store_true", help="flows from several linear starts, d=3 seed 0")
@@ -564,10 +627,15 @@ def main():
     if args.linear_check:
         LINEAR_CHECK.write_text(json.dumps(linear_check(), indent=1))
         return
-    results, fit = (LINEAR_RESULTS, run_linear) if args.start == "linear" else (RESULTS, run_one)
+    results, fit = {
+        "identity": (RESULTS, run_one),
+        "linear": (LINEAR_RESULTS, run_linear),
+        "linear-flows": (LINEAR_FLOWS_RESULTS, run_linear),
+    }[args.start]
     saved = json.loads(results.read_text()) if results.exists() else {}
     tasks = [(s, seed) for s in args.settings for seed in args.seeds]
-    extra = [[args.linear_starts] * len(tasks)] if fit is run_linear else []
+    flows = FLOW_STARTS if args.start == "linear-flows" else 0
+    extra = [[args.linear_starts] * len(tasks), [flows] * len(tasks)] if fit is run_linear else []
     records = []
     with concurrent.futures.ProcessPoolExecutor(args.workers) as pool:
         for record in pool.map(fit, *zip(*tasks, strict=True), *extra):
@@ -585,6 +653,7 @@ def main():
             "final_steps": FINAL_STEPS,
             "lr": LR,
             **({"linear_iterations": LINEAR_ITERATIONS} if fit is run_linear else {}),
+            **({"flow_starts": FLOW_STARTS, "flow_steps": FLOW_STEPS} if flows else {}),
         }
     )
     results.parent.mkdir(parents=True, exist_ok=True)
