@@ -30,6 +30,27 @@ polynomial SCM prior recover the latents?
   prior fitted by maximum likelihood on the true latents in the true order);
   CPU and wall seconds on one thread, the order restarts' share included.
 
+``--start linear`` starts the flow from a fitted linear map instead of the
+identity: for each causal order tried, ``LINEAR_STARTS`` invertible matrices
+W started at random rotations are fitted with the prior by L-BFGS on the
+exact likelihood (``minimise_full_batch``, at most ``LINEAR_ITERATIONS``
+iterations) on 90% of the training part; the one with the lowest negative
+log-likelihood on the other 10% wins, across orders. The flow is then the
+chosen W followed by the identity-started flow above, its prior the one
+fitted with W, trained in the chosen order for ``FINAL_STEPS`` (no order
+restarts of the flow). Its results also score the linear map alone. Writes
+benchmarks/results/multienv_stage2_linear.json.
+
+``--start linear-flows`` chooses after the flow instead: the flow is
+trained for ``FLOW_STEPS`` from each of the ``FLOW_STARTS`` linear starts
+of lowest held-out NLL that are different maps (outputs with MCC < 0.99
+between them), and the one with the lowest validation loss is trained on
+for ``FINAL_STEPS``. Writes benchmarks/results/multienv_stage2_linear_flows.json.
+
+``--linear-check`` trains the flow from the three linear starts of lowest
+held-out NLL and from the three of highest MCC (d=3, seed 0): writes
+multienv_stage2_linear_check.json.
+
 ``--start-check`` runs the diagnostic of identity start against truth start
 on d=3, seed 0, in the true order: the same flow started at the identity and
 trained for 4 x 2,000 steps, against the flow first regressed onto the true
@@ -41,6 +62,9 @@ multienv_stage2_start.json) and prints a markdown table.
 
 Usage, from the repository root:
     python -m benchmarks.bench_multienv_stage2 [--seeds 0 1 2] [--workers 1]
+    python -m benchmarks.bench_multienv_stage2 --start linear [--seeds 0] [--settings d=3]
+    python -m benchmarks.bench_multienv_stage2 --start linear-flows [--seeds 0] [--settings d=3]
+    python -m benchmarks.bench_multienv_stage2 --linear-check
     python -m benchmarks.bench_multienv_stage2 --start-check
 """
 
@@ -57,6 +81,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "multienv_stage2.json"
+LINEAR_RESULTS = ROOT / "benchmarks" / "results" / "multienv_stage2_linear.json"
+LINEAR_FLOWS_RESULTS = ROOT / "benchmarks" / "results" / "multienv_stage2_linear_flows.json"
+LINEAR_CHECK = ROOT / "benchmarks" / "results" / "multienv_stage2_linear_check.json"
 START_CHECK = ROOT / "benchmarks" / "results" / "multienv_stage2_start.json"
 
 SETTINGS = {
@@ -69,6 +96,11 @@ ORDER_STEPS = 400
 FINAL_STEPS = 3000
 SAMPLED_ORDERS = 8
 LR = 3e-3
+LINEAR_STARTS = 8
+LINEAR_ITERATIONS = 500
+FLOW_STARTS = 8
+FLOW_STEPS = 1000
+_FLOW_KEYS = ("order", "start", "linear_val_nll", "linear_mcc", "val_nll", "mcc")
 FLOW = {"blocks": 2, "hidden": (32, 32), "bins": 8, "bound": 4.0}
 # softplus^-1(1): the unnormalised spline derivative of slope 1.
 _UNIT_SLOPE = math.log(math.e - 1)
@@ -128,12 +160,40 @@ def _coupling(d, split, hidden, bins, bound):
     return layer
 
 
-def flow(d, blocks, hidden, bins, bound):
-    """Pyro transforms (n, d) -> (n, d), the identity up to the splines' rational parts (~1e-3)."""
+def linear_map(weight):
+    """Pyro transform h -> h W^T for a trainable invertible (d, d) matrix W; log|det W| per sample."""
+    import torch
+    from pyro.distributions.torch_transform import TransformModule
+    from torch.distributions import constraints
+
+    class Linear(TransformModule):
+        domain = constraints.real_vector
+        codomain = constraints.real_vector
+        bijective = True
+
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.as_tensor(weight, dtype=torch.float32).clone())
+
+        def _call(self, x):
+            return x @ self.weight.T
+
+        def _inverse(self, y):
+            return torch.linalg.solve(self.weight, y.T).T
+
+        def log_abs_det_jacobian(self, x, y):
+            return torch.linalg.slogdet(self.weight)[1].expand(x.shape[:-1])
+
+    return Linear()
+
+
+def flow(d, blocks, hidden, bins, bound, first=None):
+    """Pyro transforms (n, d) -> (n, d), the identity up to the splines' rational parts (~1e-3);
+    preceded by the linear map ``first`` (d, d) when given."""
     import pyro.distributions.transforms as T
     import torch
 
-    layers = []
+    layers = [] if first is None else [linear_map(first)]
     for b in range(blocks):
         split = d // 2 if b % 2 == 0 else (d + 1) // 2
         layers += [_matrix_exponential(d), _coupling(d, split, hidden, bins, bound)]
@@ -142,8 +202,9 @@ def flow(d, blocks, hidden, bins, bound):
     return T.ComposeTransformModule(layers)
 
 
-def stage2_model(d, n_envs, order):
-    """Flow and MultiEnvCRL's environment prior; ``log_prob(h, env)`` is the exact log-density of h."""
+def stage2_model(d, n_envs, order, transform=None):
+    """Flow (``transform`` if given, else :func:`flow`) and MultiEnvCRL's environment prior;
+    ``log_prob(h, env)`` is the exact log-density of h."""
     import torch
     from torch import nn
 
@@ -152,7 +213,7 @@ def stage2_model(d, n_envs, order):
     class Stage2(nn.Module):
         def __init__(self):
             super().__init__()
-            self.flow = flow(d, **FLOW)
+            self.flow = flow(d, **FLOW) if transform is None else transform
             self.prior = _EnvironmentPrior(n_envs, d, DEGREE)
             self.register_buffer("order", torch.as_tensor(order))
 
@@ -295,6 +356,166 @@ def run_one(setting, seed):
     }
 
 
+def linear_starts(p, seed, per_order):
+    """Linear maps W fitted with the prior by L-BFGS from ``per_order`` random rotations per order;
+    each one's held-out (10% of the training part) negative log-likelihood, test MCC and model."""
+    import torch
+
+    from causalrep.estimators._core.training import minimise_full_batch
+
+    d, n_envs = p["w_train"].shape[1], len(p["data"].regimes)
+    rows = torch.randperm(len(p["w_train"]), generator=torch.Generator().manual_seed(seed))
+    cut = len(rows) // 10
+    held = (p["w_train"][rows[:cut]], p["e_train"][rows[:cut]])
+    fit = (p["w_train"][rows[cut:]], p["e_train"][rows[cut:]])
+    rng = np.random.default_rng(2000 + seed)
+    candidates = []
+    for order in orders_to_try(d, seed):
+        for k in range(per_order):
+            torch.manual_seed(seed * 1000 + len(candidates))
+            rotation = np.linalg.qr(rng.standard_normal((d, d)))[0]
+            model = stage2_model(d, n_envs, order, linear_map(rotation))
+            loss = minimise_full_batch(model, _nll, fit, LINEAR_ITERATIONS)
+            with torch.no_grad():
+                held_nll = float(_nll(model, *held)["nll"]) if math.isfinite(loss) else math.inf
+                z_hat = model.flow(p["w_test"]).numpy()
+            mcc = scores(p, z_hat)["mcc"] if math.isfinite(held_nll) else float("nan")
+            candidates.append({"order": list(order), "start": k, "val_nll": held_nll, "mcc": mcc, "model": model})
+    return candidates
+
+
+def flow_from(p, linear, order, seed, steps=FINAL_STEPS):
+    """The flow started at the linear map and prior of ``linear``, trained for ``steps``; model and history."""
+    import torch
+
+    from causalrep.estimators._core.training import TrainConfig, train
+
+    d, n_envs = p["w_train"].shape[1], len(p["data"].regimes)
+    torch.manual_seed(seed)
+    model = stage2_model(d, n_envs, order, flow(d, **FLOW, first=linear.flow.weight.detach()))
+    model.prior.load_state_dict(linear.prior.state_dict())
+    config = TrainConfig(max_steps=steps, lr=LR, verbose=False)
+    history = train(model, _nll, (p["w_train"], p["e_train"]), config, seed, torch.device("cpu"))
+    return model, history
+
+
+def distinct(candidates, p, most):
+    """Up to ``most`` candidates in order of held-out NLL, each a different linear map: its output
+    on 1,000 training codes has MCC < 0.99 with every one kept before it."""
+    import torch
+
+    from causalrep.identifiability import mcc
+
+    kept, outputs = [], []
+    for c in sorted(candidates, key=lambda c: c["val_nll"]):
+        if not math.isfinite(c["val_nll"]):
+            break
+        with torch.no_grad():
+            z = c["model"].flow(p["w_train"][:1000]).numpy()
+        if all(mcc(z, other).score < 0.99 for other in outputs):
+            kept.append(c)
+            outputs.append(z)
+            if len(kept) == most:
+                break
+    return kept
+
+
+def run_linear(setting, seed, per_order=LINEAR_STARTS, flows=0):
+    """Linear start, then the flow from it, on one (setting, seed); score both and the truth.
+
+    With ``flows`` > 0 the flow is first trained for ``FLOW_STEPS`` from each of the ``flows``
+    best distinct linear starts (see :func:`distinct`), and the one with the lowest validation
+    loss is trained on for ``FINAL_STEPS``; the linear start reported is that one's.
+    """
+    import torch
+
+    from causalrep.estimators._core.training import TrainConfig, train
+
+    torch.set_num_threads(1)
+    p = prepared(setting, seed)
+    d = p["w_train"].shape[1]
+    cpu, wall = time.process_time(), time.perf_counter()
+    candidates = linear_starts(p, seed, per_order)
+    linear_cpu = time.process_time() - cpu
+    tried = []
+    if flows:
+        for c in distinct(candidates, p, flows):
+            model, history = flow_from(p, c["model"], c["order"], seed, FLOW_STEPS)
+            with torch.no_grad():
+                flow_mcc = scores(p, model.flow(p["w_test"]).numpy())["mcc"]
+            tried.append({**c, "flow": model, "linear_val_nll": c["val_nll"], "linear_mcc": c["mcc"]})
+            tried[-1].update(val_nll=min(history.val), mcc=flow_mcc)
+        chosen = min(tried, key=lambda c: c["val_nll"])
+    else:
+        chosen = min(candidates, key=lambda c: c["val_nll"])
+    restart_cpu = time.process_time() - cpu
+    with torch.no_grad():
+        linear_scores = scores(p, chosen["model"].flow(p["w_test"]).numpy())
+        linear_ll = float(chosen["model"].log_prob(p["w_test"], p["e_test"]).mean())
+    if flows:
+        model = chosen["flow"]
+        config = TrainConfig(max_steps=FINAL_STEPS, lr=LR, verbose=False)
+        history = train(model, _nll, (p["w_train"], p["e_train"]), config, seed, torch.device("cpu"))
+    else:
+        model, history = flow_from(p, chosen["model"], chosen["order"], seed)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    with torch.no_grad():
+        z_hat = model.flow(p["w_test"]).numpy()
+        fit_ll = float(model.log_prob(p["w_test"], p["e_test"]).mean())
+    graph = p["data"].graph
+    return {
+        "setting": setting,
+        "seed": seed,
+        **scores(p, z_hat),
+        "caused": [i for i in range(d) if graph.in_degree(i) > 0],
+        "fit_ll": fit_ll,
+        "truth_ll": truth_log_likelihood(p, seed),
+        "linear": {**linear_scores, "ll": linear_ll},
+        "true_order": p["data"].meta["order"],
+        "chosen_order": chosen["order"],
+        "linear_starts_per_order": per_order,
+        "starts": [{k: c[k] for k in ("order", "start", "val_nll", "mcc")} for c in candidates],
+        **({"flows": [{k: c[k] for k in _FLOW_KEYS} for c in tried]} if flows else {}),
+        "cpu_seconds": cpu,
+        "linear_cpu_seconds": linear_cpu,
+        "restart_cpu_seconds": restart_cpu,
+        "wall_seconds": wall,
+        "final_steps": history.steps,
+    }
+
+
+def linear_check(setting="d=3", seed=0, each=3):
+    """The flow from the ``each`` linear starts of lowest held-out NLL and from the ``each`` of highest
+    MCC: does the flow keep a good start's basin, and does its likelihood then rank the starts right?"""
+    import torch
+
+    torch.set_num_threads(1)
+    p = prepared(setting, seed)
+    candidates = linear_starts(p, seed, LINEAR_STARTS)
+    by_nll = sorted(candidates, key=lambda c: c["val_nll"])[:each]
+    by_mcc = [c for c in sorted(candidates, key=lambda c: -c["mcc"]) if c not in by_nll][:each]
+    rows = []
+    for picked_by, group in (("held-out NLL", by_nll), ("MCC", by_mcc)):
+        for c in group:
+            model, history = flow_from(p, c["model"], c["order"], seed)
+            with torch.no_grad():
+                ll = float(model.log_prob(p["w_test"], p["e_test"]).mean())
+                flow_scores = scores(p, model.flow(p["w_test"]).numpy())
+            rows.append(
+                {
+                    "picked_by": picked_by,
+                    **{k: c[k] for k in ("order", "start")},
+                    "linear_val_nll": c["val_nll"],
+                    "linear_mcc": c["mcc"],
+                    "flow_val_nll": min(history.val),
+                    "flow_test_ll": ll,
+                    "flow_mcc": flow_scores["mcc"],
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return {"setting": setting, "seed": seed, "truth_ll": truth_log_likelihood(p, seed), "rows": rows}
+
+
 def start_check(seed=0, steps=2000, chunks=4):
     """Identity start against truth start on d=3 in the true order: held-out LL and MCC per chunk."""
     import torch
@@ -341,22 +562,24 @@ def start_check(seed=0, steps=2000, chunks=4):
 def summarise(records):
     rows = []
     for setting in SETTINGS:
-        recs = [r for r in records if r["setting"] == setting]
+        recs = sorted((r for r in records if r["setting"] == setting), key=lambda r: r["seed"])
         if not recs:
             continue
+        # The restarts the likelihood chose among: flow orders (identity start) or linear starts.
+        key = next(k for k in ("flows", "starts", "orders") if k in recs[0])
         rows.append(
             {
                 "setting": setting,
                 "seeds": len(recs),
                 "mcc": [r["mcc"] for r in recs],
+                "linear_mcc": [r["linear"]["mcc"] for r in recs if "linear" in r],
                 "caused": statistics.mean(np.mean([r["per_latent"][i] for i in r["caused"]]) for r in recs),
                 "per_latent": np.mean([r["per_latent"] for r in recs], axis=0).tolist(),
                 "best_noise": np.mean([r["best_noise"] for r in recs], axis=0).tolist(),
                 "gap": [r["truth_ll"] - r["fit_ll"] for r in recs],
                 # Seeds where the restart the likelihood picked was also the best by MCC.
                 "picked_best": sum(
-                    min(r["orders"], key=lambda o: o["val_nll"]) is max(r["orders"], key=lambda o: o["mcc"])
-                    for r in recs
+                    min(r[key], key=lambda o: o["val_nll"]) is max(r[key], key=lambda o: o["mcc"]) for r in recs
                 ),
                 "cpu_seconds": statistics.mean(r["cpu_seconds"] for r in recs),
                 "restart_cpu_seconds": statistics.mean(r["restart_cpu_seconds"] for r in recs),
@@ -368,15 +591,17 @@ def summarise(records):
 
 def markdown(rows):
     lines = [
-        "| setting | held-out MCC per seed | mean | caused latents | LL truth - fit (nats/sample) "
-        "| likelihood picked the best-MCC order | CPU s | of which orders | wall s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| setting | held-out MCC per seed | mean | linear start's MCC | caused latents | LL truth - fit (nats/sample) "
+        "| likelihood picked the best-MCC restart | CPU s | of which restarts | wall s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
+        linear = ", ".join(f"{m:.3f}" for m in r["linear_mcc"]) or "-"
         lines.append(
             f"| {r['setting']} | {', '.join(f'{m:.3f}' for m in r['mcc'])} | {statistics.mean(r['mcc']):.3f} | "
-            f"{r['caused']:.3f} | {', '.join(f'{g:.3f}' for g in r['gap'])} | {r['picked_best']}/{r['seeds']} | "
-            f"{r['cpu_seconds']:.0f} | {r['restart_cpu_seconds']:.0f} | {r['wall_seconds']:.0f} |"
+            f"{linear} | {r['caused']:.3f} | {', '.join(f'{g:.3f}' for g in r['gap'])} | "
+            f"{r['picked_best']}/{r['seeds']} | {r['cpu_seconds']:.0f} | {r['restart_cpu_seconds']:.0f} | "
+            f"{r['wall_seconds']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -386,19 +611,37 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS))
+    parser.add_argument(
+        "--start",
+        choices=["identity", "linear", "linear-flows"],
+        default="identity",
+        help="start of the flow (see the module doc)",
+    )
+    parser.add_argument("--linear-starts", type=int, default=LINEAR_STARTS, help="linear starts per order")
+    parser.add_argument("--linear-check", action="store_true", help="flows from several linear starts, d=3 seed 0")
     parser.add_argument("--start-check", action="store_true", help="identity start against truth start, d=3 seed 0")
     args = parser.parse_args()
     if args.start_check:
         START_CHECK.write_text(json.dumps(start_check(), indent=1))
         return
-    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if args.linear_check:
+        LINEAR_CHECK.write_text(json.dumps(linear_check(), indent=1))
+        return
+    results, fit = {
+        "identity": (RESULTS, run_one),
+        "linear": (LINEAR_RESULTS, run_linear),
+        "linear-flows": (LINEAR_FLOWS_RESULTS, run_linear),
+    }[args.start]
+    saved = json.loads(results.read_text()) if results.exists() else {}
     tasks = [(s, seed) for s in args.settings for seed in args.seeds]
+    flows = FLOW_STARTS if args.start == "linear-flows" else 0
+    extra = [[args.linear_starts] * len(tasks), [flows] * len(tasks)] if fit is run_linear else []
     records = []
     with concurrent.futures.ProcessPoolExecutor(args.workers) as pool:
-        for record in pool.map(run_one, *zip(*tasks, strict=True)):
+        for record in pool.map(fit, *zip(*tasks, strict=True), *extra):
             records.append(record)
             print(json.dumps({k: record[k] for k in ("setting", "seed", "mcc", "fit_ll", "truth_ll")}), flush=True)
-    kept = [r for r in saved.get("records", []) if r["setting"] not in args.settings]
+    kept = [r for r in saved.get("records", []) if (r["setting"], r["seed"]) not in tasks]
     saved["records"] = kept + records
     saved["summary"] = summarise(saved["records"])
     print(markdown(saved["summary"]))
@@ -409,10 +652,12 @@ def main():
             "order_steps": ORDER_STEPS,
             "final_steps": FINAL_STEPS,
             "lr": LR,
+            **({"linear_iterations": LINEAR_ITERATIONS} if fit is run_linear else {}),
+            **({"flow_starts": FLOW_STARTS, "flow_steps": FLOW_STEPS} if flows else {}),
         }
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(saved, indent=1))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(saved, indent=1))
 
 
 if __name__ == "__main__":
