@@ -282,7 +282,12 @@ def minimise_full_batch(
         return value
 
     module.train()
-    optimiser.step(objective)
+    try:
+        optimiser.step(objective)
+    except IndexError:
+        # torch's strong Wolfe search indexes an empty bracket when its trial
+        # points turn non-finite; the best point evaluated so far stands.
+        pass
     module.eval()
     if best["state"] is not None:
         module.load_state_dict(best["state"])

@@ -195,3 +195,28 @@ def test_full_batch_minimisation_reports_a_non_finite_objective_as_inf():
         return {"log of a negative": torch.log(-(m(x) ** 2).sum() - 1.0)}
 
     assert training.minimise_full_batch(module, loss_fn, (torch.ones(3, 2),), max_iter=5) == math.inf
+
+
+def test_full_batch_minimisation_keeps_the_best_point_when_the_line_search_breaks(monkeypatch):
+    """torch's strong Wolfe search can index an empty bracket on non-finite trials; the best point stands."""
+    module = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        module.weight.fill_(3.0)
+
+    def broken_step(self, closure):
+        closure()  # the objective at w = 3: 9
+        with torch.no_grad():
+            module.weight.fill_(1.0)
+        closure()  # at w = 1: 1, the best
+        with torch.no_grad():
+            module.weight.fill_(2.0)
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", broken_step)
+
+    def loss_fn(m, x):
+        return {"square": (m(x) ** 2).sum()}
+
+    value = training.minimise_full_batch(module, loss_fn, (torch.ones(1, 1),), max_iter=5)
+    assert value == 1.0
+    assert module.weight.item() == 1.0
