@@ -227,7 +227,7 @@ def table(records):
                 continue
             ratio = statistics.median(r["cpu_seconds"] / reference[r["seed"]] for r in rows if r["seed"] in reference)
             mccs = ", ".join(f"{r['mcc']:.3f}" for r in rows)
-            shds = ", ".join(f"{r['shd']} ({r['true_edges']})" for r in rows)
+            shds = ", ".join("-" if r["shd"] is None else f"{r['shd']} ({r['true_edges']})" for r in rows)
             cpus = ", ".join(f"{r['cpu_seconds']:.0f}" for r in rows)
             lines.append(f"| {d} | {method} | {mccs} | {shds} | {cpus} | {ratio:.2f} |")
     return "\n".join(lines)
