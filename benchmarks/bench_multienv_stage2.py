@@ -258,6 +258,24 @@ def _nll(model, h, env):
     return {"nll": -model.log_prob(h, env).mean()}
 
 
+def held_out_scores(p, model, setting, seed):
+    """The fitted flow's scores on the held-out part: MCC and per latent, the log-likelihoods of fit and truth."""
+    import torch
+
+    with torch.no_grad():
+        z_hat = model.flow(p["w_test"]).numpy()
+        fit_ll = float(model.log_prob(p["w_test"], p["e_test"]).mean())
+    graph = p["data"].graph
+    return {
+        "setting": setting,
+        "seed": seed,
+        **scores(p, z_hat),
+        "caused": [i for i in range(graph.number_of_nodes()) if graph.in_degree(i) > 0],
+        "fit_ll": fit_ll,
+        "truth_ll": truth_log_likelihood(p, seed),
+    }
+
+
 def truth_log_likelihood(p, seed, steps=3000):
     """Held-out log p(h_w | e) per sample at the truth: the true latents, the exact
     log-determinant of T^{-1} and of the whitening, the prior fitted by maximum
@@ -335,17 +353,8 @@ def run_one(setting, seed):
         best["model"], _nll, tensors, TrainConfig(max_steps=FINAL_STEPS, lr=LR, verbose=False), seed, device
     )
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    with torch.no_grad():
-        z_hat = best["model"].flow(p["w_test"]).numpy()
-        fit_ll = float(best["model"].log_prob(p["w_test"], p["e_test"]).mean())
-    graph = p["data"].graph
     return {
-        "setting": setting,
-        "seed": seed,
-        **scores(p, z_hat),
-        "caused": [i for i in range(d) if graph.in_degree(i) > 0],
-        "fit_ll": fit_ll,
-        "truth_ll": truth_log_likelihood(p, seed),
+        **held_out_scores(p, best["model"], setting, seed),
         "true_order": p["data"].meta["order"],
         "chosen_order": best["order"],
         "orders": [{k: c[k] for k in ("order", "val_nll", "mcc")} for c in candidates],
@@ -433,7 +442,6 @@ def run_linear(setting, seed, per_order=LINEAR_STARTS, flows=0):
 
     torch.set_num_threads(1)
     p = prepared(setting, seed)
-    d = p["w_train"].shape[1]
     cpu, wall = time.process_time(), time.perf_counter()
     candidates = linear_starts(p, seed, per_order)
     linear_cpu = time.process_time() - cpu
@@ -459,17 +467,8 @@ def run_linear(setting, seed, per_order=LINEAR_STARTS, flows=0):
     else:
         model, history = flow_from(p, chosen["model"], chosen["order"], seed)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    with torch.no_grad():
-        z_hat = model.flow(p["w_test"]).numpy()
-        fit_ll = float(model.log_prob(p["w_test"], p["e_test"]).mean())
-    graph = p["data"].graph
     return {
-        "setting": setting,
-        "seed": seed,
-        **scores(p, z_hat),
-        "caused": [i for i in range(d) if graph.in_degree(i) > 0],
-        "fit_ll": fit_ll,
-        "truth_ll": truth_log_likelihood(p, seed),
+        **held_out_scores(p, model, setting, seed),
         "linear": {**linear_scores, "ll": linear_ll},
         "true_order": p["data"].meta["order"],
         "chosen_order": chosen["order"],
