@@ -46,6 +46,8 @@ the reference is changed.
 """
 
 import argparse
+import contextlib
+import functools
 import importlib
 import json
 import os
@@ -131,7 +133,7 @@ def _batches(*tensors, seed):
 
 def reference_fit(models, training, bag, seed):
     """Train the reference's model on ``bag``; returns (model, CPU seconds)."""
-    as_tensor = lambda a: torch.tensor(a, dtype=torch.float)  # noqa: E731
+    as_tensor = functools.partial(torch.tensor, dtype=torch.float)
     train = _batches(as_tensor(bag.obs_f), as_tensor(bag.int_f), torch.tensor(bag.targets), seed=seed)
     val = _batches(as_tensor(bag.obs_f_val), as_tensor(bag.int_f_val), torch.tensor(bag.targets_val), seed=seed)
     torch.manual_seed(seed)
@@ -139,22 +141,9 @@ def reference_fit(models, training, bag, seed):
         input_dim=DATA["dim_x"], latent_dim=bag.d, hidden_dim=512, hidden_layers=0, residual=True
     )
     cpu = time.process_time()
-    with open(os.devnull, "w") as quiet, _redirect(quiet):
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
         best, _, _, _ = training.train_model(model, "cpu", train, val, TRAINING)
     return best, time.process_time() - cpu
-
-
-class _redirect:
-    """Send stderr (the reference's progress bar) to ``stream`` for the block."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def __enter__(self):
-        self.saved, sys.stderr = sys.stderr, self.stream
-
-    def __exit__(self, *exc):
-        sys.stderr = self.saved
 
 
 def our_data(bag):

@@ -152,12 +152,15 @@ def _moment_gap(noise, latent, d):
     return gap / (d + 1)
 
 
-def _balanced(x, latent, rows, device):
-    """``(x, latent, weight)`` of ``rows`` on ``device``, each regime weighing the same (see ``_fit``)."""
-    latent = latent[rows]
+def _regime_weight(latent):
+    """Weight of each row (n,) so that every regime weighs the same: n / (rows of its regime).
+
+    ``latent`` (n,): the latent each row's regime targets, -1 observational. The
+    mean over a uniform batch of weight * term is then the sum over regimes of the
+    regime's mean term.
+    """
     counts = torch.bincount(latent + 1)
-    weight = (rows.numel() / counts[latent + 1]).float()
-    return x[rows].to(device), latent.to(device), weight.to(device)
+    return (latent.numel() / counts[latent + 1]).float()
 
 
 class ContrastiveCRL(TorchEstimator):
@@ -333,16 +336,10 @@ class ContrastiveCRL(TorchEstimator):
         self.dims_["encoder"] = "mlp" if image_shape is None else "cnn"
         self.dims_["image_shape"] = image_shape
         self.arrays_ = {"regimes": regimes, "latents": latents}
-        index = np.searchsorted(regimes, data.regime)
-        counts = np.bincount(index, minlength=regimes.size)
         x = torch.tensor(data.X)
         # -1 for observational rows; else the latent their regime intervenes on
-        latent = torch.from_numpy(latents[index])
-        # Each regime weighs as much as any other: E over a uniform batch of
-        # weight * term is the sum over regimes of the regime's mean term.
-        weight = torch.from_numpy((data.n / counts)[index]).float()
-
-        tensors = (x, latent, weight)
+        latent = torch.from_numpy(latents[np.searchsorted(regimes, data.regime)])
+        tensors = (x, latent, _regime_weight(latent))
         if image_shape is not None:
             self.modules_, history = self._train(lambda: self._built_on(x, None), self._loss, tensors)
             self.history_ = {**history.to_dict(), "linear_start": [], "refined": []}
@@ -444,25 +441,30 @@ class ContrastiveCRL(TorchEstimator):
             cut = max(1, rows.numel() // 5)
             held.append(rows[:cut])
             fit.append(rows[cut:])
-        parts = [_balanced(x, latent, torch.cat(rows), self.device_) for rows in (fit, held)]
+        parts = []
+        for rows in (torch.cat(fit), torch.cat(held)):
+            parts.append(tuple(t.to(self.device_) for t in (x[rows], latent[rows], _regime_weight(latent[rows]))))
+        # The scaler has no parameters: one fitted on all of x serves every start.
+        scaler = Standardizer(self.dims_["dim_x"]).to(self.device_).fit(x.to(self.device_))
         fitted, losses = [], []
         for r in range(self.restarts):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self._seed * 1000 + r)
                 modules = nn.ModuleDict(
                     {
-                        "scaler": Standardizer(self.dims_["dim_x"]),
+                        "scaler": scaler,
                         "encoder": MLP(self.dims_["dim_x"], self.latent_dim, ()),
                         "log_odds": ParametricLogOdds(self.latent_dim),
                     }
                 ).to(self.device_)
-            modules["scaler"].fit(x.to(self.device_))
             loss = minimise_full_batch(modules, self._loss, parts[0], _LINEAR_ITERATIONS)
             if math.isfinite(loss):
                 with torch.no_grad():
                     loss = float(sum(self._loss(modules, *parts[1]).values()))
-            losses.append(loss if math.isfinite(loss) else math.inf)
-            if math.isfinite(loss):
+            if not math.isfinite(loss):
+                loss = math.inf
+            losses.append(loss)
+            if loss < math.inf:
                 fitted.append((loss, r, modules))
         if not fitted:
             raise TrainingDivergedError(

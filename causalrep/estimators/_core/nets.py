@@ -5,11 +5,11 @@ these with plain gradient descent, probabilistic ones lift their parameters
 to random variables without rewriting the network.
 
 The autoencoder pieces every method shares: MLPs, the convolutional network
-for images, polynomial features and decoder, the standardiser. A Pyro module announces the parameters of a plain ``nn``
-child to Pyro's handlers each time it reads that child inside its own call,
-which costs Python time per parameter: the large networks are Pyro modules
-at their top level and keep plain ``nn`` blocks inside, each read once per
-call.
+for images, polynomial features and decoder, the standardiser. A Pyro module
+announces the parameters of a plain ``nn`` child to Pyro's handlers each time
+it reads that child inside its own call, which costs Python time per
+parameter: the large networks are Pyro modules at their top level and keep
+plain ``nn`` blocks inside, each read once per call.
 """
 
 import itertools
